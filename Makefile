@@ -1,0 +1,87 @@
+# keel -- build, test and run.
+#
+#   make            build build/keel (and build/asan/keel, the sanitizer build)
+#   make run        install missing Debian packages, build, start keel server
+#   make check      install, build, run every test (plain and ASan+UBSan)
+#   make bench      run the benchmarks (see docs/benchmarks.md)
+
+CC      ?= cc
+PKGS    := libmicrohttpd jansson sqlite3 libcrypto
+CSTD    := -std=c17 -D_GNU_SOURCE
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wformat=2 -Wno-format-nonliteral -Wvla -Wpointer-arith
+OPT     ?= -O2 -g
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+CFLAGS_ALL := $(CSTD) $(WARN) $(OPT) -Isrc $(PKG_CFLAGS) $(CFLAGS)
+SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+LIB_SRC  := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
+MAIN_SRC := src/main.c
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+
+OBJ      := $(patsubst src/%.c,build/obj/%.o,$(LIB_SRC))
+ASAN_OBJ := $(patsubst src/%.c,build/asan/obj/%.o,$(LIB_SRC))
+UNITS      := $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRC))
+ASAN_UNITS := $(patsubst tests/unit/%.c,build/asan/tests/%,$(UNIT_SRC))
+
+PYTHON  := /usr/bin/python3
+
+.PHONY: all deps run check unit api unit-asan api-asan bench clean
+all: build/keel build/asan/keel $(UNITS) $(ASAN_UNITS)
+
+deps:
+	@scripts/install-deps.sh
+
+build/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+build/asan/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(SAN) -MMD -MP -c $< -o $@
+
+build/keel: $(OBJ) build/obj/main.o
+	$(CC) $(CFLAGS_ALL) $^ -o $@ $(PKG_LIBS)
+
+build/asan/keel: $(ASAN_OBJ) build/asan/obj/main.o
+	$(CC) $(CFLAGS_ALL) $(SAN) $^ -o $@ $(PKG_LIBS)
+
+build/tests/%: tests/unit/%.c $(OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $< $(OBJ) -o $@ $(PKG_LIBS) -lcmocka
+
+build/asan/tests/%: tests/unit/%.c $(ASAN_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(SAN) $< $(ASAN_OBJ) -o $@ $(PKG_LIBS) -lcmocka
+
+run: deps
+	@$(MAKE) --no-print-directory build/keel
+	./build/keel server --host 127.0.0.1 --port 5000
+
+unit: $(UNITS)
+	@set -e; for t in $(UNITS); do echo "== $$t"; $$t; done
+
+unit-asan: $(ASAN_UNITS)
+	@set -e; for t in $(ASAN_UNITS); do echo "== $$t"; $$t; done
+
+api: build/keel
+	KEEL_BIN=$(CURDIR)/build/keel $(PYTHON) -m pytest -q tests/api
+
+api-asan: build/asan/keel
+	KEEL_BIN=$(CURDIR)/build/asan/keel KEEL_ASAN=1 $(PYTHON) -m pytest -q tests/api
+
+check: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory api
+	@$(MAKE) --no-print-directory unit-asan
+	@$(MAKE) --no-print-directory api-asan
+
+bench: deps build/keel
+	bench/run.sh
+
+clean:
+	rm -rf build
+
+-include $(OBJ:.o=.d) $(ASAN_OBJ:.o=.d) build/obj/main.d build/asan/obj/main.d

@@ -1,0 +1,77 @@
+/*
+ * api.h -- the REST layer: route table, request decoding, MLflow-shaped
+ * validation and responses. A handler reads its arguments from c->args (the
+ * JSON body, or the query string turned into the same shape), validates them
+ * with the api_arg_* helpers (which produce MLflow's exact messages), calls
+ * the store, and writes its answer with c->out.
+ */
+#ifndef KEEL_API_H
+#define KEEL_API_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "http/http.h"
+#include "store/store.h"
+#include "util/json.h"
+
+struct keel_app {
+    struct store *store;
+};
+
+struct api_call {
+    struct keel_app *app;
+    struct keel_ctx *ctx;
+    json_t *args;    /* owned by the router; an object */
+    bool from_query; /* GET: every value is a string */
+    struct jw out;
+};
+
+typedef enum keel_err (*api_handler)(struct api_call *c);
+
+struct api_route {
+    const char *method;
+    const char *path; /* after the /api/2.0/ or /ajax-api/2.0/ prefix */
+    api_handler handler;
+};
+
+/* The HTTP handler for the whole application (http_handler_fn). */
+void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
+                struct http_response *resp);
+
+/* Route tables of each API family, terminated by a {NULL} entry. */
+extern const struct api_route api_experiment_routes[];
+extern const struct api_route api_run_routes[];
+
+/* ViewType from its name or number; anything else means ACTIVE_ONLY. */
+enum store_view api_view_type(const json_t *v);
+
+/* ---- argument access with MLflow's validation messages ---- */
+enum keel_err api_fail_missing(struct api_call *c, const char *name);
+enum keel_err api_fail_invalid(struct api_call *c, const char *name, const json_t *value);
+
+/* String argument. Missing or "" with `required` -> missing-value error;
+ * a non-string -> invalid-value error. *out is NULL when absent. */
+enum keel_err api_arg_str(struct api_call *c, const char *name, bool required, const char **out);
+/* Integer argument (JSON integer, or a string of digits as protobuf's JSON
+ * mapping allows). *present tells whether it was given. */
+enum keel_err api_arg_int(struct api_call *c, const char *name, bool required, int64_t *out,
+                          bool *present);
+/* A list of strings: a JSON array of strings or (from a query string) a
+ * single string. Arena-allocated. */
+enum keel_err api_arg_str_list(struct api_call *c, const char *name, const char ***out,
+                               size_t *n);
+/* run_id, or the deprecated run_uuid, required. */
+enum keel_err api_arg_run_id(struct api_call *c, const char **out);
+/* An experiment id given as string (or int), parsed as MLflow's int ids. */
+enum keel_err api_parse_experiment_id(struct api_call *c, const char *text, int64_t *out);
+
+/* ---- rendering of entities ---- */
+void api_write_experiment(struct jw *w, const struct keel_experiment *e);
+void api_write_run_info(struct jw *w, const struct keel_run_info *i);
+void api_write_run(struct jw *w, const struct keel_run *r, bool with_inputs);
+void api_write_metric(struct jw *w, const struct keel_metric *m);
+void api_write_tags(struct jw *w, const char *key, const struct keel_tag *t, size_t n);
+
+#endif

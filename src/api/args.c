@@ -1,0 +1,149 @@
+/*
+ * args.c -- request arguments with MLflow's validation messages.
+ *
+ * MLflow's messages print the offending value as Python's str() would (a
+ * string bare, anything else as its repr) and name its Python type; a value
+ * from a query string is always a 'str'.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "util/arena.h"
+
+#define API_MSG_VALUE_CEILING (1u << 20)
+
+enum keel_err api_fail_missing(struct api_call *c, const char *name)
+{
+    return keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER,
+                     "Missing value for required parameter '%s'. See the API docs for more "
+                     "information about request parameters.",
+                     name);
+}
+
+enum keel_err api_fail_invalid(struct api_call *c, const char *name, const json_t *value)
+{
+    struct kbuf b;
+    kbuf_init(&b, API_MSG_VALUE_CEILING);
+    if (json_is_string(value))
+        kbuf_add(&b, json_string_value(value), json_string_length(value));
+    else
+        json_pyrepr(&b, value);
+    enum keel_err e = keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER,
+                                "Invalid value %s for parameter '%s' supplied. Hint: Value was "
+                                "of type '%s'. See the API docs for more information about "
+                                "request parameters.",
+                                b.data ? b.data : "", name, json_pytype(value));
+    kbuf_free(&b);
+    return e;
+}
+
+enum keel_err api_arg_str(struct api_call *c, const char *name, bool required, const char **out)
+{
+    json_t *v = json_object_get(c->args, name);
+    *out = NULL;
+    if (!v || json_is_null(v) || (json_is_string(v) && json_string_length(v) == 0)) {
+        if (required)
+            return api_fail_missing(c, name);
+        if (v && json_is_string(v))
+            *out = "";
+        return KEEL_OK;
+    }
+    if (json_is_array(v) && c->from_query && json_array_size(v) > 0)
+        v = json_array_get(v, json_array_size(v) - 1); /* last one wins, as in Flask */
+    if (!json_is_string(v))
+        return api_fail_invalid(c, name, v);
+    *out = json_string_value(v);
+    return KEEL_OK;
+}
+
+static bool parse_int_text(const char *s, int64_t *out)
+{
+    if (!*s)
+        return false;
+    errno = 0;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end)
+        return false;
+    *out = v;
+    return true;
+}
+
+enum keel_err api_arg_int(struct api_call *c, const char *name, bool required, int64_t *out,
+                          bool *present)
+{
+    json_t *v = json_object_get(c->args, name);
+    if (present)
+        *present = false;
+    if (!v || json_is_null(v)) {
+        if (required)
+            return api_fail_missing(c, name);
+        return KEEL_OK;
+    }
+    if (json_is_integer(v)) {
+        *out = json_integer_value(v);
+    } else if (json_is_real(v) && json_real_value(v) == (double)(int64_t)json_real_value(v)) {
+        *out = (int64_t)json_real_value(v);
+    } else if (!json_is_string(v) || !parse_int_text(json_string_value(v), out)) {
+        return api_fail_invalid(c, name, v);
+    }
+    if (present)
+        *present = true;
+    return KEEL_OK;
+}
+
+enum keel_err api_arg_str_list(struct api_call *c, const char *name, const char ***out,
+                               size_t *n)
+{
+    json_t *v = json_object_get(c->args, name);
+    *out = NULL;
+    *n = 0;
+    if (!v || json_is_null(v))
+        return KEEL_OK;
+    if (json_is_string(v)) {
+        const char **l = karena_alloc(c->ctx->arena, sizeof *l);
+        if (!l)
+            return keel_fail(c->ctx, KEEL_E_NOMEM, "out of memory");
+        l[0] = json_string_value(v);
+        *out = l;
+        *n = 1;
+        return KEEL_OK;
+    }
+    if (!json_is_array(v))
+        return api_fail_invalid(c, name, v);
+    size_t len = json_array_size(v);
+    const char **l = karena_alloc(c->ctx->arena, (len ? len : 1) * sizeof *l);
+    if (!l)
+        return keel_fail(c->ctx, KEEL_E_TOO_LARGE, "too many values for '%s'", name);
+    for (size_t i = 0; i < len; i++) {
+        json_t *e = json_array_get(v, i);
+        if (!json_is_string(e))
+            return api_fail_invalid(c, name, v);
+        l[i] = json_string_value(e);
+    }
+    *out = l;
+    *n = len;
+    return KEEL_OK;
+}
+
+enum keel_err api_arg_run_id(struct api_call *c, const char **out)
+{
+    enum keel_err e = api_arg_str(c, "run_id", false, out);
+    if (e || (*out && **out))
+        return e;
+    e = api_arg_str(c, "run_uuid", false, out);
+    if (e)
+        return e;
+    if (!*out || !**out)
+        return api_fail_missing(c, "run_id");
+    return KEEL_OK;
+}
+
+enum keel_err api_parse_experiment_id(struct api_call *c, const char *text, int64_t *out)
+{
+    if (!parse_int_text(text, out) || *out < 0)
+        return keel_fail(c->ctx, KEEL_E_NOT_FOUND, "No Experiment with id=%s exists", text);
+    return KEEL_OK;
+}

@@ -1,0 +1,227 @@
+/*
+ * server.c -- `keel server`: mlflow server's flags, the store, the HTTP front.
+ *
+ * With no flags everything lives under ./keel-data/ (keel.db and
+ * artifacts/) and the server listens on 127.0.0.1:5000. Artifact roots are
+ * formed as MLflow forms them: proxied serving gives experiments
+ * mlflow-artifacts:/<id>; a plain local root is made absolute against the
+ * working directory; URIs with a scheme are kept as given.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "cli/cli.h"
+#include "http/http.h"
+#include "store/store.h"
+#include "util/arena.h"
+
+#define DEFAULT_MAX_BODY (64u << 20)
+#define REQUEST_ARENA_CEILING (512u << 20)
+
+struct server_opts {
+    const char *host, *backend_uri, *default_root, *artifacts_dest, *data_dir;
+    int port;
+    int serve_artifacts;
+    unsigned workers;
+    size_t max_body;
+};
+
+static void server_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: keel server [options]\n"
+            "  -h, --host HOST               address to listen on (127.0.0.1)\n"
+            "  -p, --port PORT               port (5000)\n"
+            "  --backend-store-uri URI       sqlite:///PATH (DATA_DIR/keel.db)\n"
+            "  --default-artifact-root URI   root for new experiments' artifacts\n"
+            "  --artifacts-destination DIR   where proxied artifacts are stored\n"
+            "                                (DATA_DIR/artifacts)\n"
+            "  --serve-artifacts             proxy artifacts through keel (default)\n"
+            "  --no-serve-artifacts          clients write artifacts to the root directly\n"
+            "  -w, --workers N               concurrent store readers (4)\n"
+            "  --data-dir DIR                keel's own data directory (./keel-data)\n"
+            "  --max-body-bytes N            largest accepted request body (%u)\n",
+            DEFAULT_MAX_BODY);
+}
+
+static int mkdirs(const char *path)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
+        return -1;
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    }
+    return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* "sqlite:///rel/x.db" -> "rel/x.db"; "sqlite:////abs/x.db" -> "/abs/x.db" */
+static const char *sqlite_path(const char *uri)
+{
+    static const char prefix[] = "sqlite:///";
+    if (strncmp(uri, prefix, sizeof prefix - 1) != 0)
+        return NULL;
+    return uri + sizeof prefix - 1;
+}
+
+/* MLflow's resolve_uri_if_local: a relative local path becomes absolute. */
+static char *resolve_root(struct karena *a, const char *root)
+{
+    if (strstr(root, ":/") || root[0] == '/')
+        return karena_strdup(a, root);
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd))
+        return NULL;
+    const char *rel = strncmp(root, "./", 2) == 0 ? root + 2 : root;
+    return karena_sprintf(a, "%s/%s", cwd, rel);
+}
+
+static int parse_opts(int argc, char **argv, struct server_opts *o)
+{
+    enum { O_BACKEND = 256, O_ROOT, O_DEST, O_SERVE, O_NO_SERVE, O_DATA, O_MAXBODY, O_HELP };
+    static const struct option longopts[] = {
+        {"host", required_argument, NULL, 'h'},
+        {"port", required_argument, NULL, 'p'},
+        {"workers", required_argument, NULL, 'w'},
+        {"backend-store-uri", required_argument, NULL, O_BACKEND},
+        {"default-artifact-root", required_argument, NULL, O_ROOT},
+        {"artifacts-destination", required_argument, NULL, O_DEST},
+        {"serve-artifacts", no_argument, NULL, O_SERVE},
+        {"no-serve-artifacts", no_argument, NULL, O_NO_SERVE},
+        {"data-dir", required_argument, NULL, O_DATA},
+        {"max-body-bytes", required_argument, NULL, O_MAXBODY},
+        {"help", no_argument, NULL, O_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "h:p:w:", longopts, NULL)) != -1) {
+        char *end = NULL;
+        switch (ch) {
+        case 'h': o->host = optarg; break;
+        case 'p':
+            o->port = (int)strtol(optarg, &end, 10);
+            if (*end || o->port < 0 || o->port > 65535) {
+                fprintf(stderr, "keel server: invalid port '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'w':
+            o->workers = (unsigned)strtoul(optarg, &end, 10);
+            if (*end || o->workers == 0 || o->workers > 1024) {
+                fprintf(stderr, "keel server: invalid --workers '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case O_BACKEND: o->backend_uri = optarg; break;
+        case O_ROOT: o->default_root = optarg; break;
+        case O_DEST: o->artifacts_dest = optarg; break;
+        case O_SERVE: o->serve_artifacts = 1; break;
+        case O_NO_SERVE: o->serve_artifacts = 0; break;
+        case O_DATA: o->data_dir = optarg; break;
+        case O_MAXBODY:
+            o->max_body = strtoull(optarg, &end, 10);
+            if (*end || o->max_body == 0) {
+                fprintf(stderr, "keel server: invalid --max-body-bytes '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case O_HELP: server_usage(stdout); return 0;
+        default: server_usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "keel server: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    return -1;
+}
+
+int cli_server(int argc, char **argv)
+{
+    struct server_opts o = {.host = "127.0.0.1", .port = 5000, .serve_artifacts = 1,
+                            .workers = 4, .data_dir = "./keel-data",
+                            .max_body = DEFAULT_MAX_BODY};
+    int rc = parse_opts(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    struct karena *a = karena_new(1 << 20);
+    struct keel_ctx ctx = {.arena = a};
+    if (!a)
+        return 1;
+    if (mkdirs(o.data_dir) != 0) {
+        fprintf(stderr, "keel server: cannot create data directory %s: %s\n", o.data_dir,
+                strerror(errno));
+        karena_free(a);
+        return 1;
+    }
+    const char *db = o.backend_uri ? sqlite_path(o.backend_uri)
+                                   : karena_sprintf(a, "%s/keel.db", o.data_dir);
+    if (!db) {
+        fprintf(stderr,
+                "keel server: unsupported --backend-store-uri '%s' (expected sqlite:///PATH)\n",
+                o.backend_uri);
+        karena_free(a);
+        return 2;
+    }
+    const char *root = o.default_root;
+    if (!root)
+        root = o.serve_artifacts ? "mlflow-artifacts:/"
+                                 : karena_sprintf(a, "%s/artifacts", o.data_dir);
+    root = resolve_root(a, root);
+    const char *dest = o.artifacts_dest ? o.artifacts_dest
+                                        : karena_sprintf(a, "%s/artifacts", o.data_dir);
+    if (o.serve_artifacts && mkdirs(dest) != 0) {
+        fprintf(stderr, "keel server: cannot create %s: %s\n", dest, strerror(errno));
+        karena_free(a);
+        return 1;
+    }
+
+    struct store *st = NULL;
+    struct store_config sc = {.path = db, .default_artifact_root = root, .readers = o.workers};
+    if (store_open(&st, &sc, &ctx) != KEEL_OK) {
+        fprintf(stderr, "keel server: %s\n", ctx.errmsg ? ctx.errmsg : "cannot open store");
+        karena_free(a);
+        return 1;
+    }
+    struct keel_app app = {.store = st};
+    struct http_server_config hc = {.host = o.host, .port = o.port, .max_body = o.max_body,
+                                    .arena_ceiling = REQUEST_ARENA_CEILING,
+                                    .connection_limit = 1024, .timeout_s = 120};
+    /* block the stop signals in every thread; the main thread waits for them */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    struct http_server *srv = NULL;
+    if (http_server_start(&srv, &hc, api_handle, &app, &ctx) != KEEL_OK) {
+        fprintf(stderr, "keel server: %s\n", ctx.errmsg ? ctx.errmsg : "cannot listen");
+        store_close(st);
+        karena_free(a);
+        return 1;
+    }
+    fprintf(stderr, "keel server listening on http://%s:%d (store %s, artifact root %s)\n",
+            o.host, http_server_port(srv), db, root);
+    int sig = 0;
+    sigwait(&stop, &sig);
+    fprintf(stderr, "keel server: stopping (signal %d)\n", sig);
+    http_server_stop(srv);
+    store_close(st);
+    karena_free(a);
+    return 0;
+}

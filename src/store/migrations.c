@@ -1,0 +1,117 @@
+/*
+ * migrations.c -- the versioned SQLite schema of keel's metadata store.
+ *
+ * The schema version lives in PRAGMA user_version. Each entry of `migrations`
+ * moves the store from version i to i+1 inside one transaction; a store is
+ * opened by applying every migration above its version, so a database
+ * written by any earlier keel is brought forward on start. Entries are never
+ * edited once released: a change is a new entry.
+ *
+ * Tables mirror MLflow's SQL store (names and meaning) so that its filter and
+ * ordering semantics carry over one to one.
+ */
+#include "store/migrations.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+
+static const char *const migrations[] = {
+    /* 1: tracking */
+    "CREATE TABLE experiments ("
+    "  experiment_id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  artifact_location TEXT NOT NULL,"
+    "  lifecycle_stage TEXT NOT NULL DEFAULT 'active',"
+    "  creation_time INTEGER,"
+    "  last_update_time INTEGER);"
+    "CREATE TABLE experiment_tags ("
+    "  experiment_id INTEGER NOT NULL REFERENCES experiments(experiment_id),"
+    "  key TEXT NOT NULL, value TEXT,"
+    "  PRIMARY KEY (experiment_id, key));"
+    "CREATE TABLE runs ("
+    "  run_uuid TEXT PRIMARY KEY,"
+    "  name TEXT,"
+    "  source_type TEXT, source_name TEXT, entry_point_name TEXT,"
+    "  user_id TEXT,"
+    "  status TEXT NOT NULL,"
+    "  start_time INTEGER, end_time INTEGER, deleted_time INTEGER,"
+    "  source_version TEXT,"
+    "  lifecycle_stage TEXT NOT NULL DEFAULT 'active',"
+    "  artifact_uri TEXT,"
+    "  experiment_id INTEGER NOT NULL REFERENCES experiments(experiment_id));"
+    "CREATE INDEX runs_experiment ON runs(experiment_id, start_time DESC, run_uuid);"
+    /* Metric history: every logged value. The key makes an identical
+     * re-log a no-op, as in MLflow. */
+    "CREATE TABLE metrics ("
+    "  run_uuid TEXT NOT NULL, key TEXT NOT NULL, value REAL NOT NULL,"
+    "  timestamp INTEGER NOT NULL, step INTEGER NOT NULL, is_nan INTEGER NOT NULL,"
+    "  PRIMARY KEY (run_uuid, key, timestamp, step, value, is_nan)) WITHOUT ROWID;"
+    /* One row per (run, key): the largest (step, timestamp, value). */
+    "CREATE TABLE latest_metrics ("
+    "  run_uuid TEXT NOT NULL, key TEXT NOT NULL, value REAL NOT NULL,"
+    "  timestamp INTEGER NOT NULL, step INTEGER NOT NULL, is_nan INTEGER NOT NULL,"
+    "  PRIMARY KEY (run_uuid, key)) WITHOUT ROWID;"
+    "CREATE INDEX latest_metrics_key_value ON latest_metrics(key, value);"
+    "CREATE TABLE params ("
+    "  run_uuid TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
+    "  PRIMARY KEY (run_uuid, key)) WITHOUT ROWID;"
+    "CREATE INDEX params_key_value ON params(key, value);"
+    "CREATE TABLE tags ("
+    "  run_uuid TEXT NOT NULL, key TEXT NOT NULL, value TEXT,"
+    "  PRIMARY KEY (run_uuid, key)) WITHOUT ROWID;"
+    "CREATE INDEX tags_key_value ON tags(key, value);"
+    "CREATE TABLE datasets ("
+    "  dataset_uuid TEXT NOT NULL UNIQUE,"
+    "  experiment_id INTEGER NOT NULL REFERENCES experiments(experiment_id),"
+    "  name TEXT NOT NULL, digest TEXT NOT NULL,"
+    "  dataset_source_type TEXT NOT NULL, dataset_source TEXT NOT NULL,"
+    "  dataset_schema TEXT, dataset_profile TEXT,"
+    "  PRIMARY KEY (experiment_id, name, digest));"
+    "CREATE TABLE inputs ("
+    "  input_uuid TEXT NOT NULL UNIQUE,"
+    "  source_type TEXT NOT NULL, source_id TEXT NOT NULL,"
+    "  destination_type TEXT NOT NULL, destination_id TEXT NOT NULL,"
+    "  PRIMARY KEY (source_type, source_id, destination_type, destination_id));"
+    "CREATE INDEX inputs_destination ON inputs(destination_type, destination_id);"
+    "CREATE TABLE input_tags ("
+    "  input_uuid TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,"
+    "  PRIMARY KEY (input_uuid, name));",
+};
+
+#define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
+
+int store_schema_version_latest(void)
+{
+    return (int)N_MIGRATIONS;
+}
+
+enum keel_err store_migrate(sqlite3 *db, struct keel_ctx *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    int version = 0;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        return keel_fail(ctx, KEEL_E_IO, "cannot read schema version: %s", sqlite3_errmsg(db));
+    if (sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (version > (int)N_MIGRATIONS)
+        return keel_fail(ctx, KEEL_E_INVALID_STATE,
+                         "the store has schema version %d, newer than this keel (%d)", version,
+                         (int)N_MIGRATIONS);
+    for (int v = version; v < (int)N_MIGRATIONS; v++) {
+        char *msg = NULL;
+        char pragma[64];
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d;", v + 1);
+        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(db, migrations[v], NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(db, pragma, NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+            enum keel_err e = keel_fail(ctx, KEEL_E_IO, "schema migration %d failed: %s", v + 1,
+                                        msg ? msg : sqlite3_errmsg(db));
+            sqlite3_free(msg);
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            return e;
+        }
+    }
+    return KEEL_OK;
+}

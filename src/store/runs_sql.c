@@ -1,0 +1,745 @@
+/*
+ * runs_sql.c -- runs, their metrics, params, tags and dataset inputs in the
+ * SQLite store.
+ *
+ * Rules enforced here because they need the stored state, atomically with
+ * the write: a run must exist and be active to be written; params are
+ * write-once (the same value again is accepted); the mlflow.runName tag and
+ * the run's name are one value; latest_metrics keeps, per key, the largest
+ * (step, timestamp, value), as MLflow does.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "store/search.h"
+#include "store/sqlite_int.h"
+#include "util/arena.h"
+#include "util/buf.h"
+#include "util/ids.h"
+#include "util/json.h"
+
+#define RUN_COLS "r.run_uuid, r.experiment_id, r.name, r.user_id, r.status, r.start_time, " \
+                 "r.end_time, r.artifact_uri, r.lifecycle_stage"
+
+/* MLflow's SQL store keeps doubles within the finite range */
+#define METRIC_MAX 1.7976931348623157e308
+
+static void info_from_row(struct keel_ctx *ctx, sqlite3_stmt *s, struct keel_run_info *i)
+{
+    memset(i, 0, sizeof *i);
+    i->run_id = db_text(ctx, s, 0);
+    i->experiment_id = sqlite3_column_int64(s, 1);
+    i->run_name = db_text(ctx, s, 2);
+    i->user_id = db_text(ctx, s, 3);
+    i->status = db_text(ctx, s, 4);
+    i->start_time = sqlite3_column_int64(s, 5);
+    i->has_end_time = sqlite3_column_type(s, 6) != SQLITE_NULL;
+    i->end_time = sqlite3_column_int64(s, 6);
+    i->artifact_uri = db_text(ctx, s, 7);
+    i->lifecycle_stage = db_text(ctx, s, 8);
+}
+
+enum keel_err sql_run_info_load(struct dbconn *c, struct keel_ctx *ctx, const char *run_id,
+                                struct keel_run_info *out)
+{
+    static const char sql[] = "SELECT " RUN_COLS " FROM runs r WHERE r.run_uuid = ?";
+    sqlite3_stmt *s = db_stmt(c, ctx, sql);
+    if (!s)
+        return ctx->err;
+    db_bind_text(s, 1, run_id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE)
+        return keel_fail(ctx, KEEL_E_NOT_FOUND, "Run with id=%s not found", run_id);
+    if (rc != SQLITE_ROW)
+        return db_fail(c, ctx, "run");
+    info_from_row(ctx, s, out);
+    sqlite3_reset(s);
+    return KEEL_OK;
+}
+
+/* Grows *v (arena) to hold one more element of `size`. */
+static void *grow(struct keel_ctx *ctx, void *v, size_t n, size_t *cap, size_t size)
+{
+    if (n < *cap)
+        return v;
+    size_t ncap = *cap ? *cap * 2 : 8;
+    void *p = karena_realloc(ctx->arena, v, *cap * size, ncap * size);
+    if (p)
+        *cap = ncap;
+    return p;
+}
+
+static enum keel_err load_kv(struct dbconn *c, struct keel_ctx *ctx, const char *sql,
+                             const char *id, struct keel_tag **out, size_t *n_out)
+{
+    sqlite3_stmt *s = db_stmt(c, ctx, sql);
+    if (!s)
+        return ctx->err;
+    db_bind_text(s, 1, id);
+    size_t cap = 0, n = 0;
+    struct keel_tag *v = NULL;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (!(v = grow(ctx, v, n, &cap, sizeof *v)))
+            return keel_fail(ctx, KEEL_E_TOO_LARGE, "result too large");
+        v[n].key = db_text(ctx, s, 0);
+        v[n].value = db_text(ctx, s, 1);
+        n++;
+    }
+    *out = v;
+    *n_out = n;
+    return rc == SQLITE_DONE ? KEEL_OK : db_fail(c, ctx, "run data");
+}
+
+static void metric_from_row(struct keel_ctx *ctx, sqlite3_stmt *s, int col0,
+                            struct keel_metric *m)
+{
+    m->key = db_text(ctx, s, col0);
+    m->value = sqlite3_column_int(s, col0 + 4) ? NAN : sqlite3_column_double(s, col0 + 1);
+    m->timestamp = sqlite3_column_int64(s, col0 + 2);
+    m->step = sqlite3_column_int64(s, col0 + 3);
+}
+
+static enum keel_err load_inputs(struct dbconn *c, struct keel_ctx *ctx, struct keel_run *run)
+{
+    static const char sql[] =
+        "SELECT i.input_uuid, d.name, d.digest, d.dataset_source_type, d.dataset_source, "
+        "d.dataset_schema, d.dataset_profile FROM inputs i JOIN datasets d "
+        "ON d.dataset_uuid = i.source_id WHERE i.destination_type = 'RUN' AND "
+        "i.destination_id = ? AND i.source_type = 'DATASET' ORDER BY i.rowid";
+    static const char tags_sql[] =
+        "SELECT name, value FROM input_tags WHERE input_uuid = ? ORDER BY rowid";
+    sqlite3_stmt *s = db_stmt(c, ctx, sql);
+    if (!s)
+        return ctx->err;
+    db_bind_text(s, 1, run->info.run_id);
+    size_t cap = 0, n = 0;
+    struct keel_dataset_input *v = NULL;
+    const char **uuids = NULL;
+    size_t ucap = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        size_t cap0 = cap;
+        if (!(v = grow(ctx, v, n, &cap, sizeof *v)) ||
+            !(uuids = grow(ctx, uuids, n, &ucap, sizeof *uuids)))
+            return keel_fail(ctx, KEEL_E_TOO_LARGE, "result too large");
+        (void)cap0;
+        memset(&v[n], 0, sizeof v[n]);
+        uuids[n] = db_text(ctx, s, 0);
+        v[n].dataset.name = db_text(ctx, s, 1);
+        v[n].dataset.digest = db_text(ctx, s, 2);
+        v[n].dataset.source_type = db_text(ctx, s, 3);
+        v[n].dataset.source = db_text(ctx, s, 4);
+        v[n].dataset.schema = db_text(ctx, s, 5);
+        v[n].dataset.profile = db_text(ctx, s, 6);
+        n++;
+    }
+    if (rc != SQLITE_DONE)
+        return db_fail(c, ctx, "run inputs");
+    for (size_t i = 0; i < n; i++) {
+        enum keel_err e = load_kv(c, ctx, tags_sql, uuids[i], &v[i].tags, &v[i].n_tags);
+        if (e)
+            return e;
+    }
+    run->inputs = v;
+    run->n_inputs = n;
+    return KEEL_OK;
+}
+
+enum keel_err sql_run_data_load(struct dbconn *c, struct keel_ctx *ctx, struct keel_run *run)
+{
+    static const char metrics_sql[] = "SELECT key, value, timestamp, step, is_nan FROM "
+                                      "latest_metrics WHERE run_uuid = ?";
+    static const char params_sql[] = "SELECT key, value FROM params WHERE run_uuid = ?";
+    static const char tags_sql[] = "SELECT key, value FROM tags WHERE run_uuid = ?";
+    const char *id = run->info.run_id;
+    sqlite3_stmt *s = db_stmt(c, ctx, metrics_sql);
+    if (!s)
+        return ctx->err;
+    db_bind_text(s, 1, id);
+    size_t cap = 0;
+    int rc;
+    run->n_metrics = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (!(run->metrics = grow(ctx, run->metrics, run->n_metrics, &cap, sizeof *run->metrics)))
+            return keel_fail(ctx, KEEL_E_TOO_LARGE, "result too large");
+        metric_from_row(ctx, s, 0, &run->metrics[run->n_metrics++]);
+    }
+    if (rc != SQLITE_DONE)
+        return db_fail(c, ctx, "run metrics");
+    enum keel_err e = load_kv(c, ctx, params_sql, id, &run->params, &run->n_params);
+    if (!e)
+        e = load_kv(c, ctx, tags_sql, id, &run->tags, &run->n_tags);
+    if (!e)
+        e = load_inputs(c, ctx, run);
+    return e;
+}
+
+enum keel_err store_run_get(struct store *st, struct keel_ctx *ctx, const char *run_id,
+                            struct keel_run *out)
+{
+    memset(out, 0, sizeof *out);
+    struct dbconn *c = store_reader(st);
+    enum keel_err e = sql_run_info_load(c, ctx, run_id, &out->info);
+    if (!e)
+        e = sql_run_data_load(c, ctx, out);
+    store_reader_put(st, c);
+    return e;
+}
+
+/* Loads the run and insists it is active. */
+static enum keel_err active_run(struct dbconn *c, struct keel_ctx *ctx, const char *run_id,
+                                struct keel_run_info *info)
+{
+    enum keel_err e = sql_run_info_load(c, ctx, run_id, info);
+    if (e)
+        return e;
+    if (strcmp(info->lifecycle_stage, "active") != 0)
+        return keel_fail(ctx, KEEL_E_INVALID_PARAMETER,
+                         "The run %s must be in the 'active' state. Current state is %s.", run_id,
+                         info->lifecycle_stage);
+    return KEEL_OK;
+}
+
+static enum keel_err set_tag(struct dbconn *c, struct keel_ctx *ctx, const char *run_id,
+                             const char *key, const char *value)
+{
+    static const char sql[] = "INSERT INTO tags(run_uuid, key, value) VALUES (?, ?, ?) "
+                              "ON CONFLICT(run_uuid, key) DO UPDATE SET value = excluded.value";
+    static const char rename[] = "UPDATE runs SET name = ? WHERE run_uuid = ?";
+    sqlite3_stmt *s = db_stmt(c, ctx, sql);
+    if (!s)
+        return ctx->err;
+    db_bind_text(s, 1, run_id);
+    db_bind_text(s, 2, key);
+    db_bind_text(s, 3, value);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        return db_fail(c, ctx, "set tag");
+    if (strcmp(key, "mlflow.runName") == 0) {
+        if (!(s = db_stmt(c, ctx, rename)))
+            return ctx->err;
+        db_bind_text(s, 1, value);
+        db_bind_text(s, 2, run_id);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            return db_fail(c, ctx, "rename run");
+    }
+    return KEEL_OK;
+}
+
+struct run_create_args {
+    const struct store_run_create *in;
+    struct keel_run *out;
+};
+
+static enum keel_err op_run_create(struct dbconn *c, struct keel_ctx *ctx, void *arg)
+{
+    struct run_create_args *a = arg;
+    const struct store_run_create *in = a->in;
+    struct keel_experiment exp;
+    enum keel_err e = sql_experiment_load(c, ctx, in->experiment_id, &exp);
+    if (e)
+        return e;
+    if (strcmp(exp.lifecycle_stage, "active") != 0)
+        return keel_fail(ctx, KEEL_E_INVALID_PARAMETER,
+                         "The experiment %lld must be in the 'active' state. Current state is "
+                         "%s.",
+                         (long long)in->experiment_id, exp.lifecycle_stage);
+    char id[33];
+    keel_uuid_hex(id);
+    size_t n = strlen(exp.artifact_location);
+    const char *uri = karena_sprintf(ctx->arena, "%s%s%s/artifacts", exp.artifact_location,
+                                     n && exp.artifact_location[n - 1] == '/' ? "" : "/", id);
+    static const char sql[] =
+        "INSERT INTO runs(run_uuid, name, source_type, source_name, entry_point_name, user_id, "
+        "status, start_time, source_version, lifecycle_stage, artifact_uri, experiment_id) "
+        "VALUES (?, ?, 'UNKNOWN', '', '', ?, 'RUNNING', ?, '', 'active', ?, ?)";
+    sqlite3_stmt *s = db_stmt(c, ctx, sql);
+    if (!s || !uri)
+        return s ? keel_fail(ctx, KEEL_E_NOMEM, "out of memory") : ctx->err;
+    db_bind_text(s, 1, in->run_name);
+    db_bind_text(s, 2, in->user_id);
+    sqlite3_bind_int64(s, 3, in->start_time);
+    db_bind_text(s, 4, uri);
+    sqlite3_bind_int64(s, 5, in->experiment_id);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        return db_fail(c, ctx, "create run");
+    for (size_t i = 0; i < in->n_tags; i++)
+        if ((e = set_tag(c, ctx, id, in->tags[i].key, in->tags[i].value)))
+            return e;
+    struct keel_run *r = a->out;
+    memset(r, 0, sizeof *r);
+    r->info = (struct keel_run_info){
+        .run_id = karena_strdup(ctx->arena, id),
+        .experiment_id = in->experiment_id,
+        .run_name = in->run_name,
+        .user_id = in->user_id,
+        .status = "RUNNING",
+        .start_time = in->start_time,
+        .artifact_uri = uri,
+        .lifecycle_stage = "active",
+    };
+    r->tags = (struct keel_tag *)in->tags;
+    r->n_tags = in->n_tags;
+    return KEEL_OK;
+}
+
+enum keel_err store_run_create(struct store *st, struct keel_ctx *ctx,
+                               const struct store_run_create *in, struct keel_run *out)
+{
+    struct run_create_args a = {in, out};
+    return store_write(st, ctx, op_run_create, &a);
+}
+
+struct run_update_args {
+    const char *run_id;
+    const struct store_run_update *in;
+    struct keel_run_info *out;
+};
+
+static enum keel_err op_run_update(struct dbconn *c, struct keel_ctx *ctx, void *arg)
+{
+    struct run_update_args *a = arg;
+    enum keel_err e = active_run(c, ctx, a->run_id, a->out);
+    if (e)
+        return e;
+    static const char sql[] =
+        "UPDATE runs SET status = coalesce(?, status), end_time = CASE WHEN ? THEN ? ELSE "
+        "end_time END WHERE run_uuid = ?";
+    sqlite3_stmt *s = db_stmt(c, ctx, sql);
+    if (!s)
+        return ctx->err;
+    db_bind_text(s, 1, a->in->status);
+    sqlite3_bind_int(s, 2, a->in->has_end_time);
+    sqlite3_bind_int64(s, 3, a->in->end_time);
+    db_bind_text(s, 4, a->run_id);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        return db_fail(c, ctx, "update run");
+    if (a->in->run_name && (e = set_tag(c, ctx, a->run_id, "mlflow.runName", a->in->run_name)))
+        return e;
+    return sql_run_info_load(c, ctx, a->run_id, a->out);
+}
+
+enum keel_err store_run_update(struct store *st, struct keel_ctx *ctx, const char *run_id,
+                               const struct store_run_update *in, struct keel_run_info *out)
+{
+    struct run_update_args a = {run_id, in, out};
+    return store_write(st, ctx, op_run_update, &a);
+}
+
+struct run_lifecycle_args {
+    const char *run_id;
+    bool deleted;
+};
+
+static enum keel_err op_run_lifecycle(struct dbconn *c, struct keel_ctx *ctx, void *arg)
+{
+    struct run_lifecycle_args *a = arg;
+    struct keel_run_info info;
+    enum keel_err e = sql_run_info_load(c, ctx, a->run_id, &info);
+    if (e)
+        return e;
+    static const char sql[] =
+        "UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE run_uuid = ?";
+    sqlite3_stmt *s = db_stmt(c, ctx, sql);
+    if (!s)
+        return ctx->err;
+    db_bind_text(s, 1, a->deleted ? "deleted" : "active");
+    if (a->deleted)
+        sqlite3_bind_int64(s, 2, keel_now_ms());
+    else
+        sqlite3_bind_null(s, 2);
+    db_bind_text(s, 3, a->run_id);
+    return sqlite3_step(s) == SQLITE_DONE ? KEEL_OK : db_fail(c, ctx, "run lifecycle");
+}
+
+enum keel_err store_run_set_lifecycle(struct store *st, struct keel_ctx *ctx, const char *run_id,
+                                      bool deleted)
+{
+    struct run_lifecycle_args a = {run_id, deleted};
+    return store_write(st, ctx, op_run_lifecycle, &a);
+}
+
+static enum keel_err log_params(struct dbconn *c, struct keel_ctx *ctx,
+                                const struct store_log_batch *in)
+{
+    static const char get[] = "SELECT value FROM params WHERE run_uuid = ? AND key = ?";
+    static const char ins[] = "INSERT INTO params(run_uuid, key, value) VALUES (?, ?, ?)";
+    struct kbuf changed;
+    kbuf_init(&changed, 1 << 20);
+    enum keel_err e = KEEL_OK;
+    for (size_t i = 0; !e && i < in->n_params; i++) {
+        const struct keel_tag *p = &in->params[i];
+        sqlite3_stmt *s = db_stmt(c, ctx, get);
+        if (!s) {
+            e = ctx->err;
+            break;
+        }
+        db_bind_text(s, 1, in->run_id);
+        db_bind_text(s, 2, p->key);
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+            const char *old = db_text(ctx, s, 0);
+            if (old && strcmp(old, p->value) != 0) {
+                if (in->single_param) {
+                    e = keel_fail(ctx, KEEL_E_INVALID_PARAMETER,
+                                  "Changing param values is not allowed. Param with key='%s' "
+                                  "was already logged with value='%s' for run ID='%s'. "
+                                  "Attempted logging new value '%s'.",
+                                  p->key, old, in->run_id, p->value);
+                    break;
+                }
+                kbuf_printf(&changed, "%s{'key': '%s', 'old_value': '%s', 'new_value': '%s'}",
+                            changed.len ? ", " : "", p->key, old, p->value);
+            }
+            continue;
+        }
+        if (rc != SQLITE_DONE) {
+            e = db_fail(c, ctx, "read param");
+            break;
+        }
+        if (!(s = db_stmt(c, ctx, ins))) {
+            e = ctx->err;
+            break;
+        }
+        db_bind_text(s, 1, in->run_id);
+        db_bind_text(s, 2, p->key);
+        db_bind_text(s, 3, p->value);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            e = db_fail(c, ctx, "log param");
+    }
+    if (!e && changed.len)
+        e = keel_fail(ctx, KEEL_E_INVALID_PARAMETER,
+                      "Changing param values is not allowed. Params were already logged='[%s]' "
+                      "for run ID='%s'.",
+                      changed.data, in->run_id);
+    kbuf_free(&changed);
+    return e;
+}
+
+static enum keel_err log_metrics(struct dbconn *c, struct keel_ctx *ctx,
+                                 const struct store_log_batch *in)
+{
+    static const char hist[] = "INSERT OR IGNORE INTO metrics(run_uuid, key, value, timestamp, "
+                               "step, is_nan) VALUES (?, ?, ?, ?, ?, ?)";
+    static const char latest[] =
+        "INSERT INTO latest_metrics(run_uuid, key, value, timestamp, step, is_nan) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(run_uuid, key) DO UPDATE SET "
+        "value = excluded.value, timestamp = excluded.timestamp, step = excluded.step, "
+        "is_nan = excluded.is_nan WHERE (excluded.step, excluded.timestamp, excluded.value) > "
+        "(latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)";
+    const char *sqls[2] = {hist, latest};
+    for (size_t i = 0; i < in->n_metrics; i++) {
+        const struct keel_metric *m = &in->metrics[i];
+        bool is_nan = isnan(m->value);
+        double v = is_nan ? 0.0 : m->value;
+        if (isinf(v))
+            v = v > 0 ? METRIC_MAX : -METRIC_MAX;
+        for (int k = 0; k < 2; k++) {
+            sqlite3_stmt *s = db_stmt(c, ctx, sqls[k]);
+            if (!s)
+                return ctx->err;
+            db_bind_text(s, 1, in->run_id);
+            db_bind_text(s, 2, m->key);
+            sqlite3_bind_double(s, 3, v);
+            sqlite3_bind_int64(s, 4, m->timestamp);
+            sqlite3_bind_int64(s, 5, m->step);
+            sqlite3_bind_int(s, 6, is_nan);
+            if (sqlite3_step(s) != SQLITE_DONE)
+                return db_fail(c, ctx, "log metric");
+        }
+    }
+    return KEEL_OK;
+}
+
+static enum keel_err op_log_batch(struct dbconn *c, struct keel_ctx *ctx, void *arg)
+{
+    const struct store_log_batch *in = arg;
+    struct keel_run_info info;
+    enum keel_err e = active_run(c, ctx, in->run_id, &info);
+    if (!e)
+        e = log_params(c, ctx, in);
+    if (!e)
+        e = log_metrics(c, ctx, in);
+    for (size_t i = 0; !e && i < in->n_tags; i++)
+        e = set_tag(c, ctx, in->run_id, in->tags[i].key, in->tags[i].value);
+    return e;
+}
+
+enum keel_err store_log_batch(struct store *st, struct keel_ctx *ctx,
+                              const struct store_log_batch *in)
+{
+    return store_write(st, ctx, op_log_batch, (void *)in);
+}
+
+struct delete_tag_args {
+    const char *run_id, *key;
+};
+
+static enum keel_err op_delete_tag(struct dbconn *c, struct keel_ctx *ctx, void *arg)
+{
+    struct delete_tag_args *a = arg;
+    struct keel_run_info info;
+    enum keel_err e = active_run(c, ctx, a->run_id, &info);
+    if (e)
+        return e;
+    static const char sql[] = "DELETE FROM tags WHERE run_uuid = ? AND key = ?";
+    sqlite3_stmt *s = db_stmt(c, ctx, sql);
+    if (!s)
+        return ctx->err;
+    db_bind_text(s, 1, a->run_id);
+    db_bind_text(s, 2, a->key);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        return db_fail(c, ctx, "delete tag");
+    if (sqlite3_changes(c->db) == 0)
+        return keel_fail(ctx, KEEL_E_NOT_FOUND, "No tag with name: %s in run with id %s", a->key,
+                         a->run_id);
+    return KEEL_OK;
+}
+
+enum keel_err store_run_delete_tag(struct store *st, struct keel_ctx *ctx, const char *run_id,
+                                   const char *key)
+{
+    struct delete_tag_args a = {run_id, key};
+    return store_write(st, ctx, op_delete_tag, &a);
+}
+
+struct log_inputs_args {
+    const char *run_id;
+    const struct keel_dataset_input *inputs;
+    size_t n;
+};
+
+static enum keel_err log_one_input(struct dbconn *c, struct keel_ctx *ctx, const char *run_id,
+                                   int64_t exp_id, const struct keel_dataset_input *in)
+{
+    static const char ins_ds[] =
+        "INSERT OR IGNORE INTO datasets(dataset_uuid, experiment_id, name, digest, "
+        "dataset_source_type, dataset_source, dataset_schema, dataset_profile) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+    static const char get_ds[] =
+        "SELECT dataset_uuid FROM datasets WHERE experiment_id = ? AND name = ? AND digest = ?";
+    static const char ins_in[] =
+        "INSERT OR IGNORE INTO inputs(input_uuid, source_type, source_id, destination_type, "
+        "destination_id) VALUES (?, 'DATASET', ?, 'RUN', ?)";
+    static const char ins_tag[] =
+        "INSERT OR REPLACE INTO input_tags(input_uuid, name, value) VALUES (?, ?, ?)";
+    char uuid[33];
+    keel_uuid_hex(uuid);
+    const struct keel_dataset *d = &in->dataset;
+    sqlite3_stmt *s = db_stmt(c, ctx, ins_ds);
+    if (!s)
+        return ctx->err;
+    db_bind_text(s, 1, uuid);
+    sqlite3_bind_int64(s, 2, exp_id);
+    db_bind_text(s, 3, d->name);
+    db_bind_text(s, 4, d->digest);
+    db_bind_text(s, 5, d->source_type);
+    db_bind_text(s, 6, d->source);
+    db_bind_text(s, 7, d->schema);
+    db_bind_text(s, 8, d->profile);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        return db_fail(c, ctx, "log dataset");
+    if (!(s = db_stmt(c, ctx, get_ds)))
+        return ctx->err;
+    sqlite3_bind_int64(s, 1, exp_id);
+    db_bind_text(s, 2, d->name);
+    db_bind_text(s, 3, d->digest);
+    if (sqlite3_step(s) != SQLITE_ROW)
+        return db_fail(c, ctx, "find dataset");
+    const char *ds_uuid = db_text(ctx, s, 0);
+    sqlite3_reset(s);
+    char in_uuid[33];
+    keel_uuid_hex(in_uuid);
+    if (!(s = db_stmt(c, ctx, ins_in)))
+        return ctx->err;
+    db_bind_text(s, 1, in_uuid);
+    db_bind_text(s, 2, ds_uuid);
+    db_bind_text(s, 3, run_id);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        return db_fail(c, ctx, "log input");
+    if (sqlite3_changes(c->db) == 0)
+        return KEEL_OK; /* already linked: MLflow keeps the first link as it was */
+    for (size_t i = 0; i < in->n_tags; i++) {
+        if (!(s = db_stmt(c, ctx, ins_tag)))
+            return ctx->err;
+        db_bind_text(s, 1, in_uuid);
+        db_bind_text(s, 2, in->tags[i].key);
+        db_bind_text(s, 3, in->tags[i].value);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            return db_fail(c, ctx, "log input tag");
+    }
+    return KEEL_OK;
+}
+
+static enum keel_err op_log_inputs(struct dbconn *c, struct keel_ctx *ctx, void *arg)
+{
+    struct log_inputs_args *a = arg;
+    struct keel_run_info info;
+    enum keel_err e = active_run(c, ctx, a->run_id, &info);
+    for (size_t i = 0; !e && i < a->n; i++)
+        e = log_one_input(c, ctx, a->run_id, info.experiment_id, &a->inputs[i]);
+    return e;
+}
+
+enum keel_err store_log_inputs(struct store *st, struct keel_ctx *ctx, const char *run_id,
+                               const struct keel_dataset_input *inputs, size_t n_inputs)
+{
+    struct log_inputs_args a = {run_id, inputs, n_inputs};
+    return store_write(st, ctx, op_log_inputs, &a);
+}
+
+struct log_model_args {
+    const char *run_id, *model_json;
+};
+
+static enum keel_err op_log_model(struct dbconn *c, struct keel_ctx *ctx, void *arg)
+{
+    struct log_model_args *a = arg;
+    struct keel_run_info info;
+    enum keel_err e = active_run(c, ctx, a->run_id, &info);
+    if (e)
+        return e;
+    static const char get[] =
+        "SELECT value FROM tags WHERE run_uuid = ? AND key = 'mlflow.log-model.history'";
+    sqlite3_stmt *s = db_stmt(c, ctx, get);
+    if (!s)
+        return ctx->err;
+    db_bind_text(s, 1, a->run_id);
+    const char *old = sqlite3_step(s) == SQLITE_ROW ? db_text(ctx, s, 0) : NULL;
+    sqlite3_reset(s);
+    json_t *list = old ? json_loads(old, 0, NULL) : NULL;
+    if (!json_is_array(list)) {
+        json_decref(list);
+        list = json_array();
+    }
+    json_t *model = json_loads(a->model_json, 0, NULL);
+    json_array_append_new(list, model ? model : json_null());
+    struct kbuf b;
+    kbuf_init(&b, 64u << 20);
+    e = json_dump_python(&b, list);
+    json_decref(list);
+    if (!e)
+        e = set_tag(c, ctx, a->run_id, "mlflow.log-model.history", b.data);
+    kbuf_free(&b);
+    return e;
+}
+
+enum keel_err store_log_model(struct store *st, struct keel_ctx *ctx, const char *run_id,
+                              const char *model_json)
+{
+    struct log_model_args a = {run_id, model_json};
+    return store_write(st, ctx, op_log_model, &a);
+}
+
+enum keel_err store_metric_history(struct store *st, struct keel_ctx *ctx, const char *run_id,
+                                   const char *key, struct keel_metric **out, size_t *n_out)
+{
+    static const char sql[] = "SELECT key, value, timestamp, step, is_nan FROM metrics "
+                              "WHERE run_uuid = ? AND key = ?";
+    struct dbconn *c = store_reader(st);
+    enum keel_err e = KEEL_OK;
+    sqlite3_stmt *s = db_stmt(c, ctx, sql);
+    size_t cap = 0, n = 0;
+    struct keel_metric *v = NULL;
+    if (!s) {
+        e = ctx->err;
+    } else {
+        db_bind_text(s, 1, run_id);
+        db_bind_text(s, 2, key);
+        int rc;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+            if (!(v = grow(ctx, v, n, &cap, sizeof *v))) {
+                e = keel_fail(ctx, KEEL_E_TOO_LARGE, "metric history too large");
+                break;
+            }
+            metric_from_row(ctx, s, 0, &v[n++]);
+        }
+        if (!e && rc != SQLITE_DONE)
+            e = db_fail(c, ctx, "metric history");
+        sqlite3_reset(s);
+    }
+    store_reader_put(st, c);
+    *out = v;
+    *n_out = n;
+    return e;
+}
+
+static int bind_list(sqlite3_stmt *s, int idx, const struct search_bind *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++, idx++) {
+        if (b[i].kind == SEARCH_BIND_TEXT)
+            db_bind_text(s, idx, b[i].text);
+        else if (b[i].kind == SEARCH_BIND_DOUBLE)
+            sqlite3_bind_double(s, idx, b[i].d);
+        else
+            sqlite3_bind_int64(s, idx, b[i].i);
+    }
+    return idx;
+}
+
+enum keel_err store_run_search(struct store *st, struct keel_ctx *ctx,
+                               const int64_t *experiment_ids, size_t n_experiment_ids,
+                               enum store_view view, const char *filter,
+                               const char *const *order_by, size_t n_order_by,
+                               struct store_page page, struct keel_run **out, size_t *n_out,
+                               int64_t *next_offset)
+{
+    *out = NULL;
+    *n_out = 0;
+    *next_offset = -1;
+    struct search_sql q;
+    enum keel_err e = search_compile_runs(ctx, filter, order_by, n_order_by, &q);
+    if (e || n_experiment_ids == 0)
+        return e;
+    struct kbuf ids;
+    kbuf_init(&ids, 1 << 20);
+    for (size_t i = 0; i < n_experiment_ids; i++)
+        kbuf_adds(&ids, i ? ",?" : "?");
+    const char *stage = view == STORE_VIEW_ACTIVE    ? "r.lifecycle_stage = 'active'"
+                        : view == STORE_VIEW_DELETED ? "r.lifecycle_stage = 'deleted'"
+                                                     : "1";
+    char *sql = karena_sprintf(ctx->arena,
+                               "SELECT " RUN_COLS " FROM runs r WHERE r.experiment_id IN (%s) "
+                               "AND %s AND (%s) ORDER BY %s LIMIT ? OFFSET ?",
+                               ids.data ? ids.data : "", stage, q.where, q.order_by);
+    kbuf_free(&ids);
+    if (!sql)
+        return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+    struct dbconn *c = store_reader(st);
+    sqlite3_stmt *s = db_prepare(c, ctx, sql);
+    if (!s) {
+        store_reader_put(st, c);
+        return ctx->err;
+    }
+    int idx = 1;
+    for (size_t i = 0; i < n_experiment_ids; i++)
+        sqlite3_bind_int64(s, idx++, experiment_ids[i]);
+    idx = bind_list(s, idx, q.where_binds, q.n_where_binds);
+    idx = bind_list(s, idx, q.order_binds, q.n_order_binds);
+    sqlite3_bind_int64(s, idx++, page.max_results);
+    sqlite3_bind_int64(s, idx, page.offset);
+    size_t cap = 0, n = 0;
+    struct keel_run *v = NULL;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (!(v = grow(ctx, v, n, &cap, sizeof *v))) {
+            e = keel_fail(ctx, KEEL_E_TOO_LARGE, "result too large");
+            break;
+        }
+        memset(&v[n], 0, sizeof v[n]);
+        info_from_row(ctx, s, &v[n].info);
+        n++;
+    }
+    if (!e && rc != SQLITE_DONE)
+        e = db_fail(c, ctx, "search runs");
+    sqlite3_finalize(s);
+    for (size_t i = 0; !e && i < n; i++)
+        e = sql_run_data_load(c, ctx, &v[i]);
+    store_reader_put(st, c);
+    /* MLflow hands out a token whenever the page is full */
+    if (!e && page.max_results >= 0 && (int64_t)n == page.max_results)
+        *next_offset = page.offset + page.max_results;
+    *out = v;
+    *n_out = n;
+    return e;
+}

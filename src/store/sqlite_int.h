@@ -1,0 +1,59 @@
+/*
+ * sqlite_int.h -- internals shared by the SQLite store's files
+ * (sqlite.c: connections, the group-commit writer; experiments_sql.c and
+ * runs_sql.c: the queries). Not for use outside src/store/.
+ */
+#ifndef KEEL_STORE_SQLITE_INT_H
+#define KEEL_STORE_SQLITE_INT_H
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+#define DB_STMT_CACHE 96
+
+/* A connection with its cache of prepared statements, keyed by the address
+ * of the (static) SQL text. */
+struct dbconn {
+    sqlite3 *db;
+    struct {
+        const char *sql;
+        sqlite3_stmt *stmt;
+    } cache[DB_STMT_CACHE];
+};
+
+/* A reset, unbound statement for `sql` (a string literal), prepared once per
+ * connection. NULL on error (message in ctx). */
+sqlite3_stmt *db_stmt(struct dbconn *c, struct keel_ctx *ctx, const char *sql);
+/* Prepared on the spot and finalized by the caller (dynamic SQL). */
+sqlite3_stmt *db_prepare(struct dbconn *c, struct keel_ctx *ctx, const char *sql);
+/* Maps a failed sqlite3 call to KEEL_E_IO with SQLite's message. */
+enum keel_err db_fail(struct dbconn *c, struct keel_ctx *ctx, const char *what);
+/* Column text copied into the arena (NULL for SQL NULL). */
+const char *db_text(struct keel_ctx *ctx, sqlite3_stmt *s, int col);
+/* Binds text; NULL binds SQL NULL. */
+int db_bind_text(sqlite3_stmt *s, int i, const char *v);
+
+/* A write executed by the writer thread inside its own savepoint; a
+ * non-OK result rolls back just this write. */
+typedef enum keel_err (*store_write_fn)(struct dbconn *c, struct keel_ctx *ctx, void *arg);
+enum keel_err store_write(struct store *st, struct keel_ctx *ctx, store_write_fn fn, void *arg);
+
+/* Borrow / return a read connection. */
+struct dbconn *store_reader(struct store *st);
+void store_reader_put(struct store *st, struct dbconn *c);
+
+const char *store_default_artifact_root(const struct store *st);
+
+/* Loaders used by several files. */
+enum keel_err sql_experiment_load(struct dbconn *c, struct keel_ctx *ctx, int64_t id,
+                                  struct keel_experiment *out);
+enum keel_err sql_experiment_tags(struct dbconn *c, struct keel_ctx *ctx,
+                                  struct keel_experiment *e);
+enum keel_err sql_run_info_load(struct dbconn *c, struct keel_ctx *ctx, const char *run_id,
+                                struct keel_run_info *out);
+enum keel_err sql_run_data_load(struct dbconn *c, struct keel_ctx *ctx, struct keel_run *run);
+
+int64_t keel_now_ms(void);
+
+#endif

@@ -1,0 +1,190 @@
+/*
+ * store.h -- keel's metadata store: experiments, runs and their data.
+ *
+ * One interface, backed today by SQLite (store/sqlite.c). Reads run on a
+ * pool of read-only connections, concurrently (WAL). Every write is a
+ * `store_write_fn` executed by the single writer thread, which groups the
+ * writes queued at the same moment into one transaction (group commit): each
+ * write runs inside its own SAVEPOINT, so one failing write is rolled back
+ * alone, and every caller is answered only after the COMMIT that made its
+ * write durable (synchronous=FULL). A write that was acknowledged survives
+ * kill -9.
+ *
+ * All returned entities live in ctx->arena; nothing here needs freeing by
+ * the caller except the store itself (store_close).
+ */
+#ifndef KEEL_STORE_H
+#define KEEL_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+struct keel_tag {
+    const char *key;
+    const char *value;
+};
+
+struct keel_experiment {
+    int64_t experiment_id;
+    const char *name;
+    const char *artifact_location;
+    const char *lifecycle_stage;
+    int64_t creation_time;
+    int64_t last_update_time;
+    struct keel_tag *tags;
+    size_t n_tags;
+};
+
+struct keel_metric {
+    const char *key;
+    double value; /* NaN and infinities as logged (infinities clamped) */
+    int64_t timestamp;
+    int64_t step;
+};
+
+struct keel_dataset {
+    const char *name, *digest, *source_type, *source, *schema, *profile;
+};
+
+struct keel_dataset_input {
+    struct keel_tag *tags;
+    size_t n_tags;
+    struct keel_dataset dataset;
+};
+
+struct keel_run_info {
+    const char *run_id;
+    int64_t experiment_id;
+    const char *run_name;
+    const char *user_id;
+    const char *status;
+    int64_t start_time;
+    int64_t end_time;
+    bool has_end_time;
+    const char *artifact_uri;
+    const char *lifecycle_stage;
+};
+
+struct keel_run {
+    struct keel_run_info info;
+    struct keel_metric *metrics; /* latest value per key */
+    size_t n_metrics;
+    struct keel_tag *params;
+    size_t n_params;
+    struct keel_tag *tags;
+    size_t n_tags;
+    struct keel_dataset_input *inputs;
+    size_t n_inputs;
+};
+
+enum store_view { STORE_VIEW_ACTIVE = 1, STORE_VIEW_DELETED = 2, STORE_VIEW_ALL = 3 };
+
+struct store;
+
+struct store_config {
+    const char *path;               /* SQLite file */
+    const char *default_artifact_root; /* experiments get <root>/<id> */
+    unsigned readers;               /* read connections in the pool */
+};
+
+/* Opens (creating and migrating as needed) the store; makes the Default
+ * experiment when the store is new. *out is freed with store_close(). */
+enum keel_err store_open(struct store **out, const struct store_config *cfg,
+                         struct keel_ctx *ctx);
+/* Drains queued writes, stops the writer, closes connections. NULL is safe. */
+void store_close(struct store *st);
+
+/* ---- experiments ---- */
+enum keel_err store_experiment_create(struct store *st, struct keel_ctx *ctx, const char *name,
+                                      const char *artifact_location, const struct keel_tag *tags,
+                                      size_t n_tags, int64_t *out_id);
+enum keel_err store_experiment_get(struct store *st, struct keel_ctx *ctx, int64_t id,
+                                   struct keel_experiment *out);
+enum keel_err store_experiment_get_by_name(struct store *st, struct keel_ctx *ctx,
+                                           const char *name, struct keel_experiment *out);
+enum keel_err store_experiment_rename(struct store *st, struct keel_ctx *ctx, int64_t id,
+                                      const char *new_name);
+/* delete: active -> deleted; restore: deleted -> active. Runs follow. */
+enum keel_err store_experiment_set_lifecycle(struct store *st, struct keel_ctx *ctx, int64_t id,
+                                             bool deleted);
+enum keel_err store_experiment_set_tag(struct store *st, struct keel_ctx *ctx, int64_t id,
+                                       const char *key, const char *value);
+
+struct store_page {
+    int64_t max_results; /* rows wanted on this page */
+    int64_t offset;
+};
+
+/* Experiments matching the filter; *next_offset is -1 when there is no next
+ * page. Errors from the filter carry MLflow's messages. */
+enum keel_err store_experiment_search(struct store *st, struct keel_ctx *ctx,
+                                      enum store_view view, const char *filter,
+                                      const char *const *order_by, size_t n_order_by,
+                                      struct store_page page, bool token_on_full_page,
+                                      struct keel_experiment **out, size_t *n_out,
+                                      int64_t *next_offset);
+
+/* ---- runs ---- */
+struct store_run_create {
+    int64_t experiment_id;
+    const char *user_id;
+    const char *run_name; /* already reconciled with the mlflow.runName tag */
+    int64_t start_time;
+    const struct keel_tag *tags;
+    size_t n_tags;
+};
+
+enum keel_err store_run_create(struct store *st, struct keel_ctx *ctx,
+                               const struct store_run_create *in, struct keel_run *out);
+enum keel_err store_run_get(struct store *st, struct keel_ctx *ctx, const char *run_id,
+                            struct keel_run *out);
+
+struct store_run_update {
+    const char *status;   /* NULL: unchanged */
+    bool has_end_time;
+    int64_t end_time;
+    const char *run_name; /* NULL: unchanged */
+};
+enum keel_err store_run_update(struct store *st, struct keel_ctx *ctx, const char *run_id,
+                               const struct store_run_update *in, struct keel_run_info *out);
+enum keel_err store_run_set_lifecycle(struct store *st, struct keel_ctx *ctx, const char *run_id,
+                                      bool deleted);
+
+/* One write for metrics, params and tags of a run (log-metric,
+ * log-parameter, set-tag and log-batch all come here). */
+struct store_log_batch {
+    const char *run_id;
+    const struct keel_metric *metrics;
+    size_t n_metrics;
+    const struct keel_tag *params;
+    size_t n_params;
+    const struct keel_tag *tags;
+    size_t n_tags;
+    bool single_param; /* log-parameter: MLflow's single-param message */
+};
+enum keel_err store_log_batch(struct store *st, struct keel_ctx *ctx,
+                              const struct store_log_batch *in);
+enum keel_err store_run_delete_tag(struct store *st, struct keel_ctx *ctx, const char *run_id,
+                                   const char *key);
+enum keel_err store_log_inputs(struct store *st, struct keel_ctx *ctx, const char *run_id,
+                               const struct keel_dataset_input *inputs, size_t n_inputs);
+/* Appends model_json to the run's mlflow.log-model.history tag (a JSON list). */
+enum keel_err store_log_model(struct store *st, struct keel_ctx *ctx, const char *run_id,
+                              const char *model_json);
+
+/* Every logged value of one metric, in logging order. An unknown run or key
+ * gives an empty list. */
+enum keel_err store_metric_history(struct store *st, struct keel_ctx *ctx, const char *run_id,
+                                   const char *key, struct keel_metric **out, size_t *n_out);
+
+enum keel_err store_run_search(struct store *st, struct keel_ctx *ctx,
+                               const int64_t *experiment_ids, size_t n_experiment_ids,
+                               enum store_view view, const char *filter,
+                               const char *const *order_by, size_t n_order_by,
+                               struct store_page page, struct keel_run **out, size_t *n_out,
+                               int64_t *next_offset);
+
+#endif

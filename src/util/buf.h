@@ -1,0 +1,34 @@
+/*
+ * buf.h -- growable byte buffer with a ceiling (the curl dynbuf idea).
+ *
+ * Every kbuf is created with its maximum size; an append that would pass it
+ * fails with KEEL_E_TOO_LARGE and leaves the buffer as it was. Storage is
+ * malloc'd and owned by the kbuf until kbuf_take() hands it to the caller.
+ */
+#ifndef KEEL_BUF_H
+#define KEEL_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#include "util/err.h"
+
+struct kbuf {
+    char *data; /* always NUL-terminated when non-NULL */
+    size_t len, cap, max;
+};
+
+void kbuf_init(struct kbuf *b, size_t max);
+/* Releases the storage; the kbuf may be reused after kbuf_init(). */
+void kbuf_free(struct kbuf *b);
+void kbuf_reset(struct kbuf *b);
+enum keel_err kbuf_add(struct kbuf *b, const void *p, size_t n);
+enum keel_err kbuf_adds(struct kbuf *b, const char *s);
+enum keel_err kbuf_addc(struct kbuf *b, char c);
+enum keel_err kbuf_printf(struct kbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Hands the storage (malloc'd, NUL-terminated) to the caller, who frees it;
+ * the kbuf is left empty. Never NULL for a buffer that holds no data: an
+ * empty string is allocated. Returns NULL only when out of memory. */
+char *kbuf_take(struct kbuf *b, size_t *len);
+
+#endif

@@ -1,0 +1,397 @@
+/*
+ * json.c -- JSON writer and Python-repr rendering (see json.h).
+ */
+#include "util/json.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void jw_init(struct jw *w, struct kbuf *b)
+{
+    memset(w, 0, sizeof *w);
+    w->b = b;
+}
+
+static void put(struct jw *w, const char *s, size_t n)
+{
+    if (w->err == KEEL_OK)
+        w->err = kbuf_add(w->b, s, n);
+}
+
+/* Arrays separate their values here; objects do it in jw_key. */
+static void before_value(struct jw *w)
+{
+    if (w->depth > 0 && !w->in_obj[w->depth] && w->n_items[w->depth]++ > 0)
+        put(w, ",", 1);
+}
+
+static void open_scope(struct jw *w, char c, bool obj)
+{
+    before_value(w);
+    put(w, &c, 1);
+    if (w->depth + 1 >= JW_MAX_DEPTH) {
+        w->err = KEEL_E_TOO_LARGE;
+        return;
+    }
+    w->depth++;
+    w->in_obj[w->depth] = obj;
+    w->n_items[w->depth] = 0;
+}
+
+static void close_scope(struct jw *w, char c)
+{
+    put(w, &c, 1);
+    if (w->depth > 0)
+        w->depth--;
+}
+
+void jw_obj(struct jw *w) { open_scope(w, '{', true); }
+void jw_obj_end(struct jw *w) { close_scope(w, '}'); }
+void jw_arr(struct jw *w) { open_scope(w, '[', false); }
+void jw_arr_end(struct jw *w) { close_scope(w, ']'); }
+
+static void put_escaped(struct jw *w, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    put(w, "\"", 1);
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        put(w, s + run, i - run);
+        run = i + 1;
+        char esc[7] = {'\\', 0};
+        switch (c) {
+        case '"': esc[1] = '"'; put(w, esc, 2); break;
+        case '\\': esc[1] = '\\'; put(w, esc, 2); break;
+        case '\n': esc[1] = 'n'; put(w, esc, 2); break;
+        case '\r': esc[1] = 'r'; put(w, esc, 2); break;
+        case '\t': esc[1] = 't'; put(w, esc, 2); break;
+        default:
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            put(w, esc, 6);
+        }
+    }
+    put(w, s + run, n - run);
+    put(w, "\"", 1);
+}
+
+void jw_key(struct jw *w, const char *key)
+{
+    if (w->n_items[w->depth]++ > 0)
+        put(w, ",", 1);
+    put_escaped(w, key, strlen(key));
+    put(w, ":", 1);
+}
+
+void jw_str(struct jw *w, const char *s)
+{
+    before_value(w);
+    if (!s) {
+        put(w, "null", 4);
+        return;
+    }
+    put_escaped(w, s, strlen(s));
+}
+
+void jw_strn(struct jw *w, const char *s, size_t n)
+{
+    before_value(w);
+    put_escaped(w, s, n);
+}
+
+void jw_int(struct jw *w, int64_t v)
+{
+    char tmp[32];
+    int n = snprintf(tmp, sizeof tmp, "%lld", (long long)v);
+    before_value(w);
+    put(w, tmp, (size_t)n);
+}
+
+void json_format_double(double v, char *out, size_t n)
+{
+    /* the shortest precision that reads back to v */
+    int prec = 1;
+    for (; prec < 17; prec++) {
+        snprintf(out, n, "%.*e", prec - 1, v);
+        if (strtod(out, NULL) == v)
+            break;
+    }
+    snprintf(out, n, "%.*e", prec - 1, v);
+    int exp10 = atoi(strchr(out, 'e') + 1);
+    /* Python's repr uses positional notation for 1e-4 <= |v| < 1e16 and
+     * keeps C's exponent form ("1e-05", "1.5e+20") otherwise */
+    if (exp10 >= -4 && exp10 < 16) {
+        int decimals = prec - 1 - exp10;
+        snprintf(out, n, "%.*f", decimals > 0 ? decimals : 0, v);
+        if (!strchr(out, '.'))
+            strncat(out, ".0", n - strlen(out) - 1);
+    }
+}
+
+void jw_double(struct jw *w, double v)
+{
+    before_value(w);
+    if (isnan(v)) {
+        put(w, "\"NaN\"", 5);
+    } else if (isinf(v)) {
+        put(w, v > 0 ? "\"Infinity\"" : "\"-Infinity\"", v > 0 ? 10 : 11);
+    } else {
+        char tmp[40];
+        json_format_double(v, tmp, sizeof tmp);
+        put(w, tmp, strlen(tmp));
+    }
+}
+
+void jw_bool(struct jw *w, bool v)
+{
+    before_value(w);
+    put(w, v ? "true" : "false", v ? 4 : 5);
+}
+
+void jw_null(struct jw *w)
+{
+    before_value(w);
+    put(w, "null", 4);
+}
+
+void jw_json(struct jw *w, const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *k;
+        json_t *m;
+        jw_obj(w);
+        json_object_foreach((json_t *)v, k, m) {
+            jw_key(w, k);
+            jw_json(w, m);
+        }
+        jw_obj_end(w);
+        break;
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *m;
+        jw_arr(w);
+        json_array_foreach(v, i, m) jw_json(w, m);
+        jw_arr_end(w);
+        break;
+    }
+    case JSON_STRING: jw_strn(w, json_string_value(v), json_string_length(v)); break;
+    case JSON_INTEGER: jw_int(w, json_integer_value(v)); break;
+    case JSON_REAL: jw_double(w, json_real_value(v)); break;
+    case JSON_TRUE: jw_bool(w, true); break;
+    case JSON_FALSE: jw_bool(w, false); break;
+    default: jw_null(w); break;
+    }
+}
+
+void jw_kstr(struct jw *w, const char *key, const char *v)
+{
+    jw_key(w, key);
+    jw_str(w, v ? v : "");
+}
+
+void jw_kstr_opt(struct jw *w, const char *key, const char *v)
+{
+    if (v && *v)
+        jw_kstr(w, key, v);
+}
+
+void jw_kint(struct jw *w, const char *key, int64_t v)
+{
+    jw_key(w, key);
+    jw_int(w, v);
+}
+
+/* Python's repr of a str: single quotes unless the text has a single quote
+ * and no double quote. */
+static enum keel_err pyrepr_str(struct kbuf *b, const char *s, size_t n)
+{
+    char q = (memchr(s, '\'', n) && !memchr(s, '"', n)) ? '"' : '\'';
+    enum keel_err e = kbuf_addc(b, q);
+    for (size_t i = 0; i < n && !e; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == (unsigned char)q || c == '\\') {
+            e = kbuf_addc(b, '\\');
+            if (!e)
+                e = kbuf_addc(b, (char)c);
+        } else if (c == '\n') {
+            e = kbuf_adds(b, "\\n");
+        } else if (c == '\t') {
+            e = kbuf_adds(b, "\\t");
+        } else if (c == '\r') {
+            e = kbuf_adds(b, "\\r");
+        } else if (c < 0x20 || c == 0x7f) {
+            e = kbuf_printf(b, "\\x%02x", c);
+        } else {
+            e = kbuf_addc(b, (char)c);
+        }
+    }
+    return e ? e : kbuf_addc(b, q);
+}
+
+enum keel_err json_pyrepr(struct kbuf *b, const json_t *v)
+{
+    enum keel_err e = KEEL_OK;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *k;
+        json_t *m;
+        int first = 1;
+        e = kbuf_addc(b, '{');
+        json_object_foreach((json_t *)v, k, m) {
+            if (!first && !e)
+                e = kbuf_adds(b, ", ");
+            first = 0;
+            if (!e)
+                e = pyrepr_str(b, k, strlen(k));
+            if (!e)
+                e = kbuf_adds(b, ": ");
+            if (!e)
+                e = json_pyrepr(b, m);
+        }
+        return e ? e : kbuf_addc(b, '}');
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *m;
+        e = kbuf_addc(b, '[');
+        json_array_foreach(v, i, m) {
+            if (i && !e)
+                e = kbuf_adds(b, ", ");
+            if (!e)
+                e = json_pyrepr(b, m);
+        }
+        return e ? e : kbuf_addc(b, ']');
+    }
+    case JSON_STRING: return pyrepr_str(b, json_string_value(v), json_string_length(v));
+    case JSON_INTEGER: return kbuf_printf(b, "%lld", (long long)json_integer_value(v));
+    case JSON_REAL: {
+        double d = json_real_value(v);
+        char tmp[40];
+        if (isnan(d))
+            return kbuf_adds(b, "nan");
+        if (isinf(d))
+            return kbuf_adds(b, d > 0 ? "inf" : "-inf");
+        json_format_double(d, tmp, sizeof tmp);
+        return kbuf_adds(b, tmp);
+    }
+    case JSON_TRUE: return kbuf_adds(b, "True");
+    case JSON_FALSE: return kbuf_adds(b, "False");
+    default: return kbuf_adds(b, "None");
+    }
+}
+
+const char *json_pytype(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "dict";
+    case JSON_ARRAY: return "list";
+    case JSON_STRING: return "str";
+    case JSON_INTEGER: return "int";
+    case JSON_REAL: return "float";
+    case JSON_TRUE:
+    case JSON_FALSE: return "bool";
+    default: return "NoneType";
+    }
+}
+
+static enum keel_err dump_py_str(struct kbuf *b, const char *s, size_t n)
+{
+    enum keel_err e = kbuf_addc(b, '"');
+    for (size_t i = 0; i < n && !e;) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x80) {
+            switch (c) {
+            case '"': e = kbuf_adds(b, "\\\""); break;
+            case '\\': e = kbuf_adds(b, "\\\\"); break;
+            case '\n': e = kbuf_adds(b, "\\n"); break;
+            case '\r': e = kbuf_adds(b, "\\r"); break;
+            case '\t': e = kbuf_adds(b, "\\t"); break;
+            case '\b': e = kbuf_adds(b, "\\b"); break;
+            case '\f': e = kbuf_adds(b, "\\f"); break;
+            default:
+                e = c < 0x20 ? kbuf_printf(b, "\\u%04x", c) : kbuf_addc(b, (char)c);
+            }
+            i++;
+            continue;
+        }
+        /* decode one UTF-8 sequence (jansson has validated it) */
+        int len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+        uint32_t cp = c & (0x3f >> (len - 1));
+        for (int k = 1; k < len && i + (size_t)k < n; k++)
+            cp = (cp << 6) | ((unsigned char)s[i + (size_t)k] & 0x3f);
+        i += (size_t)len;
+        if (cp >= 0x10000) {
+            cp -= 0x10000;
+            e = kbuf_printf(b, "\\u%04x\\u%04x", 0xd800 + (cp >> 10), 0xdc00 + (cp & 0x3ff));
+        } else {
+            e = kbuf_printf(b, "\\u%04x", cp);
+        }
+    }
+    return e ? e : kbuf_addc(b, '"');
+}
+
+enum keel_err json_dump_python(struct kbuf *b, const json_t *v)
+{
+    enum keel_err e = KEEL_OK;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *k;
+        json_t *m;
+        int first = 1;
+        e = kbuf_addc(b, '{');
+        json_object_foreach((json_t *)v, k, m) {
+            if (!first && !e)
+                e = kbuf_adds(b, ", ");
+            first = 0;
+            if (!e)
+                e = dump_py_str(b, k, strlen(k));
+            if (!e)
+                e = kbuf_adds(b, ": ");
+            if (!e)
+                e = json_dump_python(b, m);
+        }
+        return e ? e : kbuf_addc(b, '}');
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *m;
+        e = kbuf_addc(b, '[');
+        json_array_foreach(v, i, m) {
+            if (i && !e)
+                e = kbuf_adds(b, ", ");
+            if (!e)
+                e = json_dump_python(b, m);
+        }
+        return e ? e : kbuf_addc(b, ']');
+    }
+    case JSON_STRING: return dump_py_str(b, json_string_value(v), json_string_length(v));
+    case JSON_REAL: {
+        double d = json_real_value(v);
+        char tmp[40];
+        if (!isfinite(d))
+            return kbuf_adds(b, isnan(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity");
+        json_format_double(d, tmp, sizeof tmp);
+        return kbuf_adds(b, tmp);
+    }
+    case JSON_INTEGER:
+    case JSON_TRUE:
+    case JSON_FALSE:
+    case JSON_NULL: {
+        char *t = json_dumps(v, JSON_ENCODE_ANY);
+        if (!t)
+            return KEEL_E_NOMEM;
+        e = kbuf_adds(b, t);
+        free(t);
+        return e;
+    }
+    }
+    return e;
+}

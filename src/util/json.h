@@ -1,0 +1,73 @@
+/*
+ * json.h -- writing JSON responses, and Python-style renderings of request
+ * values for MLflow's error messages.
+ *
+ * Requests are parsed with jansson; responses are written straight into a
+ * kbuf by struct jw, which keeps the comma/nesting bookkeeping and a sticky
+ * error (the first failure, e.g. the buffer's ceiling) so call sites can write
+ * a whole document and check once at the end.
+ *
+ * Doubles are written as Python's repr writes them (MLflow's wire form): the
+ * shortest text that reads back to the same value, always with a fraction or
+ * exponent ("42.0", "1e-05", "1.7976931348623157e+308"); NaN and the
+ * infinities as the strings "NaN", "Infinity", "-Infinity", as protobuf's
+ * JSON mapping does.
+ */
+#ifndef KEEL_JSON_H
+#define KEEL_JSON_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+#include "util/err.h"
+
+#define JW_MAX_DEPTH 32
+
+struct jw {
+    struct kbuf *b;
+    int depth;
+    bool in_obj[JW_MAX_DEPTH];
+    unsigned n_items[JW_MAX_DEPTH];
+    enum keel_err err;
+};
+
+void jw_init(struct jw *w, struct kbuf *b);
+void jw_obj(struct jw *w);
+void jw_obj_end(struct jw *w);
+void jw_arr(struct jw *w);
+void jw_arr_end(struct jw *w);
+void jw_key(struct jw *w, const char *key);
+void jw_str(struct jw *w, const char *s);
+void jw_strn(struct jw *w, const char *s, size_t n);
+void jw_int(struct jw *w, int64_t v);
+void jw_double(struct jw *w, double v);
+void jw_bool(struct jw *w, bool v);
+void jw_null(struct jw *w);
+/* Copies an already-parsed jansson value. */
+void jw_json(struct jw *w, const json_t *v);
+
+/* key + value; the _opt forms write nothing for NULL/"" (MLflow omits unset
+ * fields) */
+void jw_kstr(struct jw *w, const char *key, const char *v);
+void jw_kstr_opt(struct jw *w, const char *key, const char *v);
+void jw_kint(struct jw *w, const char *key, int64_t v);
+
+/* Shortest round-trip repr of a finite double into out (>= 32 bytes). */
+void json_format_double(double v, char *out, size_t n);
+
+/* Python repr() of a JSON value, as MLflow's messages print request values:
+ * {'key': 'a', 'n': 1, 'ok': True, 'x': None}. Appended to b. */
+enum keel_err json_pyrepr(struct kbuf *b, const json_t *v);
+/* Python's name for the type of a JSON value: str, int, float, bool, list,
+ * dict, NoneType. */
+const char *json_pytype(const json_t *v);
+
+
+
+/* json.dumps(v) as Python writes it by default: ", " and ": " separators,
+ * non-ASCII escaped as \uXXXX. Appended to b. (MLflow stores some run tags,
+ * e.g. mlflow.log-model.history, in this form.) */
+enum keel_err json_dump_python(struct kbuf *b, const json_t *v);
+#endif
