@@ -26,6 +26,10 @@ struct api_call {
     json_t *args;    /* owned by the router; an object */
     bool from_query; /* GET: every value is a string */
     struct jw out;
+    /* Where MLflow's server fails with an unhandled exception it answers
+     * with an HTML error page; clients depend on the status only. A handler
+     * reproducing such a case sets this and returns KEEL_E_INTERNAL. */
+    bool html_error_page;
 };
 
 typedef enum keel_err (*api_handler)(struct api_call *c);

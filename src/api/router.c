@@ -26,6 +26,12 @@ static const struct api_route *const route_tables[] = {
     api_run_routes,
 };
 
+static const char html_500[] =
+    "<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n"
+    "<h1>Internal Server Error</h1>\n<p>The server encountered an internal error and was unable "
+    "to complete your request. Either the server is overloaded or there is an error in the "
+    "application.</p>\n";
+
 static const char *const api_prefixes[] = {"/api/2.0/", "/ajax-api/2.0/"};
 
 static void respond_text(struct http_response *resp, int status, const char *type,
@@ -167,6 +173,10 @@ void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
     json_decref(c.args);
     if (e == KEEL_OK && c.out.err != KEEL_OK)
         e = keel_fail(ctx, c.out.err, "response too large");
+    if (e != KEEL_OK && c.html_error_page) {
+        respond_text(resp, 500, "text/html; charset=utf-8", html_500);
+        return;
+    }
     if (e != KEEL_OK) {
         respond_error(resp, e, ctx->errmsg);
         return;

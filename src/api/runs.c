@@ -234,8 +234,10 @@ static enum keel_err h_log_metric(struct api_call *c)
     json_t *v = json_object_get(c->args, "value");
     if (!v || json_is_null(v) || (json_is_string(v) && !*json_string_value(v)))
         return api_fail_missing(c, "value");
-    if (json_is_object(v) || json_is_array(v))
+    if (json_is_object(v) || json_is_array(v)) {
+        c->html_error_page = true; /* MLflow's float() raises TypeError here */
         return keel_fail(c->ctx, KEEL_E_INTERNAL, "unsupported value type for 'value'");
+    }
     if (!metric_value(v, &m.value))
         return api_fail_invalid(c, "value", v);
     if ((e = api_arg_int(c, "timestamp", true, &m.timestamp, NULL)) ||

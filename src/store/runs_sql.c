@@ -256,11 +256,12 @@ static enum keel_err op_run_create(struct dbconn *c, struct keel_ctx *ctx, void 
     sqlite3_stmt *s = db_stmt(c, ctx, sql);
     if (!s || !uri)
         return s ? keel_fail(ctx, KEEL_E_NOMEM, "out of memory") : ctx->err;
-    db_bind_text(s, 1, in->run_name);
-    db_bind_text(s, 2, in->user_id);
-    sqlite3_bind_int64(s, 3, in->start_time);
-    db_bind_text(s, 4, uri);
-    sqlite3_bind_int64(s, 5, in->experiment_id);
+    db_bind_text(s, 1, id);
+    db_bind_text(s, 2, in->run_name);
+    db_bind_text(s, 3, in->user_id);
+    sqlite3_bind_int64(s, 4, in->start_time);
+    db_bind_text(s, 5, uri);
+    sqlite3_bind_int64(s, 6, in->experiment_id);
     if (sqlite3_step(s) != SQLITE_DONE)
         return db_fail(c, ctx, "create run");
     for (size_t i = 0; i < in->n_tags; i++)

@@ -24,6 +24,7 @@
 
 #include "store/migrations.h"
 #include "store/search.h"
+int search_register_sql_functions(sqlite3 *db);
 #include "util/arena.h"
 
 struct write_op {
