@@ -1,0 +1,124 @@
+/*
+ * test_util.c -- the JSON writer's MLflow wire forms, Python reprs in messages,
+ * key-name validation and the bounded buffer.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "api/validate.h"
+#include "util/arena.h"
+#include "util/buf.h"
+#include "util/json.h"
+
+static void check_double(double v, const char *want)
+{
+    char out[40];
+    json_format_double(v, out, sizeof out);
+    assert_string_equal(out, want);
+}
+
+static void test_doubles_like_python_repr(void **state)
+{
+    (void)state;
+    check_double(42.0, "42.0");
+    check_double(0.1, "0.1");
+    check_double(1e-05, "1e-05");
+    check_double(0.0001, "0.0001");
+    check_double(1.7976931348623157e308, "1.7976931348623157e+308");
+    check_double(-1.7976931348623157e308, "-1.7976931348623157e+308");
+    check_double(1e16, "1e+16");
+    check_double(123456789012345.0, "123456789012345.0");
+    check_double(0.6931, "0.6931");
+    check_double(-0.0, "-0.0");
+}
+
+static void test_writer_nesting_and_escapes(void **state)
+{
+    (void)state;
+    struct kbuf b;
+    struct jw w;
+    kbuf_init(&b, 1024);
+    jw_init(&w, &b);
+    jw_obj(&w);
+    jw_kstr(&w, "a", "x\"y\n");
+    jw_key(&w, "l");
+    jw_arr(&w);
+    jw_int(&w, 1);
+    jw_double(&w, NAN);
+    jw_obj(&w);
+    jw_obj_end(&w);
+    jw_arr_end(&w);
+    jw_kstr_opt(&w, "skip", "");
+    jw_kint(&w, "n", -5);
+    jw_obj_end(&w);
+    assert_int_equal(w.err, KEEL_OK);
+    assert_string_equal(b.data, "{\"a\":\"x\\\"y\\n\",\"l\":[1,\"NaN\",{}],\"n\":-5}");
+    kbuf_free(&b);
+}
+
+static void test_buffer_ceiling(void **state)
+{
+    (void)state;
+    struct kbuf b;
+    kbuf_init(&b, 8);
+    assert_int_equal(kbuf_adds(&b, "12345678"), KEEL_OK);
+    assert_int_equal(kbuf_adds(&b, "9"), KEEL_E_TOO_LARGE);
+    assert_string_equal(b.data, "12345678");
+    kbuf_free(&b);
+}
+
+static void test_pyrepr(void **state)
+{
+    (void)state;
+    struct kbuf b;
+    kbuf_init(&b, 1024);
+    json_t *v = json_loads("[{\"key\": \"auc\", \"value\": 0.9, \"ok\": true, \"n\": null}]", 0,
+                           NULL);
+    assert_int_equal(json_pyrepr(&b, v), KEEL_OK);
+    assert_string_equal(b.data, "[{'key': 'auc', 'value': 0.9, 'ok': True, 'n': None}]");
+    kbuf_reset(&b);
+    json_t *s = json_string("it's");
+    json_pyrepr(&b, s);
+    assert_string_equal(b.data, "\"it's\"");
+    json_decref(v);
+    json_decref(s);
+    kbuf_free(&b);
+}
+
+static void test_key_names(void **state)
+{
+    (void)state;
+    struct karena *a = karena_new(1 << 20);
+    struct keel_ctx ctx = {.arena = a};
+    assert_int_equal(validate_key_name(&ctx, "metric", "eval/auc roc-1.x"), KEEL_OK);
+    assert_int_equal(validate_key_name(&ctx, "metric", "../../etc/passwd"),
+                     KEEL_E_INVALID_PARAMETER);
+    assert_string_equal(ctx.errmsg,
+                        "Invalid metric name: '../../etc/passwd'. Names may be treated as files "
+                        "in certain cases, and must not resolve to other names when treated as "
+                        "such. This name would resolve to '../../etc/passwd'");
+    assert_int_equal(validate_key_name(&ctx, "tag", "a//b"), KEEL_E_INVALID_PARAMETER);
+    assert_int_equal(validate_key_name(&ctx, "tag", "a?b"), KEEL_E_INVALID_PARAMETER);
+    assert_int_equal(validate_length(&ctx, "Param key", "abc", 2), KEEL_E_INVALID_PARAMETER);
+    assert_string_equal(ctx.errmsg,
+                        "Param key 'abc' had length 3, which exceeded length limit of 2");
+    assert_string_equal(validate_truncate(&ctx, "h\xc3\xa9llo", 2), "h\xc3\xa9");
+    karena_free(a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_doubles_like_python_repr),
+        cmocka_unit_test(test_writer_nesting_and_escapes),
+        cmocka_unit_test(test_buffer_ceiling),
+        cmocka_unit_test(test_pyrepr),
+        cmocka_unit_test(test_key_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
