@@ -18,6 +18,7 @@
 
 struct keel_app {
     struct store *store;
+    const char *artifacts_destination; /* absolute directory of proxied artifacts */
 };
 
 struct api_call {
@@ -47,6 +48,8 @@ void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
 /* Route tables of each API family, terminated by a {NULL} entry. */
 extern const struct api_route api_experiment_routes[];
 extern const struct api_route api_run_routes[];
+extern const struct api_route api_metric_routes[];
+extern const struct api_route api_artifact_routes[];
 
 /* ViewType from its name or number; anything else means ACTIVE_ONLY. */
 enum store_view api_view_type(const json_t *v);

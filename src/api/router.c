@@ -24,6 +24,8 @@ static const char html_405[] =
 static const struct api_route *const route_tables[] = {
     api_experiment_routes,
     api_run_routes,
+    api_metric_routes,
+    api_artifact_routes,
 };
 
 static const char html_500[] =

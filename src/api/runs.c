@@ -1,5 +1,5 @@
 /*
- * runs.c -- the mlflow/runs/... and mlflow/metrics/... handlers.
+ * runs.c -- the mlflow/runs/... handlers.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -594,30 +594,6 @@ static enum keel_err h_search(struct api_call *c)
     return KEEL_OK;
 }
 
-static enum keel_err h_metric_history(struct api_call *c)
-{
-    const char *id, *key;
-    struct keel_metric *m;
-    size_t n;
-    enum keel_err e = api_arg_run_id(c, &id);
-    if (!e)
-        e = api_arg_str(c, "metric_key", true, &key);
-    if (!e)
-        e = store_metric_history(c->app->store, c->ctx, id, key, &m, &n);
-    if (e)
-        return e;
-    jw_obj(&c->out);
-    if (n) {
-        jw_key(&c->out, "metrics");
-        jw_arr(&c->out);
-        for (size_t i = 0; i < n; i++)
-            api_write_metric(&c->out, &m[i]);
-        jw_arr_end(&c->out);
-    }
-    jw_obj_end(&c->out);
-    return KEEL_OK;
-}
-
 const struct api_route api_run_routes[] = {
     {"POST", "mlflow/runs/create", h_create},
     {"GET", "mlflow/runs/get", h_get},
@@ -632,6 +608,5 @@ const struct api_route api_run_routes[] = {
     {"POST", "mlflow/runs/log-inputs", h_log_inputs},
     {"POST", "mlflow/runs/log-model", h_log_model},
     {"POST", "mlflow/runs/search", h_search},
-    {"GET", "mlflow/metrics/get-history", h_metric_history},
     {NULL, NULL, NULL},
 };

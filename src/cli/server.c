@@ -197,7 +197,10 @@ int cli_server(int argc, char **argv)
         karena_free(a);
         return 1;
     }
-    struct keel_app app = {.store = st};
+    char dest_abs[PATH_MAX];
+    if (!realpath(dest, dest_abs))
+        snprintf(dest_abs, sizeof dest_abs, "%s", dest);
+    struct keel_app app = {.store = st, .artifacts_destination = dest_abs};
     struct http_server_config hc = {.host = o.host, .port = o.port, .max_body = o.max_body,
                                     .arena_ceiling = REQUEST_ARENA_CEILING,
                                     .connection_limit = 1024, .timeout_s = 120};

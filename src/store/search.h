@@ -17,6 +17,29 @@
  * then order_binds, then the caller's limit/offset.
  *
  * All memory comes from ctx->arena.
+ *
+ * What the SQL relies on, and why no SQL function has to be registered:
+ *   - MLflow runs SQLite with PRAGMA case_sensitive_like = true, so its LIKE
+ *     is case-sensitive. keel does not depend on that connection-wide pragma:
+ *     a LIKE pattern is translated to the equivalent GLOB pattern ('%' -> '*',
+ *     '_' -> '?', a literal '*', '?' or '[' -> "[*]", "[?]", "[[]"; SQLite's
+ *     LIKE has no escape character unless one is named, and MLflow names
+ *     none) and compiled to `x GLOB ?`, which is case-sensitive, has the same
+ *     one-character/any-run semantics over UTF-8, and can use an index.
+ *   - ILIKE compiles to `lower(x) GLOB lower(?)`, the same as MLflow's
+ *     `lower(x) LIKE lower(?)` (SQLite's lower() folds ASCII only, in both).
+ *   - Metric filters compare latest_metrics.value only. MLflow stores a NaN
+ *     metric as value 0 with is_nan = 1, so `metrics.m = 0` matches a NaN
+ *     metric there; the store must write NaN the same way for keel to match.
+ *     Metric ordering puts real values first, then NaN, then runs without the
+ *     metric, in both directions (MLflow's rule).
+ *   - attributes.run_name filters on the mlflow.runName tag (as MLflow does);
+ *     ordering on run_name uses runs.name.
+ *
+ * Error order: MLflow parses the filter, then the order_by list, then checks
+ * each filter clause's comparator, and reads the page token last. Callers
+ * that want MLflow's error for a request with several faults should call
+ * search_compile_*() before search_page_token_decode().
  */
 #ifndef KEEL_STORE_SEARCH_H
 #define KEEL_STORE_SEARCH_H
@@ -25,6 +48,14 @@
 #include <stdint.h>
 
 #include "util/err.h"
+
+/* Ceilings (MLflow has none; these only keep one request's work bounded).
+ * Past them the request fails with INVALID_PARAMETER_VALUE. */
+#define SEARCH_MAX_FILTER_LEN 65536   /* bytes of filter text */
+#define SEARCH_MAX_CLAUSES 200        /* comparisons in one filter */
+#define SEARCH_MAX_LIST_VALUES 10000  /* values in one IN (...) list */
+#define SEARCH_MAX_ORDER_BY 100       /* order_by entries */
+#define SEARCH_MAX_ORDER_BY_LEN 1024  /* bytes of one order_by entry */
 
 enum search_bind_kind { SEARCH_BIND_TEXT, SEARCH_BIND_DOUBLE, SEARCH_BIND_INT };
 
@@ -54,7 +85,11 @@ enum keel_err search_compile_experiments(struct keel_ctx *ctx, const char *filte
 
 /* Page tokens: MLflow's base64 of {"offset": N}. Decoding anything a client
  * forged gives KEEL_E_INVALID_PARAMETER with MLflow's message, never a
- * negative or absurd offset. NULL or "" decodes to 0. */
+ * negative or absurd offset. NULL or "" decodes to 0. A negative offset
+ * (which MLflow passes to SQLite, where it means 0) decodes to 0; one above
+ * SEARCH_MAX_PAGE_OFFSET decodes to SEARCH_MAX_PAGE_OFFSET (an empty page),
+ * so offset + max_results cannot overflow. */
+#define SEARCH_MAX_PAGE_OFFSET ((int64_t)1 << 53)
 enum keel_err search_page_token_decode(struct keel_ctx *ctx, const char *token, int64_t *offset);
 /* Arena-allocated token for `offset`. */
 const char *search_page_token_encode(struct keel_ctx *ctx, int64_t offset);

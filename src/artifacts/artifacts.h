@@ -1,0 +1,38 @@
+/*
+ * artifacts.h -- where a run's artifacts are and what is there.
+ *
+ * Resolves artifact URIs (mlflow-artifacts:/..., file:///..., local paths) to
+ * directories on this machine, checks client-supplied artifact paths the way
+ * MLflow does (no "..", no absolute paths, no backslashes, after repeated
+ * percent-decoding), and lists a directory as MLflow's FileInfo entries.
+ */
+#ifndef KEEL_ARTIFACTS_H
+#define KEEL_ARTIFACTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+struct artifact_file {
+    const char *path; /* relative to the listed root, '/'-separated */
+    bool is_dir;
+    int64_t file_size; /* 0 for directories */
+};
+
+/* MLflow's validate_path_is_safe: *out is the decoded path, or the error
+ * "Invalid path" (INVALID_PARAMETER_VALUE). */
+enum keel_err artifact_check_path(struct keel_ctx *ctx, const char *path, const char **out);
+
+/* The local directory behind an artifact URI; proxied URIs resolve under
+ * `destination`. KEEL_E_NOT_IMPLEMENTED for stores this server cannot read. */
+enum keel_err artifact_resolve_local(struct keel_ctx *ctx, const char *uri,
+                                     const char *destination, const char **dir);
+
+/* Entries of dir/rel sorted by path, each path prefixed with rel ("a/b");
+ * a missing directory or a file lists as nothing. */
+enum keel_err artifact_list(struct keel_ctx *ctx, const char *dir, const char *rel,
+                            struct artifact_file **out, size_t *n);
+
+#endif

@@ -1,0 +1,153 @@
+/*
+ * local.c -- artifact directories on the local file system.
+ */
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "artifacts/artifacts.h"
+#include "util/arena.h"
+
+#define ARTIFACT_MAX_LIST 100000
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes until nothing changes, as MLflow's _decode does. */
+static char *decode_all(struct keel_ctx *ctx, const char *s)
+{
+    char *cur = karena_strdup(ctx->arena, s);
+    for (int round = 0; cur && round < 16; round++) {
+        char *out = karena_alloc(ctx->arena, strlen(cur) + 1);
+        if (!out)
+            return NULL;
+        size_t o = 0;
+        bool changed = false;
+        for (size_t i = 0; cur[i]; i++) {
+            int h, l;
+            if (cur[i] == '%' && (h = hexval(cur[i + 1])) >= 0 && (l = hexval(cur[i + 2])) >= 0) {
+                out[o++] = (char)(h * 16 + l);
+                i += 2;
+                changed = true;
+            } else {
+                out[o++] = cur[i];
+            }
+        }
+        out[o] = '\0';
+        cur = out;
+        if (!changed)
+            break;
+    }
+    return cur;
+}
+
+enum keel_err artifact_check_path(struct keel_ctx *ctx, const char *path, const char **out)
+{
+    char *p = decode_all(ctx, path);
+    if (!p)
+        return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+    if (strlen(p) >= 7 && memcmp(p, "file://", 7) == 0)
+        p += 7;
+    bool bad = p[0] == '/' || strchr(p, '\\') || strchr(p, '#') ||
+               (p[0] && p[1] == ':' && ((p[0] | 32) >= 'a' && (p[0] | 32) <= 'z'));
+    for (const char *s = p; !bad && *s;) {
+        size_t len = strcspn(s, "/");
+        if (len == 2 && s[0] == '.' && s[1] == '.')
+            bad = true;
+        s += len;
+        if (*s == '/')
+            s++;
+    }
+    if (bad)
+        return keel_fail(ctx, KEEL_E_INVALID_PARAMETER, "Invalid path");
+    *out = p;
+    return KEEL_OK;
+}
+
+enum keel_err artifact_resolve_local(struct keel_ctx *ctx, const char *uri,
+                                     const char *destination, const char **dir)
+{
+    static const char proxied[] = "mlflow-artifacts:";
+    static const char file[] = "file://";
+    if (strncmp(uri, proxied, sizeof proxied - 1) == 0) {
+        const char *p = uri + sizeof proxied - 1;
+        if (strncmp(p, "//", 2) == 0) /* mlflow-artifacts://host:port/path */
+            p = strchr(p + 2, '/') ? strchr(p + 2, '/') : "";
+        while (*p == '/')
+            p++;
+        *dir = karena_sprintf(ctx->arena, "%s/%s", destination, p);
+    } else if (strncmp(uri, file, sizeof file - 1) == 0) {
+        *dir = karena_strdup(ctx->arena, uri + sizeof file - 1);
+    } else if (uri[0] == '/') {
+        *dir = karena_strdup(ctx->arena, uri);
+    } else {
+        return keel_fail(ctx, KEEL_E_NOT_IMPLEMENTED,
+                         "Artifacts at '%s' are not on a store this keel server can read", uri);
+    }
+    return *dir ? KEEL_OK : keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+}
+
+static int cmp_path(const void *a, const void *b)
+{
+    return strcmp(((const struct artifact_file *)a)->path, ((const struct artifact_file *)b)->path);
+}
+
+enum keel_err artifact_list(struct keel_ctx *ctx, const char *dir, const char *rel,
+                            struct artifact_file **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    const char *full = rel && *rel ? karena_sprintf(ctx->arena, "%s/%s", dir, rel) : dir;
+    if (!full)
+        return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+    DIR *d = opendir(full);
+    if (!d)
+        return KEEL_OK; /* missing, or a file: nothing to list */
+    size_t cap = 0;
+    struct artifact_file *v = NULL;
+    struct dirent *de;
+    enum keel_err e = KEEL_OK;
+    while ((de = readdir(d))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (*n >= ARTIFACT_MAX_LIST) {
+            e = keel_fail(ctx, KEEL_E_TOO_LARGE, "more than %d entries in one directory",
+                          ARTIFACT_MAX_LIST);
+            break;
+        }
+        if (*n == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            struct artifact_file *nv =
+                karena_realloc(ctx->arena, v, cap * sizeof *v, ncap * sizeof *v);
+            if (!nv) {
+                e = keel_fail(ctx, KEEL_E_TOO_LARGE, "listing too large");
+                break;
+            }
+            v = nv;
+            cap = ncap;
+        }
+        struct stat sb;
+        const char *child = karena_sprintf(ctx->arena, "%s/%s", full, de->d_name);
+        if (!child || stat(child, &sb) != 0)
+            continue;
+        struct artifact_file *f = &v[(*n)++];
+        f->path = rel && *rel ? karena_sprintf(ctx->arena, "%s/%s", rel, de->d_name)
+                              : karena_strdup(ctx->arena, de->d_name);
+        f->is_dir = S_ISDIR(sb.st_mode);
+        f->file_size = f->is_dir ? 0 : (int64_t)sb.st_size;
+    }
+    closedir(d);
+    if (v)
+        qsort(v, *n, sizeof *v, cmp_path);
+    *out = v;
+    return e;
+}
