@@ -28,8 +28,10 @@ static const char *const migrations[] = {
     "  experiment_id INTEGER NOT NULL REFERENCES experiments(experiment_id),"
     "  key TEXT NOT NULL, value TEXT,"
     "  PRIMARY KEY (experiment_id, key));"
+    /* run_key: a compact, stable key for the high-volume tables */
     "CREATE TABLE runs ("
-    "  run_uuid TEXT PRIMARY KEY,"
+    "  run_key INTEGER PRIMARY KEY,"
+    "  run_uuid TEXT NOT NULL UNIQUE,"
     "  name TEXT,"
     "  source_type TEXT, source_name TEXT, entry_point_name TEXT,"
     "  user_id TEXT,"
@@ -43,9 +45,10 @@ static const char *const migrations[] = {
     /* Metric history: every logged value. The key makes an identical
      * re-log a no-op, as in MLflow. */
     "CREATE TABLE metrics ("
-    "  run_uuid TEXT NOT NULL, key TEXT NOT NULL, value REAL NOT NULL,"
-    "  timestamp INTEGER NOT NULL, step INTEGER NOT NULL, is_nan INTEGER NOT NULL,"
-    "  PRIMARY KEY (run_uuid, key, timestamp, step, value, is_nan)) WITHOUT ROWID;"
+    "  run_key INTEGER NOT NULL REFERENCES runs(run_key), key TEXT NOT NULL,"
+    "  value REAL NOT NULL, timestamp INTEGER NOT NULL, step INTEGER NOT NULL,"
+    "  is_nan INTEGER NOT NULL,"
+    "  PRIMARY KEY (run_key, key, timestamp, step, value, is_nan)) WITHOUT ROWID;"
     /* One row per (run, key): the largest (step, timestamp, value). */
     "CREATE TABLE latest_metrics ("
     "  run_uuid TEXT NOT NULL, key TEXT NOT NULL, value REAL NOT NULL,"

@@ -9,6 +9,9 @@
  * (step, timestamp, value), as MLflow does.
  */
 #include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/search.h"
@@ -19,7 +22,7 @@
 #include "util/json.h"
 
 #define RUN_COLS "r.run_uuid, r.experiment_id, r.name, r.user_id, r.status, r.start_time, " \
-                 "r.end_time, r.artifact_uri, r.lifecycle_stage"
+                 "r.end_time, r.artifact_uri, r.lifecycle_stage, r.run_key"
 
 /* MLflow's SQL store keeps doubles within the finite range */
 #define METRIC_MAX 1.7976931348623157e308
@@ -37,6 +40,7 @@ static void info_from_row(struct keel_ctx *ctx, sqlite3_stmt *s, struct keel_run
     i->end_time = sqlite3_column_int64(s, 6);
     i->artifact_uri = db_text(ctx, s, 7);
     i->lifecycle_stage = db_text(ctx, s, 8);
+    i->run_key = sqlite3_column_int64(s, 9);
 }
 
 enum keel_err sql_run_info_load(struct dbconn *c, struct keel_ctx *ctx, const char *run_id,
@@ -417,10 +421,68 @@ static enum keel_err log_params(struct dbconn *c, struct keel_ctx *ctx,
     return e;
 }
 
-static enum keel_err log_metrics(struct dbconn *c, struct keel_ctx *ctx,
-                                 const struct store_log_batch *in)
+/* Rows per multi-row INSERT into the metric history. */
+#define HIST_ROWS_PER_STMT 50
+
+static char hist_multi_sql[HIST_ROWS_PER_STMT * 24 + 128];
+static pthread_once_t hist_multi_once = PTHREAD_ONCE_INIT;
+
+static void build_hist_multi(void)
 {
-    static const char hist[] = "INSERT OR IGNORE INTO metrics(run_uuid, key, value, timestamp, "
+    size_t o = (size_t)snprintf(hist_multi_sql, sizeof hist_multi_sql,
+                                "INSERT OR IGNORE INTO metrics(run_key, key, value, timestamp, "
+                                "step, is_nan) VALUES ");
+    for (int i = 0; i < HIST_ROWS_PER_STMT; i++)
+        o += (size_t)snprintf(hist_multi_sql + o, sizeof hist_multi_sql - o, "%s(?,?,?,?,?,?)",
+                              i ? "," : "");
+}
+
+/* The stored form of a metric value: NaN as 0 with is_nan set, infinities
+ * clamped to the largest finite doubles (MLflow's SQL store does both). */
+static double stored_value(double v, int *is_nan)
+{
+    *is_nan = isnan(v);
+    if (*is_nan)
+        return 0.0;
+    if (isinf(v))
+        return v > 0 ? METRIC_MAX : -METRIC_MAX;
+    return v;
+}
+
+static void bind_metric(sqlite3_stmt *s, int base, int64_t run_key, const struct keel_metric *m)
+{
+    int is_nan;
+    double v = stored_value(m->value, &is_nan);
+    sqlite3_bind_int64(s, base + 1, run_key);
+    sqlite3_bind_text(s, base + 2, m->key, -1, SQLITE_STATIC);
+    sqlite3_bind_double(s, base + 3, v);
+    sqlite3_bind_int64(s, base + 4, m->timestamp);
+    sqlite3_bind_int64(s, base + 5, m->step);
+    sqlite3_bind_int(s, base + 6, is_nan);
+}
+
+/* (step, timestamp, stored value) order, which decides the latest value */
+static bool metric_after(const struct keel_metric *a, const struct keel_metric *b)
+{
+    int n;
+    double va = stored_value(a->value, &n), vb = stored_value(b->value, &n);
+    if (a->step != b->step)
+        return a->step > b->step;
+    if (a->timestamp != b->timestamp)
+        return a->timestamp > b->timestamp;
+    return va > vb;
+}
+
+static int cmp_metric_key(const void *a, const void *b)
+{
+    return strcmp((*(const struct keel_metric *const *)a)->key,
+                  (*(const struct keel_metric *const *)b)->key);
+}
+
+static enum keel_err log_metrics(struct dbconn *c, struct keel_ctx *ctx,
+                                 const struct store_log_batch *in, int64_t run_key)
+{
+    static const char hist[] = "INSERT OR IGNORE INTO metrics(run_key, key, value, timestamp, "
                                "step, is_nan) VALUES (?, ?, ?, ?, ?, ?)";
     static const char latest[] =
         "INSERT INTO latest_metrics(run_uuid, key, value, timestamp, step, is_nan) "
@@ -428,26 +490,48 @@ static enum keel_err log_metrics(struct dbconn *c, struct keel_ctx *ctx,
         "value = excluded.value, timestamp = excluded.timestamp, step = excluded.step, "
         "is_nan = excluded.is_nan WHERE (excluded.step, excluded.timestamp, excluded.value) > "
         "(latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)";
-    const char *sqls[2] = {hist, latest};
-    for (size_t i = 0; i < in->n_metrics; i++) {
-        const struct keel_metric *m = &in->metrics[i];
-        bool is_nan = isnan(m->value);
-        double v = is_nan ? 0.0 : m->value;
-        if (isinf(v))
-            v = v > 0 ? METRIC_MAX : -METRIC_MAX;
-        for (int k = 0; k < 2; k++) {
-            sqlite3_stmt *s = db_stmt(c, ctx, sqls[k]);
-            if (!s)
-                return ctx->err;
-            db_bind_text(s, 1, in->run_id);
-            db_bind_text(s, 2, m->key);
-            sqlite3_bind_double(s, 3, v);
-            sqlite3_bind_int64(s, 4, m->timestamp);
-            sqlite3_bind_int64(s, 5, m->step);
-            sqlite3_bind_int(s, 6, is_nan);
-            if (sqlite3_step(s) != SQLITE_DONE)
-                return db_fail(c, ctx, "log metric");
-        }
+    pthread_once(&hist_multi_once, build_hist_multi);
+    size_t i = 0;
+    while (in->n_metrics - i >= HIST_ROWS_PER_STMT) {
+        sqlite3_stmt *s = db_stmt(c, ctx, hist_multi_sql);
+        if (!s)
+            return ctx->err;
+        for (int k = 0; k < HIST_ROWS_PER_STMT; k++)
+            bind_metric(s, k * 6, run_key, &in->metrics[i + (size_t)k]);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            return db_fail(c, ctx, "log metrics");
+        i += HIST_ROWS_PER_STMT;
+    }
+    for (; i < in->n_metrics; i++) {
+        sqlite3_stmt *s = db_stmt(c, ctx, hist);
+        if (!s)
+            return ctx->err;
+        bind_metric(s, 0, run_key, &in->metrics[i]);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            return db_fail(c, ctx, "log metric");
+    }
+    /* one latest_metrics upsert per distinct key: the batch's own latest */
+    const struct keel_metric **by_key =
+        karena_alloc(ctx->arena, (in->n_metrics ? in->n_metrics : 1) * sizeof *by_key);
+    if (!by_key)
+        return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+    for (i = 0; i < in->n_metrics; i++)
+        by_key[i] = &in->metrics[i];
+    qsort(by_key, in->n_metrics, sizeof *by_key, cmp_metric_key);
+    for (i = 0; i < in->n_metrics;) {
+        const struct keel_metric *best = by_key[i];
+        size_t j = i + 1;
+        for (; j < in->n_metrics && strcmp(by_key[j]->key, best->key) == 0; j++)
+            if (metric_after(by_key[j], best))
+                best = by_key[j];
+        i = j;
+        sqlite3_stmt *s = db_stmt(c, ctx, latest);
+        if (!s)
+            return ctx->err;
+        bind_metric(s, 0, 0, best);
+        db_bind_text(s, 1, in->run_id);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            return db_fail(c, ctx, "log metric");
     }
     return KEEL_OK;
 }
@@ -460,7 +544,7 @@ static enum keel_err op_log_batch(struct dbconn *c, struct keel_ctx *ctx, void *
     if (!e)
         e = log_params(c, ctx, in);
     if (!e)
-        e = log_metrics(c, ctx, in);
+        e = log_metrics(c, ctx, in, info.run_key);
     for (size_t i = 0; !e && i < in->n_tags; i++)
         e = set_tag(c, ctx, in->run_id, in->tags[i].key, in->tags[i].value);
     return e;
@@ -635,8 +719,10 @@ enum keel_err store_log_model(struct store *st, struct keel_ctx *ctx, const char
 enum keel_err store_metric_history(struct store *st, struct keel_ctx *ctx, const char *run_id,
                                    const char *key, struct keel_metric **out, size_t *n_out)
 {
-    static const char sql[] = "SELECT key, value, timestamp, step, is_nan FROM metrics "
-                              "WHERE run_uuid = ? AND key = ?";
+    static const char sql[] =
+        "SELECT m.key, m.value, m.timestamp, m.step, m.is_nan FROM metrics m JOIN runs r "
+        "ON r.run_key = m.run_key WHERE r.run_uuid = ? AND m.key = ? "
+        "ORDER BY m.timestamp, m.step, m.value";
     struct dbconn *c = store_reader(st);
     enum keel_err e = KEEL_OK;
     sqlite3_stmt *s = db_stmt(c, ctx, sql);

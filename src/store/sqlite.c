@@ -276,9 +276,18 @@ static enum keel_err ensure_default_experiment(struct store *st, struct keel_ctx
     return rc == SQLITE_DONE ? KEEL_OK : db_fail(&st->writer, ctx, "create Default experiment");
 }
 
+/* Process-wide SQLite settings, before its first use: no memory statistics
+ * (they take a global mutex on every allocation). */
+static void sqlite_global_config(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 enum keel_err store_open(struct store **out, const struct store_config *cfg,
                          struct keel_ctx *ctx)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, sqlite_global_config);
     struct store *st = calloc(1, sizeof *st);
     if (!st)
         return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");

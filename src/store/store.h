@@ -56,6 +56,7 @@ struct keel_dataset_input {
 };
 
 struct keel_run_info {
+    int64_t run_key; /* the store's internal key */
     const char *run_id;
     int64_t experiment_id;
     const char *run_name;
