@@ -11,6 +11,7 @@
 
 #include "api/api.h"
 #include "util/arena.h"
+#include "util/json_alloc.h"
 #include "version.h"
 
 static const char html_404[] =
@@ -160,6 +161,7 @@ void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
         respond_error(resp, KEEL_E_INVALID_PARAMETER, ct);
         return;
     }
+    json_alloc_use_arena(ctx->arena); /* request JSON dies with the request */
     struct api_call c = {
         .app = app,
         .ctx = ctx,
@@ -167,12 +169,14 @@ void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
     };
     c.args = c.from_query ? args_from_query(req) : args_from_body(req);
     if (!c.args) {
+        json_alloc_use_arena(NULL);
         respond_error(resp, KEEL_E_NOMEM, "out of memory");
         return;
     }
     jw_init(&c.out, &resp->body);
     enum keel_err e = route->handler(&c);
     json_decref(c.args);
+    json_alloc_use_arena(NULL);
     if (e == KEEL_OK && c.out.err != KEEL_OK)
         e = keel_fail(ctx, c.out.err, "response too large");
     if (e != KEEL_OK && c.html_error_page) {
