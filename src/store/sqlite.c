@@ -14,6 +14,10 @@
  *   - Shutdown: `stopping` is set, the writer drains the queue, then exits.
  * Readers: a fixed pool of read-only connections; WAL lets them run while the
  * writer commits.
+ * Checkpoints: the writer never checkpoints (wal_autocheckpoint=0). Its WAL
+ * hook wakes the checkpointer thread once the log passes CHECKPOINT_PAGES,
+ * and that thread copies the log into the database (PASSIVE, on its own
+ * connection) while the writer goes on committing.
  */
 #include "store/sqlite_int.h"
 
@@ -36,10 +40,21 @@ struct write_op {
     struct write_op *next;
 };
 
+#define CHECKPOINT_PAGES 4096
+/* Past this the writer itself restarts the log (a RESTART checkpoint), so
+ * the WAL file cannot grow without bound under a write load that never
+ * pauses long enough for a passive checkpoint to finish. */
+#define WAL_RESTART_PAGES 32768
+
 struct store {
     char *default_artifact_root;
     struct dbconn writer;
     pthread_t writer_thread;
+    struct dbconn checkpointer;
+    pthread_t checkpoint_thread;
+    pthread_cond_t checkpoint_cv;
+    bool checkpoint_wanted;
+    int wal_pages; /* as reported by the last commit; writer thread only */
     pthread_mutex_t mu;
     pthread_cond_t work_cv, done_cv, reader_cv;
     struct write_op *head, *tail;
@@ -159,31 +174,54 @@ static enum keel_err conn_open(struct dbconn *c, const char *path, bool readonly
     return KEEL_OK;
 }
 
+/* Transaction control through cached statements: the writer runs these
+ * for every write, so they are prepared once. */
+static const char sql_begin[] = "BEGIN IMMEDIATE";
+static const char sql_savepoint[] = "SAVEPOINT w";
+static const char sql_rollback_to[] = "ROLLBACK TO w";
+static const char sql_release[] = "RELEASE w";
+static const char sql_commit[] = "COMMIT";
+static const char sql_rollback[] = "ROLLBACK";
+
+static bool tx(struct dbconn *c, struct keel_ctx *ctx, const char *sql)
+{
+    sqlite3_stmt *s = db_stmt(c, ctx, sql);
+    if (!s)
+        return false;
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE;
+}
+
 static void run_batch(struct store *st, struct write_op *ops)
 {
     struct dbconn *c = &st->writer;
-    bool ok = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK;
+    bool ok = tx(c, ops->ctx, sql_begin);
     for (struct write_op *op = ops; op; op = op->next) {
         if (!ok) {
             op->result = keel_fail(op->ctx, KEEL_E_IO, "store unavailable: %s",
                                    sqlite3_errmsg(c->db));
             continue;
         }
-        if (sqlite3_exec(c->db, "SAVEPOINT w", NULL, NULL, NULL) != SQLITE_OK) {
+        if (!tx(c, op->ctx, sql_savepoint)) {
             op->result = db_fail(c, op->ctx, "savepoint");
             continue;
         }
         op->result = op->fn(c, op->ctx, op->arg);
         if (op->result != KEEL_OK)
-            sqlite3_exec(c->db, "ROLLBACK TO w", NULL, NULL, NULL);
-        sqlite3_exec(c->db, "RELEASE w", NULL, NULL, NULL);
+            tx(c, op->ctx, sql_rollback_to);
+        tx(c, op->ctx, sql_release);
     }
-    if (ok && sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    if (ok && !tx(c, ops->ctx, sql_commit)) {
+        const char *why = sqlite3_errmsg(c->db);
         for (struct write_op *op = ops; op; op = op->next)
             if (op->result == KEEL_OK)
-                op->result = keel_fail(op->ctx, KEEL_E_IO, "commit failed: %s",
-                                       sqlite3_errmsg(c->db));
+                op->result = keel_fail(op->ctx, KEEL_E_IO, "commit failed: %s", why);
+        tx(c, ops->ctx, sql_rollback);
+    }
+    if (st->wal_pages >= WAL_RESTART_PAGES) {
+        sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+        st->wal_pages = 0;
     }
 }
 
@@ -248,10 +286,47 @@ struct dbconn *store_reader(struct store *st)
 
 void store_reader_put(struct store *st, struct dbconn *c)
 {
+    /* a statement left mid-result would pin this connection's snapshot */
+    for (size_t i = 0; i < DB_STMT_CACHE; i++)
+        if (c->cache[i].stmt && sqlite3_stmt_busy(c->cache[i].stmt))
+            sqlite3_reset(c->cache[i].stmt);
     pthread_mutex_lock(&st->mu);
     st->reader_busy[c - st->readers] = false;
     pthread_cond_signal(&st->reader_cv);
     pthread_mutex_unlock(&st->mu);
+}
+
+static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    (void)db, (void)name;
+    struct store *st = arg;
+    st->wal_pages = pages;
+    if (pages >= CHECKPOINT_PAGES) {
+        pthread_mutex_lock(&st->mu);
+        st->checkpoint_wanted = true;
+        pthread_cond_signal(&st->checkpoint_cv);
+        pthread_mutex_unlock(&st->mu);
+    }
+    return SQLITE_OK;
+}
+
+static void *checkpoint_main(void *arg)
+{
+    struct store *st = arg;
+    pthread_mutex_lock(&st->mu);
+    while (!st->stopping) {
+        while (!st->checkpoint_wanted && !st->stopping)
+            pthread_cond_wait(&st->checkpoint_cv, &st->mu);
+        if (st->stopping)
+            break;
+        st->checkpoint_wanted = false;
+        pthread_mutex_unlock(&st->mu);
+        sqlite3_wal_checkpoint_v2(st->checkpointer.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
+                                  NULL);
+        pthread_mutex_lock(&st->mu);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return NULL;
 }
 
 static enum keel_err ensure_default_experiment(struct store *st, struct keel_ctx *ctx)
@@ -299,6 +374,7 @@ enum keel_err store_open(struct store **out, const struct store_config *cfg,
     pthread_cond_init(&st->work_cv, NULL);
     pthread_cond_init(&st->done_cv, NULL);
     pthread_cond_init(&st->reader_cv, NULL);
+    pthread_cond_init(&st->checkpoint_cv, NULL);
     enum keel_err e = KEEL_OK;
     if (!st->default_artifact_root || !st->readers || !st->reader_busy)
         e = keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
@@ -310,9 +386,29 @@ enum keel_err store_open(struct store **out, const struct store_config *cfg,
         e = ensure_default_experiment(st, ctx);
     for (unsigned i = 0; !e && i < st->n_readers; i++)
         e = conn_open(&st->readers[i], cfg->path, true, ctx);
+    if (!e)
+        e = conn_open(&st->checkpointer, cfg->path, false, ctx);
+    if (!e) {
+        sqlite3_exec(st->writer.db, "PRAGMA wal_autocheckpoint=0", NULL, NULL, NULL);
+        sqlite3_exec(st->checkpointer.db, "PRAGMA wal_autocheckpoint=0", NULL, NULL, NULL);
+        sqlite3_wal_hook(st->writer.db, on_wal_commit, st);
+    }
+    bool writer_started = false;
     if (!e && pthread_create(&st->writer_thread, NULL, writer_main, st) != 0)
         e = keel_fail(ctx, KEEL_E_INTERNAL, "cannot start the store writer");
+    else if (!e)
+        writer_started = true;
+    if (!e && pthread_create(&st->checkpoint_thread, NULL, checkpoint_main, st) != 0)
+        e = keel_fail(ctx, KEEL_E_INTERNAL, "cannot start the store checkpointer");
+    if (e && writer_started) {
+        pthread_mutex_lock(&st->mu);
+        st->stopping = true;
+        pthread_cond_signal(&st->work_cv);
+        pthread_mutex_unlock(&st->mu);
+        pthread_join(st->writer_thread, NULL);
+    }
     if (e) {
+        conn_close(&st->checkpointer);
         for (unsigned i = 0; st->readers && i < st->n_readers; i++)
             conn_close(&st->readers[i]);
         conn_close(&st->writer);
@@ -333,15 +429,21 @@ void store_close(struct store *st)
     pthread_mutex_lock(&st->mu);
     st->stopping = true;
     pthread_cond_signal(&st->work_cv);
+    pthread_cond_signal(&st->checkpoint_cv);
     pthread_mutex_unlock(&st->mu);
     pthread_join(st->writer_thread, NULL);
+    pthread_join(st->checkpoint_thread, NULL);
     for (unsigned i = 0; i < st->n_readers; i++)
         conn_close(&st->readers[i]);
+    conn_close(&st->checkpointer);
+    /* leave a small database behind: fold the log in and truncate it */
+    sqlite3_wal_checkpoint_v2(st->writer.db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
     conn_close(&st->writer);
     pthread_mutex_destroy(&st->mu);
     pthread_cond_destroy(&st->work_cv);
     pthread_cond_destroy(&st->done_cv);
     pthread_cond_destroy(&st->reader_cv);
+    pthread_cond_destroy(&st->checkpoint_cv);
     free(st->readers);
     free(st->reader_busy);
     free(st->default_artifact_root);
