@@ -234,7 +234,7 @@ enum store_view api_view_type(const json_t *v)
 
 static enum keel_err h_search(struct api_call *c)
 {
-    int64_t max_results = 0, offset = 0;
+    int64_t max_results = 0;
     const char *filter, *token;
     const char **order_by;
     size_t n_order_by;
@@ -257,16 +257,13 @@ static enum keel_err h_search(struct api_call *c)
                          max_results <= 0 ? (long long)max_results
                                           : (long long)MAX_EXPERIMENTS_SEARCH_RESULTS,
                          (long long)max_results);
-    if ((e = search_page_token_decode(c->ctx, token, &offset)))
-        return e;
     struct keel_experiment *xs;
     size_t n;
-    int64_t next;
-    struct store_page page = {max_results, offset};
+    const char *next;
+    struct store_page page = {max_results, token};
     e = store_experiment_search(c->app->store, c->ctx,
                                 api_view_type(json_object_get(c->args, "view_type")),
-                                filter ? filter : "", order_by, n_order_by, page, false, &xs, &n,
-                                &next);
+                                filter ? filter : "", order_by, n_order_by, page, &xs, &n, &next);
     if (e)
         return e;
     jw_obj(&c->out);
@@ -277,8 +274,8 @@ static enum keel_err h_search(struct api_call *c)
             api_write_experiment(&c->out, &xs[i]);
         jw_arr_end(&c->out);
     }
-    if (next >= 0)
-        jw_kstr(&c->out, "next_page_token", search_page_token_encode(c->ctx, next));
+    if (next)
+        jw_kstr(&c->out, "next_page_token", next);
     jw_obj_end(&c->out);
     return KEEL_OK;
 }

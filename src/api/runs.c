@@ -540,7 +540,7 @@ static enum keel_err h_log_model(struct api_call *c)
 
 static enum keel_err h_search(struct api_call *c)
 {
-    int64_t max_results = 1000, offset = 0;
+    int64_t max_results = 1000;
     bool has_max;
     const char *filter, *token;
     const char **exp_texts, **order_by;
@@ -556,8 +556,6 @@ static enum keel_err h_search(struct api_call *c)
         e = api_arg_str_list(c, "order_by", &order_by, &n_order_by);
     if (!e)
         e = api_arg_str(c, "page_token", false, &token);
-    if (!e)
-        e = search_page_token_decode(c->ctx, token, &offset);
     if (e)
         return e;
     if (!has_max)
@@ -573,8 +571,8 @@ static enum keel_err h_search(struct api_call *c)
     }
     struct keel_run *runs;
     size_t n;
-    int64_t next;
-    struct store_page page = {max_results, offset};
+    const char *next;
+    struct store_page page = {max_results, token};
     e = store_run_search(c->app->store, c->ctx, ids, n_ids,
                          api_view_type(json_object_get(c->args, "run_view_type")),
                          filter ? filter : "", order_by, n_order_by, page, &runs, &n, &next);
@@ -588,8 +586,8 @@ static enum keel_err h_search(struct api_call *c)
             api_write_run(&c->out, &runs[i], true);
         jw_arr_end(&c->out);
     }
-    if (next >= 0)
-        jw_kstr(&c->out, "next_page_token", search_page_token_encode(c->ctx, next));
+    if (next)
+        jw_kstr(&c->out, "next_page_token", next);
     jw_obj_end(&c->out);
     return KEEL_OK;
 }

@@ -328,19 +328,21 @@ static enum keel_err bind_all(sqlite3_stmt *s, int *idx, const struct search_bin
 enum keel_err store_experiment_search(struct store *st, struct keel_ctx *ctx,
                                       enum store_view view, const char *filter,
                                       const char *const *order_by, size_t n_order_by,
-                                      struct store_page page, bool token_on_full_page,
-                                      struct keel_experiment **out, size_t *n_out,
-                                      int64_t *next_offset)
+                                      struct store_page page, struct keel_experiment **out,
+                                      size_t *n_out, const char **next_token)
 {
-    (void)token_on_full_page;
     struct search_sql q;
+    int64_t offset = 0;
+    *n_out = 0;
+    *next_token = NULL;
     enum keel_err e = search_compile_experiments(ctx, filter, order_by, n_order_by, &q);
+    if (!e)
+        e = search_page_token_decode(ctx, page.page_token, &offset);
     if (e)
         return e;
     const char *stage = view == STORE_VIEW_ACTIVE    ? "e.lifecycle_stage = 'active'"
                         : view == STORE_VIEW_DELETED ? "e.lifecycle_stage = 'deleted'"
                                                      : "1";
-    /* one row past the page tells whether a next page exists */
     char *sql = karena_sprintf(ctx->arena,
                                "SELECT e.experiment_id, e.name, e.artifact_location, "
                                "e.lifecycle_stage, e.creation_time, e.last_update_time "
@@ -358,15 +360,14 @@ enum keel_err store_experiment_search(struct store *st, struct keel_ctx *ctx,
     int idx = 1;
     bind_all(s, &idx, q.where_binds, q.n_where_binds);
     bind_all(s, &idx, q.order_binds, q.n_order_binds);
+    /* one row past the page tells whether there is a next one */
     sqlite3_bind_int64(s, idx++, page.max_results + 1);
-    sqlite3_bind_int64(s, idx++, page.offset);
+    sqlite3_bind_int64(s, idx++, offset);
     size_t cap = 16, n = 0;
     struct keel_experiment *v = karena_alloc(ctx->arena, cap * sizeof *v);
-    int rc;
-    *next_offset = -1;
-    while (v && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    while (v && sqlite3_step(s) == SQLITE_ROW) {
         if ((int64_t)n == page.max_results) {
-            *next_offset = page.offset + page.max_results;
+            *next_token = search_page_token_encode(ctx, offset + page.max_results);
             break;
         }
         if (n == cap) {

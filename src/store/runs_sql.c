@@ -769,13 +769,16 @@ enum keel_err store_run_search(struct store *st, struct keel_ctx *ctx,
                                enum store_view view, const char *filter,
                                const char *const *order_by, size_t n_order_by,
                                struct store_page page, struct keel_run **out, size_t *n_out,
-                               int64_t *next_offset)
+                               const char **next_token)
 {
     *out = NULL;
     *n_out = 0;
-    *next_offset = -1;
+    *next_token = NULL;
     struct search_sql q;
+    int64_t offset = 0;
     enum keel_err e = search_compile_runs(ctx, filter, order_by, n_order_by, &q);
+    if (!e)
+        e = search_page_token_decode(ctx, page.page_token, &offset);
     if (e || n_experiment_ids == 0)
         return e;
     struct kbuf ids;
@@ -804,7 +807,7 @@ enum keel_err store_run_search(struct store *st, struct keel_ctx *ctx,
     idx = bind_list(s, idx, q.where_binds, q.n_where_binds);
     idx = bind_list(s, idx, q.order_binds, q.n_order_binds);
     sqlite3_bind_int64(s, idx++, page.max_results);
-    sqlite3_bind_int64(s, idx, page.offset);
+    sqlite3_bind_int64(s, idx, offset);
     size_t cap = 0, n = 0;
     struct keel_run *v = NULL;
     int rc;
@@ -825,7 +828,7 @@ enum keel_err store_run_search(struct store *st, struct keel_ctx *ctx,
     store_reader_put(st, c);
     /* MLflow hands out a token whenever the page is full */
     if (!e && page.max_results >= 0 && (int64_t)n == page.max_results)
-        *next_offset = page.offset + page.max_results;
+        *next_token = search_page_token_encode(ctx, offset + page.max_results);
     *out = v;
     *n_out = n;
     return e;

@@ -27,8 +27,6 @@
 #include <time.h>
 
 #include "store/migrations.h"
-#include "store/search.h"
-int search_register_sql_functions(sqlite3 *db);
 #include "util/arena.h"
 
 struct write_op {
@@ -163,11 +161,6 @@ static enum keel_err conn_open(struct dbconn *c, const char *path, bool readonly
                      &msg) != SQLITE_OK) {
         enum keel_err e = keel_fail(ctx, KEEL_E_IO, "cannot configure store: %s", msg);
         sqlite3_free(msg);
-        conn_close(c);
-        return e;
-    }
-    if (search_register_sql_functions(c->db) != SQLITE_OK) {
-        enum keel_err e = keel_fail(ctx, KEEL_E_IO, "cannot register SQL functions");
         conn_close(c);
         return e;
     }

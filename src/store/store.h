@@ -115,18 +115,18 @@ enum keel_err store_experiment_set_tag(struct store *st, struct keel_ctx *ctx, i
                                        const char *key, const char *value);
 
 struct store_page {
-    int64_t max_results; /* rows wanted on this page */
-    int64_t offset;
+    int64_t max_results;    /* rows wanted on this page; negative: all */
+    const char *page_token; /* from the previous page; NULL or "" for the first */
 };
 
-/* Experiments matching the filter; *next_offset is -1 when there is no next
- * page. Errors from the filter carry MLflow's messages. */
+/* Experiments matching the filter, one page; *next_token is NULL on the last
+ * page. Errors from the filter, order_by or token carry MLflow's messages and
+ * come in MLflow's order (filter, order_by, token). */
 enum keel_err store_experiment_search(struct store *st, struct keel_ctx *ctx,
                                       enum store_view view, const char *filter,
                                       const char *const *order_by, size_t n_order_by,
-                                      struct store_page page, bool token_on_full_page,
-                                      struct keel_experiment **out, size_t *n_out,
-                                      int64_t *next_offset);
+                                      struct store_page page, struct keel_experiment **out,
+                                      size_t *n_out, const char **next_token);
 
 /* ---- runs ---- */
 struct store_run_create {
@@ -186,6 +186,6 @@ enum keel_err store_run_search(struct store *st, struct keel_ctx *ctx,
                                enum store_view view, const char *filter,
                                const char *const *order_by, size_t n_order_by,
                                struct store_page page, struct keel_run **out, size_t *n_out,
-                               int64_t *next_offset);
+                               const char **next_token);
 
 #endif
