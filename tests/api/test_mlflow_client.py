@@ -1,0 +1,77 @@
+# The unmodified MLflow Python client against a real keel server. Debian packages no
+# MLflow, so this runs where one is importable: either installed, or a source tree named
+# by KEEL_MLFLOW_SRC (e.g. an MLflow 2.12 checkout); elsewhere it is skipped, saying so.
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+SCRIPT = textwrap.dedent(
+    """
+    import math, mlflow
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param, RunTag
+
+    mlflow.set_tracking_uri(URL)
+    exp_id = mlflow.set_experiment("client-e2e").experiment_id
+    client = MlflowClient()
+    with mlflow.start_run(run_name="parent") as parent:
+        mlflow.log_param("C", 1.0)
+        mlflow.log_params({"solver": "lbfgs", "max_iter": 100})
+        for step, loss in enumerate([0.69, 0.51, 0.44]):
+            mlflow.log_metric("train_loss", loss, step=step)
+        mlflow.log_metrics({"accuracy": 0.82, "nan_metric": float("nan")})
+        mlflow.set_tag("team", "growth")
+        mlflow.set_tags({"stage": "dev", "to_delete": "x"})
+        client.delete_tag(parent.info.run_id, "to_delete")
+        with mlflow.start_run(run_name="child", nested=True) as child:
+            mlflow.log_metric("accuracy", 0.9)
+        client.log_batch(parent.info.run_id,
+                         metrics=[Metric("m", 1.5, 1700000000000, 3)],
+                         params=[Param("p", "v")], tags=[RunTag("t", "u")])
+    run = client.get_run(parent.info.run_id)
+    assert run.info.status == "FINISHED", run.info
+    assert run.data.params == {"C": "1.0", "solver": "lbfgs", "max_iter": "100", "p": "v"}
+    assert run.data.metrics["train_loss"] == 0.44
+    assert math.isnan(run.data.metrics["nan_metric"])
+    assert "to_delete" not in run.data.tags and run.data.tags["team"] == "growth"
+    hist = client.get_metric_history(parent.info.run_id, "train_loss")
+    assert [m.value for m in sorted(hist, key=lambda m: m.step)] == [0.69, 0.51, 0.44]
+    children = mlflow.search_runs([exp_id], filter_string=
+        f"tags.mlflow.parentRunId = '{parent.info.run_id}'", output_format="list")
+    assert [r.info.run_id for r in children] == [child.info.run_id]
+    best = client.search_runs([exp_id], "metrics.accuracy > 0.85", order_by=["metrics.accuracy DESC"])
+    assert [r.info.run_name for r in best] == ["child"]
+    exps = client.search_experiments(filter_string="name = 'client-e2e'")
+    assert [e.experiment_id for e in exps] == [exp_id]
+    client.rename_experiment(exp_id, "client-e2e-renamed")
+    assert client.get_experiment_by_name("client-e2e-renamed").experiment_id == exp_id
+    client.delete_run(child.info.run_id)
+    assert client.get_run(child.info.run_id).info.lifecycle_stage == "deleted"
+    client.restore_run(child.info.run_id)
+    client.delete_experiment(exp_id)
+    client.restore_experiment(exp_id)
+    print("OK")
+    """
+)
+
+
+def _mlflow_env():
+    env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true")
+    src = os.environ.get("KEEL_MLFLOW_SRC")
+    if src:
+        env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    probe = subprocess.run([sys.executable, "-c", "import mlflow"], env=env,
+                           capture_output=True, text=True)
+    return env if probe.returncode == 0 else None
+
+
+def test_mlflow_client_tracking_calls(keel):
+    env = _mlflow_env()
+    if env is None:
+        pytest.skip("no MLflow client importable (Debian has no package; set KEEL_MLFLOW_SRC)")
+    r = subprocess.run([sys.executable, "-c", f"URL = {keel.url!r}\n" + SCRIPT], env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip().endswith("OK"), r.stdout + r.stderr
