@@ -8,6 +8,7 @@
 #include "api/validate.h"
 #include "store/search.h"
 #include "util/arena.h"
+#include "util/uri.h"
 
 /* Repeated percent-decoding, as MLflow unquotes until nothing changes. */
 static char *unquote_all(struct keel_ctx *ctx, const char *s)
@@ -117,6 +118,8 @@ static enum keel_err h_create(struct api_call *c)
         e = read_tags(c, "tags", &tags, &n_tags);
     if (!e && loc && *loc)
         e = check_artifact_location(c, loc);
+    if (!e && loc && *loc && !(loc = uri_resolve_local(c->ctx->arena, loc)))
+        e = keel_fail(c->ctx, KEEL_E_NOMEM, "out of memory");
     for (size_t i = 0; !e && i < n_tags; i++)
         e = check_exp_tag(c, tags[i].key, tags[i].value);
     if (!e)

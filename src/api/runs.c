@@ -125,8 +125,6 @@ static enum keel_err h_create(struct api_call *c)
             continue;
         tags[n].key = json_string_value(k);
         tags[n].value = json_is_string(v) ? json_string_value(v) : "";
-        if ((e = check_tag(c, &tags[n])))
-            return e;
         if (strcmp(tags[n].key, RUN_NAME_TAG) == 0)
             tag_name = tags[n].value;
         n++;

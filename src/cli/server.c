@@ -23,6 +23,7 @@
 #include "store/store.h"
 #include "util/arena.h"
 #include "util/json_alloc.h"
+#include "util/uri.h"
 
 #define DEFAULT_MAX_BODY (64u << 20)
 #define REQUEST_ARENA_CEILING (512u << 20)
@@ -76,18 +77,6 @@ static const char *sqlite_path(const char *uri)
     if (strncmp(uri, prefix, sizeof prefix - 1) != 0)
         return NULL;
     return uri + sizeof prefix - 1;
-}
-
-/* MLflow's resolve_uri_if_local: a relative local path becomes absolute. */
-static char *resolve_root(struct karena *a, const char *root)
-{
-    if (strstr(root, ":/") || root[0] == '/')
-        return karena_strdup(a, root);
-    char cwd[PATH_MAX];
-    if (!getcwd(cwd, sizeof cwd))
-        return NULL;
-    const char *rel = strncmp(root, "./", 2) == 0 ? root + 2 : root;
-    return karena_sprintf(a, "%s/%s", cwd, rel);
 }
 
 static int parse_opts(int argc, char **argv, struct server_opts *o)
@@ -183,7 +172,7 @@ int cli_server(int argc, char **argv)
     if (!root)
         root = o.serve_artifacts ? "mlflow-artifacts:/"
                                  : karena_sprintf(a, "%s/artifacts", o.data_dir);
-    root = resolve_root(a, root);
+    root = uri_resolve_local(a, root);
     const char *dest = o.artifacts_dest ? o.artifacts_dest
                                         : karena_sprintf(a, "%s/artifacts", o.data_dir);
     if (o.serve_artifacts && mkdirs(dest) != 0) {

@@ -11,6 +11,7 @@
 #include "store/search.h"
 #include "store/sqlite_int.h"
 #include "util/arena.h"
+#include "util/uri.h"
 
 #define EXP_COLS "experiment_id, name, artifact_location, lifecycle_stage, creation_time, " \
                  "last_update_time"
@@ -109,14 +110,6 @@ enum keel_err store_experiment_get_by_name(struct store *st, struct keel_ctx *ct
     return e;
 }
 
-/* posixpath.join-like: root + "/" + leaf unless root already ends in '/' */
-static const char *uri_join(struct keel_ctx *ctx, const char *root, const char *leaf)
-{
-    size_t n = strlen(root);
-    return karena_sprintf(ctx->arena, "%s%s%s", root, n && root[n - 1] == '/' ? "" : "/",
-                          leaf);
-}
-
 struct exp_create_args {
     const char *name, *artifact_location;
     const struct keel_tag *tags;
@@ -171,7 +164,7 @@ static enum keel_err op_exp_create(struct dbconn *c, struct keel_ctx *ctx, void 
         s = db_stmt(c, ctx, upd);
         if (!s)
             return ctx->err;
-        db_bind_text(s, 1, uri_join(ctx, a->root, idtxt));
+        db_bind_text(s, 1, uri_append(ctx->arena, a->root, idtxt));
         sqlite3_bind_int64(s, 2, a->id);
         if (sqlite3_step(s) != SQLITE_DONE)
             return db_fail(c, ctx, "experiment artifact location");

@@ -20,6 +20,7 @@
 #include "util/buf.h"
 #include "util/ids.h"
 #include "util/json.h"
+#include "util/uri.h"
 
 #define RUN_COLS "r.run_uuid, r.experiment_id, r.name, r.user_id, r.status, r.start_time, " \
                  "r.end_time, r.artifact_uri, r.lifecycle_stage, r.run_key"
@@ -250,9 +251,8 @@ static enum keel_err op_run_create(struct dbconn *c, struct keel_ctx *ctx, void 
                          (long long)in->experiment_id, exp.lifecycle_stage);
     char id[33];
     keel_uuid_hex(id);
-    size_t n = strlen(exp.artifact_location);
-    const char *uri = karena_sprintf(ctx->arena, "%s%s%s/artifacts", exp.artifact_location,
-                                     n && exp.artifact_location[n - 1] == '/' ? "" : "/", id);
+    const char *run_dir = uri_append(ctx->arena, exp.artifact_location, id);
+    const char *uri = run_dir ? uri_append(ctx->arena, run_dir, "artifacts") : NULL;
     static const char sql[] =
         "INSERT INTO runs(run_uuid, name, source_type, source_name, entry_point_name, user_id, "
         "status, start_time, source_version, lifecycle_stage, artifact_uri, experiment_id) "

@@ -28,6 +28,7 @@
 
 #include "store/migrations.h"
 #include "util/arena.h"
+#include "util/uri.h"
 
 struct write_op {
     store_write_fn fn;
@@ -330,11 +331,7 @@ static enum keel_err ensure_default_experiment(struct store *st, struct keel_ctx
                                  "last_update_time) VALUES (0, 'Default', ?, 'active', ?, ?)");
     if (!s)
         return ctx->err;
-    char *loc = karena_sprintf(ctx->arena, "%s%s0", st->default_artifact_root,
-                               st->default_artifact_root[0] &&
-                                       st->default_artifact_root[strlen(st->default_artifact_root) - 1] == '/'
-                                   ? ""
-                                   : "/");
+    const char *loc = uri_append(ctx->arena, st->default_artifact_root, "0");
     int64_t now = keel_now_ms();
     db_bind_text(s, 1, loc);
     sqlite3_bind_int64(s, 2, now);

@@ -14,6 +14,7 @@
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/json.h"
+#include "util/uri.h"
 
 static void check_double(double v, const char *want)
 {
@@ -111,6 +112,24 @@ static void test_key_names(void **state)
     karena_free(a);
 }
 
+static void test_uri_append_like_mlflow(void **state)
+{
+    (void)state;
+    struct karena *a = karena_new(1 << 20);
+    assert_string_equal(uri_append(a, "mlflow-artifacts:/", "7"), "mlflow-artifacts:/7");
+    assert_string_equal(uri_append(a, "mlflow-artifacts:/7", "abc"), "mlflow-artifacts:/7/abc");
+    assert_string_equal(uri_append(a, "s3://bucket/base?x=1", "7"), "s3://bucket/base/7?x=1");
+    assert_string_equal(uri_append(a, "s3://bucket", "7"), "s3://bucket/7");
+    assert_string_equal(uri_append(a, "file:///data/art/", "7"), "file:///data/art/7");
+    assert_string_equal(uri_append(a, "/data/art", "/7"), "/data/art/7");
+    assert_string_equal(uri_append(a, "rel/dir", "7"), "rel/dir/7");
+    assert_string_equal(uri_resolve_local(a, "s3://b/p"), "s3://b/p");
+    assert_string_equal(uri_resolve_local(a, "/abs"), "/abs");
+    const char *r = uri_resolve_local(a, "./mlruns");
+    assert_true(r[0] == '/' && strstr(r, "/mlruns") && !strstr(r, "./"));
+    karena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -119,6 +138,7 @@ int main(void)
         cmocka_unit_test(test_buffer_ceiling),
         cmocka_unit_test(test_pyrepr),
         cmocka_unit_test(test_key_names),
+        cmocka_unit_test(test_uri_append_like_mlflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,21 @@
+/*
+ * uri.h -- artifact URIs formed the way MLflow forms them, so that the
+ * locations keel hands out are the ones an MLflow client expects.
+ */
+#ifndef KEEL_URI_H
+#define KEEL_URI_H
+
+struct karena;
+
+/* MLflow's append_to_uri_path(uri, leaf): leaf joined onto the URI's path,
+ * query and fragment kept ("s3://b/p?x=1" + "7" -> "s3://b/p/7?x=1",
+ * "mlflow-artifacts:/" + "7" -> "mlflow-artifacts:/7"). Arena string. */
+const char *uri_append(struct karena *a, const char *uri, const char *leaf);
+
+/* MLflow's resolve_uri_if_local: a relative local path (no scheme, or
+ * file: with a relative path) becomes absolute against the working
+ * directory; anything else is returned as it is. Arena string, NULL on
+ * failure. */
+const char *uri_resolve_local(struct karena *a, const char *uri);
+
+#endif
