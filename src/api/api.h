@@ -78,7 +78,8 @@ enum keel_err api_parse_experiment_id(struct api_call *c, const char *text, int6
 void api_write_experiment(struct jw *w, const struct keel_experiment *e);
 void api_write_run_info(struct jw *w, const struct keel_run_info *i);
 void api_write_run(struct jw *w, const struct keel_run *r, bool with_inputs);
-void api_write_metric(struct jw *w, const struct keel_metric *m);
+/* run_id: written too when not NULL (the bulk history forms) */
+void api_write_metric(struct jw *w, const struct keel_metric *m, const char *run_id);
 void api_write_tags(struct jw *w, const char *key, const struct keel_tag *t, size_t n);
 
 #endif

@@ -10,36 +10,6 @@
 #include "util/arena.h"
 #include "util/uri.h"
 
-/* Repeated percent-decoding, as MLflow unquotes until nothing changes. */
-static char *unquote_all(struct keel_ctx *ctx, const char *s)
-{
-    char *cur = karena_strdup(ctx->arena, s);
-    for (int round = 0; cur && round < 16; round++) {
-        char *out = karena_alloc(ctx->arena, strlen(cur) + 1);
-        if (!out)
-            return NULL;
-        size_t o = 0;
-        bool changed = false;
-        for (size_t i = 0; cur[i]; i++) {
-            if (cur[i] == '%' && cur[i + 1] && cur[i + 2] &&
-                strchr("0123456789abcdefABCDEF", cur[i + 1]) &&
-                strchr("0123456789abcdefABCDEF", cur[i + 2])) {
-                char hex[3] = {cur[i + 1], cur[i + 2], 0};
-                out[o++] = (char)strtol(hex, NULL, 16);
-                i += 2;
-                changed = true;
-            } else {
-                out[o++] = cur[i];
-            }
-        }
-        out[o] = '\0';
-        cur = out;
-        if (!changed)
-            break;
-    }
-    return cur;
-}
-
 /* MLflow refuses artifact locations with URL params or fragments, or ".."
  * in their query string. */
 static enum keel_err check_artifact_location(struct api_call *c, const char *loc)
@@ -58,7 +28,7 @@ static enum keel_err check_artifact_location(struct api_call *c, const char *loc
     if (q) {
         size_t qlen = frag && frag > q ? (size_t)(frag - q - 1) : strlen(q + 1);
         char *query = karena_strndup(c->ctx->arena, q + 1, qlen);
-        char *dec = query ? unquote_all(c->ctx, query) : NULL;
+        char *dec = query ? uri_unquote_all(c->ctx->arena, query) : NULL;
         if (!dec)
             return keel_fail(c->ctx, KEEL_E_NOMEM, "out of memory");
         if (strstr(dec, ".."))

@@ -12,18 +12,6 @@
 #define MAX_BULK_RESULTS 25000
 #define MAX_INTERVAL_RESULTS_PER_RUN 2500
 
-static void write_metric_with_run(struct jw *w, const struct keel_metric *m, const char *run_id)
-{
-    jw_obj(w);
-    jw_kstr(w, "key", m->key);
-    jw_key(w, "value");
-    jw_double(w, m->value);
-    jw_kint(w, "timestamp", m->timestamp);
-    jw_kint(w, "step", m->step);
-    jw_kstr(w, "run_id", run_id);
-    jw_obj_end(w);
-}
-
 static enum keel_err h_history(struct api_call *c)
 {
     const char *id, *key;
@@ -41,7 +29,7 @@ static enum keel_err h_history(struct api_call *c)
         jw_key(&c->out, "metrics");
         jw_arr(&c->out);
         for (size_t i = 0; i < n; i++)
-            api_write_metric(&c->out, &m[i]);
+            api_write_metric(&c->out, &m[i], NULL);
         jw_arr_end(&c->out);
     }
     jw_obj_end(&c->out);
@@ -90,7 +78,7 @@ static enum keel_err h_history_bulk(struct api_call *c)
         if ((e = store_metric_history(c->app->store, c->ctx, ids[r], key, &m, &n)))
             return e;
         for (size_t i = 0; i < n && written < max_results; i++, written++)
-            write_metric_with_run(&c->out, &m[i], ids[r]);
+            api_write_metric(&c->out, &m[i], ids[r]);
     }
     jw_arr_end(&c->out);
     jw_obj_end(&c->out);
@@ -236,7 +224,7 @@ static enum keel_err h_history_bulk_interval(struct api_call *c)
         size_t written = 0;
         for (size_t i = 0; i < n_hist[r] && written < MAX_BULK_RESULTS; i++)
             if (contains(keep, nk, hist[r][i].step)) {
-                write_metric_with_run(&c->out, &hist[r][i], ids[r]);
+                api_write_metric(&c->out, &hist[r][i], ids[r]);
                 written++;
             }
     }

@@ -58,7 +58,7 @@ void api_write_run_info(struct jw *w, const struct keel_run_info *i)
     jw_obj_end(w);
 }
 
-void api_write_metric(struct jw *w, const struct keel_metric *m)
+void api_write_metric(struct jw *w, const struct keel_metric *m, const char *run_id)
 {
     jw_obj(w);
     jw_kstr(w, "key", m->key);
@@ -66,6 +66,8 @@ void api_write_metric(struct jw *w, const struct keel_metric *m)
     jw_double(w, m->value);
     jw_kint(w, "timestamp", m->timestamp);
     jw_kint(w, "step", m->step);
+    if (run_id)
+        jw_kstr(w, "run_id", run_id);
     jw_obj_end(w);
 }
 
@@ -97,7 +99,7 @@ void api_write_run(struct jw *w, const struct keel_run *r, bool with_inputs)
         jw_key(w, "metrics");
         jw_arr(w);
         for (size_t i = 0; i < r->n_metrics; i++)
-            api_write_metric(w, &r->metrics[i]);
+            api_write_metric(w, &r->metrics[i], NULL);
         jw_arr_end(w);
     }
     api_write_tags(w, "params", r->params, r->n_params);

@@ -8,51 +8,13 @@
 
 #include "artifacts/artifacts.h"
 #include "util/arena.h"
+#include "util/uri.h"
 
 #define ARTIFACT_MAX_LIST 100000
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes until nothing changes, as MLflow's _decode does. */
-static char *decode_all(struct keel_ctx *ctx, const char *s)
-{
-    char *cur = karena_strdup(ctx->arena, s);
-    for (int round = 0; cur && round < 16; round++) {
-        char *out = karena_alloc(ctx->arena, strlen(cur) + 1);
-        if (!out)
-            return NULL;
-        size_t o = 0;
-        bool changed = false;
-        for (size_t i = 0; cur[i]; i++) {
-            int h, l;
-            if (cur[i] == '%' && (h = hexval(cur[i + 1])) >= 0 && (l = hexval(cur[i + 2])) >= 0) {
-                out[o++] = (char)(h * 16 + l);
-                i += 2;
-                changed = true;
-            } else {
-                out[o++] = cur[i];
-            }
-        }
-        out[o] = '\0';
-        cur = out;
-        if (!changed)
-            break;
-    }
-    return cur;
-}
-
 enum keel_err artifact_check_path(struct keel_ctx *ctx, const char *path, const char **out)
 {
-    char *p = decode_all(ctx, path);
+    char *p = uri_unquote_all(ctx->arena, path);
     if (!p)
         return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
     if (strlen(p) >= 7 && memcmp(p, "file://", 7) == 0)

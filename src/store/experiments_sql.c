@@ -306,18 +306,6 @@ enum keel_err store_experiment_set_tag(struct store *st, struct keel_ctx *ctx, i
     return store_write(st, ctx, op_exp_set_tag, &a);
 }
 
-static enum keel_err bind_all(sqlite3_stmt *s, int *idx, const struct search_bind *b, size_t n)
-{
-    for (size_t i = 0; i < n; i++, (*idx)++) {
-        int rc = b[i].kind == SEARCH_BIND_TEXT     ? db_bind_text(s, *idx, b[i].text)
-                 : b[i].kind == SEARCH_BIND_DOUBLE ? sqlite3_bind_double(s, *idx, b[i].d)
-                                                   : sqlite3_bind_int64(s, *idx, b[i].i);
-        if (rc != SQLITE_OK)
-            return KEEL_E_INTERNAL;
-    }
-    return KEEL_OK;
-}
-
 enum keel_err store_experiment_search(struct store *st, struct keel_ctx *ctx,
                                       enum store_view view, const char *filter,
                                       const char *const *order_by, size_t n_order_by,
@@ -350,9 +338,8 @@ enum keel_err store_experiment_search(struct store *st, struct keel_ctx *ctx,
         store_reader_put(st, c);
         return ctx->err;
     }
-    int idx = 1;
-    bind_all(s, &idx, q.where_binds, q.n_where_binds);
-    bind_all(s, &idx, q.order_binds, q.n_order_binds);
+    int idx = db_bind_search(s, 1, q.where_binds, q.n_where_binds);
+    idx = db_bind_search(s, idx, q.order_binds, q.n_order_binds);
     /* one row past the page tells whether there is a next one */
     sqlite3_bind_int64(s, idx++, page.max_results + 1);
     sqlite3_bind_int64(s, idx++, offset);

@@ -751,19 +751,6 @@ enum keel_err store_metric_history(struct store *st, struct keel_ctx *ctx, const
     return e;
 }
 
-static int bind_list(sqlite3_stmt *s, int idx, const struct search_bind *b, size_t n)
-{
-    for (size_t i = 0; i < n; i++, idx++) {
-        if (b[i].kind == SEARCH_BIND_TEXT)
-            db_bind_text(s, idx, b[i].text);
-        else if (b[i].kind == SEARCH_BIND_DOUBLE)
-            sqlite3_bind_double(s, idx, b[i].d);
-        else
-            sqlite3_bind_int64(s, idx, b[i].i);
-    }
-    return idx;
-}
-
 enum keel_err store_run_search(struct store *st, struct keel_ctx *ctx,
                                const int64_t *experiment_ids, size_t n_experiment_ids,
                                enum store_view view, const char *filter,
@@ -804,8 +791,8 @@ enum keel_err store_run_search(struct store *st, struct keel_ctx *ctx,
     int idx = 1;
     for (size_t i = 0; i < n_experiment_ids; i++)
         sqlite3_bind_int64(s, idx++, experiment_ids[i]);
-    idx = bind_list(s, idx, q.where_binds, q.n_where_binds);
-    idx = bind_list(s, idx, q.order_binds, q.n_order_binds);
+    idx = db_bind_search(s, idx, q.where_binds, q.n_where_binds);
+    idx = db_bind_search(s, idx, q.order_binds, q.n_order_binds);
     sqlite3_bind_int64(s, idx++, page.max_results);
     sqlite3_bind_int64(s, idx, offset);
     size_t cap = 0, n = 0;

@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "store/migrations.h"
+#include "store/search.h"
 #include "util/arena.h"
 #include "util/uri.h"
 
@@ -127,6 +128,19 @@ const char *db_text(struct keel_ctx *ctx, sqlite3_stmt *s, int col)
 int db_bind_text(sqlite3_stmt *s, int i, const char *v)
 {
     return v ? sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(s, i);
+}
+
+int db_bind_search(sqlite3_stmt *s, int idx, const struct search_bind *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++, idx++) {
+        if (b[i].kind == SEARCH_BIND_TEXT)
+            db_bind_text(s, idx, b[i].text);
+        else if (b[i].kind == SEARCH_BIND_DOUBLE)
+            sqlite3_bind_double(s, idx, b[i].d);
+        else
+            sqlite3_bind_int64(s, idx, b[i].i);
+    }
+    return idx;
 }
 
 static void conn_close(struct dbconn *c)

@@ -33,6 +33,10 @@ enum keel_err db_fail(struct dbconn *c, struct keel_ctx *ctx, const char *what);
 const char *db_text(struct keel_ctx *ctx, sqlite3_stmt *s, int col);
 /* Binds text; NULL binds SQL NULL. */
 int db_bind_text(sqlite3_stmt *s, int i, const char *v);
+struct search_bind;
+/* Binds a compiled filter's values from parameter `idx` on; returns the
+ * index after the last one bound. */
+int db_bind_search(sqlite3_stmt *s, int idx, const struct search_bind *b, size_t n);
 
 /* A write executed by the writer thread inside its own savepoint; a
  * non-OK result rolls back just this write. */

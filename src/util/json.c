@@ -236,58 +236,6 @@ static enum keel_err pyrepr_str(struct kbuf *b, const char *s, size_t n)
     return e ? e : kbuf_addc(b, q);
 }
 
-enum keel_err json_pyrepr(struct kbuf *b, const json_t *v)
-{
-    enum keel_err e = KEEL_OK;
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: {
-        const char *k;
-        json_t *m;
-        int first = 1;
-        e = kbuf_addc(b, '{');
-        json_object_foreach((json_t *)v, k, m) {
-            if (!first && !e)
-                e = kbuf_adds(b, ", ");
-            first = 0;
-            if (!e)
-                e = pyrepr_str(b, k, strlen(k));
-            if (!e)
-                e = kbuf_adds(b, ": ");
-            if (!e)
-                e = json_pyrepr(b, m);
-        }
-        return e ? e : kbuf_addc(b, '}');
-    }
-    case JSON_ARRAY: {
-        size_t i;
-        json_t *m;
-        e = kbuf_addc(b, '[');
-        json_array_foreach(v, i, m) {
-            if (i && !e)
-                e = kbuf_adds(b, ", ");
-            if (!e)
-                e = json_pyrepr(b, m);
-        }
-        return e ? e : kbuf_addc(b, ']');
-    }
-    case JSON_STRING: return pyrepr_str(b, json_string_value(v), json_string_length(v));
-    case JSON_INTEGER: return kbuf_printf(b, "%lld", (long long)json_integer_value(v));
-    case JSON_REAL: {
-        double d = json_real_value(v);
-        char tmp[40];
-        if (isnan(d))
-            return kbuf_adds(b, "nan");
-        if (isinf(d))
-            return kbuf_adds(b, d > 0 ? "inf" : "-inf");
-        json_format_double(d, tmp, sizeof tmp);
-        return kbuf_adds(b, tmp);
-    }
-    case JSON_TRUE: return kbuf_adds(b, "True");
-    case JSON_FALSE: return kbuf_adds(b, "False");
-    default: return kbuf_adds(b, "None");
-    }
-}
-
 const char *json_pytype(const json_t *v)
 {
     switch (json_typeof(v)) {
@@ -338,60 +286,82 @@ static enum keel_err dump_py_str(struct kbuf *b, const char *s, size_t n)
     return e ? e : kbuf_addc(b, '"');
 }
 
-enum keel_err json_dump_python(struct kbuf *b, const json_t *v)
+/* Python's two renderings of a value: repr() ({'a': True, 'n': None}) and
+ * json.dumps() ({"a": true, "n": null}); containers are walked alike. */
+enum py_style { PY_REPR, PY_JSON };
+
+static enum keel_err py_str(struct kbuf *b, const char *s, size_t n, enum py_style style)
+{
+    return style == PY_REPR ? pyrepr_str(b, s, n) : dump_py_str(b, s, n);
+}
+
+static enum keel_err py_scalar(struct kbuf *b, const json_t *v, enum py_style style)
+{
+    static const char *const words[2][3] = {{"True", "False", "None"}, {"true", "false", "null"}};
+    switch (json_typeof(v)) {
+    case JSON_STRING: return py_str(b, json_string_value(v), json_string_length(v), style);
+    case JSON_INTEGER: return kbuf_printf(b, "%lld", (long long)json_integer_value(v));
+    case JSON_REAL: {
+        double d = json_real_value(v);
+        char tmp[40];
+        if (isnan(d))
+            return kbuf_adds(b, style == PY_REPR ? "nan" : "NaN");
+        if (isinf(d))
+            return kbuf_adds(b, style == PY_REPR ? (d > 0 ? "inf" : "-inf")
+                                                 : (d > 0 ? "Infinity" : "-Infinity"));
+        json_format_double(d, tmp, sizeof tmp);
+        return kbuf_adds(b, tmp);
+    }
+    case JSON_TRUE: return kbuf_adds(b, words[style][0]);
+    case JSON_FALSE: return kbuf_adds(b, words[style][1]);
+    default: return kbuf_adds(b, words[style][2]);
+    }
+}
+
+static enum keel_err py_dump(struct kbuf *b, const json_t *v, enum py_style style, int depth)
 {
     enum keel_err e = KEEL_OK;
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: {
+    if (depth > JW_MAX_DEPTH)
+        return KEEL_E_TOO_LARGE;
+    if (json_is_object(v)) {
         const char *k;
         json_t *m;
         int first = 1;
         e = kbuf_addc(b, '{');
         json_object_foreach((json_t *)v, k, m) {
-            if (!first && !e)
+            if (!e && !first)
                 e = kbuf_adds(b, ", ");
             first = 0;
             if (!e)
-                e = dump_py_str(b, k, strlen(k));
+                e = py_str(b, k, strlen(k), style);
             if (!e)
                 e = kbuf_adds(b, ": ");
             if (!e)
-                e = json_dump_python(b, m);
+                e = py_dump(b, m, style, depth + 1);
         }
         return e ? e : kbuf_addc(b, '}');
     }
-    case JSON_ARRAY: {
+    if (json_is_array(v)) {
         size_t i;
         json_t *m;
         e = kbuf_addc(b, '[');
         json_array_foreach(v, i, m) {
-            if (i && !e)
+            if (!e && i)
                 e = kbuf_adds(b, ", ");
             if (!e)
-                e = json_dump_python(b, m);
+                e = py_dump(b, m, style, depth + 1);
         }
         return e ? e : kbuf_addc(b, ']');
     }
-    case JSON_STRING: return dump_py_str(b, json_string_value(v), json_string_length(v));
-    case JSON_REAL: {
-        double d = json_real_value(v);
-        char tmp[40];
-        if (!isfinite(d))
-            return kbuf_adds(b, isnan(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity");
-        json_format_double(d, tmp, sizeof tmp);
-        return kbuf_adds(b, tmp);
-    }
-    case JSON_INTEGER:
-    case JSON_TRUE:
-    case JSON_FALSE:
-    case JSON_NULL: {
-        char *t = json_dumps(v, JSON_ENCODE_ANY);
-        if (!t)
-            return KEEL_E_NOMEM;
-        e = kbuf_adds(b, t);
-        free(t);
-        return e;
-    }
-    }
-    return e;
+    return py_scalar(b, v, style);
+}
+
+enum keel_err json_pyrepr(struct kbuf *b, const json_t *v)
+{
+    return py_dump(b, v, PY_REPR, 0);
+}
+
+enum keel_err json_dump_python(struct kbuf *b, const json_t *v)
+{
+    return py_dump(b, v, PY_JSON, 0);
 }

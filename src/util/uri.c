@@ -77,3 +77,41 @@ const char *uri_resolve_local(struct karena *a, const char *uri)
         return karena_sprintf(a, "%s%s", prefix, cwd);
     return karena_sprintf(a, "%s%s/%s", prefix, cwd, path);
 }
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+char *uri_unquote_all(struct karena *a, const char *s)
+{
+    char *cur = karena_strdup(a, s);
+    for (int round = 0; cur && round < 16; round++) {
+        char *out = karena_alloc(a, strlen(cur) + 1);
+        if (!out)
+            return NULL;
+        size_t o = 0;
+        bool changed = false;
+        for (size_t i = 0; cur[i]; i++) {
+            int h, l;
+            if (cur[i] == '%' && (h = hexval(cur[i + 1])) >= 0 && (l = hexval(cur[i + 2])) >= 0) {
+                out[o++] = (char)(h * 16 + l);
+                i += 2;
+                changed = true;
+            } else {
+                out[o++] = cur[i];
+            }
+        }
+        out[o] = '\0';
+        cur = out;
+        if (!changed)
+            break;
+    }
+    return cur;
+}

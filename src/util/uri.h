@@ -18,4 +18,8 @@ const char *uri_append(struct karena *a, const char *uri, const char *leaf);
  * failure. */
 const char *uri_resolve_local(struct karena *a, const char *uri);
 
+/* Percent-decodes until nothing changes (MLflow's _decode), so "%252e"
+ * becomes "." before a path or query is checked. Arena string. */
+char *uri_unquote_all(struct karena *a, const char *s);
+
 #endif

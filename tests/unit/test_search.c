@@ -558,6 +558,11 @@ static void test_order_by_errors(void **state)
                "'artifact_uri', 'created', 'end_time', 'run_id', 'run_name', 'start_time', "
                "'status', 'user_id'}'");
     exps_error(f, "", OB("tags.x"), IPV, "Invalid order_by entity: tag");
+    /* bytes that are not UTF-8 (a query string) are read as U+FFFD */
+    runs_error(f, "", OB("start_time\xff"), IPV,
+               "Invalid order_by clause 'start_time\xEF\xBF\xBD'. Could not be parsed.");
+    runs_error(f, "params.a = '\xc3' \xc3", NULL, 0, IPV,
+               "Invalid clause(s) in filter string: '\xEF\xBF\xBD'");
     exps_error(f, "", OB("lifecycle_stage"), IPV,
                "Invalid attribute key 'lifecycle_stage' specified. Valid keys are "
                "'{'creation_time', 'experiment_id', 'last_update_time', 'name'}'");
