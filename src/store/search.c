@@ -832,6 +832,8 @@ static size_t lex_one(struct sp *p, size_t i, enum tt *type)
     RULE(rx_percent_placeholder(p, i), TT_NAME_PLACEHOLDER);
     RULE(rx_sigil_placeholder(p, i), TT_NAME_PLACEHOLDER);
     RULE(c == '\\' ? (word_run(p, i + 1) > i + 1 ? word_run(p, i + 1) - i : 0) : 0, TT_COMMAND);
+    /* a word right after a '.' is part of a key, whatever word it is */
+    RULE(rx_name_after_dot(p, i), TT_NAME);
     {
         size_t e;
         if ((e = PHRASE(p, i, "CASE|IN|VALUES|USING|FROM|AS"))) {
@@ -841,7 +843,6 @@ static size_t lex_one(struct sp *p, size_t i, enum tt *type)
     }
     RULE(rx_at_name(p, i), TT_NAME);
     RULE(rx_name_ahead(p, i, '.'), TT_NAME);
-    RULE(rx_name_after_dot(p, i), TT_NAME);
     RULE(rx_name_ahead(p, i, '('), TT_NAME);
     RULE(rx_hex(p, i), TT_NUM_HEX);
     RULE(rx_float_exp(p, i), TT_NUM_FLOAT);

@@ -437,8 +437,8 @@ static void test_filter_errors(void **state)
                "Invalid clause(s) in filter string: 'attributes.status', 'IS', 'NULL'");
     runs_error(f, "(metrics.a > 1)", NULL, 0, IPV,
                "Invalid clause(s) in filter string: '(metrics.a > 1)'");
-    runs_error(f, "params.from = 'x'", NULL, 0, IPV,
-               "Invalid clause(s) in filter string: 'params.', 'from', '=', ''x''");
+    /* "params.from = 'x'" is accepted on purpose (docs/decisions/0007); the API
+     * tests search by it */
     runs_error(f, "attributes.status = 'x'; params.a = 'b'", NULL, 0, IPV,
                "Search filter contained multiple expression 'attributes.status = 'x'; params.a = "
                "'b''. Provide AND-ed expression list.");
