@@ -28,7 +28,9 @@ static const char *const migrations[] = {
     "  experiment_id INTEGER NOT NULL REFERENCES experiments(experiment_id),"
     "  key TEXT NOT NULL, value TEXT,"
     "  PRIMARY KEY (experiment_id, key));"
-    /* run_key: a compact, stable key for the high-volume tables */
+    /* run_key: a compact, stable key by which every per-run table refers to
+     * its run (integer comparisons, small indexes); run_uuid is the id
+     * clients see */
     "CREATE TABLE runs ("
     "  run_key INTEGER PRIMARY KEY,"
     "  run_uuid TEXT NOT NULL UNIQUE,"
@@ -51,17 +53,19 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (run_key, key, timestamp, step, value, is_nan)) WITHOUT ROWID;"
     /* One row per (run, key): the largest (step, timestamp, value). */
     "CREATE TABLE latest_metrics ("
-    "  run_uuid TEXT NOT NULL, key TEXT NOT NULL, value REAL NOT NULL,"
-    "  timestamp INTEGER NOT NULL, step INTEGER NOT NULL, is_nan INTEGER NOT NULL,"
-    "  PRIMARY KEY (run_uuid, key)) WITHOUT ROWID;"
+    "  run_key INTEGER NOT NULL REFERENCES runs(run_key), key TEXT NOT NULL,"
+    "  value REAL NOT NULL, timestamp INTEGER NOT NULL, step INTEGER NOT NULL,"
+    "  is_nan INTEGER NOT NULL,"
+    "  PRIMARY KEY (run_key, key)) WITHOUT ROWID;"
     "CREATE INDEX latest_metrics_key_value ON latest_metrics(key, value);"
     "CREATE TABLE params ("
-    "  run_uuid TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
-    "  PRIMARY KEY (run_uuid, key)) WITHOUT ROWID;"
+    "  run_key INTEGER NOT NULL REFERENCES runs(run_key), key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (run_key, key)) WITHOUT ROWID;"
     "CREATE INDEX params_key_value ON params(key, value);"
     "CREATE TABLE tags ("
-    "  run_uuid TEXT NOT NULL, key TEXT NOT NULL, value TEXT,"
-    "  PRIMARY KEY (run_uuid, key)) WITHOUT ROWID;"
+    "  run_key INTEGER NOT NULL REFERENCES runs(run_key), key TEXT NOT NULL, value TEXT,"
+    "  PRIMARY KEY (run_key, key)) WITHOUT ROWID;"
     "CREATE INDEX tags_key_value ON tags(key, value);"
     "CREATE TABLE datasets ("
     "  dataset_uuid TEXT NOT NULL UNIQUE,"

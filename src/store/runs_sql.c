@@ -74,13 +74,19 @@ static void *grow(struct keel_ctx *ctx, void *v, size_t n, size_t *cap, size_t s
     return p;
 }
 
+/* Key/value rows of `sql`, whose one parameter is text_id, or int_id when
+ * text_id is NULL. */
 static enum keel_err load_kv(struct dbconn *c, struct keel_ctx *ctx, const char *sql,
-                             const char *id, struct keel_tag **out, size_t *n_out)
+                             const char *text_id, int64_t int_id, struct keel_tag **out,
+                             size_t *n_out)
 {
     sqlite3_stmt *s = db_stmt(c, ctx, sql);
     if (!s)
         return ctx->err;
-    db_bind_text(s, 1, id);
+    if (text_id)
+        db_bind_text(s, 1, text_id);
+    else
+        sqlite3_bind_int64(s, 1, int_id);
     size_t cap = 0, n = 0;
     struct keel_tag *v = NULL;
     int rc;
@@ -142,7 +148,7 @@ static enum keel_err load_inputs(struct dbconn *c, struct keel_ctx *ctx, struct 
     if (rc != SQLITE_DONE)
         return db_fail(c, ctx, "run inputs");
     for (size_t i = 0; i < n; i++) {
-        enum keel_err e = load_kv(c, ctx, tags_sql, uuids[i], &v[i].tags, &v[i].n_tags);
+        enum keel_err e = load_kv(c, ctx, tags_sql, uuids[i], 0, &v[i].tags, &v[i].n_tags);
         if (e)
             return e;
     }
@@ -154,14 +160,13 @@ static enum keel_err load_inputs(struct dbconn *c, struct keel_ctx *ctx, struct 
 enum keel_err sql_run_data_load(struct dbconn *c, struct keel_ctx *ctx, struct keel_run *run)
 {
     static const char metrics_sql[] = "SELECT key, value, timestamp, step, is_nan FROM "
-                                      "latest_metrics WHERE run_uuid = ?";
-    static const char params_sql[] = "SELECT key, value FROM params WHERE run_uuid = ?";
-    static const char tags_sql[] = "SELECT key, value FROM tags WHERE run_uuid = ?";
-    const char *id = run->info.run_id;
+                                      "latest_metrics WHERE run_key = ?";
+    static const char params_sql[] = "SELECT key, value FROM params WHERE run_key = ?";
+    static const char tags_sql[] = "SELECT key, value FROM tags WHERE run_key = ?";
     sqlite3_stmt *s = db_stmt(c, ctx, metrics_sql);
     if (!s)
         return ctx->err;
-    db_bind_text(s, 1, id);
+    sqlite3_bind_int64(s, 1, run->info.run_key);
     size_t cap = 0;
     int rc;
     run->n_metrics = 0;
@@ -172,9 +177,10 @@ enum keel_err sql_run_data_load(struct dbconn *c, struct keel_ctx *ctx, struct k
     }
     if (rc != SQLITE_DONE)
         return db_fail(c, ctx, "run metrics");
-    enum keel_err e = load_kv(c, ctx, params_sql, id, &run->params, &run->n_params);
+    int64_t key = run->info.run_key;
+    enum keel_err e = load_kv(c, ctx, params_sql, NULL, key, &run->params, &run->n_params);
     if (!e)
-        e = load_kv(c, ctx, tags_sql, id, &run->tags, &run->n_tags);
+        e = load_kv(c, ctx, tags_sql, NULL, key, &run->tags, &run->n_tags);
     if (!e)
         e = load_inputs(c, ctx, run);
     return e;
@@ -206,16 +212,16 @@ static enum keel_err active_run(struct dbconn *c, struct keel_ctx *ctx, const ch
     return KEEL_OK;
 }
 
-static enum keel_err set_tag(struct dbconn *c, struct keel_ctx *ctx, const char *run_id,
+static enum keel_err set_tag(struct dbconn *c, struct keel_ctx *ctx, int64_t run_key,
                              const char *key, const char *value)
 {
-    static const char sql[] = "INSERT INTO tags(run_uuid, key, value) VALUES (?, ?, ?) "
-                              "ON CONFLICT(run_uuid, key) DO UPDATE SET value = excluded.value";
-    static const char rename[] = "UPDATE runs SET name = ? WHERE run_uuid = ?";
+    static const char sql[] = "INSERT INTO tags(run_key, key, value) VALUES (?, ?, ?) "
+                              "ON CONFLICT(run_key, key) DO UPDATE SET value = excluded.value";
+    static const char rename[] = "UPDATE runs SET name = ? WHERE run_key = ?";
     sqlite3_stmt *s = db_stmt(c, ctx, sql);
     if (!s)
         return ctx->err;
-    db_bind_text(s, 1, run_id);
+    sqlite3_bind_int64(s, 1, run_key);
     db_bind_text(s, 2, key);
     db_bind_text(s, 3, value);
     if (sqlite3_step(s) != SQLITE_DONE)
@@ -224,7 +230,7 @@ static enum keel_err set_tag(struct dbconn *c, struct keel_ctx *ctx, const char 
         if (!(s = db_stmt(c, ctx, rename)))
             return ctx->err;
         db_bind_text(s, 1, value);
-        db_bind_text(s, 2, run_id);
+        sqlite3_bind_int64(s, 2, run_key);
         if (sqlite3_step(s) != SQLITE_DONE)
             return db_fail(c, ctx, "rename run");
     }
@@ -268,12 +274,14 @@ static enum keel_err op_run_create(struct dbconn *c, struct keel_ctx *ctx, void 
     sqlite3_bind_int64(s, 6, in->experiment_id);
     if (sqlite3_step(s) != SQLITE_DONE)
         return db_fail(c, ctx, "create run");
+    int64_t run_key = sqlite3_last_insert_rowid(c->db);
     for (size_t i = 0; i < in->n_tags; i++)
-        if ((e = set_tag(c, ctx, id, in->tags[i].key, in->tags[i].value)))
+        if ((e = set_tag(c, ctx, run_key, in->tags[i].key, in->tags[i].value)))
             return e;
     struct keel_run *r = a->out;
     memset(r, 0, sizeof *r);
     r->info = (struct keel_run_info){
+        .run_key = run_key,
         .run_id = karena_strdup(ctx->arena, id),
         .experiment_id = in->experiment_id,
         .run_name = in->run_name,
@@ -319,7 +327,8 @@ static enum keel_err op_run_update(struct dbconn *c, struct keel_ctx *ctx, void 
     db_bind_text(s, 4, a->run_id);
     if (sqlite3_step(s) != SQLITE_DONE)
         return db_fail(c, ctx, "update run");
-    if (a->in->run_name && (e = set_tag(c, ctx, a->run_id, "mlflow.runName", a->in->run_name)))
+    if (a->in->run_name &&
+        (e = set_tag(c, ctx, a->out->run_key, "mlflow.runName", a->in->run_name)))
         return e;
     return sql_run_info_load(c, ctx, a->run_id, a->out);
 }
@@ -365,10 +374,10 @@ enum keel_err store_run_set_lifecycle(struct store *st, struct keel_ctx *ctx, co
 }
 
 static enum keel_err log_params(struct dbconn *c, struct keel_ctx *ctx,
-                                const struct store_log_batch *in)
+                                const struct store_log_batch *in, int64_t run_key)
 {
-    static const char get[] = "SELECT value FROM params WHERE run_uuid = ? AND key = ?";
-    static const char ins[] = "INSERT INTO params(run_uuid, key, value) VALUES (?, ?, ?)";
+    static const char get[] = "SELECT value FROM params WHERE run_key = ? AND key = ?";
+    static const char ins[] = "INSERT INTO params(run_key, key, value) VALUES (?, ?, ?)";
     struct kbuf changed;
     kbuf_init(&changed, 1 << 20);
     enum keel_err e = KEEL_OK;
@@ -379,7 +388,7 @@ static enum keel_err log_params(struct dbconn *c, struct keel_ctx *ctx,
             e = ctx->err;
             break;
         }
-        db_bind_text(s, 1, in->run_id);
+        sqlite3_bind_int64(s, 1, run_key);
         db_bind_text(s, 2, p->key);
         int rc = sqlite3_step(s);
         if (rc == SQLITE_ROW) {
@@ -406,7 +415,7 @@ static enum keel_err log_params(struct dbconn *c, struct keel_ctx *ctx,
             e = ctx->err;
             break;
         }
-        db_bind_text(s, 1, in->run_id);
+        sqlite3_bind_int64(s, 1, run_key);
         db_bind_text(s, 2, p->key);
         db_bind_text(s, 3, p->value);
         if (sqlite3_step(s) != SQLITE_DONE)
@@ -485,8 +494,8 @@ static enum keel_err log_metrics(struct dbconn *c, struct keel_ctx *ctx,
     static const char hist[] = "INSERT OR IGNORE INTO metrics(run_key, key, value, timestamp, "
                                "step, is_nan) VALUES (?, ?, ?, ?, ?, ?)";
     static const char latest[] =
-        "INSERT INTO latest_metrics(run_uuid, key, value, timestamp, step, is_nan) "
-        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(run_uuid, key) DO UPDATE SET "
+        "INSERT INTO latest_metrics(run_key, key, value, timestamp, step, is_nan) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(run_key, key) DO UPDATE SET "
         "value = excluded.value, timestamp = excluded.timestamp, step = excluded.step, "
         "is_nan = excluded.is_nan WHERE (excluded.step, excluded.timestamp, excluded.value) > "
         "(latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)";
@@ -528,8 +537,7 @@ static enum keel_err log_metrics(struct dbconn *c, struct keel_ctx *ctx,
         sqlite3_stmt *s = db_stmt(c, ctx, latest);
         if (!s)
             return ctx->err;
-        bind_metric(s, 0, 0, best);
-        db_bind_text(s, 1, in->run_id);
+        bind_metric(s, 0, run_key, best);
         if (sqlite3_step(s) != SQLITE_DONE)
             return db_fail(c, ctx, "log metric");
     }
@@ -542,11 +550,11 @@ static enum keel_err op_log_batch(struct dbconn *c, struct keel_ctx *ctx, void *
     struct keel_run_info info;
     enum keel_err e = active_run(c, ctx, in->run_id, &info);
     if (!e)
-        e = log_params(c, ctx, in);
+        e = log_params(c, ctx, in, info.run_key);
     if (!e)
         e = log_metrics(c, ctx, in, info.run_key);
     for (size_t i = 0; !e && i < in->n_tags; i++)
-        e = set_tag(c, ctx, in->run_id, in->tags[i].key, in->tags[i].value);
+        e = set_tag(c, ctx, info.run_key, in->tags[i].key, in->tags[i].value);
     return e;
 }
 
@@ -567,11 +575,11 @@ static enum keel_err op_delete_tag(struct dbconn *c, struct keel_ctx *ctx, void 
     enum keel_err e = active_run(c, ctx, a->run_id, &info);
     if (e)
         return e;
-    static const char sql[] = "DELETE FROM tags WHERE run_uuid = ? AND key = ?";
+    static const char sql[] = "DELETE FROM tags WHERE run_key = ? AND key = ?";
     sqlite3_stmt *s = db_stmt(c, ctx, sql);
     if (!s)
         return ctx->err;
-    db_bind_text(s, 1, a->run_id);
+    sqlite3_bind_int64(s, 1, info.run_key);
     db_bind_text(s, 2, a->key);
     if (sqlite3_step(s) != SQLITE_DONE)
         return db_fail(c, ctx, "delete tag");
@@ -685,11 +693,11 @@ static enum keel_err op_log_model(struct dbconn *c, struct keel_ctx *ctx, void *
     if (e)
         return e;
     static const char get[] =
-        "SELECT value FROM tags WHERE run_uuid = ? AND key = 'mlflow.log-model.history'";
+        "SELECT value FROM tags WHERE run_key = ? AND key = 'mlflow.log-model.history'";
     sqlite3_stmt *s = db_stmt(c, ctx, get);
     if (!s)
         return ctx->err;
-    db_bind_text(s, 1, a->run_id);
+    sqlite3_bind_int64(s, 1, info.run_key);
     const char *old = sqlite3_step(s) == SQLITE_ROW ? db_text(ctx, s, 0) : NULL;
     sqlite3_reset(s);
     json_t *list = old ? json_loads(old, 0, NULL) : NULL;
@@ -704,7 +712,7 @@ static enum keel_err op_log_model(struct dbconn *c, struct keel_ctx *ctx, void *
     e = json_dump_python(&b, list);
     json_decref(list);
     if (!e)
-        e = set_tag(c, ctx, a->run_id, "mlflow.log-model.history", b.data);
+        e = set_tag(c, ctx, info.run_key, "mlflow.log-model.history", b.data);
     kbuf_free(&b);
     return e;
 }
@@ -751,6 +759,141 @@ enum keel_err store_metric_history(struct store *st, struct keel_ctx *ctx, const
     return e;
 }
 
+/*
+ * Run search. The general plan sorts every matching run and returns a page.
+ * When the first order key is a metric and the page lies within the first
+ * LEAD_SCAN_MAX rows, the runs that have a real value for that metric are
+ * read in the order of the latest_metrics(key, value) index, each checked
+ * against the filter by per-run lookups, and the scan stops at the page's end;
+ * the runs where that metric is NaN or missing (which MLflow orders after all
+ * real values) follow from the general plan if the page is not yet full.
+ */
+#define LEAD_SCAN_MAX 2000
+
+/* The values bound to one query, in text order. */
+struct qbinds {
+    const struct search_bind *lists[8];
+    size_t list_n[8];
+    size_t n_lists;
+};
+
+static void qb_list(struct qbinds *b, const struct search_bind *v, size_t n)
+{
+    b->lists[b->n_lists] = v;
+    b->list_n[b->n_lists++] = n;
+}
+
+struct run_query {
+    const int64_t *exp_ids;
+    size_t n_exp;
+    const char *ids_sql; /* "?,?,..." for the experiment ids */
+    const char *stage;   /* lifecycle condition */
+};
+
+/* Runs one search statement and appends its runs (info only) to *v. The
+ * statement's binds are: head (optional text), experiment ids, then lists. */
+static enum keel_err run_rows(struct dbconn *c, struct keel_ctx *ctx, const char *sql,
+                              const char *head, const struct run_query *rq,
+                              const struct qbinds *b, int64_t limit, int64_t offset,
+                              struct keel_run **v, size_t *n, size_t *cap)
+{
+    sqlite3_stmt *s = db_prepare(c, ctx, sql);
+    if (!s)
+        return ctx->err;
+    int idx = 1;
+    if (head)
+        db_bind_text(s, idx++, head);
+    for (size_t i = 0; i < rq->n_exp; i++)
+        sqlite3_bind_int64(s, idx++, rq->exp_ids[i]);
+    for (size_t l = 0; l < b->n_lists; l++)
+        idx = db_bind_search(s, idx, b->lists[l], b->list_n[l]);
+    sqlite3_bind_int64(s, idx++, limit);
+    sqlite3_bind_int64(s, idx, offset);
+    enum keel_err e = KEEL_OK;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (!(*v = grow(ctx, *v, *n, cap, sizeof **v))) {
+            e = keel_fail(ctx, KEEL_E_TOO_LARGE, "result too large");
+            break;
+        }
+        memset(&(*v)[*n], 0, sizeof (*v)[*n]);
+        info_from_row(ctx, s, &(*v)[*n].info);
+        (*n)++;
+    }
+    if (!e && rc != SQLITE_DONE)
+        e = db_fail(c, ctx, "search runs");
+    sqlite3_finalize(s);
+    return e;
+}
+
+/* Runs matching the filter that have a real value for `metric`. */
+static enum keel_err count_with_metric(struct dbconn *c, struct keel_ctx *ctx,
+                                       const struct search_sql *q, const struct run_query *rq,
+                                       int64_t *count)
+{
+    const char *sql = karena_sprintf(
+        ctx->arena,
+        "SELECT count(*) FROM runs r WHERE EXISTS (SELECT 1 FROM latest_metrics WHERE "
+        "run_key = r.run_key AND key = ? AND is_nan = 0) AND r.experiment_id IN (%s) AND %s "
+        "AND (%s)",
+        rq->ids_sql, rq->stage, q->where);
+    sqlite3_stmt *s = sql ? db_prepare(c, ctx, sql) : NULL;
+    if (!s)
+        return sql ? ctx->err : keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+    int idx = 1;
+    db_bind_text(s, idx++, q->lead_metric);
+    for (size_t i = 0; i < rq->n_exp; i++)
+        sqlite3_bind_int64(s, idx++, rq->exp_ids[i]);
+    db_bind_search(s, idx, q->where_binds, q->n_where_binds);
+    enum keel_err e = KEEL_OK;
+    if (sqlite3_step(s) == SQLITE_ROW)
+        *count = sqlite3_column_int64(s, 0);
+    else
+        e = db_fail(c, ctx, "count runs");
+    sqlite3_finalize(s);
+    return e;
+}
+
+static enum keel_err search_by_lead_metric(struct dbconn *c, struct keel_ctx *ctx,
+                                           const struct search_sql *q,
+                                           const struct run_query *rq, int64_t limit,
+                                           int64_t offset, struct keel_run **v, size_t *n,
+                                           size_t *cap)
+{
+    const char *scan = karena_sprintf(
+        ctx->arena,
+        "SELECT " RUN_COLS " FROM latest_metrics o INDEXED BY latest_metrics_key_value "
+        "CROSS JOIN runs r ON r.run_key = o.run_key WHERE o.key = ? AND o.is_nan = 0 AND "
+        "r.experiment_id IN (%s) AND %s AND (%s) ORDER BY o.value %s, %s LIMIT ? OFFSET ?",
+        rq->ids_sql, rq->stage, q->where_lookup, q->lead_metric_asc ? "ASC" : "DESC",
+        q->order_by_rest);
+    const char *tail = karena_sprintf(
+        ctx->arena,
+        "SELECT " RUN_COLS " FROM runs r WHERE NOT EXISTS (SELECT 1 FROM latest_metrics WHERE "
+        "run_key = r.run_key AND key = ? AND is_nan = 0) AND r.experiment_id IN (%s) AND %s AND "
+        "(%s) ORDER BY %s LIMIT ? OFFSET ?",
+        rq->ids_sql, rq->stage, q->where, q->order_by);
+    if (!scan || !tail)
+        return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+    struct qbinds b = {0};
+    qb_list(&b, q->where_binds, q->n_where_binds);
+    qb_list(&b, q->order_rest_binds, q->n_order_rest_binds);
+    enum keel_err e =
+        run_rows(c, ctx, scan, q->lead_metric, rq, &b, limit, offset, v, n, cap);
+    if (e || (int64_t)*n == limit)
+        return e;
+    /* the runs with a real value are exhausted: the page goes on with the rest */
+    int64_t with_metric = offset + (int64_t)*n;
+    if (*n == 0 && (e = count_with_metric(c, ctx, q, rq, &with_metric)))
+        return e;
+    struct qbinds bt = {0};
+    qb_list(&bt, q->where_binds, q->n_where_binds);
+    qb_list(&bt, q->order_binds, q->n_order_binds);
+    int64_t tail_offset = offset > with_metric ? offset - with_metric : 0;
+    return run_rows(c, ctx, tail, q->lead_metric, rq, &bt, limit - (int64_t)*n, tail_offset, v,
+                    n, cap);
+}
+
 enum keel_err store_run_search(struct store *st, struct keel_ctx *ctx,
                                const int64_t *experiment_ids, size_t n_experiment_ids,
                                enum store_view view, const char *filter,
@@ -772,44 +915,34 @@ enum keel_err store_run_search(struct store *st, struct keel_ctx *ctx,
     kbuf_init(&ids, 1 << 20);
     for (size_t i = 0; i < n_experiment_ids; i++)
         kbuf_adds(&ids, i ? ",?" : "?");
-    const char *stage = view == STORE_VIEW_ACTIVE    ? "r.lifecycle_stage = 'active'"
-                        : view == STORE_VIEW_DELETED ? "r.lifecycle_stage = 'deleted'"
-                                                     : "1";
-    char *sql = karena_sprintf(ctx->arena,
-                               "SELECT " RUN_COLS " FROM runs r WHERE r.experiment_id IN (%s) "
-                               "AND %s AND (%s) ORDER BY %s LIMIT ? OFFSET ?",
-                               ids.data ? ids.data : "", stage, q.where, q.order_by);
+    struct run_query rq = {
+        .exp_ids = experiment_ids,
+        .n_exp = n_experiment_ids,
+        .ids_sql = karena_strdup(ctx->arena, ids.data ? ids.data : ""),
+        .stage = view == STORE_VIEW_ACTIVE    ? "r.lifecycle_stage = 'active'"
+                 : view == STORE_VIEW_DELETED ? "r.lifecycle_stage = 'deleted'"
+                                              : "1",
+    };
     kbuf_free(&ids);
-    if (!sql)
+    if (!rq.ids_sql)
         return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
-    struct dbconn *c = store_reader(st);
-    sqlite3_stmt *s = db_prepare(c, ctx, sql);
-    if (!s) {
-        store_reader_put(st, c);
-        return ctx->err;
-    }
-    int idx = 1;
-    for (size_t i = 0; i < n_experiment_ids; i++)
-        sqlite3_bind_int64(s, idx++, experiment_ids[i]);
-    idx = db_bind_search(s, idx, q.where_binds, q.n_where_binds);
-    idx = db_bind_search(s, idx, q.order_binds, q.n_order_binds);
-    sqlite3_bind_int64(s, idx++, page.max_results);
-    sqlite3_bind_int64(s, idx, offset);
     size_t cap = 0, n = 0;
     struct keel_run *v = NULL;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (!(v = grow(ctx, v, n, &cap, sizeof *v))) {
-            e = keel_fail(ctx, KEEL_E_TOO_LARGE, "result too large");
-            break;
-        }
-        memset(&v[n], 0, sizeof v[n]);
-        info_from_row(ctx, s, &v[n].info);
-        n++;
+    struct dbconn *c = store_reader(st);
+    if (q.lead_metric && page.max_results > 0 && offset <= LEAD_SCAN_MAX &&
+        page.max_results <= LEAD_SCAN_MAX - offset) {
+        e = search_by_lead_metric(c, ctx, &q, &rq, page.max_results, offset, &v, &n, &cap);
+    } else {
+        const char *sql = karena_sprintf(ctx->arena,
+                                         "SELECT " RUN_COLS " FROM runs r WHERE r.experiment_id "
+                                         "IN (%s) AND %s AND (%s) ORDER BY %s LIMIT ? OFFSET ?",
+                                         rq.ids_sql, rq.stage, q.where, q.order_by);
+        struct qbinds b = {0};
+        qb_list(&b, q.where_binds, q.n_where_binds);
+        qb_list(&b, q.order_binds, q.n_order_binds);
+        e = sql ? run_rows(c, ctx, sql, NULL, &rq, &b, page.max_results, offset, &v, &n, &cap)
+                : keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
     }
-    if (!e && rc != SQLITE_DONE)
-        e = db_fail(c, ctx, "search runs");
-    sqlite3_finalize(s);
     for (size_t i = 0; !e && i < n; i++)
         e = sql_run_data_load(c, ctx, &v[i]);
     store_reader_put(st, c);

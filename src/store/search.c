@@ -2917,14 +2917,26 @@ static const struct sql_op *find_op(const char *name)
 /* Where one filter clause's rows live. */
 enum source { SRC_COLUMN, SRC_KV, SRC_DATASET, SRC_DATASET_CONTEXT };
 
-static const char *const kv_subquery[] = {
-    [ENT_METRIC] = "r.run_uuid IN (SELECT run_uuid FROM latest_metrics WHERE key = ? AND ",
-    [ENT_PARAM] = "r.run_uuid IN (SELECT run_uuid FROM params WHERE key = ? AND ",
-    [ENT_TAG] = "r.run_uuid IN (SELECT run_uuid FROM tags WHERE key = ? AND ",
+/* A metric/param/tag clause as a set the runs are matched against (fast
+ * when the clause drives the search), and as a per-run lookup (fast when
+ * another index drives it); both take the same binds. */
+static const char *const kv_subquery[2][ENT_TAG + 1] = {
+    {
+        [ENT_METRIC] = "r.run_key IN (SELECT run_key FROM latest_metrics WHERE key = ? AND ",
+        [ENT_PARAM] = "r.run_key IN (SELECT run_key FROM params WHERE key = ? AND ",
+        [ENT_TAG] = "r.run_key IN (SELECT run_key FROM tags WHERE key = ? AND ",
+    },
+    {
+        [ENT_METRIC] = "EXISTS (SELECT 1 FROM latest_metrics WHERE run_key = r.run_key AND "
+                       "key = ? AND ",
+        [ENT_PARAM] = "EXISTS (SELECT 1 FROM params WHERE run_key = r.run_key AND key = ? AND ",
+        [ENT_TAG] = "EXISTS (SELECT 1 FROM tags WHERE run_key = r.run_key AND key = ? AND ",
+    },
 };
 
 struct sqlb {
     struct keel_ctx *ctx;
+    bool correlated; /* kv clauses as per-run lookups */
     struct kbuf text;
     struct search_bind *binds;
     size_t n, cap;
@@ -3155,7 +3167,7 @@ static enum keel_err run_clause_sql(struct sqlb *s, const struct clause *c)
                c->type == ENT_TAG) {
         /* run_name is matched on the mlflow.runName tag, as MLflow does */
         bool run_name = c->type == ENT_ATTR;
-        sb_add(s, kv_subquery[run_name ? ENT_TAG : c->type]);
+        sb_add(s, kv_subquery[s->correlated][run_name ? ENT_TAG : c->type]);
         sb_text(s, run_name ? "mlflow.runName" : key);
         e = sb_compare(s, "value", op, c, c->type != ENT_METRIC);
         sb_add(s, ")");
@@ -3228,17 +3240,27 @@ static enum keel_err where_sql(struct keel_ctx *ctx, const struct clause *cl, si
                                enum keel_err (*one)(struct sqlb *, const struct clause *),
                                struct search_sql *out)
 {
-    struct sqlb s;
-    sb_init(&s, ctx);
-    for (size_t i = 0; i < n; i++) {
-        sb_add(&s, i ? " AND " : "");
-        enum keel_err e = one(&s, &cl[i]);
-        if (e) {
-            kbuf_free(&s.text);
-            return e;
+    for (int correlated = 0; correlated < 2; correlated++) {
+        struct sqlb s;
+        sb_init(&s, ctx);
+        s.correlated = correlated;
+        for (size_t i = 0; i < n; i++) {
+            sb_add(&s, i ? " AND " : "");
+            enum keel_err e = one(&s, &cl[i]);
+            if (e) {
+                kbuf_free(&s.text);
+                return e;
+            }
         }
+        struct search_bind *binds;
+        size_t n_binds;
+        enum keel_err e = correlated ? sb_finish(&s, "1", &out->where_lookup, &binds, &n_binds)
+                                     : sb_finish(&s, "1", &out->where, &out->where_binds,
+                                                 &out->n_where_binds);
+        if (e)
+            return e;
     }
-    return sb_finish(&s, "1", &out->where, &out->where_binds, &out->n_where_binds);
+    return KEEL_OK;
 }
 
 /* A run's value for a metric/param/tag order key, as a scalar subquery. */
@@ -3248,7 +3270,7 @@ static void order_subquery(struct sqlb *s, const char *what, const char *table, 
     sb_add(s, what);
     sb_add(s, " FROM ");
     sb_add(s, table);
-    sb_add(s, " WHERE run_uuid = r.run_uuid AND key = ?)");
+    sb_add(s, " WHERE run_key = r.run_key AND key = ?)");
     sb_text(s, key);
 }
 
@@ -3263,17 +3285,20 @@ static void order_subquery(struct sqlb *s, const char *what, const char *table, 
  *   attribute ASC: col IS NULL, col ASC;       DESC: col DESC (NULL last)
  * so a key costs one lookup per run.
  */
-static enum keel_err runs_order_sql(struct keel_ctx *ctx, const struct order_key *keys, size_t n,
-                                    struct search_sql *out)
+static enum keel_err runs_order_terms(struct keel_ctx *ctx, const struct order_key *keys,
+                                      size_t from, size_t n, const char **sql,
+                                      struct search_bind **binds, size_t *n_binds)
 {
     static const char *const tables[] = {[ENT_METRIC] = "latest_metrics", [ENT_PARAM] = "params",
                                          [ENT_TAG] = "tags"};
     struct sqlb s;
     sb_init(&s, ctx);
     bool start_time_seen = false;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < from; i++)
+        start_time_seen |= keys[i].type == ENT_ATTR && !strcmp(keys[i].key, "start_time");
+    for (size_t i = from; i < n; i++) {
         const struct order_key *k = &keys[i];
-        sb_add(&s, i ? ", " : "");
+        sb_add(&s, i > from ? ", " : "");
         if (k->type == ENT_ATTR) {
             const struct column *col = find_column(run_columns, N_OF(run_columns), k->key);
             if (!col)
@@ -3298,9 +3323,22 @@ static enum keel_err runs_order_sql(struct keel_ctx *ctx, const struct order_key
         }
     }
     if (!start_time_seen)
-        sb_add(&s, n ? ", r.start_time DESC" : "r.start_time DESC");
+        sb_add(&s, n > from ? ", r.start_time DESC" : "r.start_time DESC");
     sb_add(&s, ", r.run_uuid ASC");
-    return sb_finish(&s, "", &out->order_by, &out->order_binds, &out->n_order_binds);
+    return sb_finish(&s, "", sql, binds, n_binds);
+}
+
+static enum keel_err runs_order_sql(struct keel_ctx *ctx, const struct order_key *keys, size_t n,
+                                    struct search_sql *out)
+{
+    enum keel_err e = runs_order_terms(ctx, keys, 0, n, &out->order_by, &out->order_binds,
+                                       &out->n_order_binds);
+    if (e || n == 0 || keys[0].type != ENT_METRIC)
+        return e;
+    out->lead_metric = keys[0].key;
+    out->lead_metric_asc = keys[0].asc;
+    return runs_order_terms(ctx, keys, 1, n, &out->order_by_rest, &out->order_rest_binds,
+                            &out->n_order_rest_binds);
 }
 
 static enum keel_err exps_order_sql(struct keel_ctx *ctx, const struct order_key *keys, size_t n,

@@ -44,6 +44,7 @@
 #ifndef KEEL_STORE_SEARCH_H
 #define KEEL_STORE_SEARCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -73,6 +74,20 @@ struct search_sql {
     size_t n_where_binds;
     struct search_bind *order_binds;
     size_t n_order_binds;
+    /* `where` with each metric/param/tag clause as a per-run lookup instead
+     * of a set: the same binds, and the better form when the runs come from
+     * another index (see lead_metric). Runs only. */
+    const char *where_lookup;
+    /* Runs ordered first by a metric: its key and direction, and the ORDER
+     * BY terms after it (tie-breakers included) with their binds, so a caller
+     * can read the runs that have a real value for that metric in the
+     * latest_metrics(key, value) index's order and stop at the page's end.
+     * NULL when the first order key is not a metric. */
+    const char *lead_metric;
+    bool lead_metric_asc;
+    const char *order_by_rest;
+    struct search_bind *order_rest_binds;
+    size_t n_order_rest_binds;
 };
 
 enum keel_err search_compile_runs(struct keel_ctx *ctx, const char *filter,

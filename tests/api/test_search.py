@@ -55,3 +55,50 @@ def test_paging_visits_every_run_once(keel):
         if not token:
             break
     assert len(seen) == len(made) and set(seen) == made
+
+
+def _expected_order(runs, key, asc):
+    # MLflow's order: real values (by value), then NaN, then runs without the metric;
+    # ties by start_time DESC, then run id ASC
+    def sort_key(r):
+        v = r["metrics"].get(key)
+        if v is None:
+            group, val = 2, 0.0
+        elif v != v:
+            group, val = 1, 0.0
+        else:
+            group, val = 0, (v if asc else -v)
+        return (group, val, -r["start_time"], r["run_id"])
+    return [r["run_id"] for r in sorted(runs, key=sort_key)]
+
+
+def test_metric_ordering_pages_match_mlflow_order(keel):
+    exp = keel.api("POST", "/api/2.0/mlflow/experiments/create", json={"name": "o"}).json()["experiment_id"]
+    runs = []
+    for i in range(40):
+        value = [float(i % 7), float("nan"), None][0 if i % 5 else (1 if i % 10 else 2)]
+        start = 1700000000000 + (i % 3)  # ties on value and on start_time
+        rid = keel.api("POST", "/api/2.0/mlflow/runs/create",
+                       json={"experiment_id": exp, "start_time": start}).json()["run"]["info"]["run_id"]
+        metrics = {} if value is None else {"m": value}
+        body = {"run_id": rid, "metrics": [{"key": "m", "value": "NaN" if v != v else v,
+                                            "timestamp": 1, "step": 0} for v in metrics.values()],
+                "params": [{"key": "even", "value": str(i % 2 == 0)}]}
+        assert keel.api("POST", "/api/2.0/mlflow/runs/log-batch", json=body).status_code == 200
+        runs.append({"run_id": rid, "start_time": start, "metrics": metrics, "even": i % 2 == 0})
+    for asc in (True, False):
+        for flt, subset in (("", runs), ("params.even = 'True'", [r for r in runs if r["even"]])):
+            want = _expected_order(subset, "m", asc)
+            for size in (1, 3, 7, 40, 100):
+                got, token = [], None
+                while True:
+                    body = {"experiment_ids": [exp], "filter": flt, "max_results": size,
+                            "order_by": ["metrics.m " + ("ASC" if asc else "DESC")]}
+                    if token:
+                        body["page_token"] = token
+                    res = keel.api("POST", "/api/2.0/mlflow/runs/search", json=body).json()
+                    got += [r["info"]["run_id"] for r in res.get("runs", [])]
+                    token = res.get("next_page_token")
+                    if not token:
+                        break
+                assert got == want, (asc, flt, size)

@@ -68,7 +68,12 @@ static const char *const fixture_sql =
     "INSERT INTO inputs VALUES ('in1', 'DATASET', 'ds1', 'RUN', '" R1 "'),"
     " ('in2', 'DATASET', 'ds2', 'RUN', '" R3 "');"
     "INSERT INTO input_tags VALUES ('in1', 'mlflow.data.context', 'training'),"
-    " ('in2', 'mlflow.data.context', 'eval');";
+    " ('in2', 'mlflow.data.context', 'eval');"
+    /* the rows above name their run by id; the store keys them by run_key */
+    "UPDATE latest_metrics SET run_key = (SELECT r.run_key FROM runs r"
+    " WHERE r.run_uuid = latest_metrics.run_key);"
+    "UPDATE params SET run_key = (SELECT r.run_key FROM runs r WHERE r.run_uuid = params.run_key);"
+    "UPDATE tags SET run_key = (SELECT r.run_key FROM runs r WHERE r.run_uuid = tags.run_key);";
 
 struct fx {
     sqlite3 *db;
