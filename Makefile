@@ -6,7 +6,7 @@
 #   make bench      run the benchmarks (see docs/benchmarks.md)
 
 CC      ?= cc
-PKGS    := libmicrohttpd jansson sqlite3 libcrypto
+PKGS    := libmicrohttpd sqlite3 libcrypto
 CSTD    := -std=c17 -D_GNU_SOURCE
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wno-format-nonliteral -Wvla -Wpointer-arith
@@ -25,6 +25,8 @@ ASAN_OBJ := $(patsubst src/%.c,build/asan/obj/%.o,$(LIB_SRC))
 UNITS      := $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRC))
 ASAN_UNITS := $(patsubst tests/unit/%.c,build/asan/tests/%,$(UNIT_SRC))
 
+# unit tests: cmocka; jansson only as the reference in the JSON parser's differential test
+TEST_LIBS := -lcmocka -ljansson
 PYTHON  := /usr/bin/python3
 
 .PHONY: all deps run check unit api unit-asan api-asan bench clean
@@ -49,11 +51,11 @@ build/asan/keel: $(ASAN_OBJ) build/asan/obj/main.o
 
 build/tests/%: tests/unit/%.c $(OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $< $(OBJ) -o $@ $(PKG_LIBS) -lcmocka
+	$(CC) $(CFLAGS_ALL) $< $(OBJ) -o $@ $(PKG_LIBS) $(TEST_LIBS)
 
 build/asan/tests/%: tests/unit/%.c $(ASAN_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(SAN) $< $(ASAN_OBJ) -o $@ $(PKG_LIBS) -lcmocka
+	$(CC) $(CFLAGS_ALL) $(SAN) $< $(ASAN_OBJ) -o $@ $(PKG_LIBS) $(TEST_LIBS)
 
 run: deps
 	@$(MAKE) --no-print-directory build/keel

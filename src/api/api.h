@@ -8,7 +8,6 @@
 #ifndef KEEL_API_H
 #define KEEL_API_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -24,7 +23,7 @@ struct keel_app {
 struct api_call {
     struct keel_app *app;
     struct keel_ctx *ctx;
-    json_t *args;    /* owned by the router; an object */
+    const struct jval *args; /* the request's arguments: an object, in the arena */
     bool from_query; /* GET: every value is a string */
     struct jw out;
     /* Where MLflow's server fails with an unhandled exception it answers
@@ -52,11 +51,11 @@ extern const struct api_route api_metric_routes[];
 extern const struct api_route api_artifact_routes[];
 
 /* ViewType from its name or number; anything else means ACTIVE_ONLY. */
-enum store_view api_view_type(const json_t *v);
+enum store_view api_view_type(const struct jval *v);
 
 /* ---- argument access with MLflow's validation messages ---- */
 enum keel_err api_fail_missing(struct api_call *c, const char *name);
-enum keel_err api_fail_invalid(struct api_call *c, const char *name, const json_t *value);
+enum keel_err api_fail_invalid(struct api_call *c, const char *name, const struct jval *value);
 
 /* String argument. Missing or "" with `required` -> missing-value error;
  * a non-string -> invalid-value error. *out is NULL when absent. */

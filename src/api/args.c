@@ -22,12 +22,12 @@ enum keel_err api_fail_missing(struct api_call *c, const char *name)
                      name);
 }
 
-enum keel_err api_fail_invalid(struct api_call *c, const char *name, const json_t *value)
+enum keel_err api_fail_invalid(struct api_call *c, const char *name, const struct jval *value)
 {
     struct kbuf b;
     kbuf_init(&b, API_MSG_VALUE_CEILING);
-    if (json_is_string(value))
-        kbuf_add(&b, json_string_value(value), json_string_length(value));
+    if (jv_is_string(value))
+        kbuf_add(&b, jv_str(value), jv_len(value));
     else
         json_pyrepr(&b, value);
     enum keel_err e = keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER,
@@ -41,20 +41,20 @@ enum keel_err api_fail_invalid(struct api_call *c, const char *name, const json_
 
 enum keel_err api_arg_str(struct api_call *c, const char *name, bool required, const char **out)
 {
-    json_t *v = json_object_get(c->args, name);
+    const struct jval *v = jv_get(c->args, name);
     *out = NULL;
-    if (!v || json_is_null(v) || (json_is_string(v) && json_string_length(v) == 0)) {
+    if (!v || jv_is_null(v) || (jv_is_string(v) && jv_len(v) == 0)) {
         if (required)
             return api_fail_missing(c, name);
-        if (v && json_is_string(v))
+        if (v && jv_is_string(v))
             *out = "";
         return KEEL_OK;
     }
-    if (json_is_array(v) && c->from_query && json_array_size(v) > 0)
-        v = json_array_get(v, json_array_size(v) - 1); /* last one wins, as in Flask */
-    if (!json_is_string(v))
+    if (jv_is_array(v) && c->from_query && jv_len(v) > 0)
+        v = jv_at(v, jv_len(v) - 1); /* last one wins, as in Flask */
+    if (!jv_is_string(v))
         return api_fail_invalid(c, name, v);
-    *out = json_string_value(v);
+    *out = jv_str(v);
     return KEEL_OK;
 }
 
@@ -74,19 +74,19 @@ static bool parse_int_text(const char *s, int64_t *out)
 enum keel_err api_arg_int(struct api_call *c, const char *name, bool required, int64_t *out,
                           bool *present)
 {
-    json_t *v = json_object_get(c->args, name);
+    const struct jval *v = jv_get(c->args, name);
     if (present)
         *present = false;
-    if (!v || json_is_null(v)) {
+    if (!v || jv_is_null(v)) {
         if (required)
             return api_fail_missing(c, name);
         return KEEL_OK;
     }
-    if (json_is_integer(v)) {
-        *out = json_integer_value(v);
-    } else if (json_is_real(v) && json_real_value(v) == (double)(int64_t)json_real_value(v)) {
-        *out = (int64_t)json_real_value(v);
-    } else if (!json_is_string(v) || !parse_int_text(json_string_value(v), out)) {
+    if (jv_is_int(v)) {
+        *out = jv_int(v);
+    } else if (jv_is_real(v) && jv_real(v) == (double)(int64_t)jv_real(v)) {
+        *out = (int64_t)jv_real(v);
+    } else if (!jv_is_string(v) || !parse_int_text(jv_str(v), out)) {
         return api_fail_invalid(c, name, v);
     }
     if (present)
@@ -97,31 +97,31 @@ enum keel_err api_arg_int(struct api_call *c, const char *name, bool required, i
 enum keel_err api_arg_str_list(struct api_call *c, const char *name, const char ***out,
                                size_t *n)
 {
-    json_t *v = json_object_get(c->args, name);
+    const struct jval *v = jv_get(c->args, name);
     *out = NULL;
     *n = 0;
-    if (!v || json_is_null(v))
+    if (!v || jv_is_null(v))
         return KEEL_OK;
-    if (json_is_string(v)) {
+    if (jv_is_string(v)) {
         const char **l = karena_alloc(c->ctx->arena, sizeof *l);
         if (!l)
             return keel_fail(c->ctx, KEEL_E_NOMEM, "out of memory");
-        l[0] = json_string_value(v);
+        l[0] = jv_str(v);
         *out = l;
         *n = 1;
         return KEEL_OK;
     }
-    if (!json_is_array(v))
+    if (!jv_is_array(v))
         return api_fail_invalid(c, name, v);
-    size_t len = json_array_size(v);
+    size_t len = jv_len(v);
     const char **l = karena_alloc(c->ctx->arena, (len ? len : 1) * sizeof *l);
     if (!l)
         return keel_fail(c->ctx, KEEL_E_TOO_LARGE, "too many values for '%s'", name);
     for (size_t i = 0; i < len; i++) {
-        json_t *e = json_array_get(v, i);
-        if (!json_is_string(e))
+        const struct jval *e = jv_at(v, i);
+        if (!jv_is_string(e))
             return api_fail_invalid(c, name, v);
-        l[i] = json_string_value(e);
+        l[i] = jv_str(e);
     }
     *out = l;
     *n = len;

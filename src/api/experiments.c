@@ -1,6 +1,7 @@
 /*
  * experiments.c -- the mlflow/experiments/... handlers.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,24 +52,24 @@ static enum keel_err check_exp_tag(struct api_call *c, const char *key, const ch
 static enum keel_err read_tags(struct api_call *c, const char *field, struct keel_tag **out,
                                size_t *n)
 {
-    json_t *v = json_object_get(c->args, field);
+    const struct jval *v = jv_get(c->args, field);
     *out = NULL;
     *n = 0;
-    if (!v || json_is_null(v))
+    if (!v || jv_is_null(v))
         return KEEL_OK;
-    if (!json_is_array(v))
+    if (!jv_is_array(v))
         return api_fail_invalid(c, field, v);
-    size_t len = json_array_size(v);
+    size_t len = jv_len(v);
     struct keel_tag *t = karena_calloc(c->ctx->arena, len ? len : 1, sizeof *t);
     if (!t)
         return keel_fail(c->ctx, KEEL_E_TOO_LARGE, "too many tags");
     for (size_t i = 0; i < len; i++) {
-        json_t *o = json_array_get(v, i);
-        json_t *k = json_object_get(o, "key"), *val = json_object_get(o, "value");
-        if (!json_is_object(o) || (k && !json_is_string(k)) || (val && !json_is_string(val)))
+        const struct jval *o = jv_at(v, i);
+        const struct jval *k = jv_get(o, "key"), *val = jv_get(o, "value");
+        if (!jv_is_object(o) || (k && !jv_is_string(k)) || (val && !jv_is_string(val)))
             return api_fail_invalid(c, field, v);
-        t[i].key = k ? json_string_value(k) : "";
-        t[i].value = val ? json_string_value(val) : "";
+        t[i].key = k ? jv_str(k) : "";
+        t[i].value = val ? jv_str(val) : "";
     }
     *out = t;
     *n = len;
@@ -189,7 +190,7 @@ static enum keel_err h_set_tag(struct api_call *c)
 }
 
 /* ViewType from its name or number; anything else means ACTIVE_ONLY. */
-enum store_view api_view_type(const json_t *v)
+enum store_view api_view_type(const struct jval *v)
 {
     static const struct {
         const char *name;
@@ -197,10 +198,10 @@ enum store_view api_view_type(const json_t *v)
     } views[] = {{"ACTIVE_ONLY", STORE_VIEW_ACTIVE}, {"DELETED_ONLY", STORE_VIEW_DELETED},
                  {"ALL", STORE_VIEW_ALL}, {"1", STORE_VIEW_ACTIVE}, {"2", STORE_VIEW_DELETED},
                  {"3", STORE_VIEW_ALL}};
-    if (json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= 3)
-        return (enum store_view)json_integer_value(v);
-    for (size_t i = 0; json_is_string(v) && i < sizeof views / sizeof *views; i++)
-        if (strcmp(json_string_value(v), views[i].name) == 0)
+    if (jv_is_int(v) && jv_int(v) >= 1 && jv_int(v) <= 3)
+        return (enum store_view)jv_int(v);
+    for (size_t i = 0; jv_is_string(v) && i < sizeof views / sizeof *views; i++)
+        if (strcmp(jv_str(v), views[i].name) == 0)
             return views[i].view;
     return STORE_VIEW_ACTIVE;
 }
@@ -235,7 +236,7 @@ static enum keel_err h_search(struct api_call *c)
     const char *next;
     struct store_page page = {max_results, token};
     e = store_experiment_search(c->app->store, c->ctx,
-                                api_view_type(json_object_get(c->args, "view_type")),
+                                api_view_type(jv_get(c->args, "view_type")),
                                 filter ? filter : "", order_by, n_order_by, page, &xs, &n, &next);
     if (e)
         return e;

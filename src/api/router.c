@@ -11,7 +11,6 @@
 
 #include "api/api.h"
 #include "util/arena.h"
-#include "util/json_alloc.h"
 #include "version.h"
 
 static const char html_404[] =
@@ -59,45 +58,57 @@ static void respond_error(struct http_response *resp, enum keel_err e, const cha
     resp->content_type = "application/json";
 }
 
-/* Query string -> {"k": "v", "repeated": ["a", "b"]} */
-static json_t *args_from_query(const struct http_request *req)
+/* Query string -> {"k": "v", "repeated": ["a", "b"]}, in the arena. A value
+ * that is not UTF-8 is left out, as if it had not been sent. */
+static const struct jval *args_from_query(struct karena *a, const struct http_request *req)
 {
-    json_t *o = json_object();
-    for (size_t i = 0; o && i < req->n_query; i++) {
+    struct jmember *m = karena_calloc(a, req->n_query ? req->n_query : 1, sizeof *m);
+    struct jval *obj = karena_calloc(a, 1, sizeof *obj);
+    if (!m || !obj)
+        return NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < req->n_query; i++) {
         const struct http_param *p = &req->query[i];
-        json_t *old = json_object_get(o, p->key);
-        json_t *v = json_string(p->value);
-        if (!v)
-            continue; /* not UTF-8: as if absent */
+        size_t len = strlen(p->value);
+        const struct jval *s = jp_utf8_valid(p->value, len) ? jv_new_string(a, p->value, len)
+                                                             : NULL;
+        if (!s)
+            continue;
+        struct jmember *old = NULL;
+        for (size_t k = 0; k < n && !old; k++)
+            if (strcmp(m[k].key, p->key) == 0)
+                old = &m[k];
         if (!old) {
-            json_object_set_new(o, p->key, v);
-        } else if (json_is_array(old)) {
-            json_array_append_new(old, v);
-        } else {
-            json_t *a = json_array();
-            json_array_append(a, old);
-            json_array_append_new(a, v);
-            json_object_set_new(o, p->key, a);
+            m[n].key = p->key;
+            m[n].key_len = strlen(p->key);
+            m[n++].val = *s;
+            continue;
         }
+        /* a repeated key becomes a list of its values, in order */
+        size_t have = old->val.type == J_ARRAY ? old->val.n : 1;
+        struct jval *items = karena_alloc(a, (have + 1) * sizeof *items);
+        if (!items)
+            return NULL;
+        if (old->val.type == J_ARRAY)
+            memcpy(items, old->val.u.items, have * sizeof *items);
+        else
+            items[0] = old->val;
+        items[have] = *s;
+        old->val = (struct jval){.type = J_ARRAY, .n = have + 1, .u.items = items};
     }
-    return o;
+    *obj = (struct jval){.type = J_OBJECT, .n = n, .u.members = m};
+    return obj;
 }
 
 /* Body -> object. MLflow treats an unparsable body as {} and decodes a JSON
  * string holding JSON a second time. */
-static json_t *args_from_body(const struct http_request *req)
+static const struct jval *args_from_body(struct karena *a, const struct http_request *req)
 {
-    json_t *v = json_loadb(req->body, req->body_len, JSON_DECODE_ANY, NULL);
-    if (json_is_string(v)) {
-        json_t *inner = json_loadb(json_string_value(v), json_string_length(v), 0, NULL);
-        json_decref(v);
-        v = inner;
-    }
-    if (!json_is_object(v)) {
-        json_decref(v);
-        v = json_object();
-    }
-    return v;
+    static const struct jval empty = {.type = J_OBJECT};
+    const struct jval *v = jp_parse(a, req->body, req->body_len, NULL);
+    if (jv_is_string(v))
+        v = jp_parse(a, v->u.s, v->n, NULL);
+    return jv_is_object(v) ? v : &empty;
 }
 
 /* NULL when the request may proceed, else the message of the 400. */
@@ -161,22 +172,18 @@ void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
         respond_error(resp, KEEL_E_INVALID_PARAMETER, ct);
         return;
     }
-    json_alloc_use_arena(ctx->arena); /* request JSON dies with the request */
     struct api_call c = {
         .app = app,
         .ctx = ctx,
         .from_query = strcmp(req->method, "GET") == 0,
     };
-    c.args = c.from_query ? args_from_query(req) : args_from_body(req);
+    c.args = c.from_query ? args_from_query(ctx->arena, req) : args_from_body(ctx->arena, req);
     if (!c.args) {
-        json_alloc_use_arena(NULL);
         respond_error(resp, KEEL_E_NOMEM, "out of memory");
         return;
     }
     jw_init(&c.out, &resp->body);
     enum keel_err e = route->handler(&c);
-    json_decref(c.args);
-    json_alloc_use_arena(NULL);
     if (e == KEEL_OK && c.out.err != KEEL_OK)
         e = keel_fail(ctx, c.out.err, "response too large");
     if (e != KEEL_OK && c.html_error_page) {

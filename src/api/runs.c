@@ -22,19 +22,19 @@ static enum keel_err empty_response(struct api_call *c)
 
 /* A JSON value as a metric value: numbers, booleans and the strings protobuf
  * accepts for doubles ("NaN", "Infinity", "-Infinity", numeric text). */
-static bool metric_value(const json_t *v, double *out)
+static bool metric_value(const struct jval *v, double *out)
 {
-    if (json_is_number(v)) {
-        *out = json_number_value(v);
+    if (jv_is_number(v)) {
+        *out = jv_number(v);
         return true;
     }
-    if (json_is_boolean(v)) {
-        *out = json_is_true(v) ? 1.0 : 0.0;
+    if (jv_is_bool(v)) {
+        *out = jv_is_true(v) ? 1.0 : 0.0;
         return true;
     }
-    if (!json_is_string(v))
+    if (!jv_is_string(v))
         return false;
-    const char *s = json_string_value(v);
+    const char *s = jv_str(v);
     if (strcmp(s, "NaN") == 0) {
         *out = NAN;
         return true;
@@ -48,19 +48,19 @@ static bool metric_value(const json_t *v, double *out)
     return *s && !*end && !isnan(*out) && !isinf(*out);
 }
 
-static bool int_value(const json_t *v, int64_t *out)
+static bool int_value(const struct jval *v, int64_t *out)
 {
-    if (json_is_integer(v)) {
-        *out = json_integer_value(v);
+    if (jv_is_int(v)) {
+        *out = jv_int(v);
         return true;
     }
-    if (json_is_real(v) && floor(json_real_value(v)) == json_real_value(v)) {
-        *out = (int64_t)json_real_value(v);
+    if (jv_is_real(v) && floor(jv_real(v)) == jv_real(v)) {
+        *out = (int64_t)jv_real(v);
         return true;
     }
-    if (json_is_string(v) && *json_string_value(v)) {
+    if (jv_is_string(v) && *jv_str(v)) {
         char *end;
-        *out = strtoll(json_string_value(v), &end, 10);
+        *out = strtoll(jv_str(v), &end, 10);
         return !*end;
     }
     return false;
@@ -111,20 +111,20 @@ static enum keel_err h_create(struct api_call *c)
         e = api_arg_str(c, "user_id", false, &user);
     if (e)
         return e;
-    json_t *jt = json_object_get(c->args, "tags");
-    size_t n_in = json_is_array(jt) ? json_array_size(jt) : 0;
+    const struct jval *jt = jv_get(c->args, "tags");
+    size_t n_in = jv_is_array(jt) ? jv_len(jt) : 0;
     struct keel_tag *tags = karena_calloc(c->ctx->arena, n_in + 1, sizeof *tags);
     if (!tags)
         return keel_fail(c->ctx, KEEL_E_TOO_LARGE, "too many tags");
     size_t n = 0;
     const char *tag_name = NULL;
     for (size_t i = 0; i < n_in; i++) {
-        json_t *o = json_array_get(jt, i);
-        json_t *k = json_object_get(o, "key"), *v = json_object_get(o, "value");
-        if (!json_is_string(k))
+        const struct jval *o = jv_at(jt, i);
+        const struct jval *k = jv_get(o, "key"), *v = jv_get(o, "value");
+        if (!jv_is_string(k))
             continue;
-        tags[n].key = json_string_value(k);
-        tags[n].value = json_is_string(v) ? json_string_value(v) : "";
+        tags[n].key = jv_str(k);
+        tags[n].value = jv_is_string(v) ? jv_str(v) : "";
         if (strcmp(tags[n].key, RUN_NAME_TAG) == 0)
             tag_name = tags[n].value;
         n++;
@@ -229,10 +229,10 @@ static enum keel_err h_log_metric(struct api_call *c)
         e = api_arg_str(c, "key", true, &m.key);
     if (e)
         return e;
-    json_t *v = json_object_get(c->args, "value");
-    if (!v || json_is_null(v) || (json_is_string(v) && !*json_string_value(v)))
+    const struct jval *v = jv_get(c->args, "value");
+    if (!v || jv_is_null(v) || (jv_is_string(v) && !*jv_str(v)))
         return api_fail_missing(c, "value");
-    if (json_is_object(v) || json_is_array(v)) {
+    if (jv_is_object(v) || jv_is_array(v)) {
         c->html_error_page = true; /* MLflow's float() raises TypeError here */
         return keel_fail(c->ctx, KEEL_E_INTERNAL, "unsupported value type for 'value'");
     }
@@ -300,20 +300,19 @@ static enum keel_err h_delete_tag(struct api_call *c)
 /* Every element of a batch list must carry the named fields, else MLflow
  * reports the whole list. */
 static enum keel_err batch_list(struct api_call *c, const char *field, const char *const *need,
-                                size_t n_need, json_t **out)
+                                size_t n_need, const struct jval **out)
 {
-    json_t *v = json_object_get(c->args, field);
+    const struct jval *v = jv_get(c->args, field);
     *out = NULL;
-    if (!v || json_is_null(v))
+    if (!v || jv_is_null(v))
         return KEEL_OK;
-    if (!json_is_array(v))
+    if (!jv_is_array(v))
         return api_fail_invalid(c, field, v);
-    size_t i;
-    json_t *o;
-    json_array_foreach(v, i, o) {
+    for (size_t i = 0; i < v->n; i++) {
+        const struct jval *o = jv_at(v, i);
         for (size_t k = 0; k < n_need; k++) {
-            json_t *f = json_is_object(o) ? json_object_get(o, need[k]) : NULL;
-            if (!f || json_is_null(f) || (json_is_string(f) && !*json_string_value(f)))
+            const struct jval *f = jv_is_object(o) ? jv_get(o, need[k]) : NULL;
+            if (!f || jv_is_null(f) || (jv_is_string(f) && !*jv_str(f)))
                 return api_fail_invalid(c, field, v);
         }
     }
@@ -327,25 +326,25 @@ static enum keel_err batch_list(struct api_call *c, const char *field, const cha
  * metric whose value is not a number is stored with value, timestamp and
  * step 0). `stopped` carries that state across the lists.
  */
-static enum keel_err decode_metrics(struct api_call *c, json_t *list, bool *stopped,
+static enum keel_err decode_metrics(struct api_call *c, const struct jval *list, bool *stopped,
                                     struct keel_metric **out, size_t *n)
 {
-    size_t len = json_array_size(list);
+    size_t len = jv_len(list);
     struct keel_metric *m = karena_calloc(c->ctx->arena, len ? len : 1, sizeof *m);
     if (!m)
         return keel_fail(c->ctx, KEEL_E_TOO_LARGE, "too many metrics");
     *out = m;
     *n = 0;
     for (size_t i = 0; i < len && !*stopped; i++) {
-        json_t *o = json_array_get(list, i);
-        const char *k;
-        json_t *v;
+        const struct jval *o = jv_at(list, i);
         struct keel_metric *x = &m[(*n)++];
         x->key = "";
-        json_object_foreach(o, k, v) {
+        for (size_t f = 0; f < jv_len(o); f++) {
+            const char *k = o->u.members[f].key;
+            const struct jval *v = &o->u.members[f].val;
             bool ok = true;
             if (strcmp(k, "key") == 0)
-                ok = json_is_string(v) && (x->key = json_string_value(v));
+                ok = jv_is_string(v) && (x->key = jv_str(v));
             else if (strcmp(k, "value") == 0)
                 ok = metric_value(v, &x->value);
             else if (strcmp(k, "timestamp") == 0)
@@ -361,24 +360,24 @@ static enum keel_err decode_metrics(struct api_call *c, json_t *list, bool *stop
     return KEEL_OK;
 }
 
-static enum keel_err decode_kvs(struct api_call *c, json_t *list, bool *stopped,
+static enum keel_err decode_kvs(struct api_call *c, const struct jval *list, bool *stopped,
                                 struct keel_tag **out, size_t *n)
 {
-    size_t len = json_array_size(list);
+    size_t len = jv_len(list);
     struct keel_tag *t = karena_calloc(c->ctx->arena, len ? len : 1, sizeof *t);
     if (!t)
         return keel_fail(c->ctx, KEEL_E_TOO_LARGE, "too many entries");
     *out = t;
     *n = 0;
     for (size_t i = 0; i < len && !*stopped; i++) {
-        json_t *o = json_array_get(list, i);
-        json_t *k = json_object_get(o, "key"), *v = json_object_get(o, "value");
-        if ((k && !json_is_string(k)) || (v && !json_is_string(v) && !json_is_null(v))) {
+        const struct jval *o = jv_at(list, i);
+        const struct jval *k = jv_get(o, "key"), *v = jv_get(o, "value");
+        if ((k && !jv_is_string(k)) || (v && !jv_is_string(v) && !jv_is_null(v))) {
             *stopped = true;
             break;
         }
-        t[*n].key = k ? json_string_value(k) : "";
-        t[*n].value = json_is_string(v) ? json_string_value(v) : "";
+        t[*n].key = k ? jv_str(k) : "";
+        t[*n].value = jv_is_string(v) ? jv_str(v) : "";
         (*n)++;
     }
     return KEEL_OK;
@@ -399,7 +398,7 @@ static enum keel_err h_log_batch(struct api_call *c)
     static const char *const metric_fields[] = {"key", "value", "timestamp"};
     static const char *const kv_fields[] = {"key"};
     const char *id;
-    json_t *jm, *jp, *jt;
+    const struct jval *jm, *jp, *jt;
     enum keel_err e = api_arg_str(c, "run_id", true, &id);
     if (!e)
         e = batch_list(c, "metrics", metric_fields, 3, &jm);
@@ -414,10 +413,9 @@ static enum keel_err h_log_batch(struct api_call *c)
     struct keel_metric *metrics = NULL;
     bool stopped = false;
     /* the proto parse walks the body's fields in order */
-    const char *k;
-    json_t *v;
     b.metrics = NULL;
-    json_object_foreach(c->args, k, v) {
+    for (size_t f = 0; f < c->args->n; f++) {
+        const char *k = c->args->u.members[f].key;
         if (strcmp(k, "metrics") == 0 && jm)
             e = decode_metrics(c, jm, &stopped, &metrics, &b.n_metrics), b.metrics = metrics;
         else if (strcmp(k, "params") == 0 && jp)
@@ -454,10 +452,10 @@ static enum keel_err h_log_batch(struct api_call *c)
     return e ? e : empty_response(c);
 }
 
-static const char *jstr(json_t *o, const char *k)
+static const char *jstr(const struct jval *o, const char *k)
 {
-    json_t *v = json_object_get(o, k);
-    return json_is_string(v) ? json_string_value(v) : NULL;
+    const struct jval *v = jv_get(o, k);
+    return jv_is_string(v) ? jv_str(v) : NULL;
 }
 
 static enum keel_err h_log_inputs(struct api_call *c)
@@ -466,17 +464,17 @@ static enum keel_err h_log_inputs(struct api_call *c)
     enum keel_err e = api_arg_str(c, "run_id", true, &id);
     if (e)
         return e;
-    json_t *ds = json_object_get(c->args, "datasets");
-    if (!ds || json_is_null(ds))
+    const struct jval *ds = jv_get(c->args, "datasets");
+    if (!ds || jv_is_null(ds))
         return api_fail_missing(c, "datasets");
-    if (!json_is_array(ds))
+    if (!jv_is_array(ds))
         return api_fail_invalid(c, "datasets", ds);
-    size_t n = json_array_size(ds);
+    size_t n = jv_len(ds);
     struct keel_dataset_input *in = karena_calloc(c->ctx->arena, n ? n : 1, sizeof *in);
     if (!in)
         return keel_fail(c->ctx, KEEL_E_TOO_LARGE, "too many datasets");
     for (size_t i = 0; i < n; i++) {
-        json_t *o = json_array_get(ds, i), *d = json_object_get(o, "dataset");
+        const struct jval *o = jv_at(ds, i), *d = jv_get(o, "dataset");
         struct keel_dataset *x = &in[i].dataset;
         x->name = jstr(d, "name");
         x->digest = jstr(d, "digest");
@@ -487,13 +485,13 @@ static enum keel_err h_log_inputs(struct api_call *c)
         if (!x->name || !x->digest || !x->source_type || !x->source)
             return keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER,
                              "Dataset name, digest, source_type and source are required.");
-        json_t *tags = json_object_get(o, "tags");
-        size_t nt = json_is_array(tags) ? json_array_size(tags) : 0;
+        const struct jval *tags = jv_get(o, "tags");
+        size_t nt = jv_is_array(tags) ? jv_len(tags) : 0;
         in[i].tags = karena_calloc(c->ctx->arena, nt ? nt : 1, sizeof *in[i].tags);
         if (!in[i].tags)
             return keel_fail(c->ctx, KEEL_E_TOO_LARGE, "too many tags");
         for (size_t k = 0; k < nt; k++) {
-            json_t *t = json_array_get(tags, k);
+            const struct jval *t = jv_at(tags, k);
             in[i].tags[k].key = jstr(t, "key") ? jstr(t, "key") : "";
             in[i].tags[k].value = jstr(t, "value") ? jstr(t, "value") : "";
         }
@@ -511,9 +509,8 @@ static enum keel_err h_log_model(struct api_call *c)
         e = api_arg_str(c, "model_json", true, &model_json);
     if (e)
         return e;
-    json_t *m = json_loads(model_json, 0, NULL);
-    if (!json_is_object(m)) {
-        json_decref(m);
+    const struct jval *m = jp_parse(c->ctx->arena, model_json, strlen(model_json), NULL);
+    if (!jv_is_object(m)) {
         return keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER,
                          "Malformed model info. \n %s \n is not a valid JSON.", model_json);
     }
@@ -522,9 +519,8 @@ static enum keel_err h_log_model(struct api_call *c)
     struct kbuf missing;
     kbuf_init(&missing, 256);
     for (size_t i = 0; i < sizeof required / sizeof *required; i++)
-        if (!json_object_get(m, required[i]))
+        if (!jv_get(m, required[i]))
             kbuf_printf(&missing, "%s'%s'", missing.len ? ", " : "", required[i]);
-    json_decref(m);
     if (missing.len) {
         e = keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER,
                       "Model json is missing mandatory fields: {%s}", missing.data);
@@ -549,7 +545,7 @@ static enum keel_err h_search(struct api_call *c)
     if (!e)
         e = api_arg_int(c, "max_results", false, &max_results, &has_max);
     if (!e && has_max && max_results > MAX_RUNS_SEARCH_RESULTS)
-        e = api_fail_invalid(c, "max_results", json_object_get(c->args, "max_results"));
+        e = api_fail_invalid(c, "max_results", jv_get(c->args, "max_results"));
     if (!e)
         e = api_arg_str_list(c, "order_by", &order_by, &n_order_by);
     if (!e)
@@ -572,7 +568,7 @@ static enum keel_err h_search(struct api_call *c)
     const char *next;
     struct store_page page = {max_results, token};
     e = store_run_search(c->app->store, c->ctx, ids, n_ids,
-                         api_view_type(json_object_get(c->args, "run_view_type")),
+                         api_view_type(jv_get(c->args, "run_view_type")),
                          filter ? filter : "", order_by, n_order_by, page, &runs, &n, &next);
     if (e)
         return e;

@@ -22,7 +22,6 @@
 #include "http/http.h"
 #include "store/store.h"
 #include "util/arena.h"
-#include "util/json_alloc.h"
 #include "util/uri.h"
 
 #define DEFAULT_MAX_BODY (64u << 20)
@@ -145,7 +144,6 @@ int cli_server(int argc, char **argv)
     struct server_opts o = {.host = "127.0.0.1", .port = 5000, .serve_artifacts = 1,
                             .workers = 4, .data_dir = "./keel-data",
                             .max_body = DEFAULT_MAX_BODY};
-    json_alloc_install();
     int rc = parse_opts(argc, argv, &o);
     if (rc >= 0)
         return rc;

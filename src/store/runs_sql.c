@@ -700,17 +700,25 @@ static enum keel_err op_log_model(struct dbconn *c, struct keel_ctx *ctx, void *
     sqlite3_bind_int64(s, 1, info.run_key);
     const char *old = sqlite3_step(s) == SQLITE_ROW ? db_text(ctx, s, 0) : NULL;
     sqlite3_reset(s);
-    json_t *list = old ? json_loads(old, 0, NULL) : NULL;
-    if (!json_is_array(list)) {
-        json_decref(list);
-        list = json_array();
-    }
-    json_t *model = json_loads(a->model_json, 0, NULL);
-    json_array_append_new(list, model ? model : json_null());
+    /* the history is a JSON list in Python's json.dumps() form; the new
+     * model goes at its end */
+    const struct jval *list = old ? jp_parse(ctx->arena, old, strlen(old), NULL) : NULL;
+    const struct jval *model =
+        jp_parse(ctx->arena, a->model_json, strlen(a->model_json), NULL);
+    if (!model)
+        return keel_fail(ctx, KEEL_E_INVALID_PARAMETER, "model_json is not valid JSON");
     struct kbuf b;
     kbuf_init(&b, 64u << 20);
-    e = json_dump_python(&b, list);
-    json_decref(list);
+    e = kbuf_addc(&b, '[');
+    for (size_t i = 0; !e && i < jv_len(list) && jv_is_array(list); i++) {
+        e = json_dump_python(&b, jv_at(list, i));
+        if (!e)
+            e = kbuf_adds(&b, ", ");
+    }
+    if (!e)
+        e = json_dump_python(&b, model);
+    if (!e)
+        e = kbuf_addc(&b, ']');
     if (!e)
         e = set_tag(c, ctx, info.run_key, "mlflow.log-model.history", b.data);
     kbuf_free(&b);

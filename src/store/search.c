@@ -31,13 +31,14 @@
 #include "store/search.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/arena.h"
+#include "util/json.h"
+#include "util/jparse.h"
 #include "util/buf.h"
 
 /* sqlparse 0.5's own guards: past them it raises and MLflow reports the
@@ -1846,46 +1847,9 @@ static enum keel_err nomem(struct keel_ctx *ctx)
  * escaped; the printable set is approximated). */
 static char *py_repr_str(struct keel_ctx *ctx, const char *s, size_t len)
 {
-    bool has_sq = memchr(s, '\'', len) != NULL, has_dq = memchr(s, '"', len) != NULL;
-    char q = (has_sq && !has_dq) ? '"' : '\'';
     struct kbuf b;
     kbuf_init(&b, 8 * len + 16);
-    kbuf_addc(&b, q);
-    for (size_t i = 0; i < len;) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '\\' || c == (unsigned char)q) {
-            kbuf_addc(&b, '\\');
-            kbuf_addc(&b, (char)c);
-            i++;
-        } else if (c == '\t' || c == '\n' || c == '\r') {
-            kbuf_adds(&b, c == '\t' ? "\\t" : c == '\n' ? "\\n" : "\\r");
-            i++;
-        } else if (c < 0x20 || c == 0x7F) {
-            kbuf_printf(&b, "\\x%02x", c);
-            i++;
-        } else if (c < 0x80) {
-            kbuf_addc(&b, (char)c);
-            i++;
-        } else {
-            size_t k = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : 4;
-            if (i + k > len)
-                k = len - i;
-            uint32_t v = c & (0x7Fu >> k);
-            for (size_t j = 1; j < k; j++)
-                v = (v << 6) | ((unsigned char)s[i + j] & 0x3Fu);
-            static const struct range unprintable[] = {
-                {0x80, 0xA0},     {0xAD, 0xAD},     {0x1680, 0x1680}, {0x2000, 0x200F},
-                {0x2028, 0x202F}, {0x205F, 0x206F}, {0x3000, 0x3000}, {0xD800, 0xF8FF},
-                {0xFEFF, 0xFEFF}, {0xFFF0, 0xFFFF}, {0xF0000, 0x10FFFF},
-            };
-            if (in_ranges(v, unprintable, N_OF(unprintable)))
-                kbuf_printf(&b, v <= 0xFF ? "\\x%02x" : v <= 0xFFFF ? "\\u%04x" : "\\U%08x", v);
-            else
-                kbuf_add(&b, s + i, k);
-            i += k;
-        }
-    }
-    kbuf_addc(&b, q);
+    json_pyrepr_str(&b, s, len);
     char *out = b.data ? karena_strndup(ctx->arena, b.data, b.len) : NULL;
     kbuf_free(&b);
     return out;
@@ -1919,112 +1883,6 @@ static char *py_repr_bytes(struct keel_ctx *ctx, const unsigned char *s, size_t 
     return out;
 }
 
-/* repr() of a Python float. */
-static void py_repr_float(double d, char *out, size_t cap)
-{
-    if (d != d) {
-        snprintf(out, cap, "nan");
-        return;
-    }
-    if (d > 1.7976931348623157e308 || d < -1.7976931348623157e308) {
-        snprintf(out, cap, d > 0 ? "inf" : "-inf");
-        return;
-    }
-    char e[40];
-    int prec = 1;
-    for (; prec <= 17; prec++) {
-        snprintf(e, sizeof e, "%.*e", prec - 1, d);
-        if (strtod(e, NULL) == d)
-            break;
-    }
-    /* e = [-]D[.DDD]e[+-]XX */
-    bool neg = e[0] == '-';
-    const char *m = e + neg;
-    char digits[24];
-    size_t nd = 0;
-    const char *x = m;
-    for (; *x && *x != 'e'; x++)
-        if (*x >= '0' && *x <= '9' && nd < sizeof digits - 1)
-            digits[nd++] = *x;
-    digits[nd] = '\0';
-    int exp10 = atoi(x + 1);
-    while (nd > 1 && digits[nd - 1] == '0')
-        digits[--nd] = '\0';
-    size_t o = 0;
-#define PUT(...) o += (size_t)snprintf(out + o, o < cap ? cap - o : 0, __VA_ARGS__)
-    if (neg)
-        PUT("-");
-    if (exp10 < -4 || exp10 >= 16) {
-        PUT("%c", digits[0]);
-        if (nd > 1)
-            PUT(".%s", digits + 1);
-        PUT("e%c%02d", exp10 < 0 ? '-' : '+', exp10 < 0 ? -exp10 : exp10);
-    } else if (exp10 < 0) {
-        PUT("0.");
-        for (int z = 0; z < -exp10 - 1; z++)
-            PUT("0");
-        PUT("%s", digits);
-    } else {
-        for (int k = 0; k <= exp10; k++)
-            PUT("%c", (size_t)k < nd ? digits[k] : '0');
-        PUT(".");
-        PUT("%s", (size_t)exp10 + 1 < nd ? digits + exp10 + 1 : "0");
-    }
-#undef PUT
-}
-
-/* repr() of the Python value json.loads() would have produced. */
-static void py_repr_json(struct keel_ctx *ctx, struct kbuf *b, const json_t *v)
-{
-    char num[64];
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: {
-        const char *k;
-        json_t *x;
-        bool first = true;
-        kbuf_addc(b, '{');
-        json_object_foreach((json_t *)v, k, x) {
-            char *rk = py_repr_str(ctx, k, strlen(k));
-            kbuf_adds(b, first ? "" : ", ");
-            kbuf_adds(b, rk ? rk : "''");
-            kbuf_adds(b, ": ");
-            py_repr_json(ctx, b, x);
-            first = false;
-        }
-        kbuf_addc(b, '}');
-        break;
-    }
-    case JSON_ARRAY:
-        kbuf_addc(b, '[');
-        for (size_t i = 0; i < json_array_size(v); i++) {
-            kbuf_adds(b, i ? ", " : "");
-            py_repr_json(ctx, b, json_array_get(v, i));
-        }
-        kbuf_addc(b, ']');
-        break;
-    case JSON_STRING: {
-        char *r = py_repr_str(ctx, json_string_value(v), json_string_length(v));
-        kbuf_adds(b, r ? r : "''");
-        break;
-    }
-    case JSON_INTEGER:
-        kbuf_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        break;
-    case JSON_REAL:
-        py_repr_float(json_real_value(v), num, sizeof num);
-        kbuf_adds(b, num);
-        break;
-    case JSON_TRUE:
-        kbuf_adds(b, "True");
-        break;
-    case JSON_FALSE:
-        kbuf_adds(b, "False");
-        break;
-    case JSON_NULL:
-        kbuf_adds(b, "None");
-        break;
-    }
-}
 
 /* "{'a', 'b'}": a Python set (or a list/tuple with other brackets). */
 static char *py_seq(struct keel_ctx *ctx, const char *const *items, const char *brackets)
@@ -3550,55 +3408,51 @@ static bool py_int_str(const char *s, int64_t *v)
     return true;
 }
 
-static bool json_falsy(const json_t *v)
+/* Python's truth value of what json.loads() gave. */
+static bool json_falsy(const struct jval *v)
 {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return json_object_size(v) == 0;
-    case JSON_ARRAY:
-        return json_array_size(v) == 0;
-    case JSON_STRING:
-        return json_string_length(v) == 0;
-    case JSON_INTEGER:
-        return json_integer_value(v) == 0;
-    case JSON_REAL:
-        return json_real_value(v) == 0.0;
-    case JSON_TRUE:
-        return false;
-    default:
-        return true;
+    switch (v->type) {
+    case J_OBJECT:
+    case J_ARRAY:
+    case J_STRING: return v->n == 0;
+    case J_INT: return v->u.i == 0;
+    case J_REAL: return v->u.d == 0.0;
+    case J_TRUE: return false;
+    default: return true;
     }
 }
 
-static char *json_repr(struct keel_ctx *ctx, const json_t *v)
+/* repr() of the Python value json.loads() would have produced. */
+static char *json_repr(struct keel_ctx *ctx, const struct jval *v)
 {
     struct kbuf b;
     kbuf_init(&b, 1u << 20);
-    py_repr_json(ctx, &b, v);
+    json_pyrepr(&b, v);
     char *out = b.data ? karena_strndup(ctx->arena, b.data, b.len) : NULL;
     kbuf_free(&b);
     return out ? out : "";
 }
 
 /* int(offset) in MLflow; false where Python raises. */
-static bool offset_value(struct keel_ctx *ctx, const json_t *v, int64_t *off, const char **shown)
+static bool offset_value(struct keel_ctx *ctx, const struct jval *v, int64_t *off,
+                         const char **shown)
 {
-    switch (json_typeof(v)) {
-    case JSON_TRUE:
+    switch (v->type) {
+    case J_TRUE:
         *off = 1;
         return true;
-    case JSON_INTEGER:
-        *off = json_integer_value(v);
+    case J_INT:
+        *off = v->u.i;
         return true;
-    case JSON_REAL: {
-        double d = json_real_value(v);
+    case J_REAL: {
+        double d = v->u.d;
         /* beyond int64 MLflow crashes binding it; the clamp below applies */
         *off = d < -9.2e18 ? INT64_MIN : d > 9.2e18 ? INT64_MAX : (int64_t)d;
         return true;
     }
-    case JSON_STRING:
-        *shown = json_string_value(v);
-        return py_int_str(json_string_value(v), off);
+    case J_STRING:
+        *shown = v->u.s;
+        return py_int_str(v->u.s, off);
     default:
         *shown = json_repr(ctx, v);
         return false;
@@ -3623,20 +3477,18 @@ enum keel_err search_page_token_decode(struct keel_ctx *ctx, const char *token, 
         text += 3; /* json.loads() decodes bytes as utf-8-sig */
         tlen -= 3;
     }
-    json_error_t jerr;
-    json_t *doc = json_loadb((const char *)text, tlen, JSON_DECODE_ANY, &jerr);
+    const struct jval *doc = jp_parse(ctx->arena, (const char *)text, tlen, NULL);
     if (!doc)
         return fail_ipv(ctx, "Invalid page token, decoded value=%s",
                         py_repr_bytes(ctx, raw, n));
     enum keel_err e = KEEL_OK;
-    json_t *off = json_is_object(doc) ? json_object_get(doc, "offset") : NULL;
+    const struct jval *off = jv_get(doc, "offset");
     const char *shown = NULL;
     int64_t v = 0;
-    if (!json_is_object(doc) || !off || json_falsy(off))
+    if (!jv_is_object(doc) || !off || json_falsy(off))
         e = fail_ipv(ctx, "Invalid page token, parsed value=%s", json_repr(ctx, doc));
     else if (!offset_value(ctx, off, &v, &shown))
         e = fail_ipv(ctx, "Invalid page token, not stringable %s", shown ? shown : "");
-    json_decref(doc);
     if (e)
         return e;
     *offset = v < 0 ? 0 : v > SEARCH_MAX_PAGE_OFFSET ? SEARCH_MAX_PAGE_OFFSET : v;

@@ -160,33 +160,28 @@ void jw_null(struct jw *w)
     put(w, "null", 4);
 }
 
-void jw_json(struct jw *w, const json_t *v)
+void jw_json(struct jw *w, const struct jval *v)
 {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: {
-        const char *k;
-        json_t *m;
+    switch (v->type) {
+    case J_OBJECT:
         jw_obj(w);
-        json_object_foreach((json_t *)v, k, m) {
-            jw_key(w, k);
-            jw_json(w, m);
+        for (size_t i = 0; i < v->n; i++) {
+            jw_key(w, v->u.members[i].key);
+            jw_json(w, &v->u.members[i].val);
         }
         jw_obj_end(w);
         break;
-    }
-    case JSON_ARRAY: {
-        size_t i;
-        json_t *m;
+    case J_ARRAY:
         jw_arr(w);
-        json_array_foreach(v, i, m) jw_json(w, m);
+        for (size_t i = 0; i < v->n; i++)
+            jw_json(w, &v->u.items[i]);
         jw_arr_end(w);
         break;
-    }
-    case JSON_STRING: jw_strn(w, json_string_value(v), json_string_length(v)); break;
-    case JSON_INTEGER: jw_int(w, json_integer_value(v)); break;
-    case JSON_REAL: jw_double(w, json_real_value(v)); break;
-    case JSON_TRUE: jw_bool(w, true); break;
-    case JSON_FALSE: jw_bool(w, false); break;
+    case J_STRING: jw_strn(w, v->u.s, v->n); break;
+    case J_INT: jw_int(w, v->u.i); break;
+    case J_REAL: jw_double(w, v->u.d); break;
+    case J_TRUE: jw_bool(w, true); break;
+    case J_FALSE: jw_bool(w, false); break;
     default: jw_null(w); break;
     }
 }
@@ -209,45 +204,66 @@ void jw_kint(struct jw *w, const char *key, int64_t v)
     jw_int(w, v);
 }
 
-/* Python's repr of a str: single quotes unless the text has a single quote
- * and no double quote. */
-static enum keel_err pyrepr_str(struct kbuf *b, const char *s, size_t n)
+/* Code points Python's str.isprintable() rejects, approximated by the
+ * ranges that occur in practice (C1 controls, soft hyphen, Unicode spaces
+ * and format characters, surrogates and private use, specials). */
+static bool unprintable(uint32_t v)
+{
+    static const uint32_t ranges[][2] = {
+        {0x80, 0xA0},     {0xAD, 0xAD},     {0x1680, 0x1680}, {0x2000, 0x200F},
+        {0x2028, 0x202F}, {0x205F, 0x206F}, {0x3000, 0x3000}, {0xD800, 0xF8FF},
+        {0xFEFF, 0xFEFF}, {0xFFF0, 0xFFFF}, {0xF0000, 0x10FFFF},
+    };
+    for (size_t i = 0; i < sizeof ranges / sizeof *ranges; i++)
+        if (v >= ranges[i][0] && v <= ranges[i][1])
+            return true;
+    return false;
+}
+
+enum keel_err json_pyrepr_str(struct kbuf *b, const char *s, size_t n)
 {
     char q = (memchr(s, '\'', n) && !memchr(s, '"', n)) ? '"' : '\'';
     enum keel_err e = kbuf_addc(b, q);
-    for (size_t i = 0; i < n && !e; i++) {
+    for (size_t i = 0; i < n && !e;) {
         unsigned char c = (unsigned char)s[i];
-        if (c == (unsigned char)q || c == '\\') {
-            e = kbuf_addc(b, '\\');
-            if (!e)
-                e = kbuf_addc(b, (char)c);
-        } else if (c == '\n') {
-            e = kbuf_adds(b, "\\n");
-        } else if (c == '\t') {
-            e = kbuf_adds(b, "\\t");
-        } else if (c == '\r') {
-            e = kbuf_adds(b, "\\r");
-        } else if (c < 0x20 || c == 0x7f) {
+        if (c == '\\' || c == (unsigned char)q) {
+            char esc[2] = {'\\', (char)c};
+            e = kbuf_add(b, esc, 2);
+            i++;
+        } else if (c == '\t' || c == '\n' || c == '\r') {
+            e = kbuf_adds(b, c == '\t' ? "\\t" : c == '\n' ? "\\n" : "\\r");
+            i++;
+        } else if (c < 0x20 || c == 0x7F) {
             e = kbuf_printf(b, "\\x%02x", c);
-        } else {
+            i++;
+        } else if (c < 0x80) {
             e = kbuf_addc(b, (char)c);
+            i++;
+        } else {
+            size_t k = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : 4;
+            if (i + k > n)
+                k = n - i;
+            uint32_t v = c & (0x7Fu >> k);
+            for (size_t j = 1; j < k; j++)
+                v = (v << 6) | ((unsigned char)s[i + j] & 0x3Fu);
+            if (unprintable(v))
+                e = kbuf_printf(b, v <= 0xFF ? "\\x%02x" : v <= 0xFFFF ? "\\u%04x" : "\\U%08x",
+                                (unsigned)v);
+            else
+                e = kbuf_add(b, s + i, k);
+            i += k;
         }
     }
     return e ? e : kbuf_addc(b, q);
 }
 
-const char *json_pytype(const json_t *v)
+const char *json_pytype(const struct jval *v)
 {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "dict";
-    case JSON_ARRAY: return "list";
-    case JSON_STRING: return "str";
-    case JSON_INTEGER: return "int";
-    case JSON_REAL: return "float";
-    case JSON_TRUE:
-    case JSON_FALSE: return "bool";
-    default: return "NoneType";
-    }
+    static const char *const names[] = {[J_NULL] = "NoneType", [J_FALSE] = "bool",
+                                        [J_TRUE] = "bool",     [J_INT] = "int",
+                                        [J_REAL] = "float",    [J_STRING] = "str",
+                                        [J_ARRAY] = "list",    [J_OBJECT] = "dict"};
+    return names[v->type];
 }
 
 static enum keel_err dump_py_str(struct kbuf *b, const char *s, size_t n)
@@ -270,7 +286,7 @@ static enum keel_err dump_py_str(struct kbuf *b, const char *s, size_t n)
             i++;
             continue;
         }
-        /* decode one UTF-8 sequence (jansson has validated it) */
+        /* decode one UTF-8 sequence (the parser has validated it) */
         int len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
         uint32_t cp = c & (0x3f >> (len - 1));
         for (int k = 1; k < len && i + (size_t)k < n; k++)
@@ -292,76 +308,65 @@ enum py_style { PY_REPR, PY_JSON };
 
 static enum keel_err py_str(struct kbuf *b, const char *s, size_t n, enum py_style style)
 {
-    return style == PY_REPR ? pyrepr_str(b, s, n) : dump_py_str(b, s, n);
+    return style == PY_REPR ? json_pyrepr_str(b, s, n) : dump_py_str(b, s, n);
 }
 
-static enum keel_err py_scalar(struct kbuf *b, const json_t *v, enum py_style style)
+static enum keel_err py_scalar(struct kbuf *b, const struct jval *v, enum py_style style)
 {
     static const char *const words[2][3] = {{"True", "False", "None"}, {"true", "false", "null"}};
-    switch (json_typeof(v)) {
-    case JSON_STRING: return py_str(b, json_string_value(v), json_string_length(v), style);
-    case JSON_INTEGER: return kbuf_printf(b, "%lld", (long long)json_integer_value(v));
-    case JSON_REAL: {
-        double d = json_real_value(v);
+    switch (v->type) {
+    case J_STRING: return py_str(b, v->u.s, v->n, style);
+    case J_INT: return kbuf_printf(b, "%lld", (long long)v->u.i);
+    case J_REAL: {
         char tmp[40];
-        if (isnan(d))
-            return kbuf_adds(b, style == PY_REPR ? "nan" : "NaN");
-        if (isinf(d))
-            return kbuf_adds(b, style == PY_REPR ? (d > 0 ? "inf" : "-inf")
-                                                 : (d > 0 ? "Infinity" : "-Infinity"));
-        json_format_double(d, tmp, sizeof tmp);
+        json_format_double(v->u.d, tmp, sizeof tmp);
         return kbuf_adds(b, tmp);
     }
-    case JSON_TRUE: return kbuf_adds(b, words[style][0]);
-    case JSON_FALSE: return kbuf_adds(b, words[style][1]);
+    case J_TRUE: return kbuf_adds(b, words[style][0]);
+    case J_FALSE: return kbuf_adds(b, words[style][1]);
     default: return kbuf_adds(b, words[style][2]);
     }
 }
 
-static enum keel_err py_dump(struct kbuf *b, const json_t *v, enum py_style style, int depth)
+static enum keel_err py_dump(struct kbuf *b, const struct jval *v, enum py_style style, int depth)
 {
     enum keel_err e = KEEL_OK;
-    if (depth > JW_MAX_DEPTH)
+    if (depth > JP_MAX_DEPTH)
         return KEEL_E_TOO_LARGE;
-    if (json_is_object(v)) {
-        const char *k;
-        json_t *m;
-        int first = 1;
+    if (v->type == J_OBJECT) {
         e = kbuf_addc(b, '{');
-        json_object_foreach((json_t *)v, k, m) {
-            if (!e && !first)
+        for (size_t i = 0; i < v->n && !e; i++) {
+            const struct jmember *m = &v->u.members[i];
+            if (i)
                 e = kbuf_adds(b, ", ");
-            first = 0;
             if (!e)
-                e = py_str(b, k, strlen(k), style);
+                e = py_str(b, m->key, m->key_len, style);
             if (!e)
                 e = kbuf_adds(b, ": ");
             if (!e)
-                e = py_dump(b, m, style, depth + 1);
+                e = py_dump(b, &m->val, style, depth + 1);
         }
         return e ? e : kbuf_addc(b, '}');
     }
-    if (json_is_array(v)) {
-        size_t i;
-        json_t *m;
+    if (v->type == J_ARRAY) {
         e = kbuf_addc(b, '[');
-        json_array_foreach(v, i, m) {
-            if (!e && i)
+        for (size_t i = 0; i < v->n && !e; i++) {
+            if (i)
                 e = kbuf_adds(b, ", ");
             if (!e)
-                e = py_dump(b, m, style, depth + 1);
+                e = py_dump(b, &v->u.items[i], style, depth + 1);
         }
         return e ? e : kbuf_addc(b, ']');
     }
     return py_scalar(b, v, style);
 }
 
-enum keel_err json_pyrepr(struct kbuf *b, const json_t *v)
+enum keel_err json_pyrepr(struct kbuf *b, const struct jval *v)
 {
     return py_dump(b, v, PY_REPR, 0);
 }
 
-enum keel_err json_dump_python(struct kbuf *b, const json_t *v)
+enum keel_err json_dump_python(struct kbuf *b, const struct jval *v)
 {
     return py_dump(b, v, PY_JSON, 0);
 }

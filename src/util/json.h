@@ -2,7 +2,7 @@
  * json.h -- writing JSON responses, and Python-style renderings of request
  * values for MLflow's error messages.
  *
- * Requests are parsed with jansson; responses are written straight into a
+ * Requests are parsed by util/jparse; responses are written straight into a
  * kbuf by struct jw, which keeps the comma/nesting bookkeeping and a sticky
  * error (the first failure, e.g. the buffer's ceiling) so call sites can write
  * a whole document and check once at the end.
@@ -16,12 +16,12 @@
 #ifndef KEEL_JSON_H
 #define KEEL_JSON_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/jparse.h"
 
 #define JW_MAX_DEPTH 32
 
@@ -45,8 +45,8 @@ void jw_int(struct jw *w, int64_t v);
 void jw_double(struct jw *w, double v);
 void jw_bool(struct jw *w, bool v);
 void jw_null(struct jw *w);
-/* Copies an already-parsed jansson value. */
-void jw_json(struct jw *w, const json_t *v);
+/* Copies a parsed value. */
+void jw_json(struct jw *w, const struct jval *v);
 
 /* key + value; the _opt forms write nothing for NULL/"" (MLflow omits unset
  * fields) */
@@ -59,15 +59,18 @@ void json_format_double(double v, char *out, size_t n);
 
 /* Python repr() of a JSON value, as MLflow's messages print request values:
  * {'key': 'a', 'n': 1, 'ok': True, 'x': None}. Appended to b. */
-enum keel_err json_pyrepr(struct kbuf *b, const json_t *v);
+enum keel_err json_pyrepr(struct kbuf *b, const struct jval *v);
+/* Python's repr() of a str (quotes chosen as Python does, unprintable
+ * characters escaped). Appended to b. */
+enum keel_err json_pyrepr_str(struct kbuf *b, const char *s, size_t n);
 /* Python's name for the type of a JSON value: str, int, float, bool, list,
  * dict, NoneType. */
-const char *json_pytype(const json_t *v);
+const char *json_pytype(const struct jval *v);
 
 
 
 /* json.dumps(v) as Python writes it by default: ", " and ": " separators,
  * non-ASCII escaped as \uXXXX. Appended to b. (MLflow stores some run tags,
  * e.g. mlflow.log-model.history, in this form.) */
-enum keel_err json_dump_python(struct kbuf *b, const json_t *v);
+enum keel_err json_dump_python(struct kbuf *b, const struct jval *v);
 #endif

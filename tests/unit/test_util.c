@@ -77,18 +77,24 @@ static void test_pyrepr(void **state)
 {
     (void)state;
     struct kbuf b;
+    struct karena *a = karena_new(1 << 20);
     kbuf_init(&b, 1024);
-    json_t *v = json_loads("[{\"key\": \"auc\", \"value\": 0.9, \"ok\": true, \"n\": null}]", 0,
-                           NULL);
+    static const char doc[] = "[{\"key\": \"auc\", \"value\": 0.9, \"ok\": true, \"n\": null}]";
+    const struct jval *v = jp_parse(a, doc, sizeof doc - 1, NULL);
+    assert_non_null(v);
     assert_int_equal(json_pyrepr(&b, v), KEEL_OK);
     assert_string_equal(b.data, "[{'key': 'auc', 'value': 0.9, 'ok': True, 'n': None}]");
     kbuf_reset(&b);
-    json_t *s = json_string("it's");
-    json_pyrepr(&b, s);
+    json_dump_python(&b, v);
+    assert_string_equal(b.data, "[{\"key\": \"auc\", \"value\": 0.9, \"ok\": true, \"n\": null}]");
+    kbuf_reset(&b);
+    json_pyrepr_str(&b, "it's", 4);
     assert_string_equal(b.data, "\"it's\"");
-    json_decref(v);
-    json_decref(s);
+    kbuf_reset(&b);
+    json_pyrepr_str(&b, "a\xc2\xa0\n\xc3\xa9", 6); /* NBSP is escaped, é is not */
+    assert_string_equal(b.data, "'a\\xa0\\n\xc3\xa9'");
     kbuf_free(&b);
+    karena_free(a);
 }
 
 static void test_key_names(void **state)
