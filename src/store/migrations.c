@@ -44,13 +44,18 @@ static const char *const migrations[] = {
     "  artifact_uri TEXT,"
     "  experiment_id INTEGER NOT NULL REFERENCES experiments(experiment_id));"
     "CREATE INDEX runs_experiment ON runs(experiment_id, start_time DESC, run_uuid);"
-    /* Metric history: every logged value. The key makes an identical
-     * re-log a no-op, as in MLflow. */
+    /* Metric history: every logged value, its key interned in metric_keys
+     * (integers make the history's B-tree smaller and its comparisons
+     * cheaper). The primary key makes an identical re-log a no-op, as in
+     * MLflow. */
+    "CREATE TABLE metric_keys ("
+    "  key_id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);"
     "CREATE TABLE metrics ("
-    "  run_key INTEGER NOT NULL REFERENCES runs(run_key), key TEXT NOT NULL,"
+    "  run_key INTEGER NOT NULL REFERENCES runs(run_key),"
+    "  key_id INTEGER NOT NULL REFERENCES metric_keys(key_id),"
     "  value REAL NOT NULL, timestamp INTEGER NOT NULL, step INTEGER NOT NULL,"
     "  is_nan INTEGER NOT NULL,"
-    "  PRIMARY KEY (run_key, key, timestamp, step, value, is_nan)) WITHOUT ROWID;"
+    "  PRIMARY KEY (run_key, key_id, timestamp, step, value, is_nan)) WITHOUT ROWID;"
     /* One row per (run, key): the largest (step, timestamp, value). */
     "CREATE TABLE latest_metrics ("
     "  run_key INTEGER NOT NULL REFERENCES runs(run_key), key TEXT NOT NULL,"

@@ -439,8 +439,8 @@ static pthread_once_t hist_multi_once = PTHREAD_ONCE_INIT;
 static void build_hist_multi(void)
 {
     size_t o = (size_t)snprintf(hist_multi_sql, sizeof hist_multi_sql,
-                                "INSERT OR IGNORE INTO metrics(run_key, key, value, timestamp, "
-                                "step, is_nan) VALUES ");
+                                "INSERT OR IGNORE INTO metrics(run_key, key_id, value, "
+                                "timestamp, step, is_nan) VALUES ");
     for (int i = 0; i < HIST_ROWS_PER_STMT; i++)
         o += (size_t)snprintf(hist_multi_sql + o, sizeof hist_multi_sql - o, "%s(?,?,?,?,?,?)",
                               i ? "," : "");
@@ -458,12 +458,17 @@ static double stored_value(double v, int *is_nan)
     return v;
 }
 
-static void bind_metric(sqlite3_stmt *s, int base, int64_t run_key, const struct keel_metric *m)
+/* key_id < 0: bind the key's text (latest_metrics), else its id (history) */
+static void bind_metric(sqlite3_stmt *s, int base, int64_t run_key, int64_t key_id,
+                        const struct keel_metric *m)
 {
     int is_nan;
     double v = stored_value(m->value, &is_nan);
     sqlite3_bind_int64(s, base + 1, run_key);
-    sqlite3_bind_text(s, base + 2, m->key, -1, SQLITE_STATIC);
+    if (key_id < 0)
+        sqlite3_bind_text(s, base + 2, m->key, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_int64(s, base + 2, key_id);
     sqlite3_bind_double(s, base + 3, v);
     sqlite3_bind_int64(s, base + 4, m->timestamp);
     sqlite3_bind_int64(s, base + 5, m->step);
@@ -488,11 +493,41 @@ static int cmp_metric_key(const void *a, const void *b)
                   (*(const struct keel_metric *const *)b)->key);
 }
 
+/* The id of a metric key, interned on first use. */
+static enum keel_err metric_key_id(struct dbconn *c, struct keel_ctx *ctx, const char *key,
+                                   int64_t *id)
+{
+    static const char get[] = "SELECT key_id FROM metric_keys WHERE key = ?";
+    static const char add[] = "INSERT INTO metric_keys(key) VALUES (?)";
+    sqlite3_stmt *s = db_stmt(c, ctx, get);
+    if (!s)
+        return ctx->err;
+    db_bind_text(s, 1, key);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *id = sqlite3_column_int64(s, 0);
+        sqlite3_reset(s);
+        return KEEL_OK;
+    }
+    if (rc != SQLITE_DONE || !(s = db_stmt(c, ctx, add)))
+        return rc != SQLITE_DONE ? db_fail(c, ctx, "metric key") : ctx->err;
+    db_bind_text(s, 1, key);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        return db_fail(c, ctx, "metric key");
+    *id = sqlite3_last_insert_rowid(c->db);
+    return KEEL_OK;
+}
+
+/*
+ * Per distinct key (the batch sorted by key): intern the key, upsert its
+ * latest value (the batch's own latest; the upsert keeps the larger of it and
+ * the stored one), then append every value to the history.
+ */
 static enum keel_err log_metrics(struct dbconn *c, struct keel_ctx *ctx,
                                  const struct store_log_batch *in, int64_t run_key)
 {
-    static const char hist[] = "INSERT OR IGNORE INTO metrics(run_key, key, value, timestamp, "
-                               "step, is_nan) VALUES (?, ?, ?, ?, ?, ?)";
+    static const char hist[] = "INSERT OR IGNORE INTO metrics(run_key, key_id, value, "
+                               "timestamp, step, is_nan) VALUES (?, ?, ?, ?, ?, ?)";
     static const char latest[] =
         "INSERT INTO latest_metrics(run_key, key, value, timestamp, step, is_nan) "
         "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(run_key, key) DO UPDATE SET "
@@ -500,46 +535,46 @@ static enum keel_err log_metrics(struct dbconn *c, struct keel_ctx *ctx,
         "is_nan = excluded.is_nan WHERE (excluded.step, excluded.timestamp, excluded.value) > "
         "(latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)";
     pthread_once(&hist_multi_once, build_hist_multi);
-    size_t i = 0;
-    while (in->n_metrics - i >= HIST_ROWS_PER_STMT) {
-        sqlite3_stmt *s = db_stmt(c, ctx, hist_multi_sql);
-        if (!s)
-            return ctx->err;
-        for (int k = 0; k < HIST_ROWS_PER_STMT; k++)
-            bind_metric(s, k * 6, run_key, &in->metrics[i + (size_t)k]);
-        if (sqlite3_step(s) != SQLITE_DONE)
-            return db_fail(c, ctx, "log metrics");
-        i += HIST_ROWS_PER_STMT;
-    }
-    for (; i < in->n_metrics; i++) {
-        sqlite3_stmt *s = db_stmt(c, ctx, hist);
-        if (!s)
-            return ctx->err;
-        bind_metric(s, 0, run_key, &in->metrics[i]);
-        if (sqlite3_step(s) != SQLITE_DONE)
-            return db_fail(c, ctx, "log metric");
-    }
-    /* one latest_metrics upsert per distinct key: the batch's own latest */
-    const struct keel_metric **by_key =
-        karena_alloc(ctx->arena, (in->n_metrics ? in->n_metrics : 1) * sizeof *by_key);
+    size_t n = in->n_metrics;
+    const struct keel_metric **by_key = karena_alloc(ctx->arena, (n ? n : 1) * sizeof *by_key);
     if (!by_key)
         return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
-    for (i = 0; i < in->n_metrics; i++)
+    for (size_t i = 0; i < n; i++)
         by_key[i] = &in->metrics[i];
-    qsort(by_key, in->n_metrics, sizeof *by_key, cmp_metric_key);
-    for (i = 0; i < in->n_metrics;) {
+    qsort(by_key, n, sizeof *by_key, cmp_metric_key);
+    for (size_t i = 0; i < n;) {
         const struct keel_metric *best = by_key[i];
         size_t j = i + 1;
-        for (; j < in->n_metrics && strcmp(by_key[j]->key, best->key) == 0; j++)
+        for (; j < n && strcmp(by_key[j]->key, best->key) == 0; j++)
             if (metric_after(by_key[j], best))
                 best = by_key[j];
-        i = j;
+        int64_t key_id = 0;
+        enum keel_err e = metric_key_id(c, ctx, best->key, &key_id);
+        if (e)
+            return e;
         sqlite3_stmt *s = db_stmt(c, ctx, latest);
         if (!s)
             return ctx->err;
-        bind_metric(s, 0, run_key, best);
+        bind_metric(s, 0, run_key, -1, best);
         if (sqlite3_step(s) != SQLITE_DONE)
             return db_fail(c, ctx, "log metric");
+        /* the history, HIST_ROWS_PER_STMT rows a statement */
+        while (j - i >= HIST_ROWS_PER_STMT) {
+            if (!(s = db_stmt(c, ctx, hist_multi_sql)))
+                return ctx->err;
+            for (int k = 0; k < HIST_ROWS_PER_STMT; k++)
+                bind_metric(s, k * 6, run_key, key_id, by_key[i + (size_t)k]);
+            if (sqlite3_step(s) != SQLITE_DONE)
+                return db_fail(c, ctx, "log metrics");
+            i += HIST_ROWS_PER_STMT;
+        }
+        for (; i < j; i++) {
+            if (!(s = db_stmt(c, ctx, hist)))
+                return ctx->err;
+            bind_metric(s, 0, run_key, key_id, by_key[i]);
+            if (sqlite3_step(s) != SQLITE_DONE)
+                return db_fail(c, ctx, "log metric");
+        }
     }
     return KEEL_OK;
 }
@@ -736,9 +771,10 @@ enum keel_err store_metric_history(struct store *st, struct keel_ctx *ctx, const
                                    const char *key, struct keel_metric **out, size_t *n_out)
 {
     static const char sql[] =
-        "SELECT m.key, m.value, m.timestamp, m.step, m.is_nan FROM metrics m JOIN runs r "
-        "ON r.run_key = m.run_key WHERE r.run_uuid = ? AND m.key = ? "
-        "ORDER BY m.timestamp, m.step, m.value";
+        "SELECT k.key, m.value, m.timestamp, m.step, m.is_nan FROM runs r "
+        "JOIN metric_keys k ON k.key = ?2 "
+        "JOIN metrics m ON m.run_key = r.run_key AND m.key_id = k.key_id "
+        "WHERE r.run_uuid = ?1 ORDER BY m.timestamp, m.step, m.value";
     struct dbconn *c = store_reader(st);
     enum keel_err e = KEEL_OK;
     sqlite3_stmt *s = db_stmt(c, ctx, sql);
