@@ -54,7 +54,8 @@ struct store {
     pthread_t checkpoint_thread;
     pthread_cond_t checkpoint_cv;
     bool checkpoint_wanted;
-    int wal_pages; /* as reported by the last commit; writer thread only */
+    int wal_pages;       /* as reported by the last commit; writer thread only */
+    int checkpoint_mark; /* wal_pages when the checkpointer was last woken */
     pthread_mutex_t mu;
     pthread_cond_t work_cv, done_cv, reader_cv;
     struct write_op *head, *tail;
@@ -309,7 +310,12 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages)
     (void)db, (void)name;
     struct store *st = arg;
     st->wal_pages = pages;
-    if (pages >= CHECKPOINT_PAGES) {
+    if (pages < st->checkpoint_mark)
+        st->checkpoint_mark = 0; /* the log was restarted */
+    /* wake the checkpointer once per CHECKPOINT_PAGES of new log, not on
+     * every commit: each checkpoint also syncs the database file */
+    if (pages - st->checkpoint_mark >= CHECKPOINT_PAGES) {
+        st->checkpoint_mark = pages;
         pthread_mutex_lock(&st->mu);
         st->checkpoint_wanted = true;
         pthread_cond_signal(&st->checkpoint_cv);
