@@ -25,6 +25,10 @@ class Unbound(Exception):
 
 
 def load_vectors(path):
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"conformance vectors not found at {path}: keel's tests expect the shared/ folder "
+            "beside the repository, or KEEL_CONFORMANCE_DIR naming it")
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
 
