@@ -15,9 +15,13 @@
 #include "store/store.h"
 #include "util/json.h"
 
+struct blobstore;
+
 struct keel_app {
     struct store *store;
     const char *artifacts_destination; /* absolute directory of proxied artifacts */
+    struct blobstore *blobs;           /* the proxied artifacts' content */
+    bool serve_artifacts;              /* the mlflow-artifacts API is on */
 };
 
 struct api_call {
@@ -26,6 +30,10 @@ struct api_call {
     const struct jval *args; /* the request's arguments: an object, in the arena */
     bool from_query; /* GET: every value is a string */
     struct jw out;
+    const char *tail; /* what a wildcard route matched, percent-decoded */
+    const struct http_request *req;
+    struct http_response *resp;
+    bool raw_response; /* the handler filled resp itself (a download) */
     /* Where MLflow's server fails with an unhandled exception it answers
      * with an HTML error page; clients depend on the status only. A handler
      * reproducing such a case sets this and returns KEEL_E_INTERNAL. */
@@ -36,7 +44,9 @@ typedef enum keel_err (*api_handler)(struct api_call *c);
 
 struct api_route {
     const char *method;
-    const char *path; /* after the /api/2.0/ or /ajax-api/2.0/ prefix */
+    /* after the /api/2.0/ or /ajax-api/2.0/ prefix; a trailing slash-star matches
+     * any non-empty rest (a wildcard), handed to the handler as c->tail */
+    const char *path;
     api_handler handler;
 };
 
@@ -49,6 +59,10 @@ extern const struct api_route api_experiment_routes[];
 extern const struct api_route api_run_routes[];
 extern const struct api_route api_metric_routes[];
 extern const struct api_route api_artifact_routes[];
+extern const struct api_route api_artifact_proxy_routes[];
+
+/* The streamed artifact upload (PUT mlflow-artifacts/artifacts/<path>). */
+extern const struct http_stream_ops api_stream_ops;
 
 /* ViewType from its name or number; anything else means ACTIVE_ONLY. */
 enum store_view api_view_type(const struct jval *v);

@@ -8,9 +8,41 @@
 #include "artifacts/artifacts.h"
 #include "util/arena.h"
 
+#define MAX_LISTED_ENTRIES 100000
+
+/* The run's artifacts under `path`: from the artifact index for a proxied
+ * root, from the file system for a local one. Paths come back run-relative. */
+static enum keel_err list_run_artifacts(struct api_call *c, const char *uri, const char *path,
+                                        struct artifact_file **files, size_t *n)
+{
+    const char *rel = artifact_proxied_path(c->ctx, uri);
+    if (!rel) {
+        const char *dir;
+        enum keel_err e = artifact_resolve_local(c->ctx, uri, c->app->artifacts_destination, &dir);
+        return e ? e : artifact_list(c->ctx, dir, path, files, n);
+    }
+    const char *dir = path && *path ? karena_sprintf(c->ctx->arena, "%s/%s", rel, path) : rel;
+    struct keel_artifact *v;
+    enum keel_err e = dir ? store_artifact_list(c->app->store, c->ctx, dir, MAX_LISTED_ENTRIES,
+                                                &v, n)
+                          : keel_fail(c->ctx, KEEL_E_NOMEM, "out of memory");
+    if (e)
+        return e;
+    *files = karena_calloc(c->ctx->arena, *n ? *n : 1, sizeof **files);
+    if (!*files)
+        return keel_fail(c->ctx, KEEL_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < *n; i++) {
+        (*files)[i].path = path && *path ? karena_sprintf(c->ctx->arena, "%s/%s", path, v[i].path)
+                                         : v[i].path;
+        (*files)[i].is_dir = v[i].is_dir;
+        (*files)[i].file_size = v[i].size;
+    }
+    return KEEL_OK;
+}
+
 static enum keel_err h_list(struct api_call *c)
 {
-    const char *id, *path, *dir;
+    const char *id, *path;
     struct keel_run run;
     struct artifact_file *files;
     size_t n;
@@ -22,10 +54,7 @@ static enum keel_err h_list(struct api_call *c)
     if (!e)
         e = store_run_get(c->app->store, c->ctx, id, &run);
     if (!e)
-        e = artifact_resolve_local(c->ctx, run.info.artifact_uri, c->app->artifacts_destination,
-                                   &dir);
-    if (!e)
-        e = artifact_list(c->ctx, dir, path, &files, &n);
+        e = list_run_artifacts(c, run.info.artifact_uri, path, &files, &n);
     if (e)
         return e;
     jw_obj(&c->out);

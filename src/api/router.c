@@ -26,6 +26,7 @@ static const struct api_route *const route_tables[] = {
     api_run_routes,
     api_metric_routes,
     api_artifact_routes,
+    api_artifact_proxy_routes,
 };
 
 static const char html_500[] =
@@ -127,13 +128,27 @@ static const char *content_type_problem(const struct http_request *req)
     return "Bad Request. Content-Type must be one of ['application/json'].";
 }
 
+/* Whether `path` matches the route's; *tail gets what a wildcard matched. */
+static bool path_matches(const char *pattern, const char *path, const char **tail)
+{
+    size_t n = strlen(pattern);
+    if (n >= 2 && strcmp(pattern + n - 2, "/*") == 0) {
+        if (strncmp(pattern, path, n - 1) != 0 || !path[n - 1])
+            return false;
+        *tail = path + n - 1;
+        return true;
+    }
+    *tail = NULL;
+    return strcmp(pattern, path) == 0;
+}
+
 static const struct api_route *find_route(const char *path, const char *method,
-                                          bool *path_known)
+                                          bool *path_known, const char **tail)
 {
     *path_known = false;
     for (size_t t = 0; t < sizeof route_tables / sizeof *route_tables; t++) {
         for (const struct api_route *r = route_tables[t]; r->method; r++) {
-            if (strcmp(r->path, path) != 0)
+            if (!path_matches(r->path, path, tail))
                 continue;
             *path_known = true;
             if (strcmp(r->method, method) == 0)
@@ -159,7 +174,9 @@ void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
         if (strncmp(req->path, api_prefixes[i], strlen(api_prefixes[i])) == 0)
             rest = req->path + strlen(api_prefixes[i]);
     bool path_known = false;
-    const struct api_route *route = rest ? find_route(rest, req->method, &path_known) : NULL;
+    const char *tail = NULL;
+    const struct api_route *route =
+        rest ? find_route(rest, req->method, &path_known, &tail) : NULL;
     if (!route) {
         if (path_known)
             respond_text(resp, 405, "text/html; charset=utf-8", html_405);
@@ -175,6 +192,9 @@ void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
     struct api_call c = {
         .app = app,
         .ctx = ctx,
+        .tail = tail,
+        .req = req,
+        .resp = resp,
         .from_query = strcmp(req->method, "GET") == 0,
     };
     c.args = c.from_query ? args_from_query(ctx->arena, req) : args_from_body(ctx->arena, req);
@@ -186,6 +206,8 @@ void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
     enum keel_err e = route->handler(&c);
     if (e == KEEL_OK && c.out.err != KEEL_OK)
         e = keel_fail(ctx, c.out.err, "response too large");
+    if (e == KEEL_OK && c.raw_response)
+        return;
     if (e != KEEL_OK && c.html_error_page) {
         respond_text(resp, 500, "text/html; charset=utf-8", html_500);
         return;

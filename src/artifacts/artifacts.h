@@ -30,6 +30,10 @@ enum keel_err artifact_check_path(struct keel_ctx *ctx, const char *path, const 
 enum keel_err artifact_resolve_local(struct keel_ctx *ctx, const char *uri,
                                      const char *destination, const char **dir);
 
+/* For a proxied URI (mlflow-artifacts:/x/y or mlflow-artifacts://host/x/y),
+ * the path under the artifact destination ("x/y"); NULL for any other URI. */
+const char *artifact_proxied_path(struct keel_ctx *ctx, const char *uri);
+
 /* Entries of dir/rel sorted by path, each path prefixed with rel ("a/b");
  * a missing directory or a file lists as nothing. */
 enum keel_err artifact_list(struct keel_ctx *ctx, const char *dir, const char *rel,

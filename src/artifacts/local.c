@@ -35,6 +35,22 @@ enum keel_err artifact_check_path(struct keel_ctx *ctx, const char *path, const 
     return KEEL_OK;
 }
 
+const char *artifact_proxied_path(struct keel_ctx *ctx, const char *uri)
+{
+    static const char proxied[] = "mlflow-artifacts:";
+    if (strncmp(uri, proxied, sizeof proxied - 1) != 0)
+        return NULL;
+    const char *p = uri + sizeof proxied - 1;
+    if (strncmp(p, "//", 2) == 0) /* mlflow-artifacts://host:port/path */
+        p = strchr(p + 2, '/') ? strchr(p + 2, '/') : "";
+    while (*p == '/')
+        p++;
+    size_t n = strlen(p);
+    while (n && p[n - 1] == '/')
+        n--;
+    return karena_strndup(ctx->arena, p, n);
+}
+
 enum keel_err artifact_resolve_local(struct keel_ctx *ctx, const char *uri,
                                      const char *destination, const char **dir)
 {

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "artifacts/blobstore.h"
 #include "cli/cli.h"
 #include "http/http.h"
 #include "store/store.h"
@@ -25,6 +26,7 @@
 #include "util/uri.h"
 
 #define DEFAULT_MAX_BODY (64u << 20)
+#define DEFAULT_MAX_ARTIFACT (64ull << 30)
 #define REQUEST_ARENA_CEILING (512u << 20)
 
 struct server_opts {
@@ -33,6 +35,7 @@ struct server_opts {
     int serve_artifacts;
     unsigned workers;
     size_t max_body;
+    uint64_t max_artifact;
 };
 
 static void server_usage(FILE *f)
@@ -49,8 +52,9 @@ static void server_usage(FILE *f)
             "  --no-serve-artifacts          clients write artifacts to the root directly\n"
             "  -w, --workers N               concurrent store readers (4)\n"
             "  --data-dir DIR                keel's own data directory (./keel-data)\n"
-            "  --max-body-bytes N            largest accepted request body (%u)\n",
-            DEFAULT_MAX_BODY);
+            "  --max-body-bytes N            largest accepted request body (%u)\n"
+            "  --max-artifact-bytes N        largest accepted artifact upload (%llu)\n",
+            DEFAULT_MAX_BODY, (unsigned long long)DEFAULT_MAX_ARTIFACT);
 }
 
 static int mkdirs(const char *path)
@@ -80,7 +84,9 @@ static const char *sqlite_path(const char *uri)
 
 static int parse_opts(int argc, char **argv, struct server_opts *o)
 {
-    enum { O_BACKEND = 256, O_ROOT, O_DEST, O_SERVE, O_NO_SERVE, O_DATA, O_MAXBODY, O_HELP };
+    enum {
+        O_BACKEND = 256, O_ROOT, O_DEST, O_SERVE, O_NO_SERVE, O_DATA, O_MAXBODY, O_MAXART, O_HELP
+    };
     static const struct option longopts[] = {
         {"host", required_argument, NULL, 'h'},
         {"port", required_argument, NULL, 'p'},
@@ -92,6 +98,7 @@ static int parse_opts(int argc, char **argv, struct server_opts *o)
         {"no-serve-artifacts", no_argument, NULL, O_NO_SERVE},
         {"data-dir", required_argument, NULL, O_DATA},
         {"max-body-bytes", required_argument, NULL, O_MAXBODY},
+        {"max-artifact-bytes", required_argument, NULL, O_MAXART},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -128,6 +135,13 @@ static int parse_opts(int argc, char **argv, struct server_opts *o)
                 return 2;
             }
             break;
+        case O_MAXART:
+            o->max_artifact = strtoull(optarg, &end, 10);
+            if (*end || o->max_artifact == 0) {
+                fprintf(stderr, "keel server: invalid --max-artifact-bytes '%s'\n", optarg);
+                return 2;
+            }
+            break;
         case O_HELP: server_usage(stdout); return 0;
         default: server_usage(stderr); return 2;
         }
@@ -143,7 +157,7 @@ int cli_server(int argc, char **argv)
 {
     struct server_opts o = {.host = "127.0.0.1", .port = 5000, .serve_artifacts = 1,
                             .workers = 4, .data_dir = "./keel-data",
-                            .max_body = DEFAULT_MAX_BODY};
+                            .max_body = DEFAULT_MAX_BODY, .max_artifact = DEFAULT_MAX_ARTIFACT};
     int rc = parse_opts(argc, argv, &o);
     if (rc >= 0)
         return rc;
@@ -189,7 +203,15 @@ int cli_server(int argc, char **argv)
     char dest_abs[PATH_MAX];
     if (!realpath(dest, dest_abs))
         snprintf(dest_abs, sizeof dest_abs, "%s", dest);
-    struct keel_app app = {.store = st, .artifacts_destination = dest_abs};
+    struct blobstore *blobs = NULL;
+    if (o.serve_artifacts && blobstore_open(&blobs, dest_abs, o.max_artifact, &ctx) != KEEL_OK) {
+        fprintf(stderr, "keel server: %s\n", ctx.errmsg ? ctx.errmsg : "cannot open artifacts");
+        store_close(st);
+        karena_free(a);
+        return 1;
+    }
+    struct keel_app app = {.store = st, .artifacts_destination = dest_abs, .blobs = blobs,
+                           .serve_artifacts = o.serve_artifacts};
     struct http_server_config hc = {.host = o.host, .port = o.port, .max_body = o.max_body,
                                     .arena_ceiling = REQUEST_ARENA_CEILING,
                                     .connection_limit = 1024, .timeout_s = 120};
@@ -201,8 +223,9 @@ int cli_server(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
     struct http_server *srv = NULL;
-    if (http_server_start(&srv, &hc, api_handle, &app, &ctx) != KEEL_OK) {
+    if (http_server_start(&srv, &hc, api_handle, &api_stream_ops, &app, &ctx) != KEEL_OK) {
         fprintf(stderr, "keel server: %s\n", ctx.errmsg ? ctx.errmsg : "cannot listen");
+        blobstore_close(blobs);
         store_close(st);
         karena_free(a);
         return 1;
@@ -213,6 +236,7 @@ int cli_server(int argc, char **argv)
     sigwait(&stop, &sig);
     fprintf(stderr, "keel server: stopping (signal %d)\n", sig);
     http_server_stop(srv);
+    blobstore_close(blobs);
     store_close(st);
     karena_free(a);
     return 0;

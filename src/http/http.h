@@ -3,14 +3,18 @@
  *
  * The server reads a whole request (its body bounded by max_body), hands it
  * to the application's handler as a struct http_request, and sends back the
- * struct http_response the handler filled. Each connection is served on its
- * own thread, so a handler may block (e.g. on the store's group commit)
- * without holding up other clients. Nothing here knows about MLflow.
+ * struct http_response the handler filled. A request the application claims
+ * as a stream (an artifact upload) is not buffered: its body is handed over
+ * chunk by chunk as it arrives. A response body is either bytes or an open
+ * file sent as it is (downloads). Each connection is served on its own
+ * thread, so a handler may block (e.g. on the store's group commit) without
+ * holding up other clients. Nothing here knows about MLflow.
  */
 #ifndef KEEL_HTTP_H
 #define KEEL_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util/buf.h"
 #include "util/err.h"
@@ -28,14 +32,22 @@ struct http_request {
     const char *content_type; /* NULL when absent */
     const char *body;         /* NUL-terminated; "" when there is none */
     size_t body_len;
+    void *conn;               /* the server's; for http_header() */
 };
 
-#define HTTP_MAX_HEADERS 4
+/* A request header's value, NULL when absent. */
+const char *http_header(const struct http_request *req, const char *name);
+
+#define HTTP_MAX_HEADERS 8
 
 struct http_response {
     int status;
     const char *content_type; /* static or arena string */
     struct kbuf body;         /* owned by the response; freed by the server */
+    /* When fd >= 0 the body is fd's bytes [fd_offset, fd_offset + fd_len)
+     * instead; the server closes fd once sent. */
+    int fd;
+    uint64_t fd_offset, fd_len;
     const char *header_names[HTTP_MAX_HEADERS];
     const char *header_values[HTTP_MAX_HEADERS];
     int n_headers;
@@ -45,6 +57,25 @@ struct http_response {
  * the response has been queued. */
 typedef void (*http_handler_fn)(void *app, struct keel_ctx *ctx, const struct http_request *req,
                                 struct http_response *resp);
+
+/*
+ * Streamed request bodies. open() sees the request before its body (req->body
+ * is empty) and returns the application's stream state to take the body as
+ * it arrives, or NULL to have it buffered as usual; it may instead fill
+ * *early (status != 0) to answer at once, the body then being discarded.
+ * write() takes each chunk (an error makes the stream fail; the rest of the
+ * body is discarded); finish() runs once the body is complete and fills the
+ * response; abort() runs instead when the connection ends first, and must
+ * leave nothing partial behind. The stream's memory is the application's.
+ */
+struct http_stream_ops {
+    void *(*open)(void *app, struct keel_ctx *ctx, const struct http_request *req,
+                  struct http_response *early);
+    enum keel_err (*write)(void *stream, const char *data, size_t n);
+    void (*finish)(void *stream, struct keel_ctx *ctx, const struct http_request *req,
+                   struct http_response *resp);
+    void (*abort)(void *stream);
+};
 
 struct http_server_config {
     const char *host;
@@ -60,7 +91,8 @@ struct http_server;
 /* Starts listening; on success *out is owned by the caller, who stops it with
  * http_server_stop(). */
 enum keel_err http_server_start(struct http_server **out, const struct http_server_config *cfg,
-                                http_handler_fn handler, void *app, struct keel_ctx *ctx);
+                                http_handler_fn handler, const struct http_stream_ops *streams,
+                                void *app, struct keel_ctx *ctx);
 /* Stops accepting, waits for in-flight requests, frees. NULL is safe. */
 void http_server_stop(struct http_server *s);
 /* The port actually bound (useful with port 0). */

@@ -1,17 +1,22 @@
 /*
- * server.c -- libmicrohttpd glue: collect a bounded request, call the
- * application handler, send its response.
+ * server.c -- libmicrohttpd glue: collect a bounded request (or stream its
+ * body to the application), call the application, send its response.
  *
  * States of one request (struct conn_state, libmicrohttpd's *con_cls):
- *   NEW      first callback: headers known; a Content-Length above max_body
- *            is refused at once with 413 and the body is never read
- *   READING  body chunks appended to a kbuf whose ceiling is max_body
- *   DONE     final callback: handler runs, response queued, state freed in
- *            request_completed()
+ *   NEW      first callback: headers known. The request's arena and view are
+ *            made; the application may claim the body as a stream. A
+ *            Content-Length above max_body on a buffered request is refused
+ *            with 413 and the body is never kept.
+ *   READING  body chunks appended to a kbuf whose ceiling is max_body, or
+ *            handed to the stream
+ *   DONE     final callback: handler (or stream finish) runs, response
+ *            queued; request_completed() frees the state, aborting a stream
+ *            that never finished (a cut connection).
  */
 #include "http/http.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdbool.h>
@@ -19,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "util/arena.h"
 
@@ -28,13 +34,20 @@ struct http_server {
     struct MHD_Daemon *mhd;
     struct http_server_config cfg;
     http_handler_fn handler;
+    const struct http_stream_ops *streams;
     void *app;
     int port;
 };
 
 struct conn_state {
+    struct karena *arena;
+    struct keel_ctx ctx;
+    struct http_request req;
     struct kbuf body;
     bool too_large;
+    void *stream;        /* the application's, while a stream is open */
+    bool stream_failed;  /* a write failed: the rest is discarded */
+    struct http_response early; /* status != 0: answer without the body */
 };
 
 void http_response_header(struct http_response *r, const char *name, const char *value)
@@ -44,6 +57,11 @@ void http_response_header(struct http_response *r, const char *name, const char 
         r->header_values[r->n_headers] = value;
         r->n_headers++;
     }
+}
+
+const char *http_header(const struct http_request *req, const char *name)
+{
+    return req->conn ? MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name) : NULL;
 }
 
 struct query_collect {
@@ -67,15 +85,25 @@ static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const c
 
 static enum MHD_Result queue(struct MHD_Connection *conn, struct http_response *resp)
 {
-    size_t len = 0;
-    char *data = kbuf_take(&resp->body, &len);
-    if (!data)
-        return MHD_NO;
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        free(data);
-        return MHD_NO;
+    struct MHD_Response *r;
+    if (resp->fd >= 0) {
+        r = MHD_create_response_from_fd_at_offset64(resp->fd_len, resp->fd,
+                                                    (int64_t)resp->fd_offset);
+        if (!r) {
+            close(resp->fd);
+            return MHD_NO;
+        }
+        resp->fd = -1; /* libmicrohttpd closes it */
+    } else {
+        size_t len = 0;
+        char *data = kbuf_take(&resp->body, &len);
+        if (!data)
+            return MHD_NO;
+        r = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+        if (!r) {
+            free(data);
+            return MHD_NO;
+        }
     }
     if (resp->content_type)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
@@ -86,45 +114,83 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct http_response *
     return ret;
 }
 
-static enum MHD_Result simple(struct MHD_Connection *conn, int status, const char *type,
-                              const char *text)
+static void response_init(struct http_response *r, size_t max)
 {
-    struct http_response resp = {.status = status, .content_type = type};
-    kbuf_init(&resp.body, strlen(text) + 1);
-    kbuf_adds(&resp.body, text);
-    return queue(conn, &resp);
+    memset(r, 0, sizeof *r);
+    r->status = 200;
+    r->fd = -1;
+    kbuf_init(&r->body, max);
 }
 
-static enum MHD_Result dispatch(struct http_server *s, struct MHD_Connection *conn,
-                                const char *url, const char *method, struct conn_state *st)
+static void response_free(struct http_response *r)
 {
-    struct karena *arena = karena_new(s->cfg.arena_ceiling);
-    if (!arena)
-        return MHD_NO;
-    struct keel_ctx ctx = {.arena = arena};
+    kbuf_free(&r->body);
+    if (r->fd >= 0)
+        close(r->fd);
+    r->fd = -1;
+}
+
+static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_response *resp)
+{
+    enum MHD_Result ret = queue(conn, resp);
+    response_free(resp);
+    return ret;
+}
+
+static enum MHD_Result too_large(struct http_server *s, struct MHD_Connection *conn)
+{
+    struct http_response resp;
+    response_init(&resp, 512);
+    resp.status = 413;
+    resp.content_type = "application/json";
+    kbuf_printf(&resp.body,
+                "{\"error_code\": \"INVALID_PARAMETER_VALUE\", \"message\": \"Request body "
+                "exceeds the limit of %zu bytes.\"}",
+                s->cfg.max_body);
+    return send_response(conn, &resp);
+}
+
+/* The request's view (all but the body), in its arena. */
+static struct conn_state *state_new(struct http_server *s, struct MHD_Connection *conn,
+                                    const char *url, const char *method)
+{
+    struct conn_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return NULL;
+    st->arena = karena_new(s->cfg.arena_ceiling);
+    if (!st->arena) {
+        free(st);
+        return NULL;
+    }
+    st->ctx.arena = st->arena;
+    kbuf_init(&st->body, s->cfg.max_body);
     struct query_collect q = {
-        .arena = arena,
-        .params = karena_calloc(arena, HTTP_MAX_QUERY_PARAMS, sizeof(struct http_param)),
+        .arena = st->arena,
+        .params = karena_calloc(st->arena, HTTP_MAX_QUERY_PARAMS, sizeof(struct http_param)),
     };
     if (q.params)
         MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, &q);
-    struct http_request req = {
-        .method = method,
-        .path = url,
+    st->req = (struct http_request){
+        .method = karena_strdup(st->arena, method),
+        .path = karena_strdup(st->arena, url),
         .query = q.params,
         .n_query = q.n,
         .content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                     MHD_HTTP_HEADER_CONTENT_TYPE),
-        .body = st->body.data ? st->body.data : "",
-        .body_len = st->body.len,
+        .body = "",
+        .conn = conn,
     };
-    struct http_response resp = {.status = 200};
-    kbuf_init(&resp.body, s->cfg.arena_ceiling);
-    s->handler(s->app, &ctx, &req, &resp);
-    enum MHD_Result ret = queue(conn, &resp);
-    kbuf_free(&resp.body);
-    karena_free(arena);
-    return ret;
+    return st;
+}
+
+static void state_free(struct http_server *s, struct conn_state *st)
+{
+    if (st->stream && s->streams)
+        s->streams->abort(st->stream);
+    response_free(&st->early);
+    kbuf_free(&st->body);
+    karena_free(st->arena);
+    free(st);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -136,42 +202,58 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct http_server *s = cls;
     struct conn_state *st = *con_cls;
     if (!st) {
-        st = calloc(1, sizeof *st);
-        if (!st)
+        if (!(st = state_new(s, conn, url, method)))
             return MHD_NO;
-        kbuf_init(&st->body, s->cfg.max_body);
         *con_cls = st;
+        response_init(&st->early, 4096);
+        st->early.status = 0;
+        if (s->streams)
+            st->stream = s->streams->open(s->app, &st->ctx, &st->req, &st->early);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body)
+        if (!st->stream && !st->early.status && cl && strtoull(cl, NULL, 10) > s->cfg.max_body)
             st->too_large = true;
         return MHD_YES;
     }
     if (*upload_data_size) {
-        if (!st->too_large && kbuf_add(&st->body, upload_data, *upload_data_size) != KEEL_OK)
+        if (st->stream) {
+            if (!st->stream_failed &&
+                s->streams->write(st->stream, upload_data, *upload_data_size) != KEEL_OK)
+                st->stream_failed = true;
+        } else if (!st->early.status && !st->too_large &&
+                   kbuf_add(&st->body, upload_data, *upload_data_size) != KEEL_OK) {
             st->too_large = true;
-        *upload_data_size = 0; /* consumed (or dropped once too large) */
+        }
+        *upload_data_size = 0; /* consumed (or dropped) */
         return MHD_YES;
     }
-    if (st->too_large) {
-        char msg[160];
-        snprintf(msg, sizeof msg,
-                 "{\"error_code\": \"INVALID_PARAMETER_VALUE\", \"message\": \"Request body "
-                 "exceeds the limit of %zu bytes.\"}",
-                 s->cfg.max_body);
-        return simple(conn, 413, "application/json", msg);
+    if (st->early.status)
+        return send_response(conn, &st->early);
+    if (st->too_large)
+        return too_large(s, conn);
+    struct http_response resp;
+    response_init(&resp, s->cfg.arena_ceiling);
+    if (st->stream) {
+        void *stream = st->stream;
+        st->stream = NULL; /* finish() owns it now, failed or not */
+        if (st->stream_failed)
+            st->ctx.err = KEEL_E_IO;
+        s->streams->finish(stream, &st->ctx, &st->req, &resp);
+    } else {
+        st->req.body = st->body.data ? st->body.data : "";
+        st->req.body_len = st->body.len;
+        s->handler(s->app, &st->ctx, &st->req, &resp);
     }
-    return dispatch(s, conn, url, method, st);
+    return send_response(conn, &resp);
 }
 
 static void request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                               enum MHD_RequestTerminationCode toe)
 {
-    (void)cls, (void)conn, (void)toe;
+    (void)conn, (void)toe;
     struct conn_state *st = *con_cls;
     if (st) {
-        kbuf_free(&st->body);
-        free(st);
+        state_free(cls, st);
         *con_cls = NULL;
     }
 }
@@ -194,7 +276,8 @@ static enum keel_err resolve(const char *host, int port, struct sockaddr_storage
 }
 
 enum keel_err http_server_start(struct http_server **out, const struct http_server_config *cfg,
-                                http_handler_fn handler, void *app, struct keel_ctx *ctx)
+                                http_handler_fn handler, const struct http_stream_ops *streams,
+                                void *app, struct keel_ctx *ctx)
 {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
@@ -206,6 +289,7 @@ enum keel_err http_server_start(struct http_server **out, const struct http_serv
         return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
     s->cfg = *cfg;
     s->handler = handler;
+    s->streams = streams;
     s->app = app;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                      MHD_USE_ERROR_LOG;

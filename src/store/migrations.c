@@ -88,6 +88,14 @@ static const char *const migrations[] = {
     "CREATE TABLE input_tags ("
     "  input_uuid TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,"
     "  PRIMARY KEY (input_uuid, name));",
+    /* 2: the artifact store's index: each artifact path (relative to the
+     * artifact destination) points at the digest of its content */
+    "CREATE TABLE artifact_files ("
+    "  path TEXT PRIMARY KEY,"
+    "  digest TEXT NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  created_time INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX artifact_files_digest ON artifact_files(digest);",
 };
 
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])

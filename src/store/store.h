@@ -188,4 +188,31 @@ enum keel_err store_run_search(struct store *st, struct keel_ctx *ctx,
                                struct store_page page, struct keel_run **out, size_t *n_out,
                                const char **next_token);
 
+/* ---- artifact index (paths relative to the artifact destination) ---- */
+struct keel_artifact {
+    const char *path; /* in listings: the name within the listed directory */
+    bool is_dir;
+    int64_t size;       /* files */
+    const char *digest; /* files: SHA-256 hex of the content */
+};
+
+/* Points `path` at a stored content. Refuses a path that is a directory, or
+ * that has a file among its parents. */
+enum keel_err store_artifact_put(struct store *st, struct keel_ctx *ctx, const char *path,
+                                 const char *digest, int64_t size);
+/* The file at `path`; KEEL_E_NOT_FOUND when there is none (out->is_dir tells
+ * whether `path` is a directory instead). */
+enum keel_err store_artifact_get(struct store *st, struct keel_ctx *ctx, const char *path,
+                                 struct keel_artifact *out);
+/* The entries directly inside directory `dir` ("" for the root), sorted by
+ * name; nothing for a missing directory or a file. At most `max` entries. */
+enum keel_err store_artifact_list(struct store *st, struct keel_ctx *ctx, const char *dir,
+                                  size_t max, struct keel_artifact **out, size_t *n);
+/* Removes every file under directory `dir`. *n_removed counts them. */
+enum keel_err store_artifact_delete_dir(struct store *st, struct keel_ctx *ctx, const char *dir,
+                                        int64_t *n_removed);
+/* Whether any artifact points at `digest`. */
+enum keel_err store_artifact_digest_used(struct store *st, struct keel_ctx *ctx,
+                                         const char *digest, bool *used);
+
 #endif

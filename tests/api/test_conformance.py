@@ -8,8 +8,6 @@ import replay
 # skip reason). Their exchanges are still sent, in order, because the scenario depends on
 # their side effects; only the assertion is skipped. Delete a row when the work lands.
 NOT_YET = [
-    (None, "/api/2.0/mlflow-artifacts/", "artifact proxy: issue 3"),
-    ("GET", "/api/2.0/mlflow/artifacts/list", "artifact proxy: issue 3"),
     (None, "/api/2.0/mlflow/registered-models/", "model registry: issue 4"),
     (None, "/api/2.0/mlflow/model-versions/", "model registry: issue 4"),
 ]

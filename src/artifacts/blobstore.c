@@ -1,0 +1,287 @@
+/*
+ * blobstore.c -- the local-directory blob backend.
+ *
+ * Layout under the root:
+ *   blobs/sha256/ab/abcdef...   one file per distinct content
+ *   tmp/upload-XXXXXX           uploads in progress
+ * Invariants: a file under blobs/ holds exactly the bytes its name hashes
+ * (it got there by rename after fsync); nothing outside root is touched.
+ */
+#include "artifacts/blobstore.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/arena.h"
+
+#define BLOBSTORE_ROOT_MAX 3072
+
+struct blobstore {
+    char root[BLOBSTORE_ROOT_MAX]; /* leaves room below PATH_MAX for the layout */
+    uint64_t max_blob;
+};
+
+struct blob_upload {
+    struct blobstore *bs;
+    int fd;
+    char tmp[PATH_MAX];
+    EVP_MD_CTX *md;
+    uint64_t size;
+    bool failed;
+};
+
+static enum keel_err io_fail(struct keel_ctx *ctx, const char *what, const char *path)
+{
+    return keel_fail(ctx, KEEL_E_IO, "%s %s: %s", what, path, strerror(errno));
+}
+
+static int mkdir_p(const char *path)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
+        return -1;
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    }
+    return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+enum keel_err blobstore_open(struct blobstore **out, const char *root, uint64_t max_blob,
+                             struct keel_ctx *ctx)
+{
+    struct blobstore *bs = calloc(1, sizeof *bs);
+    if (!bs)
+        return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+    char dir[PATH_MAX];
+    if (snprintf(bs->root, sizeof bs->root, "%s", root) >= (int)sizeof bs->root) {
+        free(bs);
+        return keel_fail(ctx, KEEL_E_INVALID_PARAMETER, "artifact root path too long");
+    }
+    bs->max_blob = max_blob;
+    static const char *const subdirs[] = {"blobs/sha256", "tmp"};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(dir, sizeof dir, "%s/%s", root, subdirs[i]);
+        if (mkdir_p(dir) != 0) {
+            enum keel_err e = io_fail(ctx, "cannot create", dir);
+            free(bs);
+            return e;
+        }
+    }
+    *out = bs;
+    return KEEL_OK;
+}
+
+void blobstore_close(struct blobstore *bs)
+{
+    free(bs);
+}
+
+static void blob_path(const struct blobstore *bs, const char *digest, char *out, size_t n)
+{
+    snprintf(out, n, "%s/blobs/sha256/%.2s/%s", bs->root, digest, digest);
+}
+
+static bool digest_ok(const char *d)
+{
+    size_t i = 0;
+    for (; d[i]; i++)
+        if (!((d[i] >= '0' && d[i] <= '9') || (d[i] >= 'a' && d[i] <= 'f')))
+            return false;
+    return i == BLOB_DIGEST_HEX;
+}
+
+enum keel_err blob_upload_begin(struct blobstore *bs, struct keel_ctx *ctx,
+                                struct blob_upload **out)
+{
+    struct blob_upload *u = calloc(1, sizeof *u);
+    if (!u)
+        return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+    u->bs = bs;
+    snprintf(u->tmp, sizeof u->tmp, "%s/tmp/upload-XXXXXX", bs->root);
+    u->fd = mkstemp(u->tmp);
+    u->md = EVP_MD_CTX_new();
+    if (u->fd < 0 || !u->md || EVP_DigestInit_ex(u->md, EVP_sha256(), NULL) != 1) {
+        enum keel_err e = io_fail(ctx, "cannot start upload in", bs->root);
+        if (u->fd >= 0) {
+            close(u->fd);
+            unlink(u->tmp);
+        }
+        EVP_MD_CTX_free(u->md);
+        free(u);
+        return e;
+    }
+    *out = u;
+    return KEEL_OK;
+}
+
+enum keel_err blob_upload_write(struct blob_upload *u, const void *data, size_t n)
+{
+    if (u->failed)
+        return KEEL_E_IO;
+    if (n > u->bs->max_blob - u->size) {
+        u->failed = true;
+        return KEEL_E_TOO_LARGE;
+    }
+    const char *p = data;
+    for (size_t left = n; left;) {
+        ssize_t w = write(u->fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            u->failed = true;
+            return KEEL_E_IO;
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    EVP_DigestUpdate(u->md, data, n);
+    u->size += n;
+    return KEEL_OK;
+}
+
+void blob_upload_abort(struct blob_upload *u)
+{
+    if (!u)
+        return;
+    close(u->fd);
+    unlink(u->tmp);
+    EVP_MD_CTX_free(u->md);
+    free(u);
+}
+
+/* fsync of a directory, so a rename into it is durable */
+static void sync_dir(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+enum keel_err blob_upload_commit(struct blob_upload *u, struct keel_ctx *ctx,
+                                 char digest[BLOB_DIGEST_HEX + 1], uint64_t *size)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    enum keel_err e = KEEL_OK;
+    if (u->failed)
+        e = keel_fail(ctx, KEEL_E_IO, "the upload failed while it was written");
+    else if (EVP_DigestFinal_ex(u->md, md, &md_len) != 1 || md_len != 32)
+        e = keel_fail(ctx, KEEL_E_INTERNAL, "SHA-256 failed");
+    else if (fsync(u->fd) != 0)
+        e = io_fail(ctx, "cannot sync", u->tmp);
+    if (e) {
+        blob_upload_abort(u);
+        return e;
+    }
+    for (unsigned i = 0; i < 32; i++) {
+        digest[2 * i] = hex[md[i] >> 4];
+        digest[2 * i + 1] = hex[md[i] & 15];
+    }
+    digest[BLOB_DIGEST_HEX] = '\0';
+    *size = u->size;
+    char final[PATH_MAX], dir[PATH_MAX];
+    blob_path(u->bs, digest, final, sizeof final);
+    snprintf(dir, sizeof dir, "%s/blobs/sha256/%.2s", u->bs->root, digest);
+    struct stat sb;
+    if (stat(final, &sb) == 0) {
+        /* the content is already stored: keep that copy, and refresh its time so
+         * a concurrent gc's grace period covers the row about to point at it */
+        utimensat(AT_FDCWD, final, NULL, 0);
+        blob_upload_abort(u);
+        return KEEL_OK;
+    }
+    if (mkdir_p(dir) != 0 || rename(u->tmp, final) != 0) {
+        e = io_fail(ctx, "cannot store blob", final);
+        blob_upload_abort(u);
+        return e;
+    }
+    sync_dir(dir);
+    close(u->fd);
+    EVP_MD_CTX_free(u->md);
+    free(u);
+    return KEEL_OK;
+}
+
+enum keel_err blob_open(struct blobstore *bs, struct keel_ctx *ctx, const char *digest, int *fd,
+                        uint64_t *size)
+{
+    char path[PATH_MAX];
+    if (!digest_ok(digest))
+        return keel_fail(ctx, KEEL_E_NOT_FOUND, "no blob %s", digest);
+    blob_path(bs, digest, path, sizeof path);
+    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (*fd < 0)
+        return errno == ENOENT ? keel_fail(ctx, KEEL_E_NOT_FOUND, "no blob %s", digest)
+                               : io_fail(ctx, "cannot open", path);
+    struct stat sb;
+    if (fstat(*fd, &sb) != 0) {
+        enum keel_err e = io_fail(ctx, "cannot stat", path);
+        close(*fd);
+        return e;
+    }
+    *size = (uint64_t)sb.st_size;
+    return KEEL_OK;
+}
+
+/* Removes the regular files of dir older than cutoff that keep() refuses. */
+static enum keel_err sweep(const char *dir, time_t cutoff, bool (*keep)(void *, const char *),
+                           void *arg, uint64_t *files, uint64_t *bytes)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? KEEL_OK : KEEL_E_IO;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char path[PATH_MAX];
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        if (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_mtime > cutoff)
+            continue;
+        if (keep && keep(arg, de->d_name))
+            continue;
+        if (unlink(path) == 0) {
+            (*files)++;
+            *bytes += (uint64_t)sb.st_size;
+        }
+    }
+    closedir(d);
+    return KEEL_OK;
+}
+
+enum keel_err blobstore_gc(struct blobstore *bs, struct keel_ctx *ctx, time_t grace,
+                           bool (*in_use)(void *arg, const char *digest), void *arg,
+                           uint64_t *blobs_removed, uint64_t *bytes_removed)
+{
+    time_t cutoff = time(NULL) - grace;
+    uint64_t tmp_files = 0, tmp_bytes = 0;
+    char dir[PATH_MAX];
+    *blobs_removed = *bytes_removed = 0;
+    snprintf(dir, sizeof dir, "%s/tmp", bs->root);
+    if (sweep(dir, cutoff, NULL, NULL, &tmp_files, &tmp_bytes) != KEEL_OK)
+        return io_fail(ctx, "cannot read", dir);
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 256; i++) {
+        snprintf(dir, sizeof dir, "%s/blobs/sha256/%c%c", bs->root, hex[i >> 4], hex[i & 15]);
+        if (sweep(dir, cutoff, in_use, arg, blobs_removed, bytes_removed) != KEEL_OK)
+            return io_fail(ctx, "cannot read", dir);
+    }
+    return KEEL_OK;
+}
