@@ -15,14 +15,20 @@
 
 #include "util/err.h"
 
+/* Ceilings on client-supplied artifact paths (bytes). */
+#define ARTIFACT_MAX_PATH 4096
+#define ARTIFACT_MAX_NAME 255
+
 struct artifact_file {
     const char *path; /* relative to the listed root, '/'-separated */
     bool is_dir;
     int64_t file_size; /* 0 for directories */
 };
 
-/* MLflow's validate_path_is_safe: *out is the decoded path, or the error
- * "Invalid path" (INVALID_PARAMETER_VALUE). */
+/* MLflow's validate_path_is_safe, plus keel's own rules (no empty segment,
+ * no control character or NUL, ceilings on length): *out is the decoded
+ * path without trailing '/', or the error "Invalid path"
+ * (INVALID_PARAMETER_VALUE). */
 enum keel_err artifact_check_path(struct keel_ctx *ctx, const char *path, const char **out);
 
 /* The local directory behind an artifact URI; proxied URIs resolve under

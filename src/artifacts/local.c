@@ -14,23 +14,34 @@
 
 enum keel_err artifact_check_path(struct keel_ctx *ctx, const char *path, const char **out)
 {
+    /* a NUL would cut the path short where the check cannot see it */
+    if (strstr(path, "%00") || strlen(path) > ARTIFACT_MAX_PATH)
+        return keel_fail(ctx, KEEL_E_INVALID_PARAMETER, "Invalid path");
     char *p = uri_unquote_all(ctx->arena, path);
     if (!p)
         return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
     if (strlen(p) >= 7 && memcmp(p, "file://", 7) == 0)
         p += 7;
+    /* MLflow's rules (no "..", no absolute or drive path, no backslash or
+     * '#'), and keel's own: no empty segment, no control character, no
+     * over-long name */
     bool bad = p[0] == '/' || strchr(p, '\\') || strchr(p, '#') ||
                (p[0] && p[1] == ':' && ((p[0] | 32) >= 'a' && (p[0] | 32) <= 'z'));
+    for (const char *c = p; !bad && *c; c++)
+        bad = (unsigned char)*c < 0x20 || *c == 0x7f;
     for (const char *s = p; !bad && *s;) {
         size_t len = strcspn(s, "/");
-        if (len == 2 && s[0] == '.' && s[1] == '.')
-            bad = true;
+        bad = (len == 2 && s[0] == '.' && s[1] == '.') || len > ARTIFACT_MAX_NAME ||
+              (len == 0 && s[len] == '/');
         s += len;
         if (*s == '/')
             s++;
     }
     if (bad)
         return keel_fail(ctx, KEEL_E_INVALID_PARAMETER, "Invalid path");
+    size_t n = strlen(p); /* a trailing '/' names the same directory */
+    while (n && p[n - 1] == '/')
+        p[--n] = '\0';
     *out = p;
     return KEEL_OK;
 }

@@ -258,6 +258,34 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     }
 }
 
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* Percent-decoding of the URL and query values, in place, except "%00":
+ * a decoded NUL would silently cut a C string short, so it stays as text
+ * for the application's checks to see and refuse. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls, (void)conn;
+    char *w = s;
+    for (const char *r = s; *r;) {
+        int h, l;
+        if (r[0] == '%' && (h = hexval(r[1])) >= 0 && (l = hexval(r[2])) >= 0 && (h | l)) {
+            *w++ = (char)(h * 16 + l);
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
 static enum keel_err resolve(const char *host, int port, struct sockaddr_storage *ss,
                              struct keel_ctx *ctx)
 {
@@ -299,7 +327,8 @@ enum keel_err http_server_start(struct http_server **out, const struct http_serv
         flags, (uint16_t)cfg->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &ss,
         MHD_OPTION_CONNECTION_LIMIT, cfg->connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
         cfg->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, request_completed, s,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+        MHD_OPTION_END);
     if (!s->mhd) {
         free(s);
         return keel_fail(ctx, KEEL_E_IO, "cannot listen on %s:%d (address in use?)", cfg->host,
