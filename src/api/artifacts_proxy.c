@@ -359,3 +359,94 @@ const struct http_stream_ops api_stream_ops = {
     .finish = stream_finish,
     .abort = stream_abort,
 };
+
+/* ---- keel's own view: digests and sizes ---- */
+
+/* The path under the artifact destination named by ?path= and, with
+ * ?run_id=, relative to that run's (proxied) artifact root. */
+static enum keel_err keel_artifact_path(struct api_call *c, const char **out)
+{
+    const char *path, *run_id;
+    enum keel_err e = api_arg_str(c, "path", false, &path);
+    if (!e)
+        e = api_arg_str(c, "run_id", false, &run_id);
+    if (!e && path && *path)
+        e = artifact_check_path(c->ctx, path, &path);
+    if (e)
+        return e;
+    if (!path)
+        path = "";
+    if (!run_id || !*run_id) {
+        *out = path;
+        return KEEL_OK;
+    }
+    struct keel_run run;
+    if ((e = store_run_get(c->app->store, c->ctx, run_id, &run)))
+        return e;
+    const char *root = artifact_proxied_path(c->ctx, run.info.artifact_uri);
+    if (!root)
+        return keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER,
+                         "Run %s keeps its artifacts outside keel's artifact store (%s)", run_id,
+                         run.info.artifact_uri);
+    *out = *path ? karena_sprintf(c->ctx->arena, "%s/%s", root, path) : root;
+    return *out ? KEEL_OK : keel_fail(c->ctx, KEEL_E_NOMEM, "out of memory");
+}
+
+static void write_entry(struct jw *w, const char *path, const struct keel_artifact *a)
+{
+    jw_obj(w);
+    jw_kstr(w, "path", path);
+    jw_key(w, "is_dir");
+    jw_bool(w, a->is_dir);
+    if (!a->is_dir) {
+        jw_kint(w, "size", a->size);
+        jw_kstr(w, "digest", a->digest);
+        jw_kstr(w, "digest_algorithm", "sha256");
+    }
+    jw_obj_end(w);
+}
+
+/* GET keel/artifacts/list?path=|run_id=: like the proxy listing, with every
+ * file's size and SHA-256 digest. */
+static enum keel_err h_keel_list(struct api_call *c)
+{
+    const char *dir;
+    struct keel_artifact *v;
+    size_t n;
+    enum keel_err e = keel_artifact_path(c, &dir);
+    if (!e)
+        e = store_artifact_list(c->app->store, c->ctx, dir, MAX_LISTED_ENTRIES, &v, &n);
+    if (e)
+        return e;
+    jw_obj(&c->out);
+    jw_key(&c->out, "files");
+    jw_arr(&c->out);
+    for (size_t i = 0; i < n; i++)
+        write_entry(&c->out, v[i].path, &v[i]);
+    jw_arr_end(&c->out);
+    jw_obj_end(&c->out);
+    return KEEL_OK;
+}
+
+/* GET keel/artifacts/stat?path=|run_id=: one file's size and digest. */
+static enum keel_err h_keel_stat(struct api_call *c)
+{
+    const char *path;
+    struct keel_artifact a;
+    enum keel_err e = keel_artifact_path(c, &path);
+    if (!e)
+        e = store_artifact_get(c->app->store, c->ctx, path, &a);
+    if (e)
+        return e;
+    jw_obj(&c->out);
+    jw_key(&c->out, "file");
+    write_entry(&c->out, path, &a);
+    jw_obj_end(&c->out);
+    return KEEL_OK;
+}
+
+const struct api_route api_keel_artifact_routes[] = {
+    {"GET", "keel/artifacts/list", h_keel_list},
+    {"GET", "keel/artifacts/stat", h_keel_stat},
+    {NULL, NULL, NULL},
+};

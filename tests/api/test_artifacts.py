@@ -44,6 +44,15 @@ def test_roundtrip_listing_and_dedup(keel):
     r = requests.get(keel.url + ART, params={"path": "1/r1/artifacts/model"})
     assert r.json() == {"files": [{"path": "MLmodel", "is_dir": False, "file_size": 12},
                                   {"path": "data", "is_dir": True}]}
+    # keel's own view shows sizes and digests
+    st = requests.get(keel.url + "/api/2.0/keel/artifacts/stat",
+                      params={"path": "1/r2/artifacts/copy.bin"}).json()["file"]
+    assert st == {"path": "1/r2/artifacts/copy.bin", "is_dir": False, "size": len(data),
+                  "digest": hashlib.sha256(data).hexdigest(), "digest_algorithm": "sha256"}
+    ls = requests.get(keel.url + "/api/2.0/keel/artifacts/list",
+                      params={"path": "1/r1/artifacts/model"}).json()["files"]
+    assert [(f["path"], f["is_dir"], f.get("size")) for f in ls] == [("MLmodel", False, 12),
+                                                                    ("data", True, None)]
     # deleting a directory removes its rows; the shared content stays for the other run
     assert requests.delete(keel.url + f"{ART}/1/r1/artifacts/model").status_code == 200
     assert requests.get(keel.url + f"{ART}/1/r1/artifacts/model/data/w.bin").status_code == 500

@@ -1,6 +1,7 @@
-# The unmodified MLflow Python client against a real keel server. Debian packages no
-# MLflow, so this runs where one is importable: either installed, or a source tree named
-# by KEEL_MLFLOW_SRC (e.g. an MLflow 2.12 checkout); elsewhere it is skipped, saying so.
+# The unmodified MLflow Python client against a real keel server: tracking calls, artifact
+# logging and download, model logging and loading. Debian packages no MLflow, so this runs
+# where one is importable: installed, or a source tree named by KEEL_MLFLOW_SRC (e.g. an
+# MLflow 2.12 checkout, with python3-sklearn for the model); elsewhere it is skipped, saying so.
 import os
 import subprocess
 import sys
@@ -58,6 +59,38 @@ SCRIPT = textwrap.dedent(
 )
 
 
+ARTIFACT_SCRIPT = textwrap.dedent(
+    """
+import os, tempfile, mlflow, numpy as np
+from mlflow import MlflowClient
+mlflow.set_tracking_uri(URL)
+mlflow.set_experiment("artifacts-e2e")
+d = tempfile.mkdtemp()
+with open(os.path.join(d, "notes.txt"), "w") as f: f.write("hello keel\\n")
+os.makedirs(os.path.join(d, "plots", "deep"))
+with open(os.path.join(d, "plots", "deep", "a.bin"), "wb") as f: f.write(os.urandom(3 << 20))
+with mlflow.start_run() as run:
+    mlflow.log_artifact(os.path.join(d, "notes.txt"))
+    mlflow.log_artifacts(os.path.join(d, "plots"), artifact_path="plots")
+    from sklearn.linear_model import LogisticRegression
+    X = np.array([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5], [0.9, 0.1]]); y = np.array([0, 1, 0, 1])
+    model = LogisticRegression().fit(X, y)
+    mlflow.sklearn.log_model(model, "model", registered_model_name=None)
+client = MlflowClient()
+names = sorted(a.path for a in client.list_artifacts(run.info.run_id))
+assert names == ["model", "notes.txt", "plots"], names
+deep = [a.path for a in client.list_artifacts(run.info.run_id, "plots/deep")]
+assert deep == ["plots/deep/a.bin"], deep
+out = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="plots")
+with open(os.path.join(out, "deep", "a.bin"), "rb") as f, open(os.path.join(d, "plots", "deep", "a.bin"), "rb") as g:
+    assert f.read() == g.read()
+loaded = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+assert list(loaded.predict(X)) == list(model.predict(X))
+print("OK")
+"""
+)
+
+
 def _mlflow_env():
     env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true")
     src = os.environ.get("KEEL_MLFLOW_SRC")
@@ -73,5 +106,14 @@ def test_mlflow_client_tracking_calls(keel):
     if env is None:
         pytest.skip("no MLflow client importable (Debian has no package; set KEEL_MLFLOW_SRC)")
     r = subprocess.run([sys.executable, "-c", f"URL = {keel.url!r}\n" + SCRIPT], env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip().endswith("OK"), r.stdout + r.stderr
+
+
+def test_mlflow_client_artifacts_and_models(keel):
+    env = _mlflow_env()
+    if env is None:
+        pytest.skip("no MLflow client importable (Debian has no package; set KEEL_MLFLOW_SRC)")
+    r = subprocess.run([sys.executable, "-c", f"URL = {keel.url!r}\n" + ARTIFACT_SCRIPT], env=env,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.strip().endswith("OK"), r.stdout + r.stderr
