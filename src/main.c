@@ -13,6 +13,7 @@ static const struct {
     const char *help;
 } commands[] = {
     {"server", cli_server, "run the tracking server (MLflow-compatible REST API)"},
+    {"gc", cli_gc, "permanently remove deleted runs and unreferenced artifact contents"},
 };
 
 static void usage(FILE *f)

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "util/arena.h"
+#include "util/fs.h"
 
 #define BLOBSTORE_ROOT_MAX 3072
 
@@ -43,22 +44,6 @@ static enum keel_err io_fail(struct keel_ctx *ctx, const char *what, const char 
     return keel_fail(ctx, KEEL_E_IO, "%s %s: %s", what, path, strerror(errno));
 }
 
-static int mkdir_p(const char *path)
-{
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
-        return -1;
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    }
-    return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 enum keel_err blobstore_open(struct blobstore **out, const char *root, uint64_t max_blob,
                              struct keel_ctx *ctx)
 {
@@ -74,7 +59,7 @@ enum keel_err blobstore_open(struct blobstore **out, const char *root, uint64_t 
     static const char *const subdirs[] = {"blobs/sha256", "tmp"};
     for (size_t i = 0; i < 2; i++) {
         snprintf(dir, sizeof dir, "%s/%s", root, subdirs[i]);
-        if (mkdir_p(dir) != 0) {
+        if (keel_mkdirs(dir) != 0) {
             enum keel_err e = io_fail(ctx, "cannot create", dir);
             free(bs);
             return e;
@@ -206,7 +191,7 @@ enum keel_err blob_upload_commit(struct blob_upload *u, struct keel_ctx *ctx,
         blob_upload_abort(u);
         return KEEL_OK;
     }
-    if (mkdir_p(dir) != 0 || rename(u->tmp, final) != 0) {
+    if (keel_mkdirs(dir) != 0 || rename(u->tmp, final) != 0) {
         e = io_fail(ctx, "cannot store blob", final);
         blob_upload_abort(u);
         return e;

@@ -6,5 +6,15 @@
 #define KEEL_CLI_H
 
 int cli_server(int argc, char **argv);
+int cli_gc(int argc, char **argv);
+
+struct karena;
+
+/* The SQLite file named by --backend-store-uri (sqlite:///PATH), or
+ * DATA_DIR/keel.db without one; NULL for a URI keel cannot open. */
+const char *cli_store_path(struct karena *a, const char *backend_uri, const char *data_dir);
+/* --artifacts-destination, or DATA_DIR/artifacts without one. */
+const char *cli_artifacts_path(struct karena *a, const char *destination, const char *data_dir);
+int cli_mkdirs(const char *path);
 
 #endif

@@ -57,31 +57,6 @@ static void server_usage(FILE *f)
             DEFAULT_MAX_BODY, (unsigned long long)DEFAULT_MAX_ARTIFACT);
 }
 
-static int mkdirs(const char *path)
-{
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
-        return -1;
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    }
-    return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
-/* "sqlite:///rel/x.db" -> "rel/x.db"; "sqlite:////abs/x.db" -> "/abs/x.db" */
-static const char *sqlite_path(const char *uri)
-{
-    static const char prefix[] = "sqlite:///";
-    if (strncmp(uri, prefix, sizeof prefix - 1) != 0)
-        return NULL;
-    return uri + sizeof prefix - 1;
-}
-
 static int parse_opts(int argc, char **argv, struct server_opts *o)
 {
     enum {
@@ -165,14 +140,13 @@ int cli_server(int argc, char **argv)
     struct keel_ctx ctx = {.arena = a};
     if (!a)
         return 1;
-    if (mkdirs(o.data_dir) != 0) {
+    if (cli_mkdirs(o.data_dir) != 0) {
         fprintf(stderr, "keel server: cannot create data directory %s: %s\n", o.data_dir,
                 strerror(errno));
         karena_free(a);
         return 1;
     }
-    const char *db = o.backend_uri ? sqlite_path(o.backend_uri)
-                                   : karena_sprintf(a, "%s/keel.db", o.data_dir);
+    const char *db = cli_store_path(a, o.backend_uri, o.data_dir);
     if (!db) {
         fprintf(stderr,
                 "keel server: unsupported --backend-store-uri '%s' (expected sqlite:///PATH)\n",
@@ -185,9 +159,8 @@ int cli_server(int argc, char **argv)
         root = o.serve_artifacts ? "mlflow-artifacts:/"
                                  : karena_sprintf(a, "%s/artifacts", o.data_dir);
     root = uri_resolve_local(a, root);
-    const char *dest = o.artifacts_dest ? o.artifacts_dest
-                                        : karena_sprintf(a, "%s/artifacts", o.data_dir);
-    if (o.serve_artifacts && mkdirs(dest) != 0) {
+    const char *dest = cli_artifacts_path(a, o.artifacts_dest, o.data_dir);
+    if (o.serve_artifacts && cli_mkdirs(dest) != 0) {
         fprintf(stderr, "keel server: cannot create %s: %s\n", dest, strerror(errno));
         karena_free(a);
         return 1;

@@ -997,3 +997,115 @@ enum keel_err store_run_search(struct store *st, struct keel_ctx *ctx,
     *n_out = n;
     return e;
 }
+
+struct purge_args {
+    int64_t before;
+    const char *const *ids;
+    size_t n_ids;
+    const char **uris;
+    size_t n, cap;
+};
+
+static enum keel_err purge_one(struct dbconn *c, struct keel_ctx *ctx, int64_t run_key,
+                               const char *run_id)
+{
+    static const char *const by_key[] = {
+        "DELETE FROM metrics WHERE run_key = ?",
+        "DELETE FROM latest_metrics WHERE run_key = ?",
+        "DELETE FROM params WHERE run_key = ?",
+        "DELETE FROM tags WHERE run_key = ?",
+    };
+    static const char input_tags[] =
+        "DELETE FROM input_tags WHERE input_uuid IN (SELECT input_uuid FROM inputs WHERE "
+        "destination_type = 'RUN' AND destination_id = ?)";
+    static const char inputs[] =
+        "DELETE FROM inputs WHERE destination_type = 'RUN' AND destination_id = ?";
+    static const char run[] = "DELETE FROM runs WHERE run_key = ?";
+    for (size_t i = 0; i < sizeof by_key / sizeof *by_key; i++) {
+        sqlite3_stmt *s = db_stmt(c, ctx, by_key[i]);
+        if (!s)
+            return ctx->err;
+        sqlite3_bind_int64(s, 1, run_key);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            return db_fail(c, ctx, "purge run");
+    }
+    const char *by_id[] = {input_tags, inputs};
+    for (size_t i = 0; i < 2; i++) {
+        sqlite3_stmt *s = db_stmt(c, ctx, by_id[i]);
+        if (!s)
+            return ctx->err;
+        db_bind_text(s, 1, run_id);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            return db_fail(c, ctx, "purge run inputs");
+    }
+    sqlite3_stmt *s = db_stmt(c, ctx, run);
+    if (!s)
+        return ctx->err;
+    sqlite3_bind_int64(s, 1, run_key);
+    return sqlite3_step(s) == SQLITE_DONE ? KEEL_OK : db_fail(c, ctx, "purge run");
+}
+
+static enum keel_err op_purge(struct dbconn *c, struct keel_ctx *ctx, void *arg)
+{
+    struct purge_args *a = arg;
+    static const char by_age[] =
+        "SELECT run_key, run_uuid, artifact_uri FROM runs WHERE lifecycle_stage = 'deleted' "
+        "AND coalesce(deleted_time, 0) < ?";
+    /* the candidates first (a statement is not stepped while rows go) */
+    struct cand {
+        int64_t key;
+        const char *id, *uri;
+    } *cands = NULL;
+    size_t nc = 0, cc = 0;
+    enum keel_err e = KEEL_OK;
+    if (a->n_ids) {
+        for (size_t i = 0; !e && i < a->n_ids; i++) {
+            struct keel_run_info info;
+            if ((e = sql_run_info_load(c, ctx, a->ids[i], &info)))
+                break;
+            if (strcmp(info.lifecycle_stage, "deleted") != 0) {
+                e = keel_fail(ctx, KEEL_E_INVALID_PARAMETER,
+                              "Run %s is not in `deleted` lifecycle stage. Only runs in "
+                              "`deleted` lifecycle stage can be deleted.",
+                              a->ids[i]);
+                break;
+            }
+            if (!(cands = grow(ctx, cands, nc, &cc, sizeof *cands)))
+                return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+            cands[nc++] = (struct cand){info.run_key, info.run_id, info.artifact_uri};
+        }
+    } else {
+        sqlite3_stmt *s = db_stmt(c, ctx, by_age);
+        if (!s)
+            return ctx->err;
+        sqlite3_bind_int64(s, 1, a->before);
+        while (sqlite3_step(s) == SQLITE_ROW) {
+            if (!(cands = grow(ctx, cands, nc, &cc, sizeof *cands))) {
+                sqlite3_reset(s);
+                return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+            }
+            cands[nc++] = (struct cand){sqlite3_column_int64(s, 0), db_text(ctx, s, 1),
+                                        db_text(ctx, s, 2)};
+        }
+        sqlite3_reset(s);
+    }
+    for (size_t i = 0; !e && i < nc; i++) {
+        if ((e = purge_one(c, ctx, cands[i].key, cands[i].id)))
+            break;
+        if (!(a->uris = grow(ctx, a->uris, a->n, &a->cap, sizeof *a->uris)))
+            return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+        a->uris[a->n++] = cands[i].uri;
+    }
+    return e;
+}
+
+enum keel_err store_runs_purge(struct store *st, struct keel_ctx *ctx, int64_t deleted_before_ms,
+                               const char *const *run_ids, size_t n_run_ids,
+                               const char ***artifact_uris, size_t *n_purged)
+{
+    struct purge_args a = {deleted_before_ms, run_ids, n_run_ids, NULL, 0, 0};
+    enum keel_err e = store_write(st, ctx, op_purge, &a);
+    *artifact_uris = e ? NULL : a.uris;
+    *n_purged = e ? 0 : a.n;
+    return e;
+}

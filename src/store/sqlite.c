@@ -65,12 +65,6 @@ struct store {
     unsigned n_readers;
 };
 
-int64_t keel_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 const char *store_default_artifact_root(const struct store *st)
 {

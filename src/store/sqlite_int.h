@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
+#include "util/time.h"
 
 #define DB_STMT_CACHE 96
 
@@ -58,6 +59,5 @@ enum keel_err sql_run_info_load(struct dbconn *c, struct keel_ctx *ctx, const ch
                                 struct keel_run_info *out);
 enum keel_err sql_run_data_load(struct dbconn *c, struct keel_ctx *ctx, struct keel_run *run);
 
-int64_t keel_now_ms(void);
 
 #endif

@@ -188,6 +188,14 @@ enum keel_err store_run_search(struct store *st, struct keel_ctx *ctx,
                                struct store_page page, struct keel_run **out, size_t *n_out,
                                const char **next_token);
 
+/* Permanently removes deleted runs and everything recorded for them (MLflow's
+ * `gc`): those deleted before `deleted_before_ms`, or, when run_ids is given,
+ * exactly those runs, each of which must be deleted. *artifact_uris (arena)
+ * gets the removed runs' artifact URIs, for their artifacts to go too. */
+enum keel_err store_runs_purge(struct store *st, struct keel_ctx *ctx, int64_t deleted_before_ms,
+                               const char *const *run_ids, size_t n_run_ids,
+                               const char ***artifact_uris, size_t *n_purged);
+
 /* ---- artifact index (paths relative to the artifact destination) ---- */
 struct keel_artifact {
     const char *path; /* in listings: the name within the listed directory */

@@ -1,0 +1,11 @@
+/*
+ * fs.h -- small file-system helpers shared by the CLI and the blob store.
+ */
+#ifndef KEEL_FS_H
+#define KEEL_FS_H
+
+/* mkdir -p: creates path and its missing parents (0755). 0 on success, -1
+ * with errno set otherwise. */
+int keel_mkdirs(const char *path);
+
+#endif
