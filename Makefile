@@ -82,6 +82,7 @@ check: deps
 
 bench: deps build/keel
 	bench/run.sh
+	bench/artifacts.sh
 
 clean:
 	rm -rf build

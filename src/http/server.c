@@ -29,6 +29,7 @@
 #include "util/arena.h"
 
 #define HTTP_MAX_QUERY_PARAMS 256
+#define HTTP_CONNECTION_MEMORY (256u << 10)
 
 struct http_server {
     struct MHD_Daemon *mhd;
@@ -328,6 +329,8 @@ enum keel_err http_server_start(struct http_server **out, const struct http_serv
         MHD_OPTION_CONNECTION_LIMIT, cfg->connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
         cfg->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, request_completed, s,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+        /* room for large body chunks: fewer, bigger writes on uploads */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
         MHD_OPTION_END);
     if (!s->mhd) {
         free(s);

@@ -55,3 +55,26 @@ def test_gc_removes_deleted_runs_then_orphaned_contents(keel):
     assert "0 contents" in _gc(keel).stdout  # default grace: an hour
     assert "1 contents" in _gc(keel, "--grace", "0").stdout
     assert _blobs(keel) == []
+
+
+def test_kill9_mid_upload_leaves_only_collectable_leftovers(start_keel, tmp_path):
+    import socket
+    import time
+    from urllib.parse import urlparse
+    s = start_keel(tmp_path / "d")
+    u = urlparse(s.url)
+    conn = socket.create_connection((u.hostname, u.port))
+    conn.sendall(f"PUT {ART}/0/r/artifacts/half.bin HTTP/1.1\r\nHost: x\r\n"
+                 f"Content-Length: {64 << 20}\r\n\r\n".encode() + os.urandom(4 << 20))
+    tmp = Path(s.data_dir) / "artifacts" / "tmp"
+    deadline = time.time() + 5
+    while not any(tmp.iterdir()) and time.time() < deadline:
+        time.sleep(0.05)
+    s.kill9()
+    conn.close()
+    s.restart()
+    assert requests.get(s.url + ART, params={"path": "0/r/artifacts"}).json() == {}
+    assert _blobs(s) == []
+    assert len(list(tmp.iterdir())) == 1  # the upload's temporary file, never visible
+    r = _gc(s, "--grace", "0")
+    assert r.returncode == 0 and list(tmp.iterdir()) == []

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Why this exists: measures the artifact store against the product spec: upload and
+# download of a 1 GiB file through the MLflow artifact proxy compared with `cp` on the same
+# disk (target >= 70 %), the server's peak RSS during both (it must not grow with the
+# file), and the bytes a second upload of the same content adds on disk (target ~0).
+# Starts its own keel server on a free loopback port with a fresh store; prints a summary.
+#
+# Environment: KEEL (binary, default build/keel), SIZE_MB (1024), KEEP=1 keeps the store.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+KEEL=${KEEL:-$ROOT/build/keel}
+SIZE_MB=${SIZE_MB:-1024}
+PY=/usr/bin/python3
+TMP=$(mktemp -d "${TMPDIR:-/var/tmp}/keel-art-bench.XXXXXX")
+PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+URL=http://127.0.0.1:$PORT/api/2.0/mlflow-artifacts/artifacts
+SERVER_PID=
+
+cleanup() {
+  [ -n "$SERVER_PID" ] && { kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; }
+  if [ "${KEEP:-0}" = 1 ]; then echo "kept: $TMP" >&2; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+
+"$KEEL" server --host 127.0.0.1 --port "$PORT" --backend-store-uri "sqlite:///$TMP/keel.db" \
+  --artifacts-destination "$TMP/artifacts" >"$TMP/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
+
+hwm_kb() { awk '/VmHWM/ {print $2}' "/proc/$SERVER_PID/status"; }
+secs() { $PY -c 'import time; print(time.monotonic())'; }
+rate() { $PY -c "print(f'{$SIZE_MB / ($2 - $1):.0f}')"; }
+du_kb() { du -sk "$TMP/artifacts/blobs" | cut -f1; }
+
+echo "keel artifact bench: $KEEL, ${SIZE_MB} MiB file, $(nproc) cpus, store on $(df -h "$TMP" | awk 'NR==2 {print $1}')"
+head -c "$((SIZE_MB << 20))" /dev/urandom >"$TMP/src.bin"
+sync
+base_kb=$(hwm_kb)
+
+t0=$(secs); cp "$TMP/src.bin" "$TMP/copy.bin"; sync; t1=$(secs)
+cp_rate=$(rate "$t0" "$t1"); rm -f "$TMP/copy.bin"
+
+t0=$(secs)
+curl -sf -T "$TMP/src.bin" -H 'Content-Type: application/octet-stream' \
+  "$URL/0/run1/artifacts/big.bin" >/dev/null
+t1=$(secs)
+up_rate=$(rate "$t0" "$t1"); up_kb=$(hwm_kb)
+
+# the client writes in 8 MiB pieces (curl writes 16 KiB at a time, which makes the
+# client, not the server, the bottleneck on this disk)
+t0=$(secs)
+$PY - "$URL/0/run1/artifacts/big.bin" "$TMP/down.bin" <<'PYEOF'
+import sys, urllib.request
+with urllib.request.urlopen(sys.argv[1]) as r, open(sys.argv[2], "wb", buffering=0) as f:
+    while True:
+        b = r.read(8 << 20)
+        if not b:
+            break
+        f.write(b)
+PYEOF
+sync
+t1=$(secs)
+down_rate=$(rate "$t0" "$t1"); down_kb=$(hwm_kb)
+cmp -s "$TMP/src.bin" "$TMP/down.bin" || { echo "!! downloaded bytes differ"; exit 1; }
+rm -f "$TMP/down.bin"
+t0=$(secs)
+curl -sf "$URL/0/run1/artifacts/big.bin" -o /dev/null
+t1=$(secs)
+send_rate=$(rate "$t0" "$t1")
+
+before_kb=$(du_kb)
+curl -sf -T "$TMP/src.bin" -H 'Content-Type: application/octet-stream' \
+  "$URL/0/run2/artifacts/same.bin" >/dev/null
+after_kb=$(du_kb)
+
+echo
+echo "=== summary ==="
+echo "cp (same disk, with sync):          $cp_rate MiB/s"
+echo "upload through keel (fsync'd):      $up_rate MiB/s = $($PY -c "print(f'{100*$up_rate/$cp_rate:.0f}')") % of cp (target >= 70 %)"
+echo "download through keel:              $down_rate MiB/s = $($PY -c "print(f'{100*$down_rate/$cp_rate:.0f}')") % of cp (target >= 70 %)"
+echo "download to /dev/null (the server's send rate): $send_rate MiB/s"
+echo "server peak RSS: idle $((base_kb / 1024)) MiB, after upload $((up_kb / 1024)) MiB, after download $((down_kb / 1024)) MiB"
+echo "second identical upload added $((after_kb - before_kb)) KiB on disk (target ~0)"
