@@ -6,6 +6,13 @@
  *   tmp/upload-XXXXXX           uploads in progress
  * Invariants: a file under blobs/ holds exactly the bytes its name hashes
  * (it got there by rename after fsync); nothing outside root is touched.
+ *
+ * Hashing: SHA-256 runs at about the speed the disk takes writes, so a large
+ * upload hashes on a thread of its own while the connection's thread writes:
+ * once an upload passes HASH_THREAD_AFTER bytes, each chunk written is also
+ * copied into a ring of HASH_RING slots that the hasher drains in order (the
+ * writer waits when the ring is full, so memory stays at the ring's size).
+ * Small uploads hash inline and never start a thread.
  */
 #include "artifacts/blobstore.h"
 
@@ -14,6 +21,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +38,15 @@ struct blobstore {
     uint64_t max_blob;
 };
 
+#define HASH_THREAD_AFTER (4u << 20)
+#define HASH_RING 8
+#define HASH_SLOT (256u << 10)
+
+struct hash_slot {
+    unsigned char data[HASH_SLOT];
+    size_t len;
+};
+
 struct blob_upload {
     struct blobstore *bs;
     int fd;
@@ -37,6 +54,14 @@ struct blob_upload {
     EVP_MD_CTX *md;
     uint64_t size;
     bool failed;
+    /* the hasher thread, once started (see the note at the top) */
+    bool threaded;
+    pthread_t hasher;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct hash_slot *ring; /* HASH_RING slots */
+    unsigned head, count;
+    bool closing;
 };
 
 static enum keel_err io_fail(struct keel_ctx *ctx, const char *what, const char *path)
@@ -112,6 +137,84 @@ enum keel_err blob_upload_begin(struct blobstore *bs, struct keel_ctx *ctx,
     return KEEL_OK;
 }
 
+static void *hasher_main(void *arg)
+{
+    struct blob_upload *u = arg;
+    pthread_mutex_lock(&u->mu);
+    for (;;) {
+        while (!u->count && !u->closing)
+            pthread_cond_wait(&u->cv, &u->mu);
+        if (!u->count)
+            break; /* closing, and everything hashed */
+        struct hash_slot *slot = &u->ring[u->head];
+        pthread_mutex_unlock(&u->mu);
+        EVP_DigestUpdate(u->md, slot->data, slot->len);
+        pthread_mutex_lock(&u->mu);
+        u->head = (u->head + 1) % HASH_RING;
+        u->count--;
+        pthread_cond_broadcast(&u->cv);
+    }
+    pthread_mutex_unlock(&u->mu);
+    return NULL;
+}
+
+static bool hasher_start(struct blob_upload *u)
+{
+    u->ring = malloc(HASH_RING * sizeof *u->ring);
+    if (!u->ring)
+        return false;
+    pthread_mutex_init(&u->mu, NULL);
+    pthread_cond_init(&u->cv, NULL);
+    if (pthread_create(&u->hasher, NULL, hasher_main, u) != 0) {
+        pthread_mutex_destroy(&u->mu);
+        pthread_cond_destroy(&u->cv);
+        free(u->ring);
+        u->ring = NULL;
+        return false;
+    }
+    u->threaded = true;
+    return true;
+}
+
+/* Waits until the hasher has taken everything queued, then ends it. */
+static void hasher_stop(struct blob_upload *u)
+{
+    if (!u->threaded)
+        return;
+    pthread_mutex_lock(&u->mu);
+    u->closing = true;
+    pthread_cond_broadcast(&u->cv);
+    pthread_mutex_unlock(&u->mu);
+    pthread_join(u->hasher, NULL);
+    pthread_mutex_destroy(&u->mu);
+    pthread_cond_destroy(&u->cv);
+    free(u->ring);
+    u->ring = NULL;
+    u->threaded = false;
+}
+
+/* Hands bytes to the hasher, a slot at a time, waiting for free slots. */
+static void hash_queue(struct blob_upload *u, const unsigned char *p, size_t n)
+{
+    while (n) {
+        size_t take = n < HASH_SLOT ? n : HASH_SLOT;
+        pthread_mutex_lock(&u->mu);
+        while (u->count == HASH_RING)
+            pthread_cond_wait(&u->cv, &u->mu);
+        struct hash_slot *slot = &u->ring[(u->head + u->count) % HASH_RING];
+        pthread_mutex_unlock(&u->mu);
+        /* the slot is free: the hasher only reads slots already counted */
+        memcpy(slot->data, p, take);
+        slot->len = take;
+        pthread_mutex_lock(&u->mu);
+        u->count++;
+        pthread_cond_broadcast(&u->cv);
+        pthread_mutex_unlock(&u->mu);
+        p += take;
+        n -= take;
+    }
+}
+
 enum keel_err blob_upload_write(struct blob_upload *u, const void *data, size_t n)
 {
     if (u->failed)
@@ -132,7 +235,12 @@ enum keel_err blob_upload_write(struct blob_upload *u, const void *data, size_t 
         p += w;
         left -= (size_t)w;
     }
-    EVP_DigestUpdate(u->md, data, n);
+    if (!u->threaded && u->size + n > HASH_THREAD_AFTER)
+        hasher_start(u); /* on failure, hashing simply stays inline */
+    if (u->threaded)
+        hash_queue(u, data, n);
+    else
+        EVP_DigestUpdate(u->md, data, n);
     u->size += n;
     return KEEL_OK;
 }
@@ -141,6 +249,7 @@ void blob_upload_abort(struct blob_upload *u)
 {
     if (!u)
         return;
+    hasher_stop(u);
     close(u->fd);
     unlink(u->tmp);
     EVP_MD_CTX_free(u->md);
@@ -164,6 +273,7 @@ enum keel_err blob_upload_commit(struct blob_upload *u, struct keel_ctx *ctx,
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
     enum keel_err e = KEEL_OK;
+    hasher_stop(u); /* every byte hashed before the digest is read */
     if (u->failed)
         e = keel_fail(ctx, KEEL_E_IO, "the upload failed while it was written");
     else if (EVP_DigestFinal_ex(u->md, md, &md_len) != 1 || md_len != 32)

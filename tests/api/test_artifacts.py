@@ -106,6 +106,10 @@ def test_large_file_streams_in_flat_memory(start_keel, tmp_path):
     for _ in range(size // len(chunk)):
         expect.update(chunk)
     assert got == size and h.hexdigest() == expect.hexdigest()
+    # the digest keel recorded (hashed on its own thread for a file this size)
+    st = requests.get(s.url + "/api/2.0/keel/artifacts/stat",
+                      params={"path": "0/r/artifacts/big.bin"}).json()["file"]
+    assert st["digest"] == expect.hexdigest() and st["size"] == size
     growth_mb = (_vm_hwm_kb(s.proc) - before) / 1024
     assert growth_mb < 64, f"peak memory grew by {growth_mb:.0f} MiB for a 256 MiB file"
 
