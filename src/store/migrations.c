@@ -96,6 +96,38 @@ static const char *const migrations[] = {
     "  size INTEGER NOT NULL,"
     "  created_time INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX artifact_files_digest ON artifact_files(digest);",
+    /* 3: the model registry (MLflow's tables; renames and deletes of a
+     * registered model cascade to its versions, tags and aliases) */
+    "CREATE TABLE registered_models ("
+    "  name TEXT PRIMARY KEY,"
+    "  creation_time INTEGER NOT NULL,"
+    "  last_updated_time INTEGER NOT NULL,"
+    "  description TEXT);"
+    "CREATE TABLE registered_model_tags ("
+    "  name TEXT NOT NULL REFERENCES registered_models(name) ON UPDATE CASCADE ON DELETE CASCADE,"
+    "  key TEXT NOT NULL, value TEXT,"
+    "  PRIMARY KEY (name, key));"
+    "CREATE TABLE model_versions ("
+    "  name TEXT NOT NULL REFERENCES registered_models(name) ON UPDATE CASCADE ON DELETE CASCADE,"
+    "  version INTEGER NOT NULL,"
+    "  creation_time INTEGER NOT NULL, last_updated_time INTEGER NOT NULL,"
+    "  description TEXT, user_id TEXT,"
+    "  current_stage TEXT NOT NULL DEFAULT 'None',"
+    "  source TEXT, run_id TEXT, run_link TEXT,"
+    "  status TEXT NOT NULL DEFAULT 'READY', status_message TEXT,"
+    "  storage_location TEXT,"
+    "  PRIMARY KEY (name, version));"
+    "CREATE INDEX model_versions_run ON model_versions(run_id);"
+    "CREATE TABLE model_version_tags ("
+    "  name TEXT NOT NULL, version INTEGER NOT NULL,"
+    "  key TEXT NOT NULL, value TEXT,"
+    "  PRIMARY KEY (name, version, key),"
+    "  FOREIGN KEY (name, version) REFERENCES model_versions(name, version)"
+    "    ON UPDATE CASCADE ON DELETE CASCADE);"
+    "CREATE TABLE registered_model_aliases ("
+    "  name TEXT NOT NULL REFERENCES registered_models(name) ON UPDATE CASCADE ON DELETE CASCADE,"
+    "  alias TEXT NOT NULL, version INTEGER NOT NULL,"
+    "  PRIMARY KEY (name, alias));",
 };
 
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
