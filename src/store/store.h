@@ -196,6 +196,84 @@ enum keel_err store_runs_purge(struct store *st, struct keel_ctx *ctx, int64_t d
                                const char *const *run_ids, size_t n_run_ids,
                                const char ***artifact_uris, size_t *n_purged);
 
+/* ---- model registry ---- */
+#define REGISTRY_STAGE_DELETED "Deleted_Internal"
+
+struct keel_model_version {
+    const char *name;
+    int64_t version;
+    int64_t creation_time, last_updated_time;
+    const char *description, *user_id, *current_stage, *source, *run_id, *run_link;
+    const char *status, *status_message, *storage_location;
+    struct keel_tag *tags;
+    size_t n_tags;
+    const char **aliases;
+    size_t n_aliases;
+};
+
+struct keel_alias {
+    const char *alias;
+    int64_t version;
+};
+
+struct keel_registered_model {
+    const char *name;
+    int64_t creation_time, last_updated_time;
+    const char *description;
+    struct keel_model_version *latest; /* highest version per stage */
+    size_t n_latest;
+    struct keel_tag *tags;
+    size_t n_tags;
+    struct keel_alias *aliases;
+    size_t n_aliases;
+};
+
+enum keel_err store_rm_create(struct store *st, struct keel_ctx *ctx, const char *name,
+                              const char *description, const struct keel_tag *tags, size_t n_tags,
+                              struct keel_registered_model *out);
+enum keel_err store_rm_get(struct store *st, struct keel_ctx *ctx, const char *name,
+                           struct keel_registered_model *out);
+/* description NULL clears it */
+enum keel_err store_rm_update(struct store *st, struct keel_ctx *ctx, const char *name,
+                              const char *description, struct keel_registered_model *out);
+enum keel_err store_rm_rename(struct store *st, struct keel_ctx *ctx, const char *name,
+                              const char *new_name, struct keel_registered_model *out);
+enum keel_err store_rm_delete(struct store *st, struct keel_ctx *ctx, const char *name);
+enum keel_err store_rm_set_tag(struct store *st, struct keel_ctx *ctx, const char *name,
+                               const char *key, const char *value);
+enum keel_err store_rm_delete_tag(struct store *st, struct keel_ctx *ctx, const char *name,
+                                  const char *key);
+
+struct store_mv_create {
+    const char *name, *source, *run_id, *run_link, *description, *storage_location;
+    const struct keel_tag *tags;
+    size_t n_tags;
+};
+enum keel_err store_mv_create(struct store *st, struct keel_ctx *ctx,
+                              const struct store_mv_create *in, struct keel_model_version *out);
+enum keel_err store_mv_get(struct store *st, struct keel_ctx *ctx, const char *name,
+                           int64_t version, struct keel_model_version *out);
+enum keel_err store_mv_update(struct store *st, struct keel_ctx *ctx, const char *name,
+                              int64_t version, bool set_description, const char *description,
+                              struct keel_model_version *out);
+/* stage is canonical; archive_existing moves the other versions in that stage
+ * to Archived */
+enum keel_err store_mv_transition(struct store *st, struct keel_ctx *ctx, const char *name,
+                                  int64_t version, const char *stage, bool archive_existing,
+                                  struct keel_model_version *out);
+enum keel_err store_mv_delete(struct store *st, struct keel_ctx *ctx, const char *name,
+                              int64_t version);
+enum keel_err store_mv_set_tag(struct store *st, struct keel_ctx *ctx, const char *name,
+                               int64_t version, const char *key, const char *value);
+enum keel_err store_mv_delete_tag(struct store *st, struct keel_ctx *ctx, const char *name,
+                                  int64_t version, const char *key);
+enum keel_err store_alias_set(struct store *st, struct keel_ctx *ctx, const char *name,
+                              const char *alias, int64_t version);
+enum keel_err store_alias_delete(struct store *st, struct keel_ctx *ctx, const char *name,
+                                 const char *alias);
+enum keel_err store_alias_get(struct store *st, struct keel_ctx *ctx, const char *name,
+                              const char *alias, struct keel_model_version *out);
+
 /* ---- artifact index (paths relative to the artifact destination) ---- */
 struct keel_artifact {
     const char *path; /* in listings: the name within the listed directory */
