@@ -62,6 +62,7 @@ extern const struct api_route api_artifact_routes[];
 extern const struct api_route api_artifact_proxy_routes[];
 extern const struct api_route api_keel_artifact_routes[];
 extern const struct api_route api_registry_routes[];
+extern const struct api_route api_keel_model_routes[];
 
 /* The streamed artifact upload (PUT mlflow-artifacts/artifacts/<path>). */
 extern const struct http_stream_ops api_stream_ops;

@@ -10,6 +10,7 @@
 
 #include "api/api.h"
 #include "api/validate.h"
+#include "registry/model_uri.h"
 #include "artifacts/artifacts.h"
 #include "util/arena.h"
 #include "util/uri.h"
@@ -651,5 +652,32 @@ const struct api_route api_registry_routes[] = {
     {"GET", "mlflow/model-versions/get-download-uri", h_mv_download_uri},
     {"POST", "mlflow/model-versions/set-tag", h_mv_set_tag},
     {"DELETE", "mlflow/model-versions/delete-tag", h_mv_delete_tag},
+    {NULL, NULL, NULL},
+};
+
+/* GET keel/models/resolve?uri=: where a model URI points, as serving and
+ * batch scoring resolve it. */
+static enum keel_err h_resolve(struct api_call *c)
+{
+    const char *uri;
+    struct model_ref ref;
+    enum keel_err e = api_arg_str(c, "uri", true, &uri);
+    if (!e)
+        e = model_uri_resolve(c->app->store, c->ctx, uri, &ref);
+    if (e)
+        return e;
+    jw_obj(&c->out);
+    jw_kstr(&c->out, "uri", ref.uri);
+    jw_kstr(&c->out, "location", ref.location);
+    jw_kstr_opt(&c->out, "name", ref.name);
+    if (ref.version)
+        write_id(&c->out, "version", ref.version);
+    jw_kstr_opt(&c->out, "run_id", ref.run_id);
+    jw_obj_end(&c->out);
+    return KEEL_OK;
+}
+
+const struct api_route api_keel_model_routes[] = {
+    {"GET", "keel/models/resolve", h_resolve},
     {NULL, NULL, NULL},
 };

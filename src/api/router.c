@@ -29,6 +29,7 @@ static const struct api_route *const route_tables[] = {
     api_artifact_proxy_routes,
     api_keel_artifact_routes,
     api_registry_routes,
+    api_keel_model_routes,
 };
 
 static const char html_500[] =
