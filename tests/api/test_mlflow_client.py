@@ -91,6 +91,42 @@ print("OK")
 )
 
 
+REGISTRY_SCRIPT = textwrap.dedent(
+    """
+import mlflow, numpy as np
+from mlflow import MlflowClient
+from sklearn.linear_model import LogisticRegression
+mlflow.set_tracking_uri(URL)
+mlflow.set_experiment("registry-e2e")
+X = np.array([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5], [0.9, 0.1]]); y = np.array([0, 1, 0, 1])
+model = LogisticRegression().fit(X, y)
+with mlflow.start_run() as run:
+    info = mlflow.sklearn.log_model(model, "model", registered_model_name="churn")
+client = MlflowClient()
+mv = client.get_model_version("churn", "1")
+assert mv.run_id == run.info.run_id and mv.status == "READY", mv
+v2 = mlflow.register_model(f"runs:/{run.info.run_id}/model", "churn")
+assert v2.version == "2", v2
+client.set_registered_model_alias("churn", "champion", "2")
+assert client.get_model_version_by_alias("churn", "champion").version == "2"
+loaded = mlflow.pyfunc.load_model("models:/churn@champion")
+assert list(loaded.predict(X)) == list(model.predict(X))
+loaded = mlflow.pyfunc.load_model("models:/churn/1")
+assert list(loaded.predict(X)) == list(model.predict(X))
+client.transition_model_version_stage("churn", "1", "Production")
+assert [v.version for v in client.get_latest_versions("churn", ["Production"])] == ["1"]
+client.set_model_version_tag("churn", "1", "validated", "true")
+client.update_registered_model("churn", description="churn model")
+client.rename_registered_model("churn", "churn-v2")
+assert client.get_registered_model("churn-v2").aliases == {"champion": "2"}
+client.delete_registered_model_alias("churn-v2", "champion")
+client.delete_model_version("churn-v2", "2")
+client.delete_registered_model("churn-v2")
+print("OK")
+"""
+)
+
+
 def _mlflow_env():
     env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true")
     src = os.environ.get("KEEL_MLFLOW_SRC")
@@ -115,5 +151,14 @@ def test_mlflow_client_artifacts_and_models(keel):
     if env is None:
         pytest.skip("no MLflow client importable (Debian has no package; set KEEL_MLFLOW_SRC)")
     r = subprocess.run([sys.executable, "-c", f"URL = {keel.url!r}\n" + ARTIFACT_SCRIPT], env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip().endswith("OK"), r.stdout + r.stderr
+
+
+def test_mlflow_client_registry(keel):
+    env = _mlflow_env()
+    if env is None:
+        pytest.skip("no MLflow client importable (Debian has no package; set KEEL_MLFLOW_SRC)")
+    r = subprocess.run([sys.executable, "-c", f"URL = {keel.url!r}\n" + REGISTRY_SCRIPT], env=env,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.strip().endswith("OK"), r.stdout + r.stderr
