@@ -631,7 +631,94 @@ static enum keel_err h_alias_get(struct api_call *c)
     return e ? e : mv_response(c, &m);
 }
 
+#define RM_SEARCH_DEFAULT 100
+#define RM_SEARCH_MAX 1000
+#define MV_SEARCH_DEFAULT 10000
+#define MV_SEARCH_MAX 200000
+
+/* filter, order_by, page_token and max_results (default, ceiling) of a
+ * registry search */
+static enum keel_err search_args(struct api_call *c, int64_t def, int64_t max,
+                                 const char **filter, const char ***order_by, size_t *n_order,
+                                 struct store_page *page)
+{
+    bool has;
+    page->max_results = def;
+    enum keel_err e = api_arg_str(c, "filter", false, filter);
+    if (!e)
+        e = api_arg_int(c, "max_results", false, &page->max_results, &has);
+    if (!e && has && page->max_results > max)
+        e = api_fail_invalid(c, "max_results", jv_get(c->args, "max_results"));
+    if (!e)
+        e = api_arg_str_list(c, "order_by", order_by, n_order);
+    if (!e)
+        e = api_arg_str(c, "page_token", false, &page->page_token);
+    if (!*filter)
+        *filter = "";
+    return e;
+}
+
+static enum keel_err h_rm_search(struct api_call *c)
+{
+    const char *filter, **order_by, *next;
+    size_t n_order, n;
+    struct store_page page;
+    struct keel_registered_model *v;
+    enum keel_err e = search_args(c, RM_SEARCH_DEFAULT, RM_SEARCH_MAX, &filter, &order_by,
+                                  &n_order, &page);
+    if (!e)
+        e = store_rm_search(c->app->store, c->ctx, filter, order_by, n_order, page, &v, &n, &next);
+    if (e)
+        return e;
+    jw_obj(&c->out);
+    if (n) {
+        jw_key(&c->out, "registered_models");
+        jw_arr(&c->out);
+        for (size_t i = 0; i < n; i++)
+            write_rm(&c->out, &v[i]);
+        jw_arr_end(&c->out);
+    }
+    if (next)
+        jw_kstr(&c->out, "next_page_token", next);
+    jw_obj_end(&c->out);
+    return KEEL_OK;
+}
+
+static enum keel_err h_mv_search(struct api_call *c)
+{
+    const char *filter, **order_by, *next;
+    size_t n_order, n;
+    struct store_page page;
+    struct keel_model_version *v;
+    enum keel_err e = search_args(c, MV_SEARCH_DEFAULT, MV_SEARCH_MAX, &filter, &order_by,
+                                  &n_order, &page);
+    if (e)
+        return e;
+    if (page.max_results < 1)
+        return keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER,
+                         "Invalid value for max_results. It must be a positive integer, but got "
+                         "%lld",
+                         (long long)page.max_results);
+    e = store_mv_search(c->app->store, c->ctx, filter, order_by, n_order, page, &v, &n, &next);
+    if (e)
+        return e;
+    jw_obj(&c->out);
+    if (n) {
+        jw_key(&c->out, "model_versions");
+        jw_arr(&c->out);
+        for (size_t i = 0; i < n; i++)
+            write_mv(&c->out, &v[i], false); /* MLflow's search leaves aliases out */
+        jw_arr_end(&c->out);
+    }
+    if (next)
+        jw_kstr(&c->out, "next_page_token", next);
+    jw_obj_end(&c->out);
+    return KEEL_OK;
+}
+
 const struct api_route api_registry_routes[] = {
+    {"GET", "mlflow/registered-models/search", h_rm_search},
+    {"GET", "mlflow/model-versions/search", h_mv_search},
     {"POST", "mlflow/registered-models/create", h_rm_create},
     {"GET", "mlflow/registered-models/get", h_rm_get},
     {"PATCH", "mlflow/registered-models/update", h_rm_update},

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "store/search.h"
 #include "store/sqlite_int.h"
 #include "util/arena.h"
 
@@ -680,4 +681,133 @@ enum keel_err store_alias_get(struct store *st, struct keel_ctx *ctx, const char
     }
     store_reader_put(st, c);
     return e;
+}
+
+/* ---- searches ---- */
+
+/* One page of names (and versions) matching a compiled search, reading one
+ * row past the page to know whether another follows (MLflow's rule for the
+ * registry: a token only when more rows exist). */
+static enum keel_err registry_page(struct dbconn *c, struct keel_ctx *ctx, const char *sql,
+                                   const struct search_sql *q, int64_t max_results,
+                                   int64_t offset, bool versions, const char ***names,
+                                   int64_t **nums, size_t *n, bool *more)
+{
+    sqlite3_stmt *s = db_prepare(c, ctx, sql);
+    if (!s)
+        return ctx->err;
+    int idx = db_bind_search(s, 1, q->where_binds, q->n_where_binds);
+    idx = db_bind_search(s, idx, q->order_binds, q->n_order_binds);
+    sqlite3_bind_int64(s, idx++, max_results + 1);
+    sqlite3_bind_int64(s, idx, offset);
+    size_t cap = 0, ncap = 0;
+    enum keel_err e = KEEL_OK;
+    int rc;
+    *n = 0;
+    *more = false;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if ((int64_t)*n == max_results) {
+            *more = true;
+            break;
+        }
+        if (!(*names = grow(ctx, *names, *n, &cap, sizeof **names)) ||
+            (versions && !(*nums = grow(ctx, *nums, *n, &ncap, sizeof **nums)))) {
+            e = keel_fail(ctx, KEEL_E_TOO_LARGE, "result too large");
+            break;
+        }
+        (*names)[*n] = db_text(ctx, s, 0);
+        if (versions)
+            (*nums)[*n] = sqlite3_column_int64(s, 1);
+        (*n)++;
+    }
+    if (!e && rc != SQLITE_DONE && rc != SQLITE_ROW)
+        e = db_fail(c, ctx, "registry search");
+    sqlite3_finalize(s);
+    return e;
+}
+
+enum keel_err store_rm_search(struct store *st, struct keel_ctx *ctx, const char *filter,
+                              const char *const *order_by, size_t n_order_by,
+                              struct store_page page, struct keel_registered_model **out,
+                              size_t *n_out, const char **next_token)
+{
+    struct search_sql q;
+    int64_t offset = 0;
+    *out = NULL;
+    *n_out = 0;
+    *next_token = NULL;
+    enum keel_err e = search_compile_registered_models(ctx, filter, order_by, n_order_by, &q);
+    if (!e)
+        e = search_page_token_decode(ctx, page.page_token, &offset);
+    if (e)
+        return e;
+    const char *sql = karena_sprintf(ctx->arena,
+                                     "SELECT m.name FROM registered_models m WHERE (%s) "
+                                     "ORDER BY %s LIMIT ? OFFSET ?",
+                                     q.where, q.order_by);
+    if (!sql)
+        return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+    const char **names = NULL;
+    int64_t *unused = NULL;
+    size_t n = 0;
+    bool more = false;
+    struct dbconn *c = store_reader(st);
+    e = registry_page(c, ctx, sql, &q, page.max_results, offset, false, &names, &unused, &n,
+                      &more);
+    struct keel_registered_model *v = n ? karena_calloc(ctx->arena, n, sizeof *v) : NULL;
+    if (!e && n && !v)
+        e = keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+    for (size_t i = 0; !e && i < n; i++)
+        e = sql_rm_load(c, ctx, names[i], &v[i]);
+    store_reader_put(st, c);
+    if (e)
+        return e;
+    if (more)
+        *next_token = search_page_token_encode(ctx, offset + page.max_results);
+    *out = v;
+    *n_out = n;
+    return KEEL_OK;
+}
+
+enum keel_err store_mv_search(struct store *st, struct keel_ctx *ctx, const char *filter,
+                              const char *const *order_by, size_t n_order_by,
+                              struct store_page page, struct keel_model_version **out,
+                              size_t *n_out, const char **next_token)
+{
+    struct search_sql q;
+    int64_t offset = 0;
+    *out = NULL;
+    *n_out = 0;
+    *next_token = NULL;
+    enum keel_err e = search_compile_model_versions(ctx, filter, order_by, n_order_by, &q);
+    if (!e)
+        e = search_page_token_decode(ctx, page.page_token, &offset);
+    if (e)
+        return e;
+    const char *sql = karena_sprintf(ctx->arena,
+                                     "SELECT v.name, v.version FROM model_versions v WHERE (%s) "
+                                     "ORDER BY %s LIMIT ? OFFSET ?",
+                                     q.where, q.order_by);
+    if (!sql)
+        return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+    const char **names = NULL;
+    int64_t *versions = NULL;
+    size_t n = 0;
+    bool more = false;
+    struct dbconn *c = store_reader(st);
+    e = registry_page(c, ctx, sql, &q, page.max_results, offset, true, &names, &versions, &n,
+                      &more);
+    struct keel_model_version *v = n ? karena_calloc(ctx->arena, n, sizeof *v) : NULL;
+    if (!e && n && !v)
+        e = keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+    for (size_t i = 0; !e && i < n; i++)
+        e = mv_load(c, ctx, names[i], versions[i], &v[i]);
+    store_reader_put(st, c);
+    if (e)
+        return e;
+    if (more)
+        *next_token = search_page_token_encode(ctx, offset + page.max_results);
+    *out = v;
+    *n_out = n;
+    return KEEL_OK;
 }

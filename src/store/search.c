@@ -279,7 +279,9 @@ static bool utf8_load(struct sp *p, const char *s)
  * comparison words of MLflow's filter language, and the statement words that
  * would end or restructure a clause. Every other word is a name, so a key
  * that happens to be an SQL word elsewhere (params.from, metrics.count) is
- * just a key. Sorted for bsearch(). */
+ * just a key. VERSION is here because the registry's clients write
+ * `version = '1'`, which MLflow rejects as clauses that are no comparison.
+ * Sorted for bsearch(). */
 enum kwcat { KW, BI, DM, DD, DC, CT, OP };
 
 static const struct kwent {
@@ -291,6 +293,7 @@ static const struct kwent {
     {"FALSE", KW},   {"GRANT", DC},  {"ILIKE", KW},   {"IN", KW},
     {"INSERT", DM},  {"IS", KW},      {"LIKE", KW},   {"NOT", KW},     {"NULL", KW},
     {"OR", KW},      {"REVOKE", DC},  {"SELECT", DM}, {"TRUE", KW},    {"UPDATE", DM},
+    {"VERSION", KW},
     {"WITH", CT},
 };
 
@@ -1977,6 +1980,14 @@ static const char *const exp_order_attrs[] = {"name", "experiment_id", "creation
                                               "last_update_time", NULL};
 static const char *const exp_numeric_attrs[] = {"creation_time", "last_update_time", NULL};
 static const char *const dataset_attrs[] = {"name", "digest", "context", NULL};
+/* Model registry (SearchModelUtils, SearchModelVersionUtils). */
+static const char *const rm_search_attrs[] = {"name", NULL};
+static const char *const mv_search_attrs[] = {"name", "version_number", "run_id", "source_path",
+                                              NULL};
+static const char *const mv_order_attrs[] = {"name", "version_number", "creation_timestamp",
+                                             "last_updated_timestamp", NULL};
+static const char *const mv_numeric_attrs[] = {"version_number", "creation_timestamp",
+                                               "last_updated_timestamp", NULL};
 
 /* Comparator sets (SearchUtils.VALID_*_COMPARATORS). */
 static const char *const cmp_numeric[] = {">", ">=", "!=", "=", "<", "<=", NULL};
@@ -1988,12 +1999,28 @@ struct dialect {
     const char *const *search_attrs;
     const char *const *order_attrs;
     const char *const *numeric_attrs;
+    /* Model registry filters: identifiers read by _get_model_search_identifier
+     * (entity types attribute/tag/tags, taken as written; the attribute key
+     * checked before its quotes are stripped), values by the registry's
+     * _get_value (numeric values only where numeric_attrs is set), and the
+     * comparator upper-cased. */
+    bool registry;
 };
 
 static const struct dialect runs_dialect = {false, run_search_attrs, run_order_attrs,
-                                            run_numeric_attrs};
+                                            run_numeric_attrs, false};
 static const struct dialect exps_dialect = {true, exp_search_attrs, exp_order_attrs,
-                                            exp_numeric_attrs};
+                                            exp_numeric_attrs, false};
+static const struct dialect rm_dialect = {
+    .search_attrs = rm_search_attrs, .order_attrs = rm_search_attrs, .registry = true};
+static const struct dialect mv_dialect = {.search_attrs = mv_search_attrs,
+                                          .order_attrs = mv_order_attrs,
+                                          .numeric_attrs = mv_numeric_attrs,
+                                          .registry = true};
+/* Model version order_by entries go through SearchExperimentsUtils's
+ * _get_identifier with the model version keys. */
+static const struct dialect mv_order_dialect = {true, mv_search_attrs, mv_order_attrs,
+                                                mv_numeric_attrs, false};
 
 enum vkind { VAL_NUM, VAL_STR, VAL_LIST };
 
@@ -2098,6 +2125,61 @@ static enum keel_err read_identifier(const struct reader *r, const char *text,
     if (*type == ENT_DATASET && !in_list(k, dataset_attrs))
         return fail_ipv(ctx, "Invalid dataset key '%s' specified. Valid keys are '%s'", k,
                         py_seq(ctx, dataset_attrs, "{}"));
+    *key = k;
+    return KEEL_OK;
+}
+
+/* Python's str.upper() of a comparator: ASCII letters, and the two
+ * non-ASCII letters the tokenizer lets into a comparator word (dotless i
+ * and long s, which upper-case to I and S). */
+static char *upper_ascii(struct keel_ctx *ctx, const char *s)
+{
+    char *u = karena_strdup(ctx->arena, s);
+    if (!u)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; u[i]; i++) {
+        unsigned char c = (unsigned char)u[i], d = (unsigned char)u[i + 1];
+        if ((c == 0xC4 && d == 0xB1) || (c == 0xC5 && d == 0xBF)) {
+            u[o++] = c == 0xC4 ? 'I' : 'S';
+            i++;
+        } else {
+            u[o++] = (char)(c >= 'a' && c <= 'z' ? c - 32 : c);
+        }
+    }
+    u[o] = '\0';
+    return u;
+}
+
+/* _get_model_search_identifier() / _get_model_version_search_identifier() */
+static enum keel_err read_registry_identifier(const struct reader *r, const char *text,
+                                              enum ent *type, const char **key)
+{
+    struct keel_ctx *ctx = r->ctx;
+    const char *dot = strchr(text, '.');
+    const char *k = text;
+    *type = ENT_ATTR;
+    if (dot) {
+        const char *et = karena_strndup(ctx->arena, text, (size_t)(dot - text));
+        if (!et)
+            return nomem(ctx);
+        k = dot + 1;
+        if (strcmp(et, "attribute") && strcmp(et, "tag") && strcmp(et, "tags"))
+            return fail_ipv(ctx,
+                            "Invalid entity type '%s'. Valid entity types are ('attribute', "
+                            "'tag', 'tags')",
+                            et);
+        *type = strcmp(et, "attribute") ? ENT_TAG : ENT_ATTR;
+    }
+    if (*type == ENT_ATTR && !in_list(k, r->d->search_attrs))
+        return fail_ipv(ctx, "Invalid attribute key '%s' specified. Valid keys are '%s'", k,
+                        py_seq(ctx, r->d->search_attrs, "{}"));
+    enum keel_err e = strip_quotes(ctx, k, false, &k);
+    if (e)
+        return e;
+    k = trim_backticks(ctx, k);
+    if (!k)
+        return nomem(ctx);
     *key = k;
     return KEEL_OK;
 }
@@ -2400,6 +2482,40 @@ static enum keel_err read_value(const struct reader *r, struct tok *v, struct cl
     return keel_fail(ctx, KEEL_E_INTERNAL, "unknown search entity");
 }
 
+/* The registry's _get_value(): strings for tags; strings, a run_id list, or
+ * (model versions only) a number for attributes. */
+static enum keel_err read_registry_value(const struct reader *r, struct tok *v, struct clause *c)
+{
+    struct keel_ctx *ctx = r->ctx;
+    const char *vt = tok_text(r->p, v);
+    if (c->type == ENT_TAG) {
+        if (is_string_tok(v))
+            return value_string(r, v, c);
+        return fail_ipv(ctx,
+                        "Expected a quoted string value for tag (e.g. 'my-value'). Got value %s",
+                        vt);
+    }
+    if (is_string_tok(v))
+        return value_string(r, v, c);
+    if (v->cls == G_PAREN) {
+        if (strcmp(c->key, "run_id"))
+            return fail_ipv(ctx, "Only the 'run_id' attribute supports comparison with a list "
+                                 "of quoted string values.");
+        return read_list(r, v, c);
+    }
+    if (r->d->numeric_attrs && is_number_tok(v)) {
+        if (!in_list(c->key, r->d->numeric_attrs))
+            return fail_ipv(ctx,
+                            "Only the '%s' attributes support comparison with numeric values.",
+                            py_seq(ctx, r->d->numeric_attrs, "{}"));
+        return value_number(r, v, c);
+    }
+    return fail_ipv(ctx,
+                    "Expected a quoted string value or a list of quoted string values for "
+                    "attributes. Got value %s",
+                    vt);
+}
+
 /* A statement-level item after MLflow joins "x IN (...)" / "x NOT IN (...)"
  * into comparisons: either a token, or a synthetic comparison. */
 struct item {
@@ -2480,6 +2596,12 @@ static enum keel_err read_comparison(const struct reader *r, const struct item *
         right = nb[2];
     }
     *c = (struct clause){.cmp = cmp};
+    if (r->d->registry) {
+        if (!(c->cmp = upper_ascii(r->ctx, cmp)))
+            return nomem(r->ctx);
+        enum keel_err e = read_registry_identifier(r, tok_text(p, left), &c->type, &c->key);
+        return e ? e : read_registry_value(r, right, c);
+    }
     enum keel_err e =
         read_identifier(r, tok_text(p, left), r->d->search_attrs, &c->type, &c->key);
     if (e)
@@ -2493,7 +2615,7 @@ static enum keel_err report_invalid(const struct reader *r, struct tok **bad, si
     kbuf_init(&b, SEARCH_MAX_FILTER_LEN * 4);
     for (size_t i = 0; i < n; i++) {
         kbuf_adds(&b, i ? ", " : "");
-        if (r->d->experiments)
+        if (r->d->experiments || r->d->registry)
             kbuf_add(&b, r->p->src + bad[i]->b, tok_len(bad[i]));
         else
             kbuf_printf(&b, "'%.*s'", (int)tok_len(bad[i]), r->p->src + bad[i]->b);
@@ -2642,9 +2764,10 @@ struct order_key {
     bool asc;
 };
 
-/* _parse_order_by_string() then _get_identifier(): one order_by entry. */
-static enum keel_err read_order_by(struct keel_ctx *ctx, const struct dialect *d,
-                                   const char *entry, struct order_key *out)
+/* _parse_order_by_string(): one order_by entry's key text (stripped, as
+ * every caller strips it) and direction. */
+static enum keel_err read_order_entry(struct keel_ctx *ctx, const char *entry, const char **key,
+                                      bool *asc)
 {
     size_t elen = strlen(entry);
     if (elen > SEARCH_MAX_ORDER_BY_LEN)
@@ -2690,7 +2813,7 @@ static enum keel_err read_order_by(struct keel_ctx *ctx, const struct dialect *d
     long np = shlex_split(ctx, swapped, parts, 3);
     if (np < 0)
         return keel_fail(ctx, KEEL_E_INTERNAL, "No closing quotation");
-    out->asc = true;
+    *asc = true;
     if (np > 2)
         return fail_ipv(ctx, unparsable, entry);
     if (np == 2) {
@@ -2700,13 +2823,22 @@ static enum keel_err read_order_by(struct keel_ctx *ctx, const struct dialect *d
                 *c = (char)(*c + 32);
         if (strcmp(o, "asc") && strcmp(o, "desc"))
             return fail_ipv(ctx, "Invalid ordering key in order_by clause '%s'.", entry);
-        out->asc = !strcmp(o, "asc");
+        *asc = !strcmp(o, "asc");
         value = parts[0];
     }
-    struct reader r = {&p, d, ctx};
-    const char *stripped = py_strip(ctx, value);
-    if (!stripped)
-        return nomem(ctx);
+    *key = py_strip(ctx, value);
+    return *key ? KEEL_OK : nomem(ctx);
+}
+
+/* _parse_order_by_string() then _get_identifier(): one order_by entry. */
+static enum keel_err read_order_by(struct keel_ctx *ctx, const struct dialect *d,
+                                   const char *entry, struct order_key *out)
+{
+    const char *stripped;
+    enum keel_err e = read_order_entry(ctx, entry, &stripped, &out->asc);
+    if (e)
+        return e;
+    struct reader r = {NULL, d, ctx};
     return read_identifier(&r, stripped, d->order_attrs, &out->type, &out->key);
 }
 
@@ -2985,15 +3117,6 @@ static enum keel_err check_cmp(struct keel_ctx *ctx, const struct cmp_rule *rule
     if (rule->internal)
         return fail_500(ctx, "Invalid comparator '%s' not one of '%s%s", cmp, set, q);
     return fail_ipv(ctx, "Invalid comparator '%s' not one of '%s%s", cmp, set, q);
-}
-
-static char *upper_ascii(struct keel_ctx *ctx, const char *s)
-{
-    char *u = karena_strdup(ctx->arena, s);
-    for (char *c = u; u && *c; c++)
-        if (*c >= 'a' && *c <= 'z')
-            *c = (char)(*c - 32);
-    return u;
 }
 
 /* One run filter clause: comparator check, then its SQL. */
@@ -3313,6 +3436,200 @@ enum keel_err search_compile_experiments(struct keel_ctx *ctx, const char *filte
             return fail_ipv(ctx, "Invalid order_by entity: %s", ent_names[keys[i].type]);
     }
     return exps_order_sql(ctx, keys, n_order_by, out);
+}
+
+/* ------------------------------------------------------------------------
+ * 6b. Model registry
+ * ---------------------------------------------------------------------- */
+
+static const char *const registry_plain_ops[] = {"=", "!=", "LIKE", "ILIKE", NULL};
+
+/* A tag clause: MLflow joins the rows whose tags match every tag clause
+ * (one row per key, so clause by clause is the same set). */
+static enum keel_err registry_tag_sql(struct sqlb *s, const struct clause *c, const char *head)
+{
+    if (!in_list(c->cmp, registry_plain_ops))
+        return fail_ipv(s->ctx, "Invalid comparator for tag: %s", c->cmp);
+    sb_add(s, head);
+    sb_text(s, c->key);
+    enum keel_err e = sb_compare(s, "value", find_op(c->cmp), c, false);
+    sb_add(s, ")");
+    return e;
+}
+
+/* _get_search_registered_model_filter_query(): one clause. */
+static enum keel_err rm_clause_sql(struct sqlb *s, const struct clause *c)
+{
+    enum keel_err e;
+    sb_add(s, "(");
+    if (c->type == ENT_TAG) {
+        e = registry_tag_sql(s, c,
+                             "m.name IN (SELECT name FROM registered_model_tags"
+                             " WHERE key = ? AND ");
+    } else {
+        if (!in_list(c->cmp, registry_plain_ops))
+            return fail_ipv(s->ctx, "Invalid comparator for attribute: %s", c->cmp);
+        e = sb_compare(s, "m.name", find_op(c->cmp), c, false);
+    }
+    sb_add(s, ")");
+    return e;
+}
+
+static const struct column mv_columns[] = {
+    {"name", "v.name", false},
+    {"version_number", "v.version", true},
+    {"run_id", "v.run_id", false},
+    {"source_path", "v.source", false},
+    {"creation_timestamp", "v.creation_time", true},
+    {"last_updated_timestamp", "v.last_updated_time", true},
+};
+
+/* _get_search_model_versions_filter_clauses(): one clause. */
+static enum keel_err mv_clause_sql(struct sqlb *s, const struct clause *c)
+{
+    static const char *const string_ops[] = {"!=", "=", "LIKE", "ILIKE", "IN", NULL};
+    struct keel_ctx *ctx = s->ctx;
+    enum keel_err e;
+    sb_add(s, "(");
+    if (c->type == ENT_TAG) {
+        e = registry_tag_sql(s, c,
+                             "EXISTS (SELECT 1 FROM model_version_tags t WHERE t.name = v.name "
+                             "AND t.version = v.version AND t.key = ? AND ");
+    } else {
+        const struct column *col = find_column(mv_columns, N_OF(mv_columns), c->key);
+        if (!col)
+            return fail_ipv(ctx, "Invalid attribute name: %s", c->key);
+        if (col->numeric) {
+            if (!in_list(c->cmp, cmp_numeric))
+                return fail_ipv(ctx, "Invalid comparator for attribute %s: %s", c->key, c->cmp);
+        } else if (!in_list(c->cmp, string_ops) ||
+                   (!strcmp(c->cmp, "IN") && strcmp(c->key, "run_id"))) {
+            return fail_ipv(ctx, "Invalid comparator for attribute: %s", c->cmp);
+        }
+        e = sb_compare(s, col->sql, find_op(c->cmp), c, col->numeric);
+    }
+    sb_add(s, ")");
+    return e;
+}
+
+/* Model versions MLflow deletes are kept with this stage and never found. */
+static enum keel_err mv_not_deleted(struct keel_ctx *ctx, struct search_sql *out)
+{
+    static const char *const alive = "v.current_stage <> 'Deleted_Internal'";
+    out->where = !strcmp(out->where, "1")
+                     ? alive
+                     : karena_sprintf(ctx->arena, "%s AND %s", alive, out->where);
+    out->where_lookup = NULL;
+    return out->where ? KEEL_OK : nomem(ctx);
+}
+
+enum keel_err search_compile_registered_models(struct keel_ctx *ctx, const char *filter,
+                                               const char *const *order_by, size_t n_order_by,
+                                               struct search_sql *out)
+{
+    static const char *const valid_keys[] = {"timestamp", "last_updated_timestamp", "name", NULL};
+    static const char *const recommended[] = {"name", "timestamp", NULL};
+    *out = (struct search_sql){0};
+    struct clause *cl;
+    size_t ncl;
+    enum keel_err e = read_filter(ctx, &rm_dialect, filter, &cl, &ncl);
+    if (e)
+        return e;
+    if ((e = where_sql(ctx, cl, ncl, rm_clause_sql, out)))
+        return e;
+    out->where_lookup = NULL;
+    if ((e = check_order_by_count(ctx, n_order_by)))
+        return e;
+    /* SearchUtils.parse_order_by_for_search_registered_models(): timestamp
+     * and last_updated_timestamp both mean last_updated_time. */
+    const char **fields = karena_calloc(ctx->arena, n_order_by + 1, sizeof *fields);
+    if (!fields)
+        return nomem(ctx);
+    struct sqlb s;
+    sb_init(&s, ctx);
+    bool name_seen = false;
+    for (size_t i = 0; i < n_order_by; i++) {
+        const char *key = "";
+        bool asc = true;
+        if (!(e = read_order_entry(ctx, order_by[i], &key, &asc)) && !in_list(key, valid_keys))
+            e = fail_ipv(ctx, "Invalid order by key '%s' specified. Valid keys are '%s'", key,
+                         py_seq(ctx, recommended, "{}"));
+        fields[i] = !strcmp(key, "name") ? "m.name" : "m.last_updated_time";
+        for (size_t j = 0; !e && j < i; j++)
+            if (!strcmp(fields[j], fields[i]))
+                e = fail_500(ctx, "`order_by` contains duplicate fields: %s",
+                             py_repr_list(ctx, order_by, n_order_by));
+        if (e) {
+            kbuf_free(&s.text);
+            return e;
+        }
+        name_seen |= !strcmp(key, "name");
+        sb_add(&s, i ? ", " : "");
+        sb_add(&s, fields[i]);
+        sb_add(&s, asc ? " ASC" : " DESC");
+    }
+    if (!name_seen) /* MLflow's tie-breaker */
+        sb_add(&s, n_order_by ? ", m.name ASC" : "m.name ASC");
+    return sb_finish(&s, "", &out->order_by, &out->order_binds, &out->n_order_binds);
+}
+
+enum keel_err search_compile_model_versions(struct keel_ctx *ctx, const char *filter,
+                                            const char *const *order_by, size_t n_order_by,
+                                            struct search_sql *out)
+{
+    static const char *const default_order[] = {"last_updated_timestamp DESC", "name ASC",
+                                                "version_number DESC"};
+    *out = (struct search_sql){0};
+    struct clause *cl;
+    size_t ncl;
+    enum keel_err e = read_filter(ctx, &mv_dialect, filter, &cl, &ncl);
+    if (e)
+        return e;
+    if ((e = where_sql(ctx, cl, ncl, mv_clause_sql, out)) || (e = mv_not_deleted(ctx, out)))
+        return e;
+    if (n_order_by == 0) {
+        order_by = default_order;
+        n_order_by = N_OF(default_order);
+    }
+    if ((e = check_order_by_count(ctx, n_order_by)))
+        return e;
+    const char **fields = karena_calloc(ctx->arena, n_order_by + 1, sizeof *fields);
+    if (!fields)
+        return nomem(ctx);
+    struct sqlb s;
+    sb_init(&s, ctx);
+    bool name_seen = false, version_seen = false;
+    for (size_t i = 0; i < n_order_by; i++) {
+        /* parse_order_by_for_search_model_versions(): the entity type is
+         * read, then ignored (`tags.name` orders by name). */
+        struct order_key k;
+        const struct column *col = NULL;
+        if (!(e = read_order_by(ctx, &mv_order_dialect, order_by[i], &k)) &&
+            !(in_list(k.key, mv_order_attrs) &&
+              (col = find_column(mv_columns, N_OF(mv_columns), k.key))))
+            e = fail_ipv(ctx, "Invalid order by key '%s' specified. Valid keys are %s", k.key,
+                         py_seq(ctx, mv_order_attrs, "{}"));
+        if (!e)
+            fields[i] = col->sql;
+        for (size_t j = 0; !e && j < i; j++)
+            if (!strcmp(fields[j], fields[i]))
+                e = fail_500(ctx, "`order_by` contains duplicate fields: %s",
+                             py_repr_list(ctx, order_by, n_order_by));
+        if (e) {
+            kbuf_free(&s.text);
+            return e;
+        }
+        name_seen |= !strcmp(col->sql, "v.name");
+        version_seen |= !strcmp(col->sql, "v.version");
+        sb_add(&s, i ? ", " : "");
+        sb_add(&s, col->sql);
+        sb_add(&s, k.asc ? " ASC" : " DESC");
+    }
+    if (!name_seen) /* MLflow's tie-breakers */
+        sb_add(&s, ", v.name ASC");
+    if (!version_seen)
+        sb_add(&s, ", v.version DESC");
+    return sb_finish(&s, "", &out->order_by, &out->order_binds, &out->n_order_binds);
 }
 
 /* ------------------------------------------------------------------------

@@ -98,6 +98,41 @@ enum keel_err search_compile_experiments(struct keel_ctx *ctx, const char *filte
                                          const char *const *order_by, size_t n_order_by,
                                          struct search_sql *out);
 
+/*
+ * The model registry's searches (MLflow 2.12's SearchModelUtils /
+ * SearchModelVersionUtils read by the SQL store). The fragments assume
+ *   registered_models AS m   (search_compile_registered_models)
+ *   model_versions    AS v   (search_compile_model_versions)
+ * used as `SELECT ... FROM registered_models m WHERE (<where>) ORDER BY
+ * <order_by> LIMIT ? OFFSET ?` (likewise FROM model_versions v), binds as
+ * above. where_lookup and lead_metric are always NULL here.
+ *
+ * Registered models: filter keys `name` / `attribute.name` (=, !=, LIKE,
+ * ILIKE) and `tag.<k>` / `tags.<k>` (=, !=, LIKE, ILIKE); order_by `name`,
+ * `timestamp` or `last_updated_timestamp` (both last_updated_time), ASC or
+ * DESC; then `name ASC` unless ordered on. No order_by: `name ASC`.
+ *
+ * Model versions: filter keys name, source_path (=, !=, LIKE, ILIKE),
+ * run_id (those and IN), version_number (=, !=, <, <=, >, >=, numbers or
+ * quoted strings) and tags (=, !=, LIKE, ILIKE); order_by name,
+ * version_number, creation_timestamp, last_updated_timestamp; then `name
+ * ASC`, `version DESC` unless ordered on. No order_by: MLflow's default
+ * `last_updated_timestamp DESC, name ASC, version_number DESC`. `where`
+ * also leaves out versions whose current_stage is REGISTRY_STAGE_DELETED
+ * ("Deleted_Internal"), as MLflow does, so it is never "1".
+ *
+ * max_results and its limits are the caller's (they differ per endpoint and
+ * are checked before the filter: see the conformance README); page tokens
+ * are the same as for runs.
+ */
+enum keel_err search_compile_registered_models(struct keel_ctx *ctx, const char *filter,
+                                               const char *const *order_by, size_t n_order_by,
+                                               struct search_sql *out);
+
+enum keel_err search_compile_model_versions(struct keel_ctx *ctx, const char *filter,
+                                            const char *const *order_by, size_t n_order_by,
+                                            struct search_sql *out);
+
 /* Page tokens: MLflow's base64 of {"offset": N}. Decoding anything a client
  * forged gives KEEL_E_INVALID_PARAMETER with MLflow's message, never a
  * negative or absurd offset. NULL or "" decodes to 0. A negative offset

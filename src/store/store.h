@@ -274,6 +274,17 @@ enum keel_err store_alias_delete(struct store *st, struct keel_ctx *ctx, const c
 enum keel_err store_alias_get(struct store *st, struct keel_ctx *ctx, const char *name,
                               const char *alias, struct keel_model_version *out);
 
+/* Registry searches: filter and order_by in MLflow's language, one page
+ * (max_results rows; 0 gives only a token), *next_token when more follow. */
+enum keel_err store_rm_search(struct store *st, struct keel_ctx *ctx, const char *filter,
+                              const char *const *order_by, size_t n_order_by,
+                              struct store_page page, struct keel_registered_model **out,
+                              size_t *n_out, const char **next_token);
+enum keel_err store_mv_search(struct store *st, struct keel_ctx *ctx, const char *filter,
+                              const char *const *order_by, size_t n_order_by,
+                              struct store_page page, struct keel_model_version **out,
+                              size_t *n_out, const char **next_token);
+
 /* ---- artifact index (paths relative to the artifact destination) ---- */
 struct keel_artifact {
     const char *path; /* in listings: the name within the listed directory */

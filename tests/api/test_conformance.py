@@ -8,9 +8,6 @@ import replay
 # skip reason). Their exchanges are still sent, in order, because the scenario depends on
 # their side effects; only the assertion is skipped. Delete a row when the work lands.
 NOT_YET = [
-    ("GET", "/api/2.0/mlflow/registered-models/search", "registry search: issue 4"),
-    ("POST", "/api/2.0/mlflow/registered-models/search", "registry search: issue 4"),
-    ("GET", "/api/2.0/mlflow/model-versions/search", "registry search: issue 4"),
 ]
 
 EXCHANGES = replay.load_vectors(replay.VECTORS_DIR / "mlflow-2.12-rest.jsonl")

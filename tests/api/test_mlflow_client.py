@@ -117,6 +117,9 @@ client.transition_model_version_stage("churn", "1", "Production")
 assert [v.version for v in client.get_latest_versions("churn", ["Production"])] == ["1"]
 client.set_model_version_tag("churn", "1", "validated", "true")
 client.update_registered_model("churn", description="churn model")
+assert [m.name for m in client.search_registered_models("name LIKE 'chu%'")] == ["churn"]
+assert sorted(v.version for v in client.search_model_versions("name = 'churn'")) == ["1", "2"]
+assert [v.version for v in client.search_model_versions(f"run_id = '{run.info.run_id}' and version_number > 1")] == ["2"]
 client.rename_registered_model("churn", "churn-v2")
 assert client.get_registered_model("churn-v2").aliases == {"champion": "2"}
 client.delete_registered_model_alias("churn-v2", "champion")

@@ -73,7 +73,25 @@ static const char *const fixture_sql =
     "UPDATE latest_metrics SET run_key = (SELECT r.run_key FROM runs r"
     " WHERE r.run_uuid = latest_metrics.run_key);"
     "UPDATE params SET run_key = (SELECT r.run_key FROM runs r WHERE r.run_uuid = params.run_key);"
-    "UPDATE tags SET run_key = (SELECT r.run_key FROM runs r WHERE r.run_uuid = tags.run_key);";
+    "UPDATE tags SET run_key = (SELECT r.run_key FROM runs r WHERE r.run_uuid = tags.run_key);"
+    /* the model registry */
+    "INSERT INTO registered_models VALUES ('Ranking-Model', 100, 500, NULL),"
+    " ('churn-classifier', 200, 300, 'Predicts churn.'), ('fraud-detector', 300, 400, NULL),"
+    " ('x*y', 400, 300, NULL), ('xzy', 500, 100, NULL);"
+    "INSERT INTO registered_model_tags VALUES ('Ranking-Model', 'team', 'recsys'),"
+    " ('churn-classifier', 'team', 'growth'), ('fraud-detector', 'team', 'risk'),"
+    " ('fraud-detector', 'pii', 'yes'), ('xzy', 'my key', 'v');"
+    "INSERT INTO model_versions (name, version, creation_time, last_updated_time, current_stage,"
+    " source, run_id) VALUES"
+    " ('churn-classifier', 1, 10, 50, 'Staging', 's3://b/churn/1', '" R1 "'),"
+    " ('churn-classifier', 2, 20, 60, 'Archived', 's3://b/churn/2', '" R2 "'),"
+    " ('churn-classifier', 3, 30, 40, 'Production', 'S3://B/churn/3', '" R3 "'),"
+    " ('fraud-detector', 1, 15, 60, 'Staging', 's3://f/1', NULL),"
+    " ('fraud-detector', 2, 25, 70, 'None', 's3://f/2', 'ffffffffffffffffffffffffffffffff'),"
+    " ('fraud-detector', 3, 35, 80, 'Deleted_Internal', 's3://f/3', '" R1 "');"
+    "INSERT INTO model_version_tags VALUES ('churn-classifier', 1, 'validated', 'true'),"
+    " ('churn-classifier', 2, 'validated', 'true'), ('churn-classifier', 2, 'note', 'x'),"
+    " ('fraud-detector', 3, 'validated', 'true');";
 
 struct fx {
     sqlite3 *db;
@@ -170,6 +188,56 @@ static const char *exps_n(struct fx *f, const char *filter, const char *const *o
 #define EXPS(f, filter) exps_n((f), (filter), NULL, 0)
 #define EXPS_OB(f, filter, ...) exps_n((f), (filter), OB(__VA_ARGS__))
 
+/* The registry searches: registered model names, or model versions as the
+ * first letter of the name and the version ("c2" for churn-classifier/2). */
+static const char *registry_query(struct fx *f, const struct search_sql *q, bool models)
+{
+    char sql[1 << 16];
+    snprintf(sql, sizeof sql,
+             models ? "SELECT m.name FROM registered_models m WHERE (%s) ORDER BY %s"
+                    : "SELECT substr(v.name, 1, 1) || v.version FROM model_versions v "
+                      "WHERE (%s) ORDER BY %s",
+             q->where, q->order_by);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(f->db, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("prepare %s: %s", sql, sqlite3_errmsg(f->db));
+    int idx = 1;
+    bind_all(st, &idx, q->where_binds, q->n_where_binds);
+    bind_all(st, &idx, q->order_binds, q->n_order_binds);
+    assert_int_equal(sqlite3_bind_parameter_count(st), idx - 1);
+    f->got[0] = '\0';
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (f->got[0])
+            strcat(f->got, ",");
+        strcat(f->got, (const char *)sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    return f->got;
+}
+
+static const char *rms_n(struct fx *f, const char *filter, const char *const *ob, size_t n)
+{
+    struct search_sql q;
+    if (search_compile_registered_models(&f->ctx, filter, ob, n, &q))
+        fail_msg("compile '%s': %s", filter, f->ctx.errmsg);
+    assert_null(q.where_lookup);
+    return registry_query(f, &q, true);
+}
+
+static const char *mvs_n(struct fx *f, const char *filter, const char *const *ob, size_t n)
+{
+    struct search_sql q;
+    if (search_compile_model_versions(&f->ctx, filter, ob, n, &q))
+        fail_msg("compile '%s': %s", filter, f->ctx.errmsg);
+    assert_null(q.where_lookup);
+    return registry_query(f, &q, false);
+}
+
+#define RMS(f, filter) rms_n((f), (filter), NULL, 0)
+#define RMS_OB(f, filter, ...) rms_n((f), (filter), OB(__VA_ARGS__))
+#define MVS(f, filter) mvs_n((f), (filter), NULL, 0)
+#define MVS_OB(f, filter, ...) mvs_n((f), (filter), OB(__VA_ARGS__))
+
 /* Parses "{'a', 'b'}" at s into items; returns the length or 0 if it is
  * not a set of quoted words. */
 static size_t parse_set(const char *s, char items[][64], size_t *n)
@@ -243,6 +311,21 @@ static void exps_error(struct fx *f, const char *filter, const char *const *ob, 
 {
     struct search_sql q;
     expect_error(&f->ctx, search_compile_experiments(&f->ctx, filter, ob, n, &q), want, msg);
+}
+
+static void rms_error(struct fx *f, const char *filter, const char *const *ob, size_t n,
+                      enum keel_err want, const char *msg)
+{
+    struct search_sql q;
+    expect_error(&f->ctx, search_compile_registered_models(&f->ctx, filter, ob, n, &q), want,
+                 msg);
+}
+
+static void mvs_error(struct fx *f, const char *filter, const char *const *ob, size_t n,
+                      enum keel_err want, const char *msg)
+{
+    struct search_sql q;
+    expect_error(&f->ctx, search_compile_model_versions(&f->ctx, filter, ob, n, &q), want, msg);
 }
 
 #define IPV KEEL_E_INVALID_PARAMETER
@@ -669,6 +752,212 @@ static void test_page_tokens(void **state)
     }
 }
 
+/* ---- model registry */
+
+static void test_registered_models(void **state)
+{
+    struct fx *f = *state;
+    /* default: name ASC (binary: upper case first) */
+    assert_string_equal(RMS(f, NULL), "Ranking-Model,churn-classifier,fraud-detector,x*y,xzy");
+    assert_string_equal(RMS(f, ""), "Ranking-Model,churn-classifier,fraud-detector,x*y,xzy");
+    assert_string_equal(RMS(f, "name = 'fraud-detector'"), "fraud-detector");
+    assert_string_equal(RMS(f, "attribute.name = \"x*y\""), "x*y");
+    assert_string_equal(RMS(f, "name != 'xzy' AND name != 'x*y'"),
+                        "Ranking-Model,churn-classifier,fraud-detector");
+    /* LIKE is case-sensitive, ILIKE is not; the comparator may be lower case */
+    assert_string_equal(RMS(f, "name LIKE 'ranking%'"), "");
+    assert_string_equal(RMS(f, "name ILIKE 'ranking%'"), "Ranking-Model");
+    assert_string_equal(RMS(f, "name like '%-%'"), "Ranking-Model,churn-classifier,fraud-detector");
+    assert_string_equal(RMS(f, "name LIKE 'x_y'"), "x*y,xzy");
+    /* Python upper-cases a dotless i to I */
+    assert_string_equal(RMS(f, "name \xC4\xB1like 'ranking%'"), "Ranking-Model");
+    assert_string_equal(RMS(f, "name LIKE 'x*y'"), "x*y");
+    /* tags */
+    assert_string_equal(RMS(f, "tags.team = 'growth'"), "churn-classifier");
+    assert_string_equal(RMS(f, "tag.team LIKE 'r%'"), "Ranking-Model,fraud-detector");
+    assert_string_equal(RMS(f, "tags.team ILIKE 'R%'"), "Ranking-Model,fraud-detector");
+    assert_string_equal(RMS(f, "tags.team != 'risk'"), "Ranking-Model,churn-classifier");
+    assert_string_equal(RMS(f, "tags.team = 'risk' AND tags.pii = 'yes'"), "fraud-detector");
+    assert_string_equal(RMS(f, "tags.team = 'growth' AND tags.pii = 'yes'"), "");
+    assert_string_equal(RMS(f, "tags.team LIKE '%' AND tags.team != 'recsys' AND name ILIKE 'C%'"),
+                        "churn-classifier");
+    assert_string_equal(RMS(f, "tags.`my key` = 'v'"), "xzy");
+    assert_string_equal(RMS(f, "tags.\"my key\" = 'v'"), "xzy");
+    /* order_by: timestamp and last_updated_timestamp are last_updated_time */
+    assert_string_equal(RMS_OB(f, "", "name DESC"),
+                        "xzy,x*y,fraud-detector,churn-classifier,Ranking-Model");
+    assert_string_equal(RMS_OB(f, "", "timestamp DESC"),
+                        "Ranking-Model,fraud-detector,churn-classifier,x*y,xzy");
+    assert_string_equal(RMS_OB(f, "", "last_updated_timestamp"),
+                        "xzy,churn-classifier,x*y,fraud-detector,Ranking-Model");
+    assert_string_equal(RMS_OB(f, "", "timestamp asc", "name DESC"),
+                        "xzy,x*y,churn-classifier,fraud-detector,Ranking-Model");
+    assert_string_equal(RMS_OB(f, "", "`name` DESC"),
+                        "xzy,x*y,fraud-detector,churn-classifier,Ranking-Model");
+    assert_string_equal(RMS_OB(f, "tags.team LIKE 'r%'", "timestamp"),
+                        "fraud-detector,Ranking-Model");
+}
+
+static void test_registered_model_errors(void **state)
+{
+    struct fx *f = *state;
+    /* recorded: rm_search_bad_filter_key, rm_search_bad_filter_unquoted */
+    rms_error(f, "version = '1'", NULL, 0, IPV,
+              "Invalid clause(s) in filter string: version, =, '1'");
+    /* `version` is an SQL keyword to MLflow's tokenizer, so no comparison forms */
+    runs_error(f, "version = '1'", NULL, 0, IPV,
+               "Invalid clause(s) in filter string: 'version', '=', ''1''");
+    mvs_error(f, "", OB("version"), IPV, "Invalid order_by clause 'version'. Could not be parsed.");
+    assert_string_equal(MVS(f, "tags.version = 'x'"), "");
+    rms_error(f, "name = fraud", NULL, 0, IPV,
+              "Parameter value is either not quoted or unidentified quote types used for string "
+              "value fraud. Use either single or double quotes.");
+    rms_error(f, "name = 'a' OR name = 'b'", NULL, 0, IPV,
+              "Invalid clause(s) in filter string: OR");
+    rms_error(f, "attributes.name = 'x'", NULL, 0, IPV,
+              "Invalid entity type 'attributes'. Valid entity types are ('attribute', 'tag', "
+              "'tags')");
+    rms_error(f, "params.p = 'x'", NULL, 0, IPV,
+              "Invalid entity type 'params'. Valid entity types are ('attribute', 'tag', 'tags')");
+    rms_error(f, "description = 'x'", NULL, 0, IPV,
+              "Invalid attribute key 'description' specified. Valid keys are '{'name'}'");
+    /* the attribute key is checked before its quotes come off */
+    rms_error(f, "`name` = 'x'", NULL, 0, IPV,
+              "Invalid attribute key '`name`' specified. Valid keys are '{'name'}'");
+    rms_error(f, "name = 5", NULL, 0, IPV,
+              "Expected a quoted string value or a list of quoted string values for attributes. "
+              "Got value 5");
+    rms_error(f, "tags.team = 5", NULL, 0, IPV,
+              "Expected a quoted string value for tag (e.g. 'my-value'). Got value 5");
+    rms_error(f, "name IN ('a', 'b')", NULL, 0, IPV,
+              "Only the 'run_id' attribute supports comparison with a list of quoted string "
+              "values.");
+    rms_error(f, "name > 'a'", NULL, 0, IPV, "Invalid comparator for attribute: >");
+    rms_error(f, "name NOT LIKE 'a'", NULL, 0, IPV,
+              "Invalid comparator for attribute: NOT LIKE");
+    rms_error(f, "tags.team >= 'a'", NULL, 0, IPV, "Invalid comparator for tag: >=");
+    /* every clause is read before any comparator is checked */
+    rms_error(f, "name > 'a' AND owner = 'b'", NULL, 0, IPV,
+              "Invalid attribute key 'owner' specified. Valid keys are '{'name'}'");
+    /* comparators before order_by */
+    rms_error(f, "name > 'a'", OB("bogus"), IPV, "Invalid comparator for attribute: >");
+    /* order_by */
+    rms_error(f, "", OB("creation_timestamp DESC"), IPV,
+              "Invalid order by key 'creation_timestamp' specified. Valid keys are "
+              "'{'name', 'timestamp'}'");
+    rms_error(f, "", OB("attribute.name"), IPV,
+              "Invalid order by key 'attribute.name' specified. Valid keys are "
+              "'{'name', 'timestamp'}'");
+    rms_error(f, "", OB("name", "name DESC"), ISE,
+              "`order_by` contains duplicate fields: ['name', 'name DESC']");
+    rms_error(f, "", OB("timestamp", "last_updated_timestamp DESC"), ISE,
+              "`order_by` contains duplicate fields: ['timestamp', 'last_updated_timestamp DESC']");
+    rms_error(f, "", OB("name DESCENDING"), IPV,
+              "Invalid ordering key in order_by clause 'name DESCENDING'.");
+    rms_error(f, "", OB("name", "name ASC DESC"), IPV,
+              "Invalid order_by clause 'name ASC DESC'. Could not be parsed.");
+}
+
+static void test_model_versions(void **state)
+{
+    struct fx *f = *state;
+    /* default: last_updated_timestamp DESC, name ASC, version_number DESC;
+     * a deleted version (fraud-detector 3) is never found */
+    assert_string_equal(MVS(f, NULL), "f2,c2,f1,c1,c3");
+    assert_string_equal(MVS(f, "name='churn-classifier'"), "c2,c1,c3");
+    assert_string_equal(MVS_OB(f, "", "name ASC", "version_number DESC"), "c3,c2,c1,f2,f1");
+    assert_string_equal(MVS(f, "run_id = '" R2 "'"), "c2");
+    assert_string_equal(MVS(f, "run_id = '" R1 "'"), "c1");
+    assert_string_equal(MVS_OB(f, "run_id IN ('" R1 "', '" R3 "')", "version_number ASC"),
+                        "c1,c3");
+    assert_string_equal(MVS(f, "run_id in ('" R2 "')"), "c2");
+    /* upper-case ids are dropped from the list, as MLflow does */
+    assert_string_equal(MVS(f, "run_id IN ('R2000000000000000000000000000002')"), "");
+    /* != leaves out versions without a run */
+    assert_string_equal(MVS(f, "run_id != '" R1 "'"), "f2,c2,c3");
+    assert_string_equal(MVS(f, "run_id LIKE 'r%'"), "c2,c1,c3");
+    assert_string_equal(MVS_OB(f, "tags.validated = 'true'", "version_number ASC"), "c1,c2");
+    assert_string_equal(MVS(f, "tag.validated = 'true' AND tags.note = 'x'"), "c2");
+    assert_string_equal(MVS(f, "tags.note != 'y'"), "c2");
+    assert_string_equal(MVS_OB(f, "name='churn-classifier' AND version_number >= 2",
+                               "version_number ASC"),
+                        "c2,c3");
+    assert_string_equal(MVS(f, "version_number = 2"), "f2,c2");
+    assert_string_equal(MVS(f, "version_number = '2'"), "f2,c2");
+    assert_string_equal(MVS(f, "version_number > 1.5 AND version_number != 3"), "f2,c2");
+    assert_string_equal(MVS(f, "version_number <= 1"), "f1,c1");
+    assert_string_equal(MVS(f, "attribute.version_number < 2"), "f1,c1");
+    assert_string_equal(MVS(f, "source_path LIKE 's3://b/%'"), "c2,c1");
+    assert_string_equal(MVS(f, "source_path ILIKE 's3://b/%'"), "c2,c1,c3");
+    assert_string_equal(MVS(f, "source_path = 's3://f/2'"), "f2");
+    assert_string_equal(MVS(f, "name LIKE 'fraud%'"), "f2,f1");
+    assert_string_equal(MVS(f, "name ILIKE 'FRAUD%' AND source_path != 's3://f/1'"), "f2");
+    /* order_by */
+    assert_string_equal(MVS_OB(f, "", "creation_timestamp ASC"), "c1,f1,c2,f2,c3");
+    assert_string_equal(MVS_OB(f, "", "last_updated_timestamp"), "c3,c1,c2,f1,f2");
+    assert_string_equal(MVS_OB(f, "", "`version_number`"), "c1,f1,c2,f2,c3");
+    assert_string_equal(MVS_OB(f, "", "version_number DESC", "name DESC"), "c3,f2,c2,f1,c1");
+    assert_string_equal(MVS_OB(f, "", "name DESC"), "f2,f1,c3,c2,c1");
+    /* the entity type is read, then ignored */
+    assert_string_equal(MVS_OB(f, "", "tags.name DESC"), "f2,f1,c3,c2,c1");
+    assert_string_equal(MVS_OB(f, "", "attribute.version_number"), "c1,f1,c2,f2,c3");
+}
+
+static void test_model_version_errors(void **state)
+{
+    struct fx *f = *state;
+    /* recorded: mv_search_bad_filter_unquoted, mv_search_bad_filter_key */
+    mvs_error(f, "name=churn-classifier", NULL, 0, IPV,
+              "Expected a quoted string value or a list of quoted string values for attributes. "
+              "Got value churn-classifier");
+    mvs_error(f, "stage = 'Production'", NULL, 0, IPV,
+              "Invalid attribute key 'stage' specified. Valid keys are "
+              "'{'name', 'run_id', 'source_path', 'version_number'}'");
+    mvs_error(f, "creation_timestamp > 5", NULL, 0, IPV,
+              "Invalid attribute key 'creation_timestamp' specified. Valid keys are "
+              "'{'name', 'run_id', 'source_path', 'version_number'}'");
+    mvs_error(f, "name = churn", NULL, 0, IPV,
+              "Parameter value is either not quoted or unidentified quote types used for string "
+              "value churn. Use either single or double quotes.");
+    mvs_error(f, "attr.name = 'x'", NULL, 0, IPV,
+              "Invalid entity type 'attr'. Valid entity types are ('attribute', 'tag', 'tags')");
+    mvs_error(f, "name = 5", NULL, 0, IPV,
+              "Only the '{'creation_timestamp', 'last_updated_timestamp', 'version_number'}' "
+              "attributes support comparison with numeric values.");
+    mvs_error(f, "source_path IN ('a')", NULL, 0, IPV,
+              "Only the 'run_id' attribute supports comparison with a list of quoted string "
+              "values.");
+    mvs_error(f, "tags.x IN ('a')", NULL, 0, IPV,
+              "Expected a quoted string value for tag (e.g. 'my-value'). Got value ('a')");
+    mvs_error(f, "run_id IN ()", NULL, 0, IPV,
+              "While parsing a list in the query, expected a non-empty list of string values, "
+              "but got empty list");
+    mvs_error(f, "version_number LIKE '1'", NULL, 0, IPV,
+              "Invalid comparator for attribute version_number: LIKE");
+    mvs_error(f, "name > 'a'", NULL, 0, IPV, "Invalid comparator for attribute: >");
+    mvs_error(f, "run_id NOT IN ('a')", NULL, 0, IPV,
+              "Invalid comparator for attribute: NOT IN");
+    mvs_error(f, "tags.x IN", NULL, 0, IPV, "Invalid clause(s) in filter string: tags.x, IN");
+    mvs_error(f, "tags.x < 'a'", NULL, 0, IPV, "Invalid comparator for tag: <");
+    /* order_by */
+    mvs_error(f, "", OB("stage"), IPV,
+              "Invalid attribute key 'stage' specified. Valid keys are "
+              "'{'creation_timestamp', 'last_updated_timestamp', 'name', 'version_number'}'");
+    mvs_error(f, "", OB("tags.stage"), IPV,
+              "Invalid order by key 'stage' specified. Valid keys are "
+              "{'creation_timestamp', 'last_updated_timestamp', 'name', 'version_number'}");
+    mvs_error(f, "", OB("params.x"), IPV,
+              "Invalid entity type 'params'. Valid entity types are ('attribute', 'tag', 'tags')");
+    mvs_error(f, "", OB("version_number", "tags.version_number DESC"), ISE,
+              "`order_by` contains duplicate fields: ['version_number', "
+              "'tags.version_number DESC']");
+    mvs_error(f, "", OB("timestamp"), IPV,
+              "Invalid attribute key 'timestamp' specified. Valid keys are "
+              "'{'creation_timestamp', 'last_updated_timestamp', 'name', 'version_number'}'");
+    /* the filter's errors come first */
+    mvs_error(f, "name > 'a'", OB("stage"), IPV, "Invalid comparator for attribute: >");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -687,6 +976,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_order_by_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_page_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registered_models, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registered_model_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_model_versions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_model_version_errors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
