@@ -367,13 +367,25 @@ static bool is_local_source(const char *source)
            !strchr(source, ':');
 }
 
-/* Where the version's files are: runs:/ and models:/ sources resolved as
- * MLflow resolves them (runs:/ by the run's artifact URI). NULL: the source
- * itself. */
+/* Where the version's files are: models:/ sources resolved as MLflow
+ * resolves them (to that version's files), runs:/ sources to the run's
+ * artifact URI. NULL: the source itself. */
 static enum keel_err storage_location(struct api_call *c, const char *source,
                                       const char **out)
 {
     *out = NULL;
+    if (strncmp(source, "models:/", 8) == 0) {
+        /* a version made from another: the same files (MLflow's storage_location) */
+        struct model_ref ref;
+        enum keel_err e = model_uri_resolve(c->app->store, c->ctx, source, &ref);
+        if (e)
+            return keel_fail(c->ctx, KEEL_E_INTERNAL,
+                             "Unable to fetch model from model URI source artifact location "
+                             "'%s'.Error: %s",
+                             source, c->ctx->errmsg);
+        *out = ref.location;
+        return KEEL_OK;
+    }
     if (strncmp(source, "runs:/", 6) == 0) {
         const char *p = source + 6;
         while (*p == '/')

@@ -28,6 +28,13 @@ def test_aliases_renames_and_cascades(keel):
     # a runs:/ source downloads from the run's artifacts
     uri = keel.api("GET", f"{MV}/get-download-uri", params={"name": "m", "version": "1"}).json()
     assert uri == {"artifact_uri": run["artifact_uri"] + "/model"}
+    # a models:/ source, from the version it names
+    keel.api("POST", f"{RM}/create", json={"name": "copy"})
+    _version(keel, "copy", "models:/m/1")
+    uri = keel.api("GET", f"{MV}/get-download-uri", params={"name": "copy", "version": "1"}).json()
+    assert uri == {"artifact_uri": run["artifact_uri"] + "/model"}
+    r = keel.api("POST", f"{MV}/create", json={"name": "copy", "source": "models:/m/77"})
+    assert r.status_code == 500 and "Unable to fetch model" in r.json()["message"]
 
     keel.api("POST", f"{RM}/alias", json={"name": "m", "alias": "champion", "version": "1"})
     assert _resolve(keel, "models:/m@champion").json()["version"] == "1"
