@@ -270,6 +270,8 @@ static void json_error(struct http_response *r, struct keel_ctx *ctx, enum keel_
     jw_obj_end(&w);
     r->status = keel_err_http_status(e);
     r->content_type = "application/json";
+    r->n_headers = 0;
+    http_response_header(r, "X-Content-Type-Options", "nosniff");
 }
 
 static void *stream_open(void *appv, struct keel_ctx *ctx, const struct http_request *req,
@@ -342,6 +344,7 @@ static void stream_finish(void *s, struct keel_ctx *ctx, const struct http_reque
     }
     resp->status = 200;
     resp->content_type = "application/json";
+    http_response_header(resp, "X-Content-Type-Options", "nosniff");
     kbuf_reset(&resp->body);
     kbuf_adds(&resp->body, "{}");
 }

@@ -164,6 +164,8 @@ static const struct api_route *find_route(const char *path, const char *method,
 void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
                 struct http_response *resp)
 {
+    /* browsers must not guess types from content (MLflow 3 sends this too) */
+    http_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (strcmp(req->path, "/health") == 0 || strcmp(req->path, "/ping") == 0) {
         respond_text(resp, 200, "text/plain; charset=utf-8", "OK");
         return;

@@ -1,0 +1,63 @@
+# Replays the recorded MLflow 3 REST scenario (logged models, run outputs, metrics with a
+# model, registration from logged models, prompt-aware registry search) against one fresh
+# keel server, one pytest test per exchange, like test_conformance.py does for 2.12.
+import pytest
+
+import replay
+
+# Work that has not landed yet: (method or None for any, path prefix, skip reason). Every
+# exchange is still sent in order; only the assertion of these is skipped. Delete a row
+# when the work lands.
+NOT_YET = [
+    (None, "/api/2.0/mlflow/logged-models", "logged models: issue 5"),
+    (None, "/api/2.0/mlflow/runs/outputs", "run outputs: issue 5"),
+]
+
+# Exchanges that depend on logged models or on MLflow 3's response shapes (runs answered
+# with "inputs"/"outputs") even though their endpoint exists.
+NOT_YET_NAMES = {
+    "run_create_train": "MLflow 3 run shapes (inputs on create): issue 5",
+    "run_get_without_outputs": "MLflow 3 run shapes (outputs): issue 5",
+}
+NOT_YET_GROUPS = {
+    "metrics-with-model-id": "metrics with a model: issue 5",
+    "model-versions-from-logged-models": "registration from logged models: issue 5",
+    "runs-inputs-outputs": "run outputs: issue 5",
+    "runs-outputs": "run outputs: issue 5",
+    "logged-models-artifacts": "logged models: issue 5",
+    "registered-models-prompt-filter": "prompt-aware registry search: issue 5",
+    "protocol-3x": "MLflow 3 protocol details: issue 5",
+}
+
+EXCHANGES = replay.load_vectors(replay.VECTORS_DIR / "mlflow-3-rest.jsonl")
+
+
+def skip_reason(x):
+    for method, prefix, reason in NOT_YET:
+        if method in (None, x["method"]) and x["path"].startswith(prefix):
+            return reason
+    return NOT_YET_NAMES.get(x["name"]) or NOT_YET_GROUPS.get(x["group"])
+
+
+@pytest.fixture(scope="module")
+def results(keel_module):
+    """The whole scenario, replayed once in file order; name -> replay.Result."""
+    replayer = replay.Replayer(keel_module.url)
+    return {x["name"]: replayer.run(x) for x in EXCHANGES}
+
+
+def _param(x):
+    reason = skip_reason(x)
+    marks = [pytest.mark.skip(reason=reason)] if reason else []
+    return pytest.param(x["name"], id=x["name"], marks=marks)
+
+
+@pytest.mark.parametrize("name", [_param(x) for x in EXCHANGES])
+def test_exchange(results, keel_module, name):
+    result = results[name]
+    if not result.ok:
+        msg = result.report()
+        if keel_module.proc.poll() is not None:
+            msg += (f"\nkeel exited with {keel_module.proc.returncode} during the scenario; "
+                    f"stderr tail:\n{keel_module.stderr()[-3000:]}")
+        pytest.fail(msg, pytrace=False)
