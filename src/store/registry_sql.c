@@ -30,16 +30,6 @@ static enum keel_err mv_missing(struct keel_ctx *ctx, const char *name, int64_t 
                      name, (long long)version);
 }
 
-static void *grow(struct keel_ctx *ctx, void *v, size_t n, size_t *cap, size_t size)
-{
-    if (n < *cap)
-        return v;
-    size_t ncap = *cap ? *cap * 2 : 8;
-    void *p = karena_realloc(ctx->arena, v, *cap * size, ncap * size);
-    if (p)
-        *cap = ncap;
-    return p;
-}
 
 static void mv_from_row(struct keel_ctx *ctx, sqlite3_stmt *s, struct keel_model_version *m)
 {
@@ -75,7 +65,7 @@ static enum keel_err load_tags(struct dbconn *c, struct keel_ctx *ctx, const cha
     *out = NULL;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (!(*out = grow(ctx, *out, *n, &cap, sizeof **out)))
+        if (!(*out = db_grow(ctx, *out, *n, &cap, sizeof **out)))
             return keel_fail(ctx, KEEL_E_TOO_LARGE, "too many tags");
         (*out)[*n].key = db_text(ctx, s, 0);
         (*out)[(*n)++].value = db_text(ctx, s, 1);
@@ -102,7 +92,7 @@ static enum keel_err mv_details(struct dbconn *c, struct keel_ctx *ctx,
     size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (!(m->aliases = grow(ctx, m->aliases, m->n_aliases, &cap, sizeof *m->aliases)))
+        if (!(m->aliases = db_grow(ctx, m->aliases, m->n_aliases, &cap, sizeof *m->aliases)))
             return keel_fail(ctx, KEEL_E_TOO_LARGE, "too many aliases");
         m->aliases[m->n_aliases++] = db_text(ctx, s, 0);
     }
@@ -177,7 +167,7 @@ enum keel_err sql_rm_load(struct dbconn *c, struct keel_ctx *ctx, const char *na
     size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (!(out->latest = grow(ctx, out->latest, out->n_latest, &cap, sizeof *out->latest)))
+        if (!(out->latest = db_grow(ctx, out->latest, out->n_latest, &cap, sizeof *out->latest)))
             return keel_fail(ctx, KEEL_E_TOO_LARGE, "too many versions");
         mv_from_row(ctx, s, &out->latest[out->n_latest++]);
     }
@@ -193,7 +183,7 @@ enum keel_err sql_rm_load(struct dbconn *c, struct keel_ctx *ctx, const char *na
     db_bind_text(s, 1, name);
     cap = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (!(out->aliases = grow(ctx, out->aliases, out->n_aliases, &cap, sizeof *out->aliases)))
+        if (!(out->aliases = db_grow(ctx, out->aliases, out->n_aliases, &cap, sizeof *out->aliases)))
             return keel_fail(ctx, KEEL_E_TOO_LARGE, "too many aliases");
         out->aliases[out->n_aliases].alias = db_text(ctx, s, 0);
         out->aliases[out->n_aliases++].version = sqlite3_column_int64(s, 1);
@@ -710,8 +700,8 @@ static enum keel_err registry_page(struct dbconn *c, struct keel_ctx *ctx, const
             *more = true;
             break;
         }
-        if (!(*names = grow(ctx, *names, *n, &cap, sizeof **names)) ||
-            (versions && !(*nums = grow(ctx, *nums, *n, &ncap, sizeof **nums)))) {
+        if (!(*names = db_grow(ctx, *names, *n, &cap, sizeof **names)) ||
+            (versions && !(*nums = db_grow(ctx, *nums, *n, &ncap, sizeof **nums)))) {
             e = keel_fail(ctx, KEEL_E_TOO_LARGE, "result too large");
             break;
         }
@@ -726,39 +716,62 @@ static enum keel_err registry_page(struct dbconn *c, struct keel_ctx *ctx, const
     return e;
 }
 
-enum keel_err store_rm_search(struct store *st, struct keel_ctx *ctx, const char *filter,
-                              const char *const *order_by, size_t n_order_by,
-                              struct store_page page, struct keel_registered_model **out,
-                              size_t *n_out, const char **next_token)
+/* A registry search: compile, decode the token, read one page of keys, then
+ * load each entity with `load` into `out` (an array of `size`-byte items). */
+struct registry_search {
+    enum keel_err (*compile)(struct keel_ctx *, const char *, const char *const *, size_t,
+                             struct search_sql *);
+    const char *select; /* "SELECT <key columns> FROM <table> <alias>" */
+    bool versions;      /* the keys are (name, version) */
+};
+
+static enum keel_err load_rm(struct dbconn *c, struct keel_ctx *ctx, const char *name,
+                             int64_t version, void *out)
+{
+    (void)version;
+    return sql_rm_load(c, ctx, name, out);
+}
+
+static enum keel_err load_mv(struct dbconn *c, struct keel_ctx *ctx, const char *name,
+                             int64_t version, void *out)
+{
+    return mv_load(c, ctx, name, version, out);
+}
+
+static enum keel_err registry_search(struct store *st, struct keel_ctx *ctx,
+                                     const struct registry_search *rs, const char *filter,
+                                     const char *const *order_by, size_t n_order_by,
+                                     struct store_page page, size_t size,
+                                     enum keel_err (*load)(struct dbconn *, struct keel_ctx *,
+                                                           const char *, int64_t, void *),
+                                     void **out, size_t *n_out, const char **next_token)
 {
     struct search_sql q;
     int64_t offset = 0;
     *out = NULL;
     *n_out = 0;
     *next_token = NULL;
-    enum keel_err e = search_compile_registered_models(ctx, filter, order_by, n_order_by, &q);
+    enum keel_err e = rs->compile(ctx, filter, order_by, n_order_by, &q);
     if (!e)
         e = search_page_token_decode(ctx, page.page_token, &offset);
     if (e)
         return e;
-    const char *sql = karena_sprintf(ctx->arena,
-                                     "SELECT m.name FROM registered_models m WHERE (%s) "
-                                     "ORDER BY %s LIMIT ? OFFSET ?",
-                                     q.where, q.order_by);
+    const char *sql = karena_sprintf(ctx->arena, "%s WHERE (%s) ORDER BY %s LIMIT ? OFFSET ?",
+                                     rs->select, q.where, q.order_by);
     if (!sql)
         return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
     const char **names = NULL;
-    int64_t *unused = NULL;
+    int64_t *versions = NULL;
     size_t n = 0;
     bool more = false;
     struct dbconn *c = store_reader(st);
-    e = registry_page(c, ctx, sql, &q, page.max_results, offset, false, &names, &unused, &n,
-                      &more);
-    struct keel_registered_model *v = n ? karena_calloc(ctx->arena, n, sizeof *v) : NULL;
+    e = registry_page(c, ctx, sql, &q, page.max_results, offset, rs->versions, &names,
+                      &versions, &n, &more);
+    unsigned char *v = n ? karena_calloc(ctx->arena, n, size) : NULL;
     if (!e && n && !v)
         e = keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
     for (size_t i = 0; !e && i < n; i++)
-        e = sql_rm_load(c, ctx, names[i], &v[i]);
+        e = load(c, ctx, names[i], versions ? versions[i] : 0, v + i * size);
     store_reader_put(st, c);
     if (e)
         return e;
@@ -769,45 +782,25 @@ enum keel_err store_rm_search(struct store *st, struct keel_ctx *ctx, const char
     return KEEL_OK;
 }
 
+enum keel_err store_rm_search(struct store *st, struct keel_ctx *ctx, const char *filter,
+                              const char *const *order_by, size_t n_order_by,
+                              struct store_page page, struct keel_registered_model **out,
+                              size_t *n_out, const char **next_token)
+{
+    static const struct registry_search rs = {search_compile_registered_models,
+                                              "SELECT m.name FROM registered_models m", false};
+    return registry_search(st, ctx, &rs, filter, order_by, n_order_by, page, sizeof **out,
+                           load_rm, (void **)out, n_out, next_token);
+}
+
 enum keel_err store_mv_search(struct store *st, struct keel_ctx *ctx, const char *filter,
                               const char *const *order_by, size_t n_order_by,
                               struct store_page page, struct keel_model_version **out,
                               size_t *n_out, const char **next_token)
 {
-    struct search_sql q;
-    int64_t offset = 0;
-    *out = NULL;
-    *n_out = 0;
-    *next_token = NULL;
-    enum keel_err e = search_compile_model_versions(ctx, filter, order_by, n_order_by, &q);
-    if (!e)
-        e = search_page_token_decode(ctx, page.page_token, &offset);
-    if (e)
-        return e;
-    const char *sql = karena_sprintf(ctx->arena,
-                                     "SELECT v.name, v.version FROM model_versions v WHERE (%s) "
-                                     "ORDER BY %s LIMIT ? OFFSET ?",
-                                     q.where, q.order_by);
-    if (!sql)
-        return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
-    const char **names = NULL;
-    int64_t *versions = NULL;
-    size_t n = 0;
-    bool more = false;
-    struct dbconn *c = store_reader(st);
-    e = registry_page(c, ctx, sql, &q, page.max_results, offset, true, &names, &versions, &n,
-                      &more);
-    struct keel_model_version *v = n ? karena_calloc(ctx->arena, n, sizeof *v) : NULL;
-    if (!e && n && !v)
-        e = keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
-    for (size_t i = 0; !e && i < n; i++)
-        e = mv_load(c, ctx, names[i], versions[i], &v[i]);
-    store_reader_put(st, c);
-    if (e)
-        return e;
-    if (more)
-        *next_token = search_page_token_encode(ctx, offset + page.max_results);
-    *out = v;
-    *n_out = n;
-    return KEEL_OK;
+    static const struct registry_search rs = {search_compile_model_versions,
+                                              "SELECT v.name, v.version FROM model_versions v",
+                                              true};
+    return registry_search(st, ctx, &rs, filter, order_by, n_order_by, page, sizeof **out,
+                           load_mv, (void **)out, n_out, next_token);
 }

@@ -62,17 +62,6 @@ enum keel_err sql_run_info_load(struct dbconn *c, struct keel_ctx *ctx, const ch
     return KEEL_OK;
 }
 
-/* Grows *v (arena) to hold one more element of `size`. */
-static void *grow(struct keel_ctx *ctx, void *v, size_t n, size_t *cap, size_t size)
-{
-    if (n < *cap)
-        return v;
-    size_t ncap = *cap ? *cap * 2 : 8;
-    void *p = karena_realloc(ctx->arena, v, *cap * size, ncap * size);
-    if (p)
-        *cap = ncap;
-    return p;
-}
 
 /* Key/value rows of `sql`, whose one parameter is text_id, or int_id when
  * text_id is NULL. */
@@ -91,7 +80,7 @@ static enum keel_err load_kv(struct dbconn *c, struct keel_ctx *ctx, const char 
     struct keel_tag *v = NULL;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (!(v = grow(ctx, v, n, &cap, sizeof *v)))
+        if (!(v = db_grow(ctx, v, n, &cap, sizeof *v)))
             return keel_fail(ctx, KEEL_E_TOO_LARGE, "result too large");
         v[n].key = db_text(ctx, s, 0);
         v[n].value = db_text(ctx, s, 1);
@@ -131,8 +120,8 @@ static enum keel_err load_inputs(struct dbconn *c, struct keel_ctx *ctx, struct 
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         size_t cap0 = cap;
-        if (!(v = grow(ctx, v, n, &cap, sizeof *v)) ||
-            !(uuids = grow(ctx, uuids, n, &ucap, sizeof *uuids)))
+        if (!(v = db_grow(ctx, v, n, &cap, sizeof *v)) ||
+            !(uuids = db_grow(ctx, uuids, n, &ucap, sizeof *uuids)))
             return keel_fail(ctx, KEEL_E_TOO_LARGE, "result too large");
         (void)cap0;
         memset(&v[n], 0, sizeof v[n]);
@@ -171,7 +160,7 @@ enum keel_err sql_run_data_load(struct dbconn *c, struct keel_ctx *ctx, struct k
     int rc;
     run->n_metrics = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (!(run->metrics = grow(ctx, run->metrics, run->n_metrics, &cap, sizeof *run->metrics)))
+        if (!(run->metrics = db_grow(ctx, run->metrics, run->n_metrics, &cap, sizeof *run->metrics)))
             return keel_fail(ctx, KEEL_E_TOO_LARGE, "result too large");
         metric_from_row(ctx, s, 0, &run->metrics[run->n_metrics++]);
     }
@@ -787,7 +776,7 @@ enum keel_err store_metric_history(struct store *st, struct keel_ctx *ctx, const
         db_bind_text(s, 2, key);
         int rc;
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-            if (!(v = grow(ctx, v, n, &cap, sizeof *v))) {
+            if (!(v = db_grow(ctx, v, n, &cap, sizeof *v))) {
                 e = keel_fail(ctx, KEEL_E_TOO_LARGE, "metric history too large");
                 break;
             }
@@ -856,7 +845,7 @@ static enum keel_err run_rows(struct dbconn *c, struct keel_ctx *ctx, const char
     enum keel_err e = KEEL_OK;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (!(*v = grow(ctx, *v, *n, cap, sizeof **v))) {
+        if (!(*v = db_grow(ctx, *v, *n, cap, sizeof **v))) {
             e = keel_fail(ctx, KEEL_E_TOO_LARGE, "result too large");
             break;
         }
@@ -1070,7 +1059,7 @@ static enum keel_err op_purge(struct dbconn *c, struct keel_ctx *ctx, void *arg)
                               a->ids[i]);
                 break;
             }
-            if (!(cands = grow(ctx, cands, nc, &cc, sizeof *cands)))
+            if (!(cands = db_grow(ctx, cands, nc, &cc, sizeof *cands)))
                 return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
             cands[nc++] = (struct cand){info.run_key, info.run_id, info.artifact_uri};
         }
@@ -1080,7 +1069,7 @@ static enum keel_err op_purge(struct dbconn *c, struct keel_ctx *ctx, void *arg)
             return ctx->err;
         sqlite3_bind_int64(s, 1, a->before);
         while (sqlite3_step(s) == SQLITE_ROW) {
-            if (!(cands = grow(ctx, cands, nc, &cc, sizeof *cands))) {
+            if (!(cands = db_grow(ctx, cands, nc, &cc, sizeof *cands))) {
                 sqlite3_reset(s);
                 return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
             }
@@ -1092,7 +1081,7 @@ static enum keel_err op_purge(struct dbconn *c, struct keel_ctx *ctx, void *arg)
     for (size_t i = 0; !e && i < nc; i++) {
         if ((e = purge_one(c, ctx, cands[i].key, cands[i].id)))
             break;
-        if (!(a->uris = grow(ctx, a->uris, a->n, &a->cap, sizeof *a->uris)))
+        if (!(a->uris = db_grow(ctx, a->uris, a->n, &a->cap, sizeof *a->uris)))
             return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
         a->uris[a->n++] = cands[i].uri;
     }

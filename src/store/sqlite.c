@@ -125,6 +125,17 @@ int db_bind_text(sqlite3_stmt *s, int i, const char *v)
     return v ? sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(s, i);
 }
 
+void *db_grow(struct keel_ctx *ctx, void *v, size_t n, size_t *cap, size_t size)
+{
+    if (n < *cap)
+        return v;
+    size_t ncap = *cap ? *cap * 2 : 8;
+    void *p = karena_realloc(ctx->arena, v, *cap * size, ncap * size);
+    if (p)
+        *cap = ncap;
+    return p;
+}
+
 int db_bind_search(sqlite3_stmt *s, int idx, const struct search_bind *b, size_t n)
 {
     for (size_t i = 0; i < n; i++, idx++) {

@@ -39,6 +39,10 @@ struct search_bind;
  * index after the last one bound. */
 int db_bind_search(sqlite3_stmt *s, int idx, const struct search_bind *b, size_t n);
 
+/* Room for one more element in an arena array of n elements (capacity
+ * *cap, doubled as needed); NULL when the arena is exhausted. */
+void *db_grow(struct keel_ctx *ctx, void *v, size_t n, size_t *cap, size_t size);
+
 /* A write executed by the writer thread inside its own savepoint; a
  * non-OK result rolls back just this write. */
 typedef enum keel_err (*store_write_fn)(struct dbconn *c, struct keel_ctx *ctx, void *arg);

@@ -404,3 +404,34 @@ class Replayer:
 
     def run_all(self, exchanges):
         return [self.run(x) for x in exchanges]
+
+
+# --- pytest glue shared by the conformance test files --------------------------------------
+
+def replay_all(url, exchanges):
+    """The whole scenario, replayed once in file order; name -> Result."""
+    replayer = Replayer(url)
+    return {x["name"]: replayer.run(x) for x in exchanges}
+
+
+def pytest_params(exchanges, skip_reason):
+    """One pytest param per exchange, skipped (still sent) where skip_reason(x) says so."""
+    import pytest
+    out = []
+    for x in exchanges:
+        reason = skip_reason(x)
+        marks = [pytest.mark.skip(reason=reason)] if reason else []
+        out.append(pytest.param(x["name"], id=x["name"], marks=marks))
+    return out
+
+
+def assert_ok(result, server):
+    """Fails the current test with the replayer's report (and the server's end, if it died)."""
+    import pytest
+    if result.ok:
+        return
+    msg = result.report()
+    if server.proc.poll() is not None:
+        msg += (f"\nkeel exited with {server.proc.returncode} during the scenario; "
+                f"stderr tail:\n{server.stderr()[-3000:]}")
+    pytest.fail(msg, pytrace=False)

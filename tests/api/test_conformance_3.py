@@ -41,23 +41,9 @@ def skip_reason(x):
 
 @pytest.fixture(scope="module")
 def results(keel_module):
-    """The whole scenario, replayed once in file order; name -> replay.Result."""
-    replayer = replay.Replayer(keel_module.url)
-    return {x["name"]: replayer.run(x) for x in EXCHANGES}
+    return replay.replay_all(keel_module.url, EXCHANGES)
 
 
-def _param(x):
-    reason = skip_reason(x)
-    marks = [pytest.mark.skip(reason=reason)] if reason else []
-    return pytest.param(x["name"], id=x["name"], marks=marks)
-
-
-@pytest.mark.parametrize("name", [_param(x) for x in EXCHANGES])
+@pytest.mark.parametrize("name", replay.pytest_params(EXCHANGES, skip_reason))
 def test_exchange(results, keel_module, name):
-    result = results[name]
-    if not result.ok:
-        msg = result.report()
-        if keel_module.proc.poll() is not None:
-            msg += (f"\nkeel exited with {keel_module.proc.returncode} during the scenario; "
-                    f"stderr tail:\n{keel_module.stderr()[-3000:]}")
-        pytest.fail(msg, pytrace=False)
+    replay.assert_ok(results[name], keel_module)

@@ -140,28 +140,22 @@ def _mlflow_env():
     return env if probe.returncode == 0 else None
 
 
-def test_mlflow_client_tracking_calls(keel):
+def _run_client(keel, script):
     env = _mlflow_env()
     if env is None:
         pytest.skip("no MLflow client importable (Debian has no package; set KEEL_MLFLOW_SRC)")
-    r = subprocess.run([sys.executable, "-c", f"URL = {keel.url!r}\n" + SCRIPT], env=env,
+    r = subprocess.run([sys.executable, "-c", f"URL = {keel.url!r}\n" + script], env=env,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.strip().endswith("OK"), r.stdout + r.stderr
+
+
+def test_mlflow_client_tracking_calls(keel):
+    _run_client(keel, SCRIPT)
 
 
 def test_mlflow_client_artifacts_and_models(keel):
-    env = _mlflow_env()
-    if env is None:
-        pytest.skip("no MLflow client importable (Debian has no package; set KEEL_MLFLOW_SRC)")
-    r = subprocess.run([sys.executable, "-c", f"URL = {keel.url!r}\n" + ARTIFACT_SCRIPT], env=env,
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0 and r.stdout.strip().endswith("OK"), r.stdout + r.stderr
+    _run_client(keel, ARTIFACT_SCRIPT)
 
 
 def test_mlflow_client_registry(keel):
-    env = _mlflow_env()
-    if env is None:
-        pytest.skip("no MLflow client importable (Debian has no package; set KEEL_MLFLOW_SRC)")
-    r = subprocess.run([sys.executable, "-c", f"URL = {keel.url!r}\n" + REGISTRY_SCRIPT], env=env,
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0 and r.stdout.strip().endswith("OK"), r.stdout + r.stderr
+    _run_client(keel, REGISTRY_SCRIPT)
