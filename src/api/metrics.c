@@ -220,7 +220,8 @@ static enum keel_err h_history_bulk_interval(struct api_call *c)
     jw_key(&c->out, "metrics");
     jw_arr(&c->out);
     for (size_t r = 0; r < n_ids; r++) {
-        qsort(hist[r], n_hist[r], sizeof *hist[r], cmp_step_time_value);
+        if (n_hist[r]) /* qsort takes no NULL, even for nothing */
+            qsort(hist[r], n_hist[r], sizeof *hist[r], cmp_step_time_value);
         size_t written = 0;
         for (size_t i = 0; i < n_hist[r] && written < MAX_BULK_RESULTS; i++)
             if (contains(keep, nk, hist[r][i].step)) {
