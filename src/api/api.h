@@ -38,6 +38,9 @@ struct api_call {
      * with an HTML error page; clients depend on the status only. A handler
      * reproducing such a case sets this and returns KEEL_E_INTERNAL. */
     bool html_error_page;
+    /* MLflow 3 endpoints: errors also carry sqlstate and error_class, and
+     * type errors use MLflow 3's wording */
+    bool mlflow3;
 };
 
 typedef enum keel_err (*api_handler)(struct api_call *c);
@@ -63,6 +66,7 @@ extern const struct api_route api_artifact_proxy_routes[];
 extern const struct api_route api_keel_artifact_routes[];
 extern const struct api_route api_registry_routes[];
 extern const struct api_route api_keel_model_routes[];
+extern const struct api_route api_logged_model_routes[];
 
 /* The streamed artifact upload (PUT mlflow-artifacts/artifacts/<path>). */
 extern const struct http_stream_ops api_stream_ops;

@@ -26,14 +26,20 @@ enum keel_err api_fail_invalid(struct api_call *c, const char *name, const struc
 {
     struct kbuf b;
     kbuf_init(&b, API_MSG_VALUE_CEILING);
-    if (jv_is_string(value))
+    /* MLflow 2 prints str(value); MLflow 3 its JSON text, and words it differently */
+    if (c->mlflow3)
+        json_dump_python(&b, value);
+    else if (jv_is_string(value))
         kbuf_add(&b, jv_str(value), jv_len(value));
     else
         json_pyrepr(&b, value);
     enum keel_err e = keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER,
-                                "Invalid value %s for parameter '%s' supplied. Hint: Value was "
-                                "of type '%s'. See the API docs for more information about "
-                                "request parameters.",
+                                c->mlflow3 ? "Invalid value %s for parameter '%s' supplied:  Hint: "
+                                             "Value was of type '%s'. See the API docs for more "
+                                             "information about request parameters."
+                                           : "Invalid value %s for parameter '%s' supplied. Hint: "
+                                             "Value was of type '%s'. See the API docs for more "
+                                             "information about request parameters.",
                                 b.data ? b.data : "", name, json_pytype(value));
     kbuf_free(&b);
     return e;

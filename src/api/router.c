@@ -30,6 +30,7 @@ static const struct api_route *const route_tables[] = {
     api_keel_artifact_routes,
     api_registry_routes,
     api_keel_model_routes,
+    api_logged_model_routes,
 };
 
 static const char html_500[] =
@@ -49,7 +50,8 @@ static void respond_text(struct http_response *resp, int status, const char *typ
     kbuf_adds(&resp->body, text);
 }
 
-static void respond_error(struct http_response *resp, enum keel_err e, const char *msg)
+static void respond_error(struct http_response *resp, enum keel_err e, const char *msg,
+                          bool mlflow3)
 {
     struct jw w;
     kbuf_reset(&resp->body);
@@ -57,6 +59,10 @@ static void respond_error(struct http_response *resp, enum keel_err e, const cha
     jw_obj(&w);
     jw_kstr(&w, "error_code", keel_err_code(e));
     jw_kstr(&w, "message", msg ? msg : keel_err_code(e));
+    if (mlflow3) {
+        jw_kstr(&w, "sqlstate", keel_err_sqlstate(e));
+        jw_kstr(&w, "error_class", keel_err_class(e));
+    }
     jw_obj_end(&w);
     resp->status = keel_err_http_status(e);
     resp->content_type = "application/json";
@@ -191,7 +197,7 @@ void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
     }
     const char *ct = content_type_problem(req);
     if (ct) {
-        respond_error(resp, KEEL_E_INVALID_PARAMETER, ct);
+        respond_error(resp, KEEL_E_INVALID_PARAMETER, ct, false);
         return;
     }
     struct api_call c = {
@@ -204,7 +210,7 @@ void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
     };
     c.args = c.from_query ? args_from_query(ctx->arena, req) : args_from_body(ctx->arena, req);
     if (!c.args) {
-        respond_error(resp, KEEL_E_NOMEM, "out of memory");
+        respond_error(resp, KEEL_E_NOMEM, "out of memory", false);
         return;
     }
     jw_init(&c.out, &resp->body);
@@ -218,7 +224,7 @@ void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
         return;
     }
     if (e != KEEL_OK) {
-        respond_error(resp, e, ctx->errmsg);
+        respond_error(resp, e, ctx->errmsg, c.mlflow3);
         return;
     }
     resp->status = 200;

@@ -128,6 +128,29 @@ static const char *const migrations[] = {
     "  name TEXT NOT NULL REFERENCES registered_models(name) ON UPDATE CASCADE ON DELETE CASCADE,"
     "  alias TEXT NOT NULL, version INTEGER NOT NULL,"
     "  PRIMARY KEY (name, alias));",
+    /* 4: MLflow 3's logged models, and the models runs produced */
+    "CREATE TABLE logged_models ("
+    "  model_id TEXT PRIMARY KEY,"
+    "  experiment_id INTEGER NOT NULL REFERENCES experiments(experiment_id),"
+    "  name TEXT NOT NULL,"
+    "  artifact_location TEXT NOT NULL,"
+    "  creation_timestamp_ms INTEGER NOT NULL, last_updated_timestamp_ms INTEGER NOT NULL,"
+    "  status INTEGER NOT NULL,"
+    "  lifecycle_stage TEXT NOT NULL DEFAULT 'active',"
+    "  model_type TEXT NOT NULL DEFAULT '', source_run_id TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX logged_models_experiment ON logged_models(experiment_id, creation_timestamp_ms);"
+    "CREATE TABLE logged_model_tags ("
+    "  model_id TEXT NOT NULL REFERENCES logged_models(model_id),"
+    "  key TEXT NOT NULL, value TEXT NOT NULL,"
+    "  PRIMARY KEY (model_id, key));"
+    "CREATE TABLE logged_model_params ("
+    "  model_id TEXT NOT NULL REFERENCES logged_models(model_id),"
+    "  key TEXT NOT NULL, value TEXT NOT NULL,"
+    "  PRIMARY KEY (model_id, key));"
+    "CREATE TABLE run_model_outputs ("
+    "  run_key INTEGER NOT NULL REFERENCES runs(run_key),"
+    "  model_id TEXT NOT NULL, step INTEGER NOT NULL,"
+    "  PRIMARY KEY (run_key, model_id));",
 };
 
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])

@@ -285,6 +285,56 @@ enum keel_err store_mv_search(struct store *st, struct keel_ctx *ctx, const char
                               struct store_page page, struct keel_model_version **out,
                               size_t *n_out, const char **next_token);
 
+/* ---- logged models (MLflow 3) ---- */
+enum keel_lm_status {
+    LM_STATUS_UNSPECIFIED = 0,
+    LM_STATUS_PENDING = 1,
+    LM_STATUS_READY = 2,
+    LM_STATUS_UPLOAD_FAILED = 3,
+};
+
+struct keel_logged_model {
+    const char *model_id;
+    int64_t experiment_id;
+    const char *name, *artifact_uri, *model_type, *source_run_id;
+    int64_t creation_time, last_updated_time;
+    int status;
+    struct keel_tag *tags;
+    size_t n_tags;
+    struct keel_tag *params;
+    size_t n_params;
+};
+
+struct store_lm_create {
+    int64_t experiment_id;
+    const char *name, *model_type, *source_run_id;
+    const struct keel_tag *tags, *params;
+    size_t n_tags, n_params;
+};
+enum keel_err store_lm_create(struct store *st, struct keel_ctx *ctx,
+                              const struct store_lm_create *in, struct keel_logged_model *out);
+/* allow_deleted: a deleted model is found too */
+enum keel_err store_lm_get(struct store *st, struct keel_ctx *ctx, const char *model_id,
+                           bool allow_deleted, struct keel_logged_model *out);
+enum keel_err store_lm_finalize(struct store *st, struct keel_ctx *ctx, const char *model_id,
+                                int status, struct keel_logged_model *out);
+enum keel_err store_lm_delete(struct store *st, struct keel_ctx *ctx, const char *model_id);
+enum keel_err store_lm_set_tags(struct store *st, struct keel_ctx *ctx, const char *model_id,
+                                const struct keel_tag *tags, size_t n);
+enum keel_err store_lm_delete_tag(struct store *st, struct keel_ctx *ctx, const char *model_id,
+                                  const char *key);
+/* params are write-once: any key already logged fails the whole request */
+enum keel_err store_lm_log_params(struct store *st, struct keel_ctx *ctx, const char *model_id,
+                                  const struct keel_tag *params, size_t n);
+
+struct keel_model_output {
+    const char *model_id;
+    int64_t step;
+};
+/* Records models a run produced; a model the run already output fails. */
+enum keel_err store_run_log_outputs(struct store *st, struct keel_ctx *ctx, const char *run_id,
+                                    const struct keel_model_output *outputs, size_t n);
+
 /* ---- artifact index (paths relative to the artifact destination) ---- */
 struct keel_artifact {
     const char *path; /* in listings: the name within the listed directory */

@@ -33,6 +33,10 @@ enum keel_err {
 const char *keel_err_code(enum keel_err e);
 /* The HTTP status that goes with a code. */
 int keel_err_http_status(enum keel_err e);
+/* MLflow 3's extra error fields for a code: sqlstate ("KAM00") and
+ * error_class ("RESOURCE_NOT_FOUND"). */
+const char *keel_err_sqlstate(enum keel_err e);
+const char *keel_err_class(enum keel_err e);
 
 struct karena;
 

@@ -1,0 +1,320 @@
+/*
+ * logged_models_sql.c -- MLflow 3's logged models in the SQLite store: a
+ * model is created PENDING before its files are uploaded and finalized READY
+ * (or UPLOAD_FAILED) after; delete is soft; params are write-once; the runs
+ * that produced models record them as outputs.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "store/sqlite_int.h"
+#include "util/arena.h"
+#include "util/ids.h"
+#include "util/uri.h"
+
+static enum keel_err lm_missing(struct keel_ctx *ctx, const char *id)
+{
+    return keel_fail(ctx, KEEL_E_NOT_FOUND, "Logged model with ID '%s' not found.", id);
+}
+
+static enum keel_err kv_rows(struct dbconn *c, struct keel_ctx *ctx, const char *sql,
+                             const char *id, struct keel_tag **out, size_t *n)
+{
+    sqlite3_stmt *s = db_stmt(c, ctx, sql);
+    if (!s)
+        return ctx->err;
+    db_bind_text(s, 1, id);
+    size_t cap = 0;
+    int rc;
+    *out = NULL;
+    *n = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (!(*out = db_grow(ctx, *out, *n, &cap, sizeof **out)))
+            return keel_fail(ctx, KEEL_E_TOO_LARGE, "too many entries");
+        (*out)[*n].key = db_text(ctx, s, 0);
+        (*out)[(*n)++].value = db_text(ctx, s, 1);
+    }
+    return rc == SQLITE_DONE ? KEEL_OK : db_fail(c, ctx, "logged model");
+}
+
+static enum keel_err lm_load(struct dbconn *c, struct keel_ctx *ctx, const char *id,
+                             bool allow_deleted, struct keel_logged_model *out)
+{
+    static const char sql[] =
+        "SELECT model_id, experiment_id, name, artifact_location, model_type, source_run_id, "
+        "creation_timestamp_ms, last_updated_timestamp_ms, status, lifecycle_stage "
+        "FROM logged_models WHERE model_id = ?";
+    static const char tags[] = "SELECT key, value FROM logged_model_tags WHERE model_id = ? "
+                               "ORDER BY key";
+    static const char params[] = "SELECT key, value FROM logged_model_params WHERE "
+                                 "model_id = ? ORDER BY rowid";
+    sqlite3_stmt *s = db_stmt(c, ctx, sql);
+    if (!s)
+        return ctx->err;
+    db_bind_text(s, 1, id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE)
+        return lm_missing(ctx, id);
+    if (rc != SQLITE_ROW)
+        return db_fail(c, ctx, "logged model");
+    memset(out, 0, sizeof *out);
+    out->model_id = db_text(ctx, s, 0);
+    out->experiment_id = sqlite3_column_int64(s, 1);
+    out->name = db_text(ctx, s, 2);
+    out->artifact_uri = db_text(ctx, s, 3);
+    out->model_type = db_text(ctx, s, 4);
+    out->source_run_id = db_text(ctx, s, 5);
+    out->creation_time = sqlite3_column_int64(s, 6);
+    out->last_updated_time = sqlite3_column_int64(s, 7);
+    out->status = sqlite3_column_int(s, 8);
+    bool deleted = strcmp((const char *)sqlite3_column_text(s, 9), "deleted") == 0;
+    sqlite3_reset(s);
+    if (deleted && !allow_deleted)
+        return lm_missing(ctx, id);
+    enum keel_err e = kv_rows(c, ctx, tags, id, &out->tags, &out->n_tags);
+    return e ? e : kv_rows(c, ctx, params, id, &out->params, &out->n_params);
+}
+
+enum keel_err store_lm_get(struct store *st, struct keel_ctx *ctx, const char *model_id,
+                           bool allow_deleted, struct keel_logged_model *out)
+{
+    struct dbconn *c = store_reader(st);
+    enum keel_err e = lm_load(c, ctx, model_id, allow_deleted, out);
+    store_reader_put(st, c);
+    return e;
+}
+
+static enum keel_err put_kv(struct dbconn *c, struct keel_ctx *ctx, const char *sql,
+                            const char *id, const struct keel_tag *kv)
+{
+    sqlite3_stmt *s = db_stmt(c, ctx, sql);
+    if (!s)
+        return ctx->err;
+    db_bind_text(s, 1, id);
+    db_bind_text(s, 2, kv->key);
+    db_bind_text(s, 3, kv->value);
+    return sqlite3_step(s) == SQLITE_DONE ? KEEL_OK : KEEL_E_BAD_REQUEST;
+}
+
+static const char tag_upsert[] =
+    "INSERT INTO logged_model_tags(model_id, key, value) VALUES (?, ?, ?) "
+    "ON CONFLICT(model_id, key) DO UPDATE SET value = excluded.value";
+static const char param_insert[] =
+    "INSERT INTO logged_model_params(model_id, key, value) VALUES (?, ?, ?)";
+
+struct lm_create_args {
+    const struct store_lm_create *in;
+    struct keel_logged_model *out;
+};
+
+static enum keel_err op_lm_create(struct dbconn *c, struct keel_ctx *ctx, void *arg)
+{
+    struct lm_create_args *a = arg;
+    const struct store_lm_create *in = a->in;
+    static const char ins[] =
+        "INSERT INTO logged_models(model_id, experiment_id, name, artifact_location, "
+        "creation_timestamp_ms, last_updated_timestamp_ms, status, model_type, source_run_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)";
+    struct keel_experiment exp;
+    enum keel_err e = sql_experiment_load(c, ctx, in->experiment_id, &exp);
+    if (e)
+        return e;
+    if (strcmp(exp.lifecycle_stage, "active") != 0)
+        return keel_fail(ctx, KEEL_E_INVALID_PARAMETER,
+                         "The experiment %lld must be in the 'active' state. Current state is "
+                         "%s.",
+                         (long long)in->experiment_id, exp.lifecycle_stage);
+    char hex[33], id[40];
+    keel_uuid_hex(hex);
+    snprintf(id, sizeof id, "m-%s", hex);
+    const char *dir = uri_append(ctx->arena, exp.artifact_location, "models");
+    dir = dir ? uri_append(ctx->arena, dir, id) : NULL;
+    const char *uri = dir ? uri_append(ctx->arena, dir, "artifacts") : NULL;
+    sqlite3_stmt *s = db_stmt(c, ctx, ins);
+    if (!s || !uri)
+        return s ? keel_fail(ctx, KEEL_E_NOMEM, "out of memory") : ctx->err;
+    int64_t now = keel_now_ms();
+    db_bind_text(s, 1, id);
+    sqlite3_bind_int64(s, 2, in->experiment_id);
+    db_bind_text(s, 3, in->name);
+    db_bind_text(s, 4, uri);
+    sqlite3_bind_int64(s, 5, now);
+    sqlite3_bind_int64(s, 6, now);
+    db_bind_text(s, 7, in->model_type ? in->model_type : "");
+    db_bind_text(s, 8, in->source_run_id ? in->source_run_id : "");
+    if (sqlite3_step(s) != SQLITE_DONE)
+        return db_fail(c, ctx, "create logged model");
+    for (size_t i = 0; i < in->n_tags; i++)
+        if (put_kv(c, ctx, tag_upsert, id, &in->tags[i]))
+            return db_fail(c, ctx, "logged model tag");
+    for (size_t i = 0; i < in->n_params; i++)
+        if (put_kv(c, ctx, param_insert, id, &in->params[i]))
+            return keel_fail(ctx, KEEL_E_BAD_REQUEST, "(sqlite3.IntegrityError) %s",
+                             sqlite3_errmsg(c->db));
+    return lm_load(c, ctx, id, false, a->out);
+}
+
+enum keel_err store_lm_create(struct store *st, struct keel_ctx *ctx,
+                              const struct store_lm_create *in, struct keel_logged_model *out)
+{
+    struct lm_create_args a = {in, out};
+    return store_write(st, ctx, op_lm_create, &a);
+}
+
+struct lm_args {
+    const char *id;
+    int status;
+    const struct keel_tag *kv;
+    size_t n;
+    const char *key;
+    struct keel_logged_model *out;
+};
+
+static enum keel_err op_lm_finalize(struct dbconn *c, struct keel_ctx *ctx, void *arg)
+{
+    struct lm_args *a = arg;
+    static const char sql[] = "UPDATE logged_models SET status = ?, "
+                              "last_updated_timestamp_ms = ? WHERE model_id = ?";
+    struct keel_logged_model m;
+    enum keel_err e = lm_load(c, ctx, a->id, false, &m);
+    if (e)
+        return e;
+    sqlite3_stmt *s = db_stmt(c, ctx, sql);
+    if (!s)
+        return ctx->err;
+    sqlite3_bind_int(s, 1, a->status);
+    sqlite3_bind_int64(s, 2, keel_now_ms());
+    db_bind_text(s, 3, a->id);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        return db_fail(c, ctx, "finalize logged model");
+    return lm_load(c, ctx, a->id, false, a->out);
+}
+
+enum keel_err store_lm_finalize(struct store *st, struct keel_ctx *ctx, const char *model_id,
+                                int status, struct keel_logged_model *out)
+{
+    struct lm_args a = {.id = model_id, .status = status, .out = out};
+    return store_write(st, ctx, op_lm_finalize, &a);
+}
+
+static enum keel_err op_lm_delete(struct dbconn *c, struct keel_ctx *ctx, void *arg)
+{
+    struct lm_args *a = arg;
+    static const char sql[] = "UPDATE logged_models SET lifecycle_stage = 'deleted', "
+                              "last_updated_timestamp_ms = ? WHERE model_id = ?";
+    struct keel_logged_model m;
+    enum keel_err e = lm_load(c, ctx, a->id, true, &m); /* deleting again is fine */
+    if (e)
+        return e;
+    sqlite3_stmt *s = db_stmt(c, ctx, sql);
+    if (!s)
+        return ctx->err;
+    sqlite3_bind_int64(s, 1, keel_now_ms());
+    db_bind_text(s, 2, a->id);
+    return sqlite3_step(s) == SQLITE_DONE ? KEEL_OK : db_fail(c, ctx, "delete logged model");
+}
+
+enum keel_err store_lm_delete(struct store *st, struct keel_ctx *ctx, const char *model_id)
+{
+    struct lm_args a = {.id = model_id};
+    return store_write(st, ctx, op_lm_delete, &a);
+}
+
+static enum keel_err op_lm_set_tags(struct dbconn *c, struct keel_ctx *ctx, void *arg)
+{
+    struct lm_args *a = arg;
+    struct keel_logged_model m;
+    enum keel_err e = lm_load(c, ctx, a->id, true, &m); /* MLflow tags deleted models too */
+    for (size_t i = 0; !e && i < a->n; i++)
+        if (put_kv(c, ctx, tag_upsert, a->id, &a->kv[i]))
+            e = db_fail(c, ctx, "logged model tag");
+    return e;
+}
+
+enum keel_err store_lm_set_tags(struct store *st, struct keel_ctx *ctx, const char *model_id,
+                                const struct keel_tag *tags, size_t n)
+{
+    struct lm_args a = {.id = model_id, .kv = tags, .n = n};
+    return store_write(st, ctx, op_lm_set_tags, &a);
+}
+
+static enum keel_err op_lm_delete_tag(struct dbconn *c, struct keel_ctx *ctx, void *arg)
+{
+    struct lm_args *a = arg;
+    static const char sql[] = "DELETE FROM logged_model_tags WHERE model_id = ? AND key = ?";
+    struct keel_logged_model m;
+    enum keel_err e = lm_load(c, ctx, a->id, true, &m);
+    if (e)
+        return e;
+    sqlite3_stmt *s = db_stmt(c, ctx, sql);
+    if (!s)
+        return ctx->err;
+    db_bind_text(s, 1, a->id);
+    db_bind_text(s, 2, a->key);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        return db_fail(c, ctx, "delete logged model tag");
+    if (sqlite3_changes(c->db) == 0)
+        return keel_fail(ctx, KEEL_E_NOT_FOUND,
+                         "No tag with key '%s' found for model with ID '%s'.", a->key, a->id);
+    return KEEL_OK;
+}
+
+enum keel_err store_lm_delete_tag(struct store *st, struct keel_ctx *ctx, const char *model_id,
+                                  const char *key)
+{
+    struct lm_args a = {.id = model_id, .key = key};
+    return store_write(st, ctx, op_lm_delete_tag, &a);
+}
+
+static enum keel_err op_lm_log_params(struct dbconn *c, struct keel_ctx *ctx, void *arg)
+{
+    struct lm_args *a = arg;
+    struct keel_logged_model m;
+    enum keel_err e = lm_load(c, ctx, a->id, false, &m);
+    for (size_t i = 0; !e && i < a->n; i++)
+        if (put_kv(c, ctx, param_insert, a->id, &a->kv[i]))
+            e = keel_fail(ctx, KEEL_E_BAD_REQUEST, "(sqlite3.IntegrityError) %s",
+                          sqlite3_errmsg(c->db));
+    return e;
+}
+
+enum keel_err store_lm_log_params(struct store *st, struct keel_ctx *ctx, const char *model_id,
+                                  const struct keel_tag *params, size_t n)
+{
+    struct lm_args a = {.id = model_id, .kv = params, .n = n};
+    return store_write(st, ctx, op_lm_log_params, &a);
+}
+
+struct outputs_args {
+    const char *run_id;
+    const struct keel_model_output *v;
+    size_t n;
+};
+
+static enum keel_err op_outputs(struct dbconn *c, struct keel_ctx *ctx, void *arg)
+{
+    struct outputs_args *a = arg;
+    static const char sql[] =
+        "INSERT INTO run_model_outputs(run_key, model_id, step) VALUES (?, ?, ?)";
+    struct keel_run_info info;
+    enum keel_err e = sql_run_info_load(c, ctx, a->run_id, &info);
+    for (size_t i = 0; !e && i < a->n; i++) {
+        sqlite3_stmt *s = db_stmt(c, ctx, sql);
+        if (!s)
+            return ctx->err;
+        sqlite3_bind_int64(s, 1, info.run_key);
+        db_bind_text(s, 2, a->v[i].model_id);
+        sqlite3_bind_int64(s, 3, a->v[i].step);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            e = keel_fail(ctx, KEEL_E_BAD_REQUEST, "(sqlite3.IntegrityError) %s",
+                          sqlite3_errmsg(c->db));
+    }
+    return e;
+}
+
+enum keel_err store_run_log_outputs(struct store *st, struct keel_ctx *ctx, const char *run_id,
+                                    const struct keel_model_output *outputs, size_t n)
+{
+    struct outputs_args a = {run_id, outputs, n};
+    return store_write(st, ctx, op_outputs, &a);
+}
