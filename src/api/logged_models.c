@@ -45,6 +45,25 @@ static void write_lm(struct jw *w, const struct keel_logged_model *m)
     jw_key(w, "data");
     jw_obj(w);
     write_kvs(w, "params", m->params, m->n_params);
+    if (m->n_metrics) {
+        jw_key(w, "metrics");
+        jw_arr(w);
+        for (size_t i = 0; i < m->n_metrics; i++) {
+            const struct keel_metric *x = &m->metrics[i];
+            jw_obj(w);
+            jw_kstr(w, "key", x->key);
+            jw_key(w, "value");
+            jw_double(w, x->value);
+            jw_kint(w, "timestamp", x->timestamp);
+            jw_kint(w, "step", x->step);
+            jw_kstr_opt(w, "dataset_name", x->dataset_name);
+            jw_kstr_opt(w, "dataset_digest", x->dataset_digest);
+            jw_kstr(w, "model_id", x->model_id);
+            jw_kstr(w, "run_id", x->run_id);
+            jw_obj_end(w);
+        }
+        jw_arr_end(w);
+    }
     jw_obj_end(w);
     jw_obj_end(w);
 }

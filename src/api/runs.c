@@ -239,7 +239,11 @@ static enum keel_err h_log_metric(struct api_call *c)
     if (!metric_value(v, &m.value))
         return api_fail_invalid(c, "value", v);
     if ((e = api_arg_int(c, "timestamp", true, &m.timestamp, NULL)) ||
-        (e = api_arg_int(c, "step", false, &m.step, NULL)) || (e = check_metric(c, &m)))
+        (e = api_arg_int(c, "step", false, &m.step, NULL)) ||
+        (e = api_arg_str(c, "model_id", false, &m.model_id)) ||
+        (e = api_arg_str(c, "dataset_name", false, &m.dataset_name)) ||
+        (e = api_arg_str(c, "dataset_digest", false, &m.dataset_digest)) ||
+        (e = check_metric(c, &m)))
         return e;
     struct store_log_batch b = {.run_id = id, .metrics = &m, .n_metrics = 1};
     e = store_log_batch(c->app->store, c->ctx, &b);
@@ -351,6 +355,12 @@ static enum keel_err decode_metrics(struct api_call *c, const struct jval *list,
                 ok = int_value(v, &x->timestamp);
             else if (strcmp(k, "step") == 0)
                 ok = int_value(v, &x->step);
+            else if (strcmp(k, "model_id") == 0)
+                ok = jv_is_string(v) && (x->model_id = jv_str(v));
+            else if (strcmp(k, "dataset_name") == 0)
+                ok = jv_is_string(v) && (x->dataset_name = jv_str(v));
+            else if (strcmp(k, "dataset_digest") == 0)
+                ok = jv_is_string(v) && (x->dataset_digest = jv_str(v));
             if (!ok) {
                 *stopped = true;
                 break;

@@ -4,6 +4,7 @@
  * (or UPLOAD_FAILED) after; delete is soft; params are write-once; the runs
  * that produced models record them as outputs.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -35,6 +36,35 @@ static enum keel_err kv_rows(struct dbconn *c, struct keel_ctx *ctx, const char 
         (*out)[(*n)++].value = db_text(ctx, s, 1);
     }
     return rc == SQLITE_DONE ? KEEL_OK : db_fail(c, ctx, "logged model");
+}
+
+static enum keel_err lm_metrics(struct dbconn *c, struct keel_ctx *ctx,
+                                struct keel_logged_model *m)
+{
+    static const char sql[] =
+        "SELECT key, value, timestamp, step, is_nan, run_id, dataset_name, dataset_digest "
+        "FROM logged_model_metrics WHERE model_id = ? ORDER BY timestamp, step, key";
+    sqlite3_stmt *s = db_stmt(c, ctx, sql);
+    if (!s)
+        return ctx->err;
+    db_bind_text(s, 1, m->model_id);
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (!(m->metrics = db_grow(ctx, m->metrics, m->n_metrics, &cap, sizeof *m->metrics)))
+            return keel_fail(ctx, KEEL_E_TOO_LARGE, "too many metrics");
+        struct keel_metric *x = &m->metrics[m->n_metrics++];
+        memset(x, 0, sizeof *x);
+        x->key = db_text(ctx, s, 0);
+        x->value = sqlite3_column_int(s, 4) ? NAN : sqlite3_column_double(s, 1);
+        x->timestamp = sqlite3_column_int64(s, 2);
+        x->step = sqlite3_column_int64(s, 3);
+        x->run_id = db_text(ctx, s, 5);
+        x->dataset_name = db_text(ctx, s, 6);
+        x->dataset_digest = db_text(ctx, s, 7);
+        x->model_id = m->model_id;
+    }
+    return rc == SQLITE_DONE ? KEEL_OK : db_fail(c, ctx, "logged model metrics");
 }
 
 static enum keel_err lm_load(struct dbconn *c, struct keel_ctx *ctx, const char *id,
@@ -72,7 +102,9 @@ static enum keel_err lm_load(struct dbconn *c, struct keel_ctx *ctx, const char 
     if (deleted && !allow_deleted)
         return lm_missing(ctx, id);
     enum keel_err e = kv_rows(c, ctx, tags, id, &out->tags, &out->n_tags);
-    return e ? e : kv_rows(c, ctx, params, id, &out->params, &out->n_params);
+    if (!e)
+        e = kv_rows(c, ctx, params, id, &out->params, &out->n_params);
+    return e ? e : lm_metrics(c, ctx, out);
 }
 
 enum keel_err store_lm_get(struct store *st, struct keel_ctx *ctx, const char *model_id,

@@ -476,6 +476,39 @@ static bool metric_after(const struct keel_metric *a, const struct keel_metric *
     return va > vb;
 }
 
+/* Values logged with a model_id are the model's metrics too (identical ones
+ * once, as in the history). */
+static enum keel_err log_model_metrics(struct dbconn *c, struct keel_ctx *ctx,
+                                       const struct store_log_batch *in, int64_t run_key)
+{
+    (void)run_key;
+    static const char sql[] =
+        "INSERT OR IGNORE INTO logged_model_metrics(model_id, key, value, timestamp, step, "
+        "is_nan, run_id, dataset_name, dataset_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    for (size_t i = 0; i < in->n_metrics; i++) {
+        const struct keel_metric *m = &in->metrics[i];
+        if (!m->model_id || !*m->model_id)
+            continue;
+        sqlite3_stmt *s = db_stmt(c, ctx, sql);
+        if (!s)
+            return ctx->err;
+        int is_nan;
+        double v = stored_value(m->value, &is_nan);
+        db_bind_text(s, 1, m->model_id);
+        db_bind_text(s, 2, m->key);
+        sqlite3_bind_double(s, 3, v);
+        sqlite3_bind_int64(s, 4, m->timestamp);
+        sqlite3_bind_int64(s, 5, m->step);
+        sqlite3_bind_int(s, 6, is_nan);
+        db_bind_text(s, 7, in->run_id);
+        db_bind_text(s, 8, m->dataset_name ? m->dataset_name : "");
+        db_bind_text(s, 9, m->dataset_digest ? m->dataset_digest : "");
+        if (sqlite3_step(s) != SQLITE_DONE)
+            return db_fail(c, ctx, "log model metric");
+    }
+    return KEEL_OK;
+}
+
 static int cmp_metric_key(const void *a, const void *b)
 {
     return strcmp((*(const struct keel_metric *const *)a)->key,
@@ -565,7 +598,7 @@ static enum keel_err log_metrics(struct dbconn *c, struct keel_ctx *ctx,
                 return db_fail(c, ctx, "log metric");
         }
     }
-    return KEEL_OK;
+    return log_model_metrics(c, ctx, in, run_key);
 }
 
 static enum keel_err op_log_batch(struct dbconn *c, struct keel_ctx *ctx, void *arg)

@@ -43,6 +43,9 @@ struct keel_metric {
     double value; /* NaN and infinities as logged (infinities clamped) */
     int64_t timestamp;
     int64_t step;
+    /* MLflow 3: the logged model (and dataset) a value is about; NULL when not */
+    const char *model_id, *dataset_name, *dataset_digest;
+    const char *run_id; /* in a logged model's metrics: the run that logged it */
 };
 
 struct keel_dataset {
@@ -303,6 +306,8 @@ struct keel_logged_model {
     size_t n_tags;
     struct keel_tag *params;
     size_t n_params;
+    struct keel_metric *metrics; /* every value logged with this model_id */
+    size_t n_metrics;
 };
 
 struct store_lm_create {

@@ -19,12 +19,8 @@ NOT_YET_NAMES = {
     "run_get_without_outputs": "MLflow 3 run shapes (outputs): issue 5",
     "run_get_with_outputs": "MLflow 3 run shapes (outputs): issue 5",
     "metric_history_without_max_results": "MLflow 3 metric-history paging: issue 5",
-    "lm_get_with_metrics": "metrics with a model: issue 5",
-    "lm_finalize_ready": "metrics with a model: issue 5",
-    "lm_get_after_tags_and_finalize": "metrics with a model: issue 5",
 }
 NOT_YET_GROUPS = {
-    "metrics-with-model-id": "metrics with a model: issue 5",
     "model-versions-from-logged-models": "registration from logged models: issue 5",
     "runs-inputs-outputs": "run inputs and outputs in run answers: issue 5",
     "logged-models-search": "logged-model search: issue 5",
