@@ -22,6 +22,9 @@ struct keel_app {
     const char *artifacts_destination; /* absolute directory of proxied artifacts */
     struct blobstore *blobs;           /* the proxied artifacts' content */
     bool serve_artifacts;              /* the mlflow-artifacts API is on */
+    /* Which MLflow server keel answers as where 2.x and 3.x differ on the
+     * same endpoint (error envelope, run shapes, messages): false = 2.x */
+    bool mlflow3;
 };
 
 struct api_call {
@@ -38,8 +41,9 @@ struct api_call {
      * with an HTML error page; clients depend on the status only. A handler
      * reproducing such a case sets this and returns KEEL_E_INTERNAL. */
     bool html_error_page;
-    /* MLflow 3 endpoints: errors also carry sqlstate and error_class, and
-     * type errors use MLflow 3's wording */
+    /* Answer as MLflow 3 (app->mlflow3, or an endpoint or parameter only
+     * MLflow 3 has): errors also carry sqlstate and error_class, type
+     * errors use MLflow 3's wording, runs carry inputs and outputs */
     bool mlflow3;
 };
 

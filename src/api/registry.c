@@ -370,20 +370,36 @@ static bool is_local_source(const char *source)
 /* Where the version's files are: models:/ sources resolved as MLflow
  * resolves them (to that version's files), runs:/ sources to the run's
  * artifact URI. NULL: the source itself. */
-static enum keel_err storage_location(struct api_call *c, const char *source,
-                                      const char **out)
+static enum keel_err storage_location(struct api_call *c, struct store_mv_create *in)
 {
+    const char *source = in->source;
+    const char **out = &in->storage_location;
     *out = NULL;
     if (strncmp(source, "models:/", 8) == 0) {
-        /* a version made from another: the same files (MLflow's storage_location) */
-        struct model_ref ref;
-        enum keel_err e = model_uri_resolve(c->app->store, c->ctx, source, &ref);
+        /* a version made from another, or from a logged model: the same
+         * files (MLflow's storage_location); a logged model also gives the
+         * run it came from */
+        struct model_ref ref = {0};
+        struct keel_logged_model lm;
+        const char *model_id = model_uri_logged_model_id(source);
+        enum keel_err e;
+        if (model_id) { /* MLflow reports the model's own "not found" */
+            if (!(e = store_lm_get(c->app->store, c->ctx, model_id, false, &lm))) {
+                ref.model_id = lm.model_id;
+                ref.location = lm.artifact_uri;
+                ref.run_id = lm.source_run_id;
+            }
+        } else {
+            e = model_uri_resolve(c->app->store, c->ctx, source, &ref);
+        }
         if (e)
             return keel_fail(c->ctx, KEEL_E_INTERNAL,
                              "Unable to fetch model from model URI source artifact location "
                              "'%s'.Error: %s",
                              source, c->ctx->errmsg);
         *out = ref.location;
+        if (ref.model_id && !(in->run_id && *in->run_id))
+            in->run_id = ref.run_id;
         return KEEL_OK;
     }
     if (strncmp(source, "runs:/", 6) == 0) {
@@ -419,33 +435,47 @@ static enum keel_err h_mv_create(struct api_call *c)
     if (!e)
         e = api_arg_str(c, "run_link", false, &in.run_link);
     if (!e)
+        e = api_arg_str(c, "model_id", false, &in.model_id);
+    if (!e)
         e = api_arg_str(c, "description", false, &in.description);
     if (!e)
         e = read_tags(c, "Model version", &tags, &in.n_tags);
     if (e)
         return e;
     in.tags = tags;
+    if (in.model_id && !*in.model_id)
+        in.model_id = NULL;
+    if (in.model_id)
+        c->mlflow3 = true; /* only MLflow 3 clients register logged models */
     if (is_local_source(in.source)) {
-        /* a local path must lie inside the given run's local artifact directory */
+        /* a local path must lie inside the local artifact directory of the
+         * given logged model, or else of the given run */
+        const char *owner_uri = NULL, *dir;
         struct keel_run run;
-        const char *dir;
+        struct keel_logged_model lm;
         bool inside = false;
-        if (in.run_id && *in.run_id &&
-            store_run_get(c->app->store, c->ctx, in.run_id, &run) == KEEL_OK &&
-            artifact_resolve_local(c->ctx, run.info.artifact_uri, "", &dir) == KEEL_OK &&
-            !artifact_proxied_path(c->ctx, run.info.artifact_uri)) {
+        if (in.model_id) {
+            if (store_lm_get(c->app->store, c->ctx, in.model_id, false, &lm) == KEEL_OK)
+                owner_uri = lm.artifact_uri;
+        } else if (in.run_id && *in.run_id &&
+                   store_run_get(c->app->store, c->ctx, in.run_id, &run) == KEEL_OK) {
+            owner_uri = run.info.artifact_uri;
+        }
+        if (owner_uri && artifact_resolve_local(c->ctx, owner_uri, "", &dir) == KEEL_OK &&
+            !artifact_proxied_path(c->ctx, owner_uri)) {
             const char *src = strncmp(in.source, "file://", 7) == 0 ? in.source + 7 : in.source;
             size_t n = strlen(dir);
             inside = !source_has_relative_parts(c->ctx, src) && strncmp(src, dir, n) == 0 &&
                      (src[n] == '/' || src[n] == '\0');
         }
+        const char *by = in.model_id ? "model_id" : "run_id";
         if (!inside)
             return keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER,
                              "Invalid model version source: '%s'. To use a local path as a "
-                             "model version source, the run_id request parameter has to be "
+                             "model version source, the %s request parameter has to be "
                              "specified and the local path has to be contained within the "
-                             "artifact directory of the run specified by the run_id.",
-                             in.source);
+                             "artifact directory of the run specified by the %s.",
+                             in.source, by, by);
     } else if (source_has_relative_parts(c->ctx, in.source)) {
         return keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER,
                          "Invalid model version source: '%s'. If supplying a source as an "
@@ -454,8 +484,16 @@ static enum keel_err h_mv_create(struct api_call *c)
                          "references present. Please provide an absolute path.",
                          in.source);
     }
-    if ((e = storage_location(c, in.source, &in.storage_location)))
+    if ((e = storage_location(c, &in)))
         return e;
+    if (in.model_id && !(in.run_id && *in.run_id)) {
+        /* registered from a logged model: the version belongs to the run
+         * that produced the model */
+        struct keel_logged_model lm;
+        if ((e = store_lm_get(c->app->store, c->ctx, in.model_id, false, &lm)))
+            return e;
+        in.run_id = lm.source_run_id;
+    }
     e = store_mv_create(c->app->store, c->ctx, &in, &m);
     return e ? e : mv_response(c, &m);
 }
@@ -772,6 +810,7 @@ static enum keel_err h_resolve(struct api_call *c)
     if (ref.version)
         write_id(&c->out, "version", ref.version);
     jw_kstr_opt(&c->out, "run_id", ref.run_id);
+    jw_kstr_opt(&c->out, "model_id", ref.model_id);
     jw_obj_end(&c->out);
     return KEEL_OK;
 }

@@ -170,6 +170,7 @@ static const struct api_route *find_route(const char *path, const char *method,
 void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
                 struct http_response *resp)
 {
+    const struct keel_app *a = app;
     /* browsers must not guess types from content (MLflow 3 sends this too) */
     http_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (strcmp(req->path, "/health") == 0 || strcmp(req->path, "/ping") == 0) {
@@ -197,7 +198,7 @@ void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
     }
     const char *ct = content_type_problem(req);
     if (ct) {
-        respond_error(resp, KEEL_E_INVALID_PARAMETER, ct, false);
+        respond_error(resp, KEEL_E_INVALID_PARAMETER, ct, a->mlflow3);
         return;
     }
     struct api_call c = {
@@ -207,10 +208,11 @@ void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
         .req = req,
         .resp = resp,
         .from_query = strcmp(req->method, "GET") == 0,
+        .mlflow3 = a->mlflow3,
     };
     c.args = c.from_query ? args_from_query(ctx->arena, req) : args_from_body(ctx->arena, req);
     if (!c.args) {
-        respond_error(resp, KEEL_E_NOMEM, "out of memory", false);
+        respond_error(resp, KEEL_E_NOMEM, "out of memory", a->mlflow3);
         return;
     }
     jw_init(&c.out, &resp->body);

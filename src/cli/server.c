@@ -33,6 +33,7 @@ struct server_opts {
     const char *host, *backend_uri, *default_root, *artifacts_dest, *data_dir;
     int port;
     int serve_artifacts;
+    int mlflow_api; /* 2 or 3 */
     unsigned workers;
     size_t max_body;
     uint64_t max_artifact;
@@ -50,6 +51,8 @@ static void server_usage(FILE *f)
             "                                (DATA_DIR/artifacts)\n"
             "  --serve-artifacts             proxy artifacts through keel (default)\n"
             "  --no-serve-artifacts          clients write artifacts to the root directly\n"
+            "  --mlflow-api 2|3              answer as MLflow 2.x or 3.x where their\n"
+            "                                servers differ on one endpoint (2)\n"
             "  -w, --workers N               concurrent store readers (4)\n"
             "  --data-dir DIR                keel's own data directory (./keel-data)\n"
             "  --max-body-bytes N            largest accepted request body (%u)\n"
@@ -60,7 +63,7 @@ static void server_usage(FILE *f)
 static int parse_opts(int argc, char **argv, struct server_opts *o)
 {
     enum {
-        O_BACKEND = 256, O_ROOT, O_DEST, O_SERVE, O_NO_SERVE, O_DATA, O_MAXBODY, O_MAXART, O_HELP
+        O_BACKEND = 256, O_ROOT, O_DEST, O_SERVE, O_NO_SERVE, O_DATA, O_MAXBODY, O_MAXART, O_API, O_HELP
     };
     static const struct option longopts[] = {
         {"host", required_argument, NULL, 'h'},
@@ -74,6 +77,7 @@ static int parse_opts(int argc, char **argv, struct server_opts *o)
         {"data-dir", required_argument, NULL, O_DATA},
         {"max-body-bytes", required_argument, NULL, O_MAXBODY},
         {"max-artifact-bytes", required_argument, NULL, O_MAXART},
+        {"mlflow-api", required_argument, NULL, O_API},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -117,6 +121,14 @@ static int parse_opts(int argc, char **argv, struct server_opts *o)
                 return 2;
             }
             break;
+        case O_API:
+            if (strcmp(optarg, "2") != 0 && strcmp(optarg, "3") != 0) {
+                fprintf(stderr, "keel server: invalid --mlflow-api '%s' (expected 2 or 3)\n",
+                        optarg);
+                return 2;
+            }
+            o->mlflow_api = optarg[0] - '0';
+            break;
         case O_HELP: server_usage(stdout); return 0;
         default: server_usage(stderr); return 2;
         }
@@ -130,7 +142,7 @@ static int parse_opts(int argc, char **argv, struct server_opts *o)
 
 int cli_server(int argc, char **argv)
 {
-    struct server_opts o = {.host = "127.0.0.1", .port = 5000, .serve_artifacts = 1,
+    struct server_opts o = {.host = "127.0.0.1", .port = 5000, .serve_artifacts = 1, .mlflow_api = 2,
                             .workers = 4, .data_dir = "./keel-data",
                             .max_body = DEFAULT_MAX_BODY, .max_artifact = DEFAULT_MAX_ARTIFACT};
     int rc = parse_opts(argc, argv, &o);
@@ -184,7 +196,7 @@ int cli_server(int argc, char **argv)
         return 1;
     }
     struct keel_app app = {.store = st, .artifacts_destination = dest_abs, .blobs = blobs,
-                           .serve_artifacts = o.serve_artifacts};
+                           .serve_artifacts = o.serve_artifacts, .mlflow3 = o.mlflow_api == 3};
     struct http_server_config hc = {.host = o.host, .port = o.port, .max_body = o.max_body,
                                     .arena_ceiling = REQUEST_ARENA_CEILING,
                                     .connection_limit = 1024, .timeout_s = 120};

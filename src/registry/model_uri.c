@@ -33,6 +33,15 @@ static enum keel_err resolve_models(struct store *st, struct keel_ctx *ctx, cons
     const char *slash = strchr(rest, '/');
     struct keel_model_version m;
     enum keel_err e;
+    if (!at && !slash && *rest) { /* models:/<model_id>: a logged model (MLflow 3) */
+        struct keel_logged_model lm;
+        if ((e = store_lm_get(st, ctx, rest, false, &lm)))
+            return keel_fail(ctx, e, "Cannot resolve '%s': %s", out->uri, ctx->errmsg);
+        out->model_id = lm.model_id;
+        out->location = lm.artifact_uri;
+        out->run_id = lm.source_run_id && *lm.source_run_id ? lm.source_run_id : NULL;
+        return KEEL_OK;
+    }
     if (at && (!slash || at < slash)) {
         char *name = karena_strndup(ctx->arena, rest, (size_t)(at - rest));
         if (!name || !*name || !at[1])
@@ -103,6 +112,16 @@ static enum keel_err resolve_runs(struct store *st, struct keel_ctx *ctx, const 
     out->location = *path ? uri_append(ctx->arena, run.info.artifact_uri, path)
                           : run.info.artifact_uri;
     return KEEL_OK;
+}
+
+const char *model_uri_logged_model_id(const char *uri)
+{
+    if (strncmp(uri, "models:", 7) != 0)
+        return NULL;
+    const char *rest = uri + 7;
+    while (*rest == '/')
+        rest++;
+    return *rest && !strpbrk(rest, "/@") ? rest : NULL;
 }
 
 enum keel_err model_uri_resolve(struct store *st, struct keel_ctx *ctx, const char *uri,

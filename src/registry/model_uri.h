@@ -6,6 +6,7 @@
  *   models:/<name>@<alias>      the version an alias names now
  *   models:/<name>/<stage>      the latest version in a stage (Staging, ...)
  *   models:/<name>/latest       the highest version
+ *   models:/<model_id>          a logged model (MLflow 3)
  *   runs:/<run_id>/<path>       a path among a run's artifacts
  *   /abs/dir, file:///abs/dir   a local model directory
  * The result is the location of the model's files (an artifact URI or a
@@ -25,7 +26,12 @@ struct model_ref {
     const char *name;         /* registered model, or NULL */
     int64_t version;          /* its version, or 0 */
     const char *run_id;       /* the run the files belong to, when known */
+    const char *model_id;     /* the logged model, for models:/<model_id> */
 };
+
+/* The logged model a models:/<model_id> URI names (a pointer into uri), or
+ * NULL for any other URI. */
+const char *model_uri_logged_model_id(const char *uri);
 
 /* Resolves `uri` (arena results). KEEL_E_INVALID_PARAMETER for a malformed
  * URI, KEEL_E_NOT_FOUND for one naming nothing, each with a message naming

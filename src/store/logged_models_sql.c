@@ -10,8 +10,14 @@
 
 #include "store/sqlite_int.h"
 #include "util/arena.h"
+#include "util/buf.h"
 #include "util/ids.h"
+#include "util/jparse.h"
+#include "util/json.h"
 #include "util/uri.h"
+
+/* ceiling on the mlflow.modelVersions tag keel writes: ~10k registrations */
+#define MODEL_VERSIONS_TAG_MAX (1u << 20)
 
 static enum keel_err lm_missing(struct keel_ctx *ctx, const char *id)
 {
@@ -349,4 +355,61 @@ enum keel_err store_run_log_outputs(struct store *st, struct keel_ctx *ctx, cons
 {
     struct outputs_args a = {run_id, outputs, n};
     return store_write(st, ctx, op_outputs, &a);
+}
+
+/* MLflow keeps, on a logged model, the registered versions made from it: the
+ * tag mlflow.modelVersions holds json.dumps([{"name": ..., "version": n}, ...]).
+ * A value that is not a JSON list (a client may have written anything) is
+ * started afresh rather than failing the registration. */
+enum keel_err sql_lm_note_model_version(struct dbconn *c, struct keel_ctx *ctx,
+                                        const char *model_id, const char *name,
+                                        int64_t version)
+{
+    static const char get[] = "SELECT value FROM logged_model_tags WHERE model_id = ? AND "
+                              "key = 'mlflow.modelVersions'";
+    struct keel_logged_model m;
+    enum keel_err e = lm_load(c, ctx, model_id, false, &m);
+    if (e)
+        return e;
+    sqlite3_stmt *s = db_stmt(c, ctx, get);
+    if (!s)
+        return ctx->err;
+    db_bind_text(s, 1, model_id);
+    int rc = sqlite3_step(s);
+    const char *old = rc == SQLITE_ROW ? db_text(ctx, s, 0) : NULL;
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_fail(c, ctx, "logged model tag");
+    const struct jval *list = old ? jp_parse(ctx->arena, old, strlen(old), NULL) : NULL;
+    const struct jval *jname = jv_new_string(ctx->arena, name, strlen(name));
+    if (!jname)
+        return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+    struct kbuf b;
+    kbuf_init(&b, MODEL_VERSIONS_TAG_MAX);
+    if (jv_is_array(list) && jv_len(list) > 0) {
+        e = json_dump_python(&b, list);
+        if (!e) {
+            b.data[--b.len] = '\0'; /* reopen the list */
+            e = kbuf_adds(&b, ", ");
+        }
+    } else {
+        e = kbuf_addc(&b, '[');
+    }
+    if (!e)
+        e = kbuf_adds(&b, "{\"name\": ");
+    if (!e)
+        e = json_dump_python(&b, jname);
+    if (!e)
+        e = kbuf_printf(&b, ", \"version\": %lld}]", (long long)version);
+    if (e) {
+        kbuf_free(&b);
+        return keel_fail(ctx, e == KEEL_E_NOMEM ? e : KEEL_E_TOO_LARGE,
+                         "The mlflow.modelVersions tag of logged model '%s' is too long to "
+                         "record version %lld of '%s'.",
+                         model_id, (long long)version, name);
+    }
+    struct keel_tag kv = {"mlflow.modelVersions", b.data};
+    e = put_kv(c, ctx, tag_upsert, model_id, &kv);
+    kbuf_free(&b);
+    return e ? db_fail(c, ctx, "logged model tag") : KEEL_OK;
 }

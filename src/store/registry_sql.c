@@ -480,6 +480,8 @@ static enum keel_err op_mv_create(struct dbconn *c, struct keel_ctx *ctx, void *
     for (size_t i = 0; i < in->n_tags; i++)
         if ((e = exec1(c, ctx, tag, in->name, in->tags[i].key, in->tags[i].value, version, true)))
             return e;
+    if (in->model_id && (e = sql_lm_note_model_version(c, ctx, in->model_id, in->name, version)))
+        return e;
     if ((e = touch_rm(c, ctx, in->name)))
         return e;
     return mv_load(c, ctx, in->name, version, a->out);

@@ -249,6 +249,7 @@ enum keel_err store_rm_delete_tag(struct store *st, struct keel_ctx *ctx, const 
 
 struct store_mv_create {
     const char *name, *source, *run_id, *run_link, *description, *storage_location;
+    const char *model_id; /* the logged model it is made from, or NULL */
     const struct keel_tag *tags;
     size_t n_tags;
 };

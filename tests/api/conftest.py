@@ -157,9 +157,11 @@ def keel(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def keel_module(tmp_path_factory):
-    """A fresh keel server shared by all tests of one module."""
-    server = KeelServer(tmp_path_factory.mktemp("keel"))
+def keel_module(tmp_path_factory, request):
+    """A fresh keel server shared by all tests of one module, started with the
+    module's KEEL_ARGS (a list of extra command-line arguments) if it has any."""
+    extra = getattr(request.module, "KEEL_ARGS", [])
+    server = KeelServer(tmp_path_factory.mktemp("keel"), *extra)
     try:
         yield server.start()
     finally:

@@ -77,8 +77,64 @@ def test_model_uris_resolve_or_say_why(keel):
     assert _resolve(keel, "/opt/models/x").json()["location"] == "/opt/models/x"
     for uri, status, words in (("models:/r/9", 404, "version=9"), ("models:/nope/1", 404, "nope"),
                                ("models:/r@none", 404, "alias none"), ("models:/r/Staging", 404, "Staging"),
-                               ("models:/r", 400, "expected"), ("runs:/ffff/model", 404, "ffff"),
+                               ("models:/r", 404, "Logged model with ID 'r' not found"),
+                               ("models:/r/", 400, "expected"), ("runs:/ffff/model", 404, "ffff"),
                                ("s3://b/x", 400, "expected models:/")):
         r = _resolve(keel, uri)
         assert r.status_code == status and words in r.json()["message"], (uri, r.text)
         assert uri in r.json()["message"]
+
+
+LM = "/api/2.0/mlflow/logged-models"
+
+
+def _logged_model(s, run_id=None, name="model"):
+    body = {"experiment_id": "0", "name": name}
+    if run_id:
+        body["source_run_id"] = run_id
+    r = s.api("POST", LM, json=body)
+    assert r.status_code == 200, r.text
+    return r.json()["model"]["info"]
+
+
+def test_versions_from_logged_models(keel):
+    """model_id registration: the run comes from the model, the files are the
+    model's, and the model records every version made from it."""
+    run = _run(keel)
+    lm = _logged_model(keel, run["run_id"])
+    keel.api("POST", f"{RM}/create", json={"name": "Modèle"})
+    r = keel.api("POST", f"{MV}/create", json={"name": "Modèle", "source": f"models:/{lm['model_id']}",
+                                                "model_id": lm["model_id"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["model_version"]["run_id"] == run["run_id"]
+    # an explicit run_id wins over the model's
+    other = _run(keel)
+    r = keel.api("POST", f"{MV}/create", json={"name": "Modèle", "source": f"models:/{lm['model_id']}",
+                                                "model_id": lm["model_id"], "run_id": other["run_id"]})
+    assert r.json()["model_version"]["run_id"] == other["run_id"]
+    uri = keel.api("GET", f"{MV}/get-download-uri", params={"name": "Modèle", "version": "2"}).json()
+    assert uri == {"artifact_uri": lm["artifact_uri"]}
+    tags = {t["key"]: t["value"] for t in keel.api("GET", f"{LM}/{lm['model_id']}").json()["model"]["info"]["tags"]}
+    # json.dumps form, non-ASCII escaped as Python writes it
+    assert tags["mlflow.modelVersions"] == ('[{"name": "Mod\\u00e8le", "version": 1}, '
+                                            '{"name": "Mod\\u00e8le", "version": 2}]')
+    res = _resolve(keel, f"models:/{lm['model_id']}").json()
+    assert res == {"uri": f"models:/{lm['model_id']}", "location": lm["artifact_uri"],
+                   "run_id": run["run_id"], "model_id": lm["model_id"]}
+
+
+def test_version_from_deleted_or_unknown_logged_model_changes_nothing(keel):
+    lm = _logged_model(keel)
+    keel.api("POST", f"{RM}/create", json={"name": "d"})
+    assert keel.api("DELETE", f"{LM}/{lm['model_id']}").status_code == 200
+    for body in ({"source": f"models:/{lm['model_id']}", "model_id": lm["model_id"]},
+                 {"source": "s3://bucket/model", "model_id": lm["model_id"]},
+                 {"source": "s3://bucket/model", "model_id": "m-" + "0" * 32}):
+        r = keel.api("POST", f"{MV}/create", json={"name": "d", **body})
+        assert r.status_code in (404, 500), r.text
+        assert "not found" in r.json()["message"]
+        assert set(r.json()) == {"error_code", "message", "sqlstate", "error_class"}
+    rm = keel.api("GET", f"{RM}/get", params={"name": "d"}).json()["registered_model"]
+    assert "latest_versions" not in rm
+    # the next version is still 1: nothing was used up
+    assert _version(keel, "d", "s3://bucket/model")["version"] == "1"

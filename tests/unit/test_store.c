@@ -19,6 +19,9 @@
 #include "store/store.h"
 #include "util/arena.h"
 
+/* a metric value without MLflow 3 model or dataset */
+#define M(k, v, ts, st) ((struct keel_metric){.key = (k), .value = (v), .timestamp = (ts), .step = (st)})
+
 struct fx {
     char dir[64];
     char path[96];
@@ -98,7 +101,7 @@ static void test_lifecycle(void **state)
     struct keel_run r;
     assert_int_equal(store_run_get(f->st, &f->ctx, run, &r), KEEL_OK);
     assert_string_equal(r.info.lifecycle_stage, "deleted");
-    struct keel_metric m = {"loss", 1.0, 1, 0};
+    struct keel_metric m = M("loss", 1.0, 1, 0);
     struct store_log_batch b = {.run_id = run, .metrics = &m, .n_metrics = 1};
     assert_int_equal(store_log_batch(f->st, &f->ctx, &b), KEEL_E_INVALID_PARAMETER);
     assert_non_null(strstr(f->ctx.errmsg, "must be in the 'active' state"));
@@ -113,12 +116,12 @@ static void test_latest_metric_and_history(void **state)
     const char *run = new_run(f, 0);
     /* (step, timestamp, value) decides the latest, not the logging order */
     struct keel_metric ms[] = {
-        {"loss", 0.5, 100, 2}, {"loss", 0.9, 50, 1}, {"loss", 0.4, 90, 2}, {"loss", NAN, 10, 0},
-        {"loss", 0.5, 100, 2} /* identical duplicate: stored once */,
+        M("loss", 0.5, 100, 2), M("loss", 0.9, 50, 1), M("loss", 0.4, 90, 2), M("loss", NAN, 10, 0),
+        M("loss", 0.5, 100, 2) /* identical duplicate: stored once */,
     };
     struct store_log_batch b = {.run_id = run, .metrics = ms, .n_metrics = 5};
     assert_int_equal(store_log_batch(f->st, &f->ctx, &b), KEEL_OK);
-    struct keel_metric late = {"loss", INFINITY, 1, 1};
+    struct keel_metric late = M("loss", INFINITY, 1, 1);
     struct store_log_batch b2 = {.run_id = run, .metrics = &late, .n_metrics = 1};
     assert_int_equal(store_log_batch(f->st, &f->ctx, &b2), KEEL_OK);
     struct keel_run r;
@@ -146,7 +149,7 @@ static void test_params_are_write_once(void **state)
     assert_int_equal(store_log_batch(f->st, &f->ctx, &b), KEEL_OK);
     assert_int_equal(store_log_batch(f->st, &f->ctx, &b), KEEL_OK); /* same value again */
     struct keel_tag p2 = {"lr", "0.2"};
-    struct keel_metric m = {"acc", 1.0, 1, 0};
+    struct keel_metric m = M("acc", 1.0, 1, 0);
     /* the failing write changes nothing, the metric in it included */
     struct store_log_batch bad = {.run_id = run, .params = &p2, .n_params = 1,
                                   .metrics = &m, .n_metrics = 1, .single_param = true};
