@@ -57,6 +57,10 @@ struct api_route {
     api_handler handler;
 };
 
+/* A wildcard route's handler that finds its path is not one MLflow routes:
+ * answered with the same HTML 404 page as an unknown path. */
+enum keel_err api_not_routed(struct api_call *c);
+
 /* The HTTP handler for the whole application (http_handler_fn). */
 void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
                 struct http_response *resp);
@@ -101,7 +105,14 @@ enum keel_err api_parse_experiment_id(struct api_call *c, const char *text, int6
 /* ---- rendering of entities ---- */
 void api_write_experiment(struct jw *w, const struct keel_experiment *e);
 void api_write_run_info(struct jw *w, const struct keel_run_info *i);
-void api_write_run(struct jw *w, const struct keel_run *r, bool with_inputs);
+/* What a run answer carries besides info and data: which depends on the
+ * endpoint and on the MLflow dialect (decision 0009). */
+enum run_parts {
+    RUN_INPUTS = 1,       /* "inputs" with dataset_inputs */
+    RUN_MODEL_INPUTS = 2, /* inputs.model_inputs (MLflow 3, runs/get only) */
+    RUN_OUTPUTS = 4,      /* "outputs" with model_outputs (MLflow 3) */
+};
+void api_write_run(struct jw *w, const struct keel_run *r, unsigned parts);
 /* run_id: written too when not NULL (the bulk history forms) */
 void api_write_metric(struct jw *w, const struct keel_metric *m, const char *run_id);
 void api_write_tags(struct jw *w, const char *key, const struct keel_tag *t, size_t n);

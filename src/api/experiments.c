@@ -221,6 +221,14 @@ static enum keel_err h_search(struct api_call *c)
         e = api_arg_str_list(c, "order_by", &order_by, &n_order_by);
     if (e)
         return e;
+    if (c->mlflow3 && (max_results <= 0 || max_results > MAX_EXPERIMENTS_SEARCH_RESULTS))
+        return keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER,
+                         max_results <= 0
+                             ? "Invalid value %lld for parameter 'max_results' supplied. It must "
+                               "be a positive integer"
+                             : "Invalid value %lld for parameter 'max_results' supplied. It must "
+                               "be at most %lld",
+                         (long long)max_results, (long long)MAX_EXPERIMENTS_SEARCH_RESULTS);
     if (max_results <= 0 || max_results > MAX_EXPERIMENTS_SEARCH_RESULTS)
         return keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER,
                          max_results <= 0

@@ -170,7 +170,7 @@ static enum keel_err h_get(struct api_call *c)
     struct keel_logged_model m;
     c->mlflow3 = true;
     if (rest)
-        return keel_fail(c->ctx, KEEL_E_NO_ENDPOINT, "No endpoint at %s", c->tail);
+        return api_not_routed(c);
     enum keel_err e = api_arg_str(c, "allow_deleted", false, &allow);
     if (!e)
         e = store_lm_get(c->app->store, c->ctx, id, allow && strcmp(allow, "true") == 0, &m);
@@ -211,7 +211,7 @@ static enum keel_err h_patch(struct api_call *c)
         return e ? e : empty_response(c);
     }
     if (rest)
-        return keel_fail(c->ctx, KEEL_E_NO_ENDPOINT, "No endpoint at %s", c->tail);
+        return api_not_routed(c);
     const char *id;
     int status = 0;
     struct keel_logged_model m;
@@ -234,7 +234,7 @@ static enum keel_err h_delete(struct api_call *c)
     else if (!rest)
         e = store_lm_delete(c->app->store, c->ctx, id);
     else
-        e = keel_fail(c->ctx, KEEL_E_NO_ENDPOINT, "No endpoint at %s", c->tail);
+        e = api_not_routed(c);
     return e ? e : empty_response(c);
 }
 
@@ -248,7 +248,7 @@ static enum keel_err h_post(struct api_call *c)
         return keel_fail(c->ctx, KEEL_E_NOT_IMPLEMENTED,
                          "Logged model search is not available in this keel yet");
     if (!rest || strcmp(rest, "params") != 0)
-        return keel_fail(c->ctx, KEEL_E_NO_ENDPOINT, "No endpoint at %s", c->tail);
+        return api_not_routed(c);
     const char *id;
     struct keel_tag *params;
     size_t n;

@@ -6,31 +6,56 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "store/search.h"
 #include "util/arena.h"
 
 #define MAX_BULK_RUN_IDS 100
 #define MAX_BULK_RESULTS 25000
 #define MAX_INTERVAL_RESULTS_PER_RUN 2500
 
+/* MLflow 2 returns the whole history (max_results is ignored); MLflow 3
+ * pages it, and without max_results the page size is 0 (only a
+ * next_page_token). */
 static enum keel_err h_history(struct api_call *c)
 {
-    const char *id, *key;
+    const char *id, *key, *token;
     struct keel_metric *m;
     size_t n;
+    int64_t max_results = 0, offset = 0;
+    bool paged = c->mlflow3;
     enum keel_err e = api_arg_run_id(c, &id);
     if (!e)
         e = api_arg_str(c, "metric_key", true, &key);
     if (!e)
+        e = api_arg_int(c, "max_results", false, &max_results, NULL);
+    if (!e)
+        e = api_arg_str(c, "page_token", false, &token);
+    if (!e && paged && token && *token)
+        e = search_page_token_decode(c->ctx, token, &offset);
+    if (!e)
         e = store_metric_history(c->app->store, c->ctx, id, key, &m, &n);
     if (e)
         return e;
+    size_t from = 0, to = n;
+    if (paged) {
+        if (max_results < 0)
+            max_results = 0;
+        from = offset < 0 ? 0 : (size_t)offset < n ? (size_t)offset : n;
+        to = (size_t)max_results < n - from ? from + (size_t)max_results : n;
+    }
     jw_obj(&c->out);
-    if (n) {
+    if (to > from) {
         jw_key(&c->out, "metrics");
         jw_arr(&c->out);
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = from; i < to; i++)
             api_write_metric(&c->out, &m[i], NULL);
         jw_arr_end(&c->out);
+    }
+    if (paged && to < n) {
+        const char *next = search_page_token_encode(c->ctx, (int64_t)to);
+        if (!next)
+            return keel_fail(c->ctx, KEEL_E_NOMEM, "out of memory");
+        jw_kstr(&c->out, "next_page_token", next);
     }
     jw_obj_end(&c->out);
     return KEEL_OK;

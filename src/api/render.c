@@ -88,7 +88,7 @@ static void write_dataset_input(struct jw *w, const struct keel_dataset_input *i
     jw_obj_end(w);
 }
 
-void api_write_run(struct jw *w, const struct keel_run *r, bool with_inputs)
+void api_write_run(struct jw *w, const struct keel_run *r, unsigned parts)
 {
     jw_obj(w);
     jw_key(w, "info");
@@ -105,7 +105,7 @@ void api_write_run(struct jw *w, const struct keel_run *r, bool with_inputs)
     api_write_tags(w, "params", r->params, r->n_params);
     api_write_tags(w, "tags", r->tags, r->n_tags);
     jw_obj_end(w);
-    if (with_inputs) {
+    if (parts & RUN_INPUTS) {
         jw_key(w, "inputs");
         jw_obj(w);
         if (r->n_inputs) {
@@ -113,6 +113,32 @@ void api_write_run(struct jw *w, const struct keel_run *r, bool with_inputs)
             jw_arr(w);
             for (size_t i = 0; i < r->n_inputs; i++)
                 write_dataset_input(w, &r->inputs[i]);
+            jw_arr_end(w);
+        }
+        if ((parts & RUN_MODEL_INPUTS) && r->n_model_inputs) {
+            jw_key(w, "model_inputs");
+            jw_arr(w);
+            for (size_t i = 0; i < r->n_model_inputs; i++) {
+                jw_obj(w);
+                jw_kstr(w, "model_id", r->model_inputs[i]);
+                jw_obj_end(w);
+            }
+            jw_arr_end(w);
+        }
+        jw_obj_end(w);
+    }
+    if (parts & RUN_OUTPUTS) {
+        jw_key(w, "outputs");
+        jw_obj(w);
+        if (r->n_model_outputs) {
+            jw_key(w, "model_outputs");
+            jw_arr(w);
+            for (size_t i = 0; i < r->n_model_outputs; i++) {
+                jw_obj(w);
+                jw_kstr(w, "model_id", r->model_outputs[i].model_id);
+                jw_kint(w, "step", r->model_outputs[i].step);
+                jw_obj_end(w);
+            }
             jw_arr_end(w);
         }
         jw_obj_end(w);

@@ -167,6 +167,12 @@ static const struct api_route *find_route(const char *path, const char *method,
     return NULL;
 }
 
+enum keel_err api_not_routed(struct api_call *c)
+{
+    c->html_error_page = true;
+    return keel_fail(c->ctx, KEEL_E_NO_ENDPOINT, "No endpoint at %s", c->tail ? c->tail : "");
+}
+
 void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
                 struct http_response *resp)
 {
@@ -222,7 +228,10 @@ void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
     if (e == KEEL_OK && c.raw_response)
         return;
     if (e != KEEL_OK && c.html_error_page) {
-        respond_text(resp, 500, "text/html; charset=utf-8", html_500);
+        if (e == KEEL_E_NO_ENDPOINT)
+            respond_text(resp, 404, "text/html; charset=utf-8", html_404);
+        else
+            respond_text(resp, 500, "text/html; charset=utf-8", html_500);
         return;
     }
     if (e != KEEL_OK) {

@@ -156,7 +156,7 @@ static enum keel_err h_create(struct api_call *c)
         return e;
     jw_obj(&c->out);
     jw_key(&c->out, "run");
-    api_write_run(&c->out, &run, false);
+    api_write_run(&c->out, &run, c->mlflow3 ? RUN_INPUTS : 0);
     jw_obj_end(&c->out);
     return KEEL_OK;
 }
@@ -172,7 +172,8 @@ static enum keel_err h_get(struct api_call *c)
         return e;
     jw_obj(&c->out);
     jw_key(&c->out, "run");
-    api_write_run(&c->out, &run, true);
+    api_write_run(&c->out, &run,
+                  RUN_INPUTS | (c->mlflow3 ? RUN_MODEL_INPUTS | RUN_OUTPUTS : 0));
     jw_obj_end(&c->out);
     return KEEL_OK;
 }
@@ -475,11 +476,30 @@ static enum keel_err h_log_inputs(struct api_call *c)
     if (e)
         return e;
     const struct jval *ds = jv_get(c->args, "datasets");
-    if (!ds || jv_is_null(ds))
+    const struct jval *models = jv_get(c->args, "models"); /* MLflow 3 */
+    bool has_models = models && !jv_is_null(models);
+    if ((!ds || jv_is_null(ds)) && !has_models)
         return api_fail_missing(c, "datasets");
-    if (!jv_is_array(ds))
+    if (ds && !jv_is_null(ds) && !jv_is_array(ds))
         return api_fail_invalid(c, "datasets", ds);
-    size_t n = jv_len(ds);
+    if (has_models && !jv_is_array(models))
+        return api_fail_invalid(c, "models", models);
+    size_t n = jv_is_array(ds) ? jv_len(ds) : 0;
+    size_t n_models = has_models ? jv_len(models) : 0;
+    if (n_models > MAX_ENTITIES_PER_BATCH)
+        return keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER,
+                         "A run can be given at most %d model inputs per request, got %zu.",
+                         MAX_ENTITIES_PER_BATCH, n_models);
+    const char **model_ids = karena_calloc(c->ctx->arena, n_models ? n_models : 1,
+                                           sizeof *model_ids);
+    if (!model_ids)
+        return keel_fail(c->ctx, KEEL_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < n_models; i++) {
+        model_ids[i] = jstr(jv_at(models, i), "model_id");
+        if (!model_ids[i] || !*model_ids[i])
+            return keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER,
+                             "Missing value for required parameter 'models[%zu].model_id'.", i);
+    }
     struct keel_dataset_input *in = karena_calloc(c->ctx->arena, n ? n : 1, sizeof *in);
     if (!in)
         return keel_fail(c->ctx, KEEL_E_TOO_LARGE, "too many datasets");
@@ -507,7 +527,7 @@ static enum keel_err h_log_inputs(struct api_call *c)
         }
         in[i].n_tags = nt;
     }
-    e = store_log_inputs(c->app->store, c->ctx, id, in, n);
+    e = store_log_inputs(c->app->store, c->ctx, id, in, n, model_ids, n_models);
     return e ? e : empty_response(c);
 }
 
@@ -587,7 +607,7 @@ static enum keel_err h_search(struct api_call *c)
         jw_key(&c->out, "runs");
         jw_arr(&c->out);
         for (size_t i = 0; i < n; i++)
-            api_write_run(&c->out, &runs[i], true);
+            api_write_run(&c->out, &runs[i], RUN_INPUTS | (c->mlflow3 ? RUN_OUTPUTS : 0));
         jw_arr_end(&c->out);
     }
     if (next)

@@ -113,6 +113,12 @@ static enum keel_err lm_load(struct dbconn *c, struct keel_ctx *ctx, const char 
     return e ? e : lm_metrics(c, ctx, out);
 }
 
+enum keel_err sql_lm_exists(struct dbconn *c, struct keel_ctx *ctx, const char *model_id,
+                            struct keel_logged_model *out)
+{
+    return lm_load(c, ctx, model_id, false, out);
+}
+
 enum keel_err store_lm_get(struct store *st, struct keel_ctx *ctx, const char *model_id,
                            bool allow_deleted, struct keel_logged_model *out)
 {
@@ -335,7 +341,7 @@ static enum keel_err op_outputs(struct dbconn *c, struct keel_ctx *ctx, void *ar
     static const char sql[] =
         "INSERT INTO run_model_outputs(run_key, model_id, step) VALUES (?, ?, ?)";
     struct keel_run_info info;
-    enum keel_err e = sql_run_info_load(c, ctx, a->run_id, &info);
+    enum keel_err e = sql_run_active(c, ctx, a->run_id, &info);
     for (size_t i = 0; !e && i < a->n; i++) {
         sqlite3_stmt *s = db_stmt(c, ctx, sql);
         if (!s)

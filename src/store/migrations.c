@@ -159,6 +159,11 @@ static const char *const migrations[] = {
     "  run_key INTEGER NOT NULL REFERENCES runs(run_key),"
     "  model_id TEXT NOT NULL, step INTEGER NOT NULL,"
     "  PRIMARY KEY (run_key, model_id));",
+    /* 5: the logged models a run used as inputs (log-inputs with models) */
+    "CREATE TABLE run_model_inputs ("
+    "  run_key INTEGER NOT NULL REFERENCES runs(run_key),"
+    "  model_id TEXT NOT NULL,"
+    "  PRIMARY KEY (run_key, model_id)) WITHOUT ROWID;",
 };
 
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])

@@ -146,6 +146,45 @@ static enum keel_err load_inputs(struct dbconn *c, struct keel_ctx *ctx, struct 
     return KEEL_OK;
 }
 
+/* The logged models a run produced (with the step) and used, in model-id
+ * order as MLflow lists them. */
+static enum keel_err load_model_links(struct dbconn *c, struct keel_ctx *ctx,
+                                      struct keel_run *run)
+{
+    static const char out_sql[] =
+        "SELECT model_id, step FROM run_model_outputs WHERE run_key = ? ORDER BY model_id";
+    static const char in_sql[] =
+        "SELECT model_id FROM run_model_inputs WHERE run_key = ? ORDER BY model_id";
+    sqlite3_stmt *s = db_stmt(c, ctx, out_sql);
+    if (!s)
+        return ctx->err;
+    sqlite3_bind_int64(s, 1, run->info.run_key);
+    size_t cap = 0;
+    int rc;
+    run->n_model_outputs = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (!(run->model_outputs = db_grow(ctx, run->model_outputs, run->n_model_outputs, &cap,
+                                           sizeof *run->model_outputs)))
+            return keel_fail(ctx, KEEL_E_TOO_LARGE, "result too large");
+        run->model_outputs[run->n_model_outputs].model_id = db_text(ctx, s, 0);
+        run->model_outputs[run->n_model_outputs++].step = sqlite3_column_int64(s, 1);
+    }
+    if (rc != SQLITE_DONE)
+        return db_fail(c, ctx, "run outputs");
+    if (!(s = db_stmt(c, ctx, in_sql)))
+        return ctx->err;
+    sqlite3_bind_int64(s, 1, run->info.run_key);
+    cap = 0;
+    run->n_model_inputs = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (!(run->model_inputs = db_grow(ctx, run->model_inputs, run->n_model_inputs, &cap,
+                                          sizeof *run->model_inputs)))
+            return keel_fail(ctx, KEEL_E_TOO_LARGE, "result too large");
+        run->model_inputs[run->n_model_inputs++] = db_text(ctx, s, 0);
+    }
+    return rc == SQLITE_DONE ? KEEL_OK : db_fail(c, ctx, "run model inputs");
+}
+
 enum keel_err sql_run_data_load(struct dbconn *c, struct keel_ctx *ctx, struct keel_run *run)
 {
     static const char metrics_sql[] = "SELECT key, value, timestamp, step, is_nan FROM "
@@ -172,6 +211,8 @@ enum keel_err sql_run_data_load(struct dbconn *c, struct keel_ctx *ctx, struct k
         e = load_kv(c, ctx, tags_sql, NULL, key, &run->tags, &run->n_tags);
     if (!e)
         e = load_inputs(c, ctx, run);
+    if (!e)
+        e = load_model_links(c, ctx, run);
     return e;
 }
 
@@ -188,8 +229,8 @@ enum keel_err store_run_get(struct store *st, struct keel_ctx *ctx, const char *
 }
 
 /* Loads the run and insists it is active. */
-static enum keel_err active_run(struct dbconn *c, struct keel_ctx *ctx, const char *run_id,
-                                struct keel_run_info *info)
+enum keel_err sql_run_active(struct dbconn *c, struct keel_ctx *ctx, const char *run_id,
+                             struct keel_run_info *info)
 {
     enum keel_err e = sql_run_info_load(c, ctx, run_id, info);
     if (e)
@@ -301,7 +342,7 @@ struct run_update_args {
 static enum keel_err op_run_update(struct dbconn *c, struct keel_ctx *ctx, void *arg)
 {
     struct run_update_args *a = arg;
-    enum keel_err e = active_run(c, ctx, a->run_id, a->out);
+    enum keel_err e = sql_run_active(c, ctx, a->run_id, a->out);
     if (e)
         return e;
     static const char sql[] =
@@ -605,7 +646,7 @@ static enum keel_err op_log_batch(struct dbconn *c, struct keel_ctx *ctx, void *
 {
     const struct store_log_batch *in = arg;
     struct keel_run_info info;
-    enum keel_err e = active_run(c, ctx, in->run_id, &info);
+    enum keel_err e = sql_run_active(c, ctx, in->run_id, &info);
     if (!e)
         e = log_params(c, ctx, in, info.run_key);
     if (!e)
@@ -629,7 +670,7 @@ static enum keel_err op_delete_tag(struct dbconn *c, struct keel_ctx *ctx, void 
 {
     struct delete_tag_args *a = arg;
     struct keel_run_info info;
-    enum keel_err e = active_run(c, ctx, a->run_id, &info);
+    enum keel_err e = sql_run_active(c, ctx, a->run_id, &info);
     if (e)
         return e;
     static const char sql[] = "DELETE FROM tags WHERE run_key = ? AND key = ?";
@@ -657,6 +698,8 @@ struct log_inputs_args {
     const char *run_id;
     const struct keel_dataset_input *inputs;
     size_t n;
+    const char *const *models;
+    size_t n_models;
 };
 
 static enum keel_err log_one_input(struct dbconn *c, struct keel_ctx *ctx, const char *run_id,
@@ -725,16 +768,31 @@ static enum keel_err op_log_inputs(struct dbconn *c, struct keel_ctx *ctx, void 
 {
     struct log_inputs_args *a = arg;
     struct keel_run_info info;
-    enum keel_err e = active_run(c, ctx, a->run_id, &info);
+    enum keel_err e = sql_run_active(c, ctx, a->run_id, &info);
+    static const char model_in[] =
+        "INSERT OR IGNORE INTO run_model_inputs(run_key, model_id) VALUES (?, ?)";
     for (size_t i = 0; !e && i < a->n; i++)
         e = log_one_input(c, ctx, a->run_id, info.experiment_id, &a->inputs[i]);
+    for (size_t i = 0; !e && i < a->n_models; i++) {
+        struct keel_logged_model lm;
+        if ((e = sql_lm_exists(c, ctx, a->models[i], &lm)))
+            break;
+        sqlite3_stmt *s = db_stmt(c, ctx, model_in);
+        if (!s)
+            return ctx->err;
+        sqlite3_bind_int64(s, 1, info.run_key);
+        db_bind_text(s, 2, a->models[i]);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            e = db_fail(c, ctx, "log model input");
+    }
     return e;
 }
 
 enum keel_err store_log_inputs(struct store *st, struct keel_ctx *ctx, const char *run_id,
-                               const struct keel_dataset_input *inputs, size_t n_inputs)
+                               const struct keel_dataset_input *inputs, size_t n_inputs,
+                               const char *const *model_ids, size_t n_models)
 {
-    struct log_inputs_args a = {run_id, inputs, n_inputs};
+    struct log_inputs_args a = {run_id, inputs, n_inputs, model_ids, n_models};
     return store_write(st, ctx, op_log_inputs, &a);
 }
 
@@ -746,7 +804,7 @@ static enum keel_err op_log_model(struct dbconn *c, struct keel_ctx *ctx, void *
 {
     struct log_model_args *a = arg;
     struct keel_run_info info;
-    enum keel_err e = active_run(c, ctx, a->run_id, &info);
+    enum keel_err e = sql_run_active(c, ctx, a->run_id, &info);
     if (e)
         return e;
     static const char get[] =

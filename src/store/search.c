@@ -31,10 +31,12 @@
 #include "store/search.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "util/arena.h"
 #include "util/json.h"
@@ -3630,6 +3632,533 @@ enum keel_err search_compile_model_versions(struct keel_ctx *ctx, const char *fi
     if (!version_seen)
         sb_add(&s, ", v.version DESC");
     return sb_finish(&s, "", &out->order_by, &out->order_binds, &out->n_order_binds);
+}
+
+/* ------------------------------------------------------------------------
+ * 6c. Logged models (MLflow 3)
+ *
+ * MLflow 3 reads a logged-model filter with its own small parser over the
+ * same sqlparse tree (mlflow/utils/search_logged_model_utils.py), not with
+ * SearchUtils: the statement's non-blank tokens, after IN / NOT IN are
+ * joined, must be comparisons separated by AND; each comparison is
+ * `identifier op value`, where the identifier is `<entity>.<key>` (entity
+ * attributes, metrics, params or tags) or a bare attribute name. The store
+ * then looks every attribute up on its SqlLoggedModel class (an unknown
+ * one is Python's AttributeError, a 500) and joins metric, param and tag
+ * rows. Errors come in that order: the whole filter is read (400s, clause
+ * by clause), then attributes are looked up (500), then order_by is read.
+ * ---------------------------------------------------------------------- */
+
+enum lm_ent { LM_ATTR, LM_METRIC, LM_PARAM, LM_TAG };
+
+static const char *const lm_ent_names[] = {"attributes", "metrics", "params", "tags"};
+
+/* SqlLoggedModel's columns, and how keel stores them (logged_models AS lm).
+ * status_message is a column MLflow keeps and keel does not: always NULL. */
+static const struct column lm_columns[] = {
+    {"model_id", "lm.model_id", false},
+    {"experiment_id", "lm.experiment_id", false},
+    {"name", "lm.name", false},
+    {"artifact_location", "lm.artifact_location", false},
+    {"creation_timestamp_ms", "lm.creation_timestamp_ms", true},
+    {"last_updated_timestamp_ms", "lm.last_updated_timestamp_ms", true},
+    {"status", "lm.status", false},
+    {"lifecycle_stage", "lm.lifecycle_stage", false},
+    {"model_type", "lm.model_type", false},
+    {"source_run_id", "lm.source_run_id", false},
+    {"status_message", "NULL", false},
+};
+
+/* SqlLoggedModel.ALIASES */
+static const char *lm_alias(const char *key)
+{
+    if (!strcmp(key, "creation_time") || !strcmp(key, "creation_timestamp"))
+        return "creation_timestamp_ms";
+    if (!strcmp(key, "last_updated_timestamp"))
+        return "last_updated_timestamp_ms";
+    return key;
+}
+
+/* SqlLoggedModel.is_numeric() */
+static bool lm_is_numeric_attr(const char *key)
+{
+    key = lm_alias(key);
+    return !strcmp(key, "creation_timestamp_ms") || !strcmp(key, "last_updated_timestamp_ms");
+}
+
+/* str.strip("`") */
+static const char *strip_all_backticks(struct keel_ctx *ctx, const char *s)
+{
+    size_t i = 0, j = strlen(s);
+    while (i < j && s[i] == '`')
+        i++;
+    while (j > i && s[j - 1] == '`')
+        j--;
+    return karena_strndup(ctx->arena, s + i, j - i);
+}
+
+/* str.strip("'") */
+static const char *strip_all_squotes(struct keel_ctx *ctx, const char *s)
+{
+    size_t i = 0, j = strlen(s);
+    while (i < j && s[i] == '\'')
+        i++;
+    while (j > i && s[j - 1] == '\'')
+        j--;
+    return karena_strndup(ctx->arena, s + i, j - i);
+}
+
+/* Python's float() of a str: [sign] digits with single '_' between digits,
+ * optional fraction and exponent, or inf/infinity/nan; surrounding
+ * whitespace allowed. */
+static bool py_float(struct keel_ctx *ctx, const char *text, double *out)
+{
+    const char *s = py_strip(ctx, text);
+    if (!s)
+        return false;
+    size_t n = strlen(s), i = 0, o = 0;
+    char *buf = karena_alloc(ctx->arena, n + 1);
+    if (!buf || n == 0)
+        return false;
+    if (s[i] == '+' || s[i] == '-')
+        buf[o++] = s[i++];
+    const char *rest = s + i;
+    if (!strcasecmp(rest, "inf") || !strcasecmp(rest, "infinity") || !strcasecmp(rest, "nan")) {
+        double v = !strcasecmp(rest, "nan") ? (double)NAN : (double)INFINITY;
+        *out = (o && buf[0] == '-') ? -v : v;
+        return true;
+    }
+    /* digitpart ["." [digitpart]] | "." digitpart, then [e [sign] digitpart] */
+    size_t int_digits = 0, frac_digits = 0;
+    for (; s[i] >= '0' && s[i] <= '9'; i++) {
+        buf[o++] = s[i];
+        int_digits++;
+        if (s[i + 1] == '_' && s[i + 2] >= '0' && s[i + 2] <= '9')
+            i++;
+    }
+    if (s[i] == '.') {
+        buf[o++] = s[i++];
+        for (; s[i] >= '0' && s[i] <= '9'; i++) {
+            buf[o++] = s[i];
+            frac_digits++;
+            if (s[i + 1] == '_' && s[i + 2] >= '0' && s[i + 2] <= '9')
+                i++;
+        }
+    }
+    if (int_digits + frac_digits == 0)
+        return false;
+    if (s[i] == 'e' || s[i] == 'E') {
+        buf[o++] = s[i++];
+        if (s[i] == '+' || s[i] == '-')
+            buf[o++] = s[i++];
+        size_t exp_digits = 0;
+        for (; s[i] >= '0' && s[i] <= '9'; i++) {
+            buf[o++] = s[i];
+            exp_digits++;
+            if (s[i + 1] == '_' && s[i + 2] >= '0' && s[i + 2] <= '9')
+                i++;
+        }
+        if (!exp_digits)
+            return false;
+    }
+    if (s[i] != '\0')
+        return false;
+    buf[o] = '\0';
+    *out = strtod(buf, NULL);
+    return true;
+}
+
+struct lm_clause {
+    enum lm_ent type;
+    const char *key;
+    const char *op;
+    bool numeric;
+    struct clause val; /* vk, text (VAL_NUM as %.17g), items */
+};
+
+/* Entity.from_str() */
+static enum keel_err lm_entity(struct keel_ctx *ctx, const char *s, struct lm_clause *c)
+{
+    /* ^([a-z]+)\.(.+)$ : '.' stops at a newline; '$' also matches before a
+     * final newline */
+    size_t i = 0;
+    while (s[i] >= 'a' && s[i] <= 'z')
+        i++;
+    if (i > 0 && s[i] == '.') {
+        const char *rest = s + i + 1;
+        size_t rl = strlen(rest);
+        if (rl && rest[rl - 1] == '\n')
+            rl--;
+        if (rl > 0 && !memchr(rest, '\n', rl)) {
+            const char *type = karena_strndup(ctx->arena, s, i);
+            if (!type)
+                return nomem(ctx);
+            size_t k = 0;
+            while (k < N_OF(lm_ent_names) && strcmp(type, lm_ent_names[k]))
+                k++;
+            if (k == N_OF(lm_ent_names))
+                return fail_ipv(ctx,
+                                "Invalid entity type: '%s'. Expected one of ['attributes', "
+                                "'metrics', 'params', 'tags'].",
+                                type);
+            c->type = (enum lm_ent)k;
+            const char *key = karena_strndup(ctx->arena, rest, rl);
+            c->key = key ? strip_all_backticks(ctx, key) : NULL;
+            return c->key ? KEEL_OK : nomem(ctx);
+        }
+    }
+    c->type = LM_ATTR;
+    c->key = strip_all_backticks(ctx, lm_alias(s));
+    return c->key ? KEEL_OK : nomem(ctx);
+}
+
+static const char *const lm_numeric_ops[] = {"<", "<=", ">", ">=", "=", "!=", NULL};
+static const char *const lm_string_ops[] = {"=", "!=", "LIKE", "ILIKE", "IN", "NOT IN", NULL};
+
+/* One comparison: entity, operator check, value. */
+static enum keel_err lm_comparison(struct keel_ctx *ctx, const char *ident, const char *op,
+                                   const char *value, struct lm_clause *c)
+{
+    enum keel_err e = lm_entity(ctx, ident, c);
+    if (e)
+        return e;
+    c->numeric = c->type == LM_METRIC || (c->type == LM_ATTR && lm_is_numeric_attr(c->key));
+    if (!in_list(op, c->numeric ? lm_numeric_ops : lm_string_ops)) {
+        const char *r = py_repr_str(ctx, op, strlen(op));
+        return fail_ipv(ctx,
+                        "Invalid comparison operator for %s.%s: %s. Expected one of ('=', '!=', "
+                        "'LIKE', 'ILIKE', 'IN', 'NOT IN').",
+                        lm_ent_names[c->type], c->key, r ? r : "''");
+    }
+    c->op = op;
+    if (c->numeric) {
+        double d;
+        if (!py_float(ctx, value, &d)) {
+            const char *r = py_repr_str(ctx, value, strlen(value));
+            return fail_500(ctx, "could not convert string to float: %s", r ? r : "''");
+        }
+        c->val.vk = VAL_NUM;
+        c->val.is_int = false;
+        c->val.text = isnan(d) ? "nan" : karena_sprintf(ctx->arena, "%.17g", d);
+        return c->val.text ? KEEL_OK : nomem(ctx);
+    }
+    size_t vl = strlen(value);
+    if (vl >= 1 && value[0] == '(' && value[vl - 1] == ')') {
+        /* ast.literal_eval(): a str becomes a 1-tuple */
+        c->val.vk = VAL_LIST;
+        size_t i = py_skip_ws(value, 1);
+        if (i == vl - 1) {
+            c->val.n_items = 0; /* () */
+            return KEEL_OK;
+        }
+        if (!py_literal_strings(ctx, value, &c->val.items, &c->val.n_items))
+            return fail_500(ctx, "malformed node or string: %s", value);
+        if (c->val.n_items > SEARCH_MAX_LIST_VALUES)
+            return fail_ipv(ctx,
+                            "Too many values in a list in the filter string: %zu, the maximum is %d",
+                            c->val.n_items, SEARCH_MAX_LIST_VALUES);
+        return KEEL_OK;
+    }
+    c->val.vk = VAL_STR;
+    c->val.text = strip_all_squotes(ctx, value);
+    return c->val.text ? KEEL_OK : nomem(ctx);
+}
+
+/* parse_filter_string() */
+static enum keel_err lm_read_filter(struct keel_ctx *ctx, const char *filter,
+                                    struct lm_clause **out, size_t *n_out)
+{
+    *out = NULL;
+    *n_out = 0;
+    if (!filter || !*filter)
+        return KEEL_OK;
+    size_t flen = strlen(filter);
+    if (flen > SEARCH_MAX_FILTER_LEN)
+        return fail_ipv(ctx, "Filter string is too long: %zu bytes, the maximum is %d", flen,
+                        SEARCH_MAX_FILTER_LEN);
+    struct sp p = {.ctx = ctx};
+    if (!utf8_load(&p, filter) && !p.oom)
+        utf8_load(&p, filter = utf8_shown(ctx, filter));
+    if (p.oom)
+        return nomem(ctx);
+    const char *frepr = py_repr_str(ctx, filter, strlen(filter));
+    if (!frepr)
+        return nomem(ctx);
+    struct tok **stmts;
+    size_t ns = sp_parse(&p, &stmts);
+    if (p.oom)
+        return nomem(ctx);
+    if (p.parse_error)
+        return fail_ipv(ctx, "Invalid filter string: %s. SQLParseError('Maximum grouping depth "
+                             "exceeded')",
+                        frepr);
+    if (ns != 1)
+        return fail_ipv(ctx, "Invalid filter string: %s. Expected a single SQL expression.",
+                        frepr);
+    struct tok *stmt = stmts[0];
+    struct tok **nb = karena_alloc(ctx->arena, (stmt->n + 1) * sizeof *nb);
+    struct item *items = karena_alloc(ctx->arena, (stmt->n + 1) * sizeof *items);
+    struct lm_clause *cl = karena_calloc(ctx->arena, stmt->n + 1, sizeof *cl);
+    if (!nb || !items || !cl)
+        return nomem(ctx);
+    size_t nn = 0, k = 0;
+    for (uint32_t i = 0; i < stmt->n; i++)
+        if (!is_ws_tok(stmt->kid[i]))
+            nb[nn++] = stmt->kid[i];
+    size_t ni = join_in(&p, nb, nn, items);
+    for (size_t i = 0; i < ni; i++) {
+        struct tok *t = items[i].t;
+        const char *ident, *op, *value;
+        if (!t) {
+            ident = tok_text(&p, items[i].left);
+            op = items[i].cmp;
+            value = tok_text(&p, items[i].right);
+        } else if (t->cls == G_COMPARISON) {
+            struct tok *v3[3];
+            size_t cnt = 0;
+            for (uint32_t j = 0; j < t->n; j++)
+                if (!is_ws_tok(t->kid[j])) {
+                    if (cnt < 3)
+                        v3[cnt] = t->kid[j];
+                    cnt++;
+                }
+            if (cnt != 3)
+                return fail_ipv(ctx,
+                                "Invalid comparison: %s. Expected a comparison with 3 tokens.",
+                                tok_text(&p, t));
+            ident = tok_text(&p, v3[0]);
+            op = tok_text(&p, v3[1]);
+            value = tok_text(&p, v3[2]);
+        } else {
+            const char *v = py_strip(ctx, tok_text(&p, t));
+            if (!v || p.oom)
+                return nomem(ctx);
+            if (!strcasecmp(v, "AND"))
+                continue;
+            return fail_ipv(ctx,
+                            "Invalid filter string: %s. Expected a list of comparisons "
+                            "separated by 'AND' (e.g. 'metrics.loss > 0.1 AND params.lr = "
+                            "0.01').",
+                            frepr);
+        }
+        if (!ident || !op || !value || p.oom)
+            return nomem(ctx);
+        if (k == SEARCH_MAX_CLAUSES)
+            return fail_ipv(ctx, "Filter string has too many clauses: more than %d",
+                            SEARCH_MAX_CLAUSES);
+        enum keel_err e = lm_comparison(ctx, ident, op, value, &cl[k++]);
+        if (e)
+            return e;
+    }
+    *out = cl;
+    *n_out = k;
+    return KEEL_OK;
+}
+
+/* The `datasets` restriction on metric rows (alias mm): any of the
+ * datasets. MLflow's handler always passes dataset_digest, None when not
+ * given, which compares `dataset_digest IS NULL`: never true in keel, where
+ * the column is '' for no dataset (nor in MLflow for a metric with a
+ * dataset name). */
+static void lm_datasets_sql(struct sqlb *s, const struct search_lm_dataset *ds, size_t n)
+{
+    sb_add(s, "(");
+    for (size_t i = 0; i < n; i++) {
+        sb_add(s, i ? " OR " : "");
+        sb_add(s, "(mm.dataset_name = ?");
+        sb_text(s, ds[i].dataset_name);
+        if (ds[i].dataset_digest && *ds[i].dataset_digest) {
+            sb_add(s, " AND mm.dataset_digest = ?)");
+            sb_text(s, ds[i].dataset_digest);
+        } else {
+            sb_add(s, " AND mm.dataset_digest IS NULL)");
+        }
+    }
+    sb_add(s, ")");
+}
+
+static enum keel_err lm_clause_sql(struct sqlb *s, const struct lm_clause *c,
+                                   const struct search_lm_dataset *ds, size_t n_ds)
+{
+    const struct sql_op *op = find_op(c->op);
+    if (!op)
+        return keel_fail(s->ctx, KEEL_E_INTERNAL, "unknown comparator %s", c->op);
+    enum keel_err e;
+    switch (c->type) {
+    case LM_ATTR: {
+        const struct column *col = find_column(lm_columns, N_OF(lm_columns), c->key);
+        /* checked before any SQL is built */
+        if (!col)
+            return keel_fail(s->ctx, KEEL_E_INTERNAL, "unknown logged model attribute %s",
+                             c->key);
+        sb_add(s, "(");
+        e = sb_compare(s, col->sql, op, &c->val, c->numeric);
+        sb_add(s, ")");
+        return e;
+    }
+    case LM_METRIC:
+        sb_add(s, "EXISTS (SELECT 1 FROM logged_model_metrics mm WHERE mm.model_id = "
+                  "lm.model_id AND mm.key = ? AND ");
+        sb_text(s, c->key);
+        e = sb_compare(s, "mm.value", op, &c->val, true);
+        if (n_ds) {
+            sb_add(s, " AND ");
+            lm_datasets_sql(s, ds, n_ds);
+        }
+        sb_add(s, ")");
+        return e;
+    case LM_PARAM:
+    case LM_TAG:
+        sb_add(s, c->type == LM_PARAM
+                      ? "EXISTS (SELECT 1 FROM logged_model_params kv WHERE kv.model_id = "
+                        "lm.model_id AND kv.key = ? AND "
+                      : "EXISTS (SELECT 1 FROM logged_model_tags kv WHERE kv.model_id = "
+                        "lm.model_id AND kv.key = ? AND ");
+        sb_text(s, c->key);
+        e = sb_compare(s, "kv.value", op, &c->val, false);
+        sb_add(s, ")");
+        return e;
+    }
+    return keel_fail(s->ctx, KEEL_E_INTERNAL, "unknown search entity");
+}
+
+/* A model's latest value of a metric for an order_by entry (optionally on
+ * one dataset): the rows at the latest (timestamp, step); of several, the
+ * first MLflow's de-duplicated outer join keeps, the smallest when
+ * ascending and the largest when descending. */
+static void lm_metric_order_sql(struct sqlb *s, const struct search_lm_order *ob, const char *key)
+{
+    bool has_name = ob->dataset_name && *ob->dataset_name;
+    bool has_digest = ob->dataset_digest && *ob->dataset_digest;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass)
+            sb_add(s, " AND (m.timestamp, m.step) = (SELECT m2.timestamp, m2.step FROM "
+                      "logged_model_metrics m2 WHERE m2.model_id = lm.model_id AND m2.key = ?");
+        else
+            sb_add(s, ob->ascending
+                          ? "(SELECT MIN(m.value) FROM logged_model_metrics m WHERE "
+                            "m.model_id = lm.model_id AND m.key = ?"
+                          : "(SELECT MAX(m.value) FROM logged_model_metrics m WHERE "
+                            "m.model_id = lm.model_id AND m.key = ?");
+        sb_text(s, key);
+        if (has_name) {
+            sb_add(s, pass ? " AND m2.dataset_name = ?" : " AND m.dataset_name = ?");
+            sb_text(s, ob->dataset_name);
+        }
+        if (has_digest) {
+            sb_add(s, pass ? " AND m2.dataset_digest = ?" : " AND m.dataset_digest = ?");
+            sb_text(s, ob->dataset_digest);
+        }
+    }
+    sb_add(s, " ORDER BY m2.timestamp DESC, m2.step DESC LIMIT 1))");
+}
+
+/* _apply_order_by_search_logged_models(): each key with models lacking a
+ * value last, then creation_timestamp_ms DESC unless ordered on it. */
+static enum keel_err lm_order_sql(struct keel_ctx *ctx, const struct search_lm_order *order_by,
+                                  size_t n, struct search_sql *out)
+{
+    if (n > SEARCH_MAX_ORDER_BY)
+        return fail_ipv(ctx, "Too many order_by clauses: %zu, the maximum is %d", n,
+                        SEARCH_MAX_ORDER_BY);
+    struct sqlb s;
+    sb_init(&s, ctx);
+    bool created_seen = false;
+    size_t terms = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct search_lm_order *ob = &order_by[i];
+        const char *field = ob->field_name ? ob->field_name : "";
+        const char *dot = strchr(field, '.');
+        if (!dot) {
+            const char *name = lm_alias(field);
+            const struct column *col = find_column(lm_columns, N_OF(lm_columns), name);
+            if (!col) {
+                kbuf_free(&s.text);
+                /* MLflow: INVALID_PARAMETER_VALUE with error_class ATTRIBUTE_NOT_FOUND */
+                return fail_ipv(ctx, "Invalid order by field name: %s", field);
+            }
+            created_seen |= !strcmp(name, "creation_timestamp_ms");
+            if (!strcmp(col->sql, "NULL"))
+                continue; /* always NULL: orders nothing */
+            sb_add(&s, terms++ ? ", " : "");
+            sb_add(&s, col->sql);
+            sb_add(&s, ob->ascending ? " ASC" : " DESC");
+            continue;
+        }
+        if ((size_t)(dot - field) != strlen("metrics") || strncmp(field, "metrics", 7)) {
+            kbuf_free(&s.text);
+            return fail_ipv(ctx, "Invalid order by field name: %s. Only metrics are supported.",
+                            field);
+        }
+        /* NULL (no value) sorts first in SQLite: move it last when ascending
+         * (X'' sorts after every number); descending already puts it last */
+        sb_add(&s, terms++ ? ", " : "");
+        sb_add(&s, ob->ascending ? "COALESCE(" : "");
+        lm_metric_order_sql(&s, ob, dot + 1);
+        sb_add(&s, ob->ascending ? ", X'') ASC" : " DESC");
+    }
+    if (!created_seen)
+        sb_add(&s, terms++ ? ", lm.creation_timestamp_ms DESC" : "lm.creation_timestamp_ms DESC");
+    /* not MLflow's (ties are left to the database there): a stable order for
+     * pages */
+    sb_add(&s, terms ? ", lm.model_id ASC" : "lm.model_id ASC");
+    return sb_finish(&s, "", &out->order_by, &out->order_binds, &out->n_order_binds);
+}
+
+enum keel_err search_compile_logged_models_datasets(struct keel_ctx *ctx, const char *filter,
+                                                    const struct search_lm_dataset *datasets,
+                                                    size_t n_datasets,
+                                                    const struct search_lm_order *order_by,
+                                                    size_t n_order_by, struct search_sql *out)
+{
+    *out = (struct search_sql){0};
+    for (size_t i = 0; i < n_datasets; i++)
+        if (!datasets[i].dataset_name || !*datasets[i].dataset_name)
+            return fail_ipv(ctx, "`dataset_name` in the `datasets` clause must be specified.");
+    if (n_datasets > SEARCH_MAX_LIST_VALUES)
+        return fail_ipv(ctx, "Too many datasets: %zu, the maximum is %d", n_datasets,
+                        SEARCH_MAX_LIST_VALUES);
+    struct lm_clause *cl;
+    size_t ncl;
+    enum keel_err e = lm_read_filter(ctx, filter, &cl, &ncl);
+    if (e)
+        return e;
+    /* the store's getattr(SqlLoggedModel, key), clause by clause */
+    bool has_metric = false;
+    for (size_t i = 0; i < ncl; i++) {
+        has_metric |= cl[i].type == LM_METRIC;
+        if (cl[i].type == LM_ATTR && !find_column(lm_columns, N_OF(lm_columns), cl[i].key))
+            return fail_500(ctx, "type object 'SqlLoggedModel' has no attribute '%s'",
+                            cl[i].key);
+    }
+    struct sqlb s;
+    sb_init(&s, ctx);
+    size_t terms = 0;
+    for (size_t i = 0; i < ncl; i++) {
+        sb_add(&s, terms++ ? " AND " : "");
+        if ((e = lm_clause_sql(&s, &cl[i], datasets, n_datasets))) {
+            kbuf_free(&s.text);
+            return e;
+        }
+    }
+    if (n_datasets && !has_metric) {
+        sb_add(&s, terms++ ? " AND " : "");
+        sb_add(&s, "EXISTS (SELECT 1 FROM logged_model_metrics mm WHERE mm.model_id = "
+                   "lm.model_id AND ");
+        lm_datasets_sql(&s, datasets, n_datasets);
+        sb_add(&s, ")");
+    }
+    if ((e = sb_finish(&s, "1", &out->where, &out->where_binds, &out->n_where_binds)))
+        return e;
+    return lm_order_sql(ctx, order_by, n_order_by, out);
+}
+
+enum keel_err search_compile_logged_models(struct keel_ctx *ctx, const char *filter,
+                                           const struct search_lm_order *order_by,
+                                           size_t n_order_by, struct search_sql *out)
+{
+    return search_compile_logged_models_datasets(ctx, filter, NULL, 0, order_by, n_order_by,
+                                                 out);
 }
 
 /* ------------------------------------------------------------------------

@@ -133,6 +133,74 @@ enum keel_err search_compile_model_versions(struct keel_ctx *ctx, const char *fi
                                             const char *const *order_by, size_t n_order_by,
                                             struct search_sql *out);
 
+/*
+ * MLflow 3's logged-model search (POST /logged-models/search), as its SQL
+ * store runs it (parse_filter_string() in search_logged_model_utils.py,
+ * then SqlAlchemyStore.search_logged_models). The fragments assume
+ *   logged_models AS lm
+ * used as `SELECT ... FROM logged_models lm WHERE <experiment ids and
+ * lifecycle_stage <> 'deleted'> AND (<where>) ORDER BY <order_by> LIMIT ?
+ * OFFSET ?`, binds as above; where_lookup and lead_metric are always NULL.
+ * The aliases mm, kv, m and m2 are used inside the fragments' subqueries.
+ *
+ * Filter: comparisons joined by AND (OR, or anything else between them, is
+ * a 400). Keys: `<entity>.<key>` with entity attributes, metrics, params or
+ * tags (any other lower-case prefix is a 400), or a bare attribute name.
+ * Attributes are SqlLoggedModel's columns (name, model_id, experiment_id,
+ * model_type, status, source_run_id, lifecycle_stage, artifact_location,
+ * creation_timestamp_ms, last_updated_timestamp_ms, status_message; bare
+ * creation_time / creation_timestamp / last_updated_timestamp are aliases);
+ * anything else is KEEL_E_INTERNAL ("type object 'SqlLoggedModel' has no
+ * attribute 'x'", MLflow's 500). Metrics and the two timestamps take
+ * < <= > >= = != with a number (a non-number is a 500, Python's float()
+ * error); everything else = != LIKE ILIKE IN NOT IN with a string, compared
+ * as written, so `status = 'LOGGED_MODEL_READY'` matches nothing (status is
+ * stored as a number). A metric clause matches any logged value of the
+ * metric, not only the latest (as MLflow joins them).
+ *
+ * order_by: attribute names (not aliased by `attributes.`; unknown ->
+ * KEEL_E_INVALID_PARAMETER "Invalid order by field name: <f>", which MLflow
+ * sends with error_class ATTRIBUTE_NOT_FOUND / sqlstate KAM04), or
+ * `metrics.<key>`: the model's latest value of the metric (latest timestamp,
+ * then step), only over rows on dataset_name / dataset_digest when those are
+ * non-empty, models lacking it last in both directions. Any other
+ * `<x>.<y>` -> "Invalid order by field name: <f>. Only metrics are
+ * supported.". Then creation_timestamp_ms DESC unless ordered on, then
+ * (keel's, for stable pages) model_id ASC. A NULL field_name is read as "".
+ *
+ * datasets (search_compile_logged_models_datasets): each dataset_name must
+ * be non-empty ("`dataset_name` in the `datasets` clause must be
+ * specified.", checked before the filter; MLflow checks it before the page
+ * token too). With datasets, metric clauses only match rows on one of the
+ * datasets, and without a metric clause the model must have some metric on
+ * one of them. A dataset without a digest (NULL or "") matches nothing, as
+ * MLflow's server compares the digest to NULL.
+ *
+ * Error order (MLflow's): datasets, then the filter clause by clause, then
+ * unknown attributes, then order_by entry by entry.
+ */
+struct search_lm_order {
+    const char *field_name;
+    bool ascending; /* MLflow's default is true */
+    const char *dataset_name;   /* NULL or "" for any */
+    const char *dataset_digest; /* NULL or "" for any */
+};
+
+struct search_lm_dataset {
+    const char *dataset_name;
+    const char *dataset_digest; /* NULL or "" when not given */
+};
+
+enum keel_err search_compile_logged_models(struct keel_ctx *ctx, const char *filter,
+                                           const struct search_lm_order *order_by,
+                                           size_t n_order_by, struct search_sql *out);
+
+enum keel_err search_compile_logged_models_datasets(struct keel_ctx *ctx, const char *filter,
+                                                    const struct search_lm_dataset *datasets,
+                                                    size_t n_datasets,
+                                                    const struct search_lm_order *order_by,
+                                                    size_t n_order_by, struct search_sql *out);
+
 /* Page tokens: MLflow's base64 of {"offset": N}. Decoding anything a client
  * forged gives KEEL_E_INVALID_PARAMETER with MLflow's message, never a
  * negative or absurd offset. NULL or "" decodes to 0. A negative offset

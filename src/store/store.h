@@ -72,6 +72,11 @@ struct keel_run_info {
     const char *lifecycle_stage;
 };
 
+struct keel_model_output {
+    const char *model_id;
+    int64_t step;
+};
+
 struct keel_run {
     struct keel_run_info info;
     struct keel_metric *metrics; /* latest value per key */
@@ -82,6 +87,11 @@ struct keel_run {
     size_t n_tags;
     struct keel_dataset_input *inputs;
     size_t n_inputs;
+    /* MLflow 3: the logged models the run produced and used, by model id */
+    struct keel_model_output *model_outputs;
+    size_t n_model_outputs;
+    const char **model_inputs;
+    size_t n_model_inputs;
 };
 
 enum store_view { STORE_VIEW_ACTIVE = 1, STORE_VIEW_DELETED = 2, STORE_VIEW_ALL = 3 };
@@ -174,7 +184,8 @@ enum keel_err store_log_batch(struct store *st, struct keel_ctx *ctx,
 enum keel_err store_run_delete_tag(struct store *st, struct keel_ctx *ctx, const char *run_id,
                                    const char *key);
 enum keel_err store_log_inputs(struct store *st, struct keel_ctx *ctx, const char *run_id,
-                               const struct keel_dataset_input *inputs, size_t n_inputs);
+                               const struct keel_dataset_input *inputs, size_t n_inputs,
+                               const char *const *model_ids, size_t n_models);
 /* Appends model_json to the run's mlflow.log-model.history tag (a JSON list). */
 enum keel_err store_log_model(struct store *st, struct keel_ctx *ctx, const char *run_id,
                               const char *model_json);
@@ -333,10 +344,6 @@ enum keel_err store_lm_delete_tag(struct store *st, struct keel_ctx *ctx, const 
 enum keel_err store_lm_log_params(struct store *st, struct keel_ctx *ctx, const char *model_id,
                                   const struct keel_tag *params, size_t n);
 
-struct keel_model_output {
-    const char *model_id;
-    int64_t step;
-};
 /* Records models a run produced; a model the run already output fails. */
 enum keel_err store_run_log_outputs(struct store *st, struct keel_ctx *ctx, const char *run_id,
                                     const struct keel_model_output *outputs, size_t n);

@@ -18,17 +18,11 @@ NOT_YET = [
 # Exchanges that depend on logged models or on MLflow 3's response shapes (runs answered
 # with "inputs"/"outputs") even though their endpoint exists.
 NOT_YET_NAMES = {
-    "run_create_train": "MLflow 3 run shapes (inputs on create): issue 5",
-    "run_get_without_outputs": "MLflow 3 run shapes (outputs): issue 5",
-    "run_get_with_outputs": "MLflow 3 run shapes (outputs): issue 5",
-    "metric_history_without_max_results": "MLflow 3 metric-history paging: issue 5",
 }
 NOT_YET_GROUPS = {
-    "runs-inputs-outputs": "run inputs and outputs in run answers: issue 5",
     "logged-models-search": "logged-model search: issue 5",
     "logged-models-artifacts": "logged models: issue 5",
     "registered-models-prompt-filter": "prompt-aware registry search: issue 5",
-    "protocol-3x": "MLflow 3 protocol details: issue 5",
 }
 
 EXCHANGES = replay.load_vectors(replay.VECTORS_DIR / "mlflow-3-rest.jsonl")

@@ -958,6 +958,348 @@ static void test_model_version_errors(void **state)
     mvs_error(f, "name > 'a'", OB("stage"), IPV, "Invalid comparator for attribute: >");
 }
 
+/* ---- logged models (MLflow 3) */
+
+/* The recorded scenario's four models in experiment 1 (default order is
+ * creation time, newest first: lightgbm-baseline, scratch-model,
+ * sklearn-pipeline, model) and a second `model` in experiment 2. */
+static const char *const lm_fixture_sql =
+    "INSERT INTO logged_models VALUES"
+    " ('m-main', 1, 'model', 'a/1/models/m-main', 1000, 1100, 2, 'active', '', '" R1 "'),"
+    " ('m-lgbm', 1, 'lightgbm-baseline', 'a/1/models/m-lgbm', 4000, 4000, 1, 'active', '', ''),"
+    " ('m-scratch', 1, 'scratch-model', 'a/1/models/m-scratch', 3000, 3000, 1, 'active', '',"
+    " ''),"
+    " ('m-norun', 1, 'sklearn-pipeline', 'a/1/models/m-norun', 2000, 2000, 3, 'active',"
+    " 'sklearn', ''),"
+    " ('m-other', 2, 'model', 'a/2/models/m-other', 5000, 5000, 2, 'active', '', '');"
+    "INSERT INTO logged_model_tags VALUES ('m-main', 'stage', 'approved'),"
+    " ('m-main', 'mlflow.user', 'alice'), ('m-norun', 'mlflow.modelVersions', '[]');"
+    "INSERT INTO logged_model_params VALUES ('m-main', 'lr', '0.1'),"
+    " ('m-main', 'max_depth', '3'), ('m-lgbm', 'lr', '0.2');"
+    "INSERT INTO logged_model_metrics VALUES"
+    " ('m-main', 'loss', 0.69, 1000, 0, 0, '" R1 "', '', ''),"
+    " ('m-main', 'eval_auc', 0.93, 1005, 0, 0, '" R1 "', 'churn-eval', '77b0d4aa'),"
+    /* acc: latest by timestamp, then step; any logged value matches a filter */
+    " ('m-main', 'acc', 0.1, 50, 1, 0, '" R1 "', '', ''),"
+    " ('m-main', 'acc', 0.95, 50, 2, 0, '" R1 "', '', ''),"
+    " ('m-lgbm', 'acc', 0.5, 10, 0, 0, '" R2 "', '', ''),"
+    " ('m-lgbm', 'acc', 0.7, 20, 0, 0, '" R2 "', '', ''),"
+    " ('m-scratch', 'acc', 0.9, 5, 0, 0, '" R2 "', 'd1', 'x'),"
+    " ('m-norun', 'acc', 0.6, 30, 0, 0, '" R2 "', 'd2', 'y');";
+
+static void lm_fixture(struct fx *f)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(f->db, lm_fixture_sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("lm fixture: %s", msg);
+}
+
+/* Runs a compiled logged-model search over the given experiments; returns
+ * the names in order (with "@<experiment>" when both experiments are read). */
+static const char *lm_query(struct fx *f, const struct search_sql *q, const char *exps)
+{
+    char sql[1 << 16];
+    snprintf(sql, sizeof sql,
+             "SELECT lm.name || CASE WHEN ? LIKE '%%,%%' THEN '@' || lm.experiment_id ELSE '' "
+             "END FROM logged_models lm WHERE lm.experiment_id IN (%s) AND "
+             "lm.lifecycle_stage <> 'deleted' AND (%s) ORDER BY %s",
+             exps, q->where, q->order_by);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(f->db, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("prepare %s: %s", sql, sqlite3_errmsg(f->db));
+    assert_int_equal(sqlite3_bind_text(st, 1, exps, -1, SQLITE_TRANSIENT), SQLITE_OK);
+    int idx = 2;
+    bind_all(st, &idx, q->where_binds, q->n_where_binds);
+    bind_all(st, &idx, q->order_binds, q->n_order_binds);
+    assert_int_equal(sqlite3_bind_parameter_count(st), idx - 1);
+    assert_null(q->where_lookup);
+    assert_null(q->lead_metric);
+    f->got[0] = '\0';
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (f->got[0])
+            strcat(f->got, ",");
+        strcat(f->got, (const char *)sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    return f->got;
+}
+
+static const char *lms_n(struct fx *f, const char *exps, const char *filter,
+                         const struct search_lm_dataset *ds, size_t nds,
+                         const struct search_lm_order *ob, size_t n)
+{
+    struct search_sql q;
+    if (search_compile_logged_models_datasets(&f->ctx, filter, ds, nds, ob, n, &q))
+        fail_msg("compile '%s': %s", filter ? filter : "(null)", f->ctx.errmsg);
+    return lm_query(f, &q, exps);
+}
+
+#define LOB(...)                                                                               \
+    (const struct search_lm_order[]){__VA_ARGS__},                                             \
+        sizeof((const struct search_lm_order[]){__VA_ARGS__}) / sizeof(struct search_lm_order)
+#define LDS(...)                                                                               \
+    (const struct search_lm_dataset[]){__VA_ARGS__},                                           \
+        sizeof((const struct search_lm_dataset[]){__VA_ARGS__}) /                              \
+            sizeof(struct search_lm_dataset)
+#define ASC(field) {.field_name = (field), .ascending = true}
+#define DESC(field) {.field_name = (field), .ascending = false}
+#define LMS(f, filter) lms_n((f), "1", (filter), NULL, 0, NULL, 0)
+#define LMS_OB(f, filter, ...) lms_n((f), "1", (filter), NULL, 0, LOB(__VA_ARGS__))
+
+static void lms_error(struct fx *f, const char *filter, const struct search_lm_dataset *ds,
+                      size_t nds, const struct search_lm_order *ob, size_t n, enum keel_err want,
+                      const char *msg)
+{
+    struct search_sql q;
+    expect_error(&f->ctx,
+                 search_compile_logged_models_datasets(&f->ctx, filter, ds, nds, ob, n, &q), want,
+                 msg);
+}
+
+static void test_logged_model_filters(void **state)
+{
+    struct fx *f = *state;
+    lm_fixture(f);
+    /* the recorded vectors */
+    assert_string_equal(LMS(f, NULL), "lightgbm-baseline,scratch-model,sklearn-pipeline,model");
+    assert_string_equal(LMS(f, ""), "lightgbm-baseline,scratch-model,sklearn-pipeline,model");
+    assert_string_equal(LMS(f, "name = 'model'"), "model");
+    assert_string_equal(LMS(f, "params.lr = '0.1'"), "model");
+    assert_string_equal(LMS(f, "tags.stage = 'approved'"), "model");
+    assert_string_equal(LMS(f, "metrics.eval_auc > 0.9"), "model");
+    assert_string_equal(LMS(f, "source_run_id = '" R1 "'"), "model");
+    assert_string_equal(LMS(f, "model_type = 'sklearn'"), "sklearn-pipeline");
+    assert_string_equal(LMS(f, "name LIKE 'scratch%'"), "scratch-model");
+    assert_string_equal(LMS_OB(f, "name IN ('model', 'sklearn-pipeline')", ASC("name")),
+                        "model,sklearn-pipeline");
+    assert_string_equal(LMS_OB(f, "name != 'model'", ASC("name")),
+                        "lightgbm-baseline,scratch-model,sklearn-pipeline");
+    assert_string_equal(LMS_OB(f, "creation_time > 0", ASC("name")),
+                        "lightgbm-baseline,model,scratch-model,sklearn-pipeline");
+    /* status is a number: its name never matches, its number does */
+    assert_string_equal(LMS(f, "status = 'LOGGED_MODEL_READY'"), "");
+    assert_string_equal(LMS(f, "status = '2'"), "model");
+    assert_string_equal(LMS(f, "status IN ('1', '3')"),
+                        "lightgbm-baseline,scratch-model,sklearn-pipeline");
+    /* AND (any case) between comparisons */
+    assert_string_equal(LMS(f, "name = 'model' AND params.lr = '0.1'"), "model");
+    assert_string_equal(LMS(f, "tags.stage = 'approved' and metrics.loss <= 0.69"), "model");
+    assert_string_equal(LMS(f, "name = 'model' AND params.lr = '0.2'"), "");
+    /* as sqlparse groups it, a missing AND still gives two comparisons */
+    assert_string_equal(LMS(f, "name = 'model' tags.stage = 'approved'"), "model");
+    /* comparators */
+    assert_string_equal(LMS(f, "name LIKE 'SCRATCH%'"), "");
+    assert_string_equal(LMS(f, "name ILIKE 'SCRATCH%'"), "scratch-model");
+    assert_string_equal(LMS(f, "name LIKE '_odel'"), "model");
+    assert_string_equal(LMS(f, "name NOT IN ('model', 'scratch-model')"),
+                        "lightgbm-baseline,sklearn-pipeline");
+    assert_string_equal(LMS(f, "name IN ('model')"), "model");
+    assert_string_equal(LMS(f, "name IN ()"), "");
+    assert_string_equal(LMS(f, "name NOT IN ()"),
+                        "lightgbm-baseline,scratch-model,sklearn-pipeline,model");
+    assert_string_equal(LMS(f, "params.lr IN ('0.1', '0.2')"), "lightgbm-baseline,model");
+    assert_string_equal(LMS(f, "params.lr NOT IN ('0.1')"), "lightgbm-baseline");
+    assert_string_equal(LMS(f, "params.lr != '0.1'"), "lightgbm-baseline");
+    assert_string_equal(LMS(f, "params.lr LIKE '0.%'"), "lightgbm-baseline,model");
+    assert_string_equal(LMS(f, "tags.stage ILIKE 'APPROVED'"), "model");
+    /* a model without the tag never matches, not even != */
+    assert_string_equal(LMS(f, "tags.stage != 'x'"), "model");
+    assert_string_equal(LMS(f, "tags.`mlflow.user` = 'alice'"), "model");
+    assert_string_equal(LMS(f, "attributes.name = 'model'"), "model");
+    assert_string_equal(LMS(f, "`name` = 'model'"), "model");
+    assert_string_equal(LMS(f, "model_id = 'm-norun'"), "sklearn-pipeline");
+    assert_string_equal(LMS(f, "experiment_id = '1' AND lifecycle_stage = 'active'"),
+                        "lightgbm-baseline,scratch-model,sklearn-pipeline,model");
+    assert_string_equal(LMS(f, "artifact_location LIKE '%/m-main'"), "model");
+    assert_string_equal(LMS(f, "status_message = 'x'"), "");
+    /* numeric attributes and their aliases */
+    assert_string_equal(LMS(f, "creation_timestamp >= 3000"), "lightgbm-baseline,scratch-model");
+    assert_string_equal(LMS(f, "creation_timestamp_ms = 2000"), "sklearn-pipeline");
+    assert_string_equal(LMS(f, "last_updated_timestamp < 1500"), "model");
+    assert_string_equal(LMS(f, "last_updated_timestamp_ms != 1100 AND creation_time <= 3e3"),
+                        "scratch-model,sklearn-pipeline");
+    assert_string_equal(LMS(f, "attributes.creation_timestamp_ms > 2_500"),
+                        "lightgbm-baseline,scratch-model");
+    /* metrics: every logged value counts, not only the latest */
+    assert_string_equal(LMS(f, "metrics.acc < 0.6"), "lightgbm-baseline,model");
+    assert_string_equal(LMS(f, "metrics.eval_auc = 0.93"), "model");
+    assert_string_equal(LMS(f, "metrics.acc >= 0.6 AND metrics.acc != 0.5"),
+                        "lightgbm-baseline,scratch-model,sklearn-pipeline,model");
+    assert_string_equal(LMS(f, "metrics.acc > 0.9"), "model");
+    assert_string_equal(LMS(f, "metrics.missing > -1"), "");
+    assert_string_equal(LMS(f, "metrics.loss > -1 AND metrics.loss < 1e0"), "model");
+    assert_string_equal(LMS(f, "metrics.loss < inf AND metrics.loss != nan"), "");
+    /* strings are compared as written: only the single quotes are stripped */
+    assert_string_equal(LMS(f, "name = \"model\""), "");
+    assert_string_equal(LMS(f, "tags.stage = 'approved'' OR 1=1 --'"), "");
+    /* several experiments */
+    assert_string_equal(lms_n(f, "1,2", "name = 'model'", NULL, 0, LOB(ASC("experiment_id"))),
+                        "model@1,model@2");
+    assert_string_equal(lms_n(f, "1,2", "name = 'model'", NULL, 0, LOB(DESC("experiment_id"))),
+                        "model@2,model@1");
+}
+
+static void test_logged_model_datasets(void **state)
+{
+    struct fx *f = *state;
+    lm_fixture(f);
+    assert_string_equal(
+        lms_n(f, "1", NULL, LDS({"churn-eval", "77b0d4aa"}), NULL, 0), "model");
+    /* no digest: MLflow compares it to NULL, which matches nothing */
+    assert_string_equal(lms_n(f, "1", NULL, LDS({"churn-eval", NULL}), NULL, 0), "");
+    assert_string_equal(lms_n(f, "1", NULL, LDS({"churn-eval", ""}), NULL, 0), "");
+    assert_string_equal(lms_n(f, "1", NULL, LDS({"churn-eval", "other"}), NULL, 0), "");
+    assert_string_equal(lms_n(f, "1", NULL, LDS({"d1", "x"}, {"d2", "y"}), NULL, 0),
+                        "scratch-model,sklearn-pipeline");
+    assert_string_equal(lms_n(f, "1", "name = 'model'", LDS({"churn-eval", "77b0d4aa"}), NULL, 0),
+                        "model");
+    /* with a metric clause, the metric must be on one of the datasets */
+    assert_string_equal(lms_n(f, "1", "metrics.acc > 0", LDS({"d1", "x"}), NULL, 0),
+                        "scratch-model");
+    assert_string_equal(lms_n(f, "1", "metrics.acc > 0", LDS({"d1", "x"}, {"d2", "y"}), NULL, 0),
+                        "scratch-model,sklearn-pipeline");
+    assert_string_equal(lms_n(f, "1", "metrics.eval_auc > 0", LDS({"d1", "x"}), NULL, 0), "");
+    lms_error(f, NULL, LDS({NULL, "77b0d4aa"}), NULL, 0, IPV,
+              "`dataset_name` in the `datasets` clause must be specified.");
+    lms_error(f, "name = ", LDS({"d1", "x"}, {"", NULL}), NULL, 0, IPV,
+              "`dataset_name` in the `datasets` clause must be specified.");
+}
+
+static void test_logged_model_order_by(void **state)
+{
+    struct fx *f = *state;
+    lm_fixture(f);
+    assert_string_equal(LMS_OB(f, NULL, ASC("name")),
+                        "lightgbm-baseline,model,scratch-model,sklearn-pipeline");
+    assert_string_equal(LMS_OB(f, NULL, DESC("name")),
+                        "sklearn-pipeline,scratch-model,model,lightgbm-baseline");
+    /* models without the metric last, in both directions */
+    assert_string_equal(LMS_OB(f, NULL, DESC("metrics.eval_auc"), ASC("name")),
+                        "model,lightgbm-baseline,scratch-model,sklearn-pipeline");
+    assert_string_equal(LMS_OB(f, NULL, ASC("metrics.eval_auc")),
+                        "model,lightgbm-baseline,scratch-model,sklearn-pipeline");
+    /* the latest value: by timestamp, then step */
+    assert_string_equal(LMS_OB(f, NULL, ASC("metrics.acc")),
+                        "sklearn-pipeline,lightgbm-baseline,scratch-model,model");
+    assert_string_equal(LMS_OB(f, NULL, DESC("metrics.acc")),
+                        "model,scratch-model,lightgbm-baseline,sklearn-pipeline");
+    /* restricted to a dataset; the rest by creation time, newest first */
+    const struct search_lm_order on_d1[] = {
+        {.field_name = "metrics.acc", .ascending = true, .dataset_name = "d1"}};
+    assert_string_equal(lms_n(f, "1", NULL, NULL, 0, on_d1, 1),
+                        "scratch-model,lightgbm-baseline,sklearn-pipeline,model");
+    const struct search_lm_order on_digest[] = {
+        {.field_name = "metrics.acc", .ascending = false, .dataset_name = "d2",
+         .dataset_digest = "y"}};
+    assert_string_equal(lms_n(f, "1", NULL, NULL, 0, on_digest, 1),
+                        "sklearn-pipeline,lightgbm-baseline,scratch-model,model");
+    const struct search_lm_order wrong_digest[] = {
+        {.field_name = "metrics.acc", .ascending = false, .dataset_name = "d2",
+         .dataset_digest = "zzz"}};
+    assert_string_equal(lms_n(f, "1", NULL, NULL, 0, wrong_digest, 1),
+                        "lightgbm-baseline,scratch-model,sklearn-pipeline,model");
+    const struct search_lm_order empty_ds[] = {
+        {.field_name = "metrics.acc", .ascending = true, .dataset_name = "",
+         .dataset_digest = ""}};
+    assert_string_equal(lms_n(f, "1", NULL, NULL, 0, empty_ds, 1),
+                        "sklearn-pipeline,lightgbm-baseline,scratch-model,model");
+    /* attributes and aliases; no extra creation-time key once ordered on it */
+    assert_string_equal(LMS_OB(f, NULL, ASC("creation_time")),
+                        "model,sklearn-pipeline,scratch-model,lightgbm-baseline");
+    assert_string_equal(LMS_OB(f, NULL, ASC("creation_timestamp")),
+                        "model,sklearn-pipeline,scratch-model,lightgbm-baseline");
+    assert_string_equal(LMS_OB(f, NULL, DESC("last_updated_timestamp")),
+                        "lightgbm-baseline,scratch-model,sklearn-pipeline,model");
+    assert_string_equal(LMS_OB(f, NULL, ASC("status")),
+                        "lightgbm-baseline,scratch-model,model,sklearn-pipeline");
+    assert_string_equal(LMS_OB(f, NULL, DESC("model_type"), ASC("name")),
+                        "sklearn-pipeline,lightgbm-baseline,model,scratch-model");
+    assert_string_equal(LMS_OB(f, NULL, ASC("model_id")),
+                        "lightgbm-baseline,model,sklearn-pipeline,scratch-model");
+    assert_string_equal(LMS_OB(f, NULL, ASC("status_message")),
+                        "lightgbm-baseline,scratch-model,sklearn-pipeline,model");
+    assert_string_equal(LMS_OB(f, "metrics.acc > 0", DESC("metrics.acc"), ASC("name")),
+                        "model,scratch-model,lightgbm-baseline,sklearn-pipeline");
+}
+
+static void test_logged_model_errors(void **state)
+{
+    struct fx *f = *state;
+    static const char *const and_list =
+        "Expected a list of comparisons separated by 'AND' (e.g. 'metrics.loss > 0.1 AND "
+        "params.lr = 0.01').";
+    static const char *const ops = "Expected one of ('=', '!=', 'LIKE', 'ILIKE', 'IN', 'NOT IN').";
+    char msg[1024];
+    /* the recorded vectors */
+    snprintf(msg, sizeof msg, "Invalid filter string: \"name = 'model' OR name = "
+                              "'scratch-model'\". %s", and_list);
+    lms_error(f, "name = 'model' OR name = 'scratch-model'", NULL, 0, NULL, 0, IPV, msg);
+    snprintf(msg, sizeof msg, "Invalid comparison operator for metrics.eval_auc: 'LIKE'. %s",
+             ops);
+    lms_error(f, "metrics.eval_auc LIKE '0.9%'", NULL, 0, NULL, 0, IPV, msg);
+    lms_error(f, "dataset.name = 'churn-eval'", NULL, 0, NULL, 0, IPV,
+              "Invalid entity type: 'dataset'. Expected one of ['attributes', 'metrics', "
+              "'params', 'tags'].");
+    snprintf(msg, sizeof msg, "Invalid filter string: 'name = '. %s", and_list);
+    lms_error(f, "name = ", NULL, 0, NULL, 0, IPV, msg);
+    lms_error(f, "color = 'red'", NULL, 0, NULL, 0, ISE,
+              "type object 'SqlLoggedModel' has no attribute 'color'");
+    lms_error(f, NULL, NULL, 0, LOB(ASC("color")), IPV, "Invalid order by field name: color");
+    lms_error(f, NULL, NULL, 0, LOB(ASC("params.lr")), IPV,
+              "Invalid order by field name: params.lr. Only metrics are supported.");
+    /* more of the same rules */
+    snprintf(msg, sizeof msg, "Invalid filter string: \"name = 'a' AND NOT name = 'b'\". %s",
+             and_list);
+    lms_error(f, "name = 'a' AND NOT name = 'b'", NULL, 0, NULL, 0, IPV, msg);
+    snprintf(msg, sizeof msg, "Invalid filter string: 'name'. %s", and_list);
+    lms_error(f, "name", NULL, 0, NULL, 0, IPV, msg);
+    lms_error(f, "name = 'a'; name = 'b'", NULL, 0, NULL, 0, IPV,
+              "Invalid filter string: \"name = 'a'; name = 'b'\". Expected a single SQL "
+              "expression.");
+    lms_error(f, "   ", NULL, 0, NULL, 0, IPV,
+              "Invalid filter string: '   '. Expected a single SQL expression.");
+    snprintf(msg, sizeof msg, "Invalid comparison operator for attributes.name: '>'. %s", ops);
+    lms_error(f, "name > 'a'", NULL, 0, NULL, 0, IPV, msg);
+    snprintf(msg, sizeof msg, "Invalid comparison operator for attributes.name: 'like'. %s", ops);
+    lms_error(f, "name like 'a%'", NULL, 0, NULL, 0, IPV, msg);
+    snprintf(msg, sizeof msg, "Invalid comparison operator for attributes.name: 'in'. %s", ops);
+    lms_error(f, "name in ('a')", NULL, 0, NULL, 0, IPV, msg);
+    snprintf(msg, sizeof msg, "Invalid comparison operator for tags.t: '<'. %s", ops);
+    lms_error(f, "tags.t < 'a'", NULL, 0, NULL, 0, IPV, msg);
+    snprintf(msg, sizeof msg,
+             "Invalid comparison operator for attributes.creation_timestamp_ms: 'IN'. %s", ops);
+    lms_error(f, "creation_time IN ('1')", NULL, 0, NULL, 0, IPV, msg);
+    snprintf(msg, sizeof msg, "Invalid comparison operator for metrics.m: 'NOT IN'. %s", ops);
+    lms_error(f, "metrics.m NOT IN ('1')", NULL, 0, NULL, 0, IPV, msg);
+    lms_error(f, "Params.lr = '1'", NULL, 0, NULL, 0, ISE,
+              "type object 'SqlLoggedModel' has no attribute 'Params.lr'");
+    lms_error(f, "attribute.name = '1'", NULL, 0, NULL, 0, IPV,
+              "Invalid entity type: 'attribute'. Expected one of ['attributes', 'metrics', "
+              "'params', 'tags'].");
+    /* a non-number for a numeric key is Python's float() error, a 500 */
+    lms_error(f, "metrics.m > 'a'", NULL, 0, NULL, 0, ISE,
+              "could not convert string to float: \"'a'\"");
+    lms_error(f, "creation_time > x", NULL, 0, NULL, 0, ISE,
+              "could not convert string to float: 'x'");
+    /* `attributes.` keys are not aliased: numeric, then unknown */
+    lms_error(f, "attributes.creation_time > 0", NULL, 0, NULL, 0, ISE,
+              "type object 'SqlLoggedModel' has no attribute 'creation_time'");
+    /* every 400 of the filter comes before an unknown attribute's 500,
+     * which comes before order_by */
+    lms_error(f, "color = 'red' AND dataset.x = 'y'", NULL, 0, NULL, 0, IPV,
+              "Invalid entity type: 'dataset'. Expected one of ['attributes', 'metrics', "
+              "'params', 'tags'].");
+    lms_error(f, "color = 'red' AND size = 'xl'", NULL, 0, LOB(ASC("params.lr")), ISE,
+              "type object 'SqlLoggedModel' has no attribute 'color'");
+    lms_error(f, NULL, NULL, 0, LOB(ASC("name"), DESC("tags.x"), ASC("color")), IPV,
+              "Invalid order by field name: tags.x. Only metrics are supported.");
+    lms_error(f, NULL, NULL, 0, LOB(ASC("last_updated_time")), IPV,
+              "Invalid order by field name: last_updated_time");
+    lms_error(f, NULL, NULL, 0, LOB(ASC("attributes.name")), IPV,
+              "Invalid order by field name: attributes.name. Only metrics are supported.");
+    lms_error(f, NULL, NULL, 0, LOB(ASC(NULL)), IPV, "Invalid order by field name: ");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -980,6 +1322,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_registered_model_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_model_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_model_version_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_logged_model_filters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_logged_model_datasets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_logged_model_order_by, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_logged_model_errors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

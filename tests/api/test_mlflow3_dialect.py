@@ -1,0 +1,89 @@
+"""keel started with --mlflow-api 3 answers shared endpoints as MLflow 3 does
+(decision 0009), and the default server keeps MLflow 2's answers."""
+
+API = "/api/2.0/mlflow"
+
+
+def _run(s):
+    r = s.api("POST", f"{API}/runs/create", json={"experiment_id": "0"})
+    assert r.status_code == 200, r.text
+    return r.json()["run"]
+
+
+def _model(s, run_id):
+    r = s.api("POST", f"{API}/logged-models", json={"experiment_id": "0", "source_run_id": run_id})
+    assert r.status_code == 200, r.text
+    return r.json()["model"]["info"]["model_id"]
+
+
+def test_metric_history_pages_walk_the_whole_history(start_keel, tmp_path):
+    s = start_keel(tmp_path, "--mlflow-api", "3")
+    run = _run(s)["info"]["run_id"]
+    metrics = [{"key": "loss", "value": i / 10, "timestamp": 1000 + i, "step": i} for i in range(7)]
+    assert s.api("POST", f"{API}/runs/log-batch", json={"run_id": run, "metrics": metrics}).status_code == 200
+    seen, token, pages = [], None, 0
+    while True:
+        params = {"run_id": run, "metric_key": "loss", "max_results": 3}
+        if token:
+            params["page_token"] = token
+        body = s.api("GET", f"{API}/metrics/get-history", params=params).json()
+        seen += [m["step"] for m in body.get("metrics", [])]
+        pages += 1
+        token = body.get("next_page_token")
+        if not token:
+            break
+    assert sorted(seen) == list(range(7)) and pages == 3
+    # no max_results: an empty page that points at the start
+    body = s.api("GET", f"{API}/metrics/get-history", params={"run_id": run, "metric_key": "loss"}).json()
+    assert "metrics" not in body and body["next_page_token"]
+    bad = s.api("GET", f"{API}/metrics/get-history",
+                params={"run_id": run, "metric_key": "loss", "max_results": 3, "page_token": "%%%"})
+    assert bad.status_code == 400 and "Invalid page token" in bad.json()["message"]
+
+
+def test_default_server_returns_the_whole_history_and_2x_run_shapes(keel):
+    run = _run(keel)
+    assert "inputs" not in run and "outputs" not in run
+    run_id = run["info"]["run_id"]
+    metrics = [{"key": "loss", "value": 1.0, "timestamp": 1, "step": i} for i in range(4)]
+    keel.api("POST", f"{API}/runs/log-batch", json={"run_id": run_id, "metrics": metrics})
+    body = keel.api("GET", f"{API}/metrics/get-history",
+                    params={"run_id": run_id, "metric_key": "loss", "max_results": 1}).json()
+    assert len(body["metrics"]) == 4 and "next_page_token" not in body
+    got = keel.api("GET", f"{API}/runs/get", params={"run_id": run_id}).json()["run"]
+    assert "outputs" not in got
+    err = keel.api("GET", f"{API}/runs/get", params={"run_id": "f" * 32}).json()
+    assert set(err) == {"error_code", "message"}
+
+
+def test_model_inputs_and_outputs_shown_and_checked(start_keel, tmp_path):
+    s = start_keel(tmp_path, "--mlflow-api", "3")
+    run = _run(s)
+    assert run["inputs"] == {} and "outputs" not in run
+    run_id = run["info"]["run_id"]
+    m1, m2 = _model(s, run_id), _model(s, run_id)
+    out = [{"model_id": m2, "step": 5}, {"model_id": m1, "step": 0}]
+    assert s.api("POST", f"{API}/runs/outputs", json={"run_id": run_id, "models": out}).status_code == 200
+    assert s.api("POST", f"{API}/runs/log-inputs",
+                 json={"run_id": run_id, "models": [{"model_id": m1}]}).status_code == 200
+    # an unknown model is refused, and nothing of the request is kept
+    r = s.api("POST", f"{API}/runs/log-inputs",
+              json={"run_id": run_id, "models": [{"model_id": m2}, {"model_id": "m-" + "0" * 32}]})
+    assert r.status_code == 404 and r.json()["error_class"] == "RESOURCE_NOT_FOUND"
+    got = s.api("GET", f"{API}/runs/get", params={"run_id": run_id}).json()["run"]
+    assert got["inputs"] == {"model_inputs": [{"model_id": m1}]}
+    assert got["outputs"] == {"model_outputs": sorted(out, key=lambda o: o["model_id"])}
+    found = s.api("POST", f"{API}/runs/search", json={"experiment_ids": ["0"]}).json()["runs"][0]
+    assert found["outputs"] == got["outputs"] and "model_inputs" not in found["inputs"]
+    # a deleted run takes no outputs
+    assert s.api("POST", f"{API}/runs/delete", json={"run_id": run_id}).status_code == 200
+    r = s.api("POST", f"{API}/runs/outputs", json={"run_id": run_id, "models": [{"model_id": m1, "step": 1}]})
+    assert r.status_code == 400 and "must be in the 'active' state" in r.json()["message"]
+
+
+def test_mlflow_api_flag_is_checked(tmp_path):
+    import subprocess
+    from conftest import KEEL_BIN
+    p = subprocess.run([KEEL_BIN, "server", "--mlflow-api", "4", "--data-dir", str(tmp_path)],
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode == 2 and "--mlflow-api" in p.stderr
