@@ -7,8 +7,15 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "store/search.h"
 #include "util/arena.h"
+#include "util/buf.h"
 #include "util/ids.h"
+#include "util/jparse.h"
+
+#define LM_SEARCH_DEFAULT_RESULTS 100
+#define LM_SEARCH_MAX_RESULTS 50000
+#define LM_TOKEN_CEILING (1u << 20) /* bytes of one page token's JSON */
 
 static const char *const lm_status_names[] = {
     [LM_STATUS_UNSPECIFIED] = "LOGGED_MODEL_STATUS_UNSPECIFIED",
@@ -239,14 +246,260 @@ static enum keel_err h_delete(struct api_call *c)
 }
 
 /* POST {id}/params (the body's model_id is the one used) */
+/* ---- search ----
+ * MLflow's page token for this endpoint is base64 of json.dumps of
+ * {experiment_ids, filter_string, order_by, offset}; a token reused with
+ * other experiment ids, filter or order is refused with its message. */
+
+struct lm_search_req {
+    struct store_lm_search q;
+    const struct jval *exp_ids;  /* the request's, as sent */
+    const char *exp_json, *filter_json, *order_json; /* canonical JSON of each */
+};
+
+static const char *canonical(struct api_call *c, void (*write)(struct jw *, const void *),
+                             const void *arg)
+{
+    struct kbuf b;
+    struct jw w;
+    kbuf_init(&b, LM_TOKEN_CEILING);
+    jw_init(&w, &b);
+    write(&w, arg);
+    char *s = w.err ? NULL : karena_strdup(c->ctx->arena, b.data ? b.data : "");
+    kbuf_free(&b);
+    return s;
+}
+
+static void write_jval(struct jw *w, const void *v)
+{
+    if (v)
+        jw_json(w, v);
+    else
+        jw_null(w);
+}
+
+static void write_filter(struct jw *w, const void *f)
+{
+    if (f && *(const char *)f)
+        jw_str(w, f);
+    else
+        jw_null(w);
+}
+
+static void write_order(struct jw *w, const void *arg)
+{
+    const struct store_lm_search *q = arg;
+    if (!q->n_order_by) {
+        jw_null(w);
+        return;
+    }
+    jw_arr(w);
+    for (size_t i = 0; i < q->n_order_by; i++) {
+        const struct search_lm_order *o = &q->order_by[i];
+        jw_obj(w);
+        jw_kstr(w, "field_name", o->field_name ? o->field_name : "");
+        jw_key(w, "ascending");
+        jw_bool(w, o->ascending);
+        jw_key(w, "dataset_name");
+        write_filter(w, o->dataset_name);
+        jw_key(w, "dataset_digest");
+        write_filter(w, o->dataset_digest);
+        jw_obj_end(w);
+    }
+    jw_arr_end(w);
+}
+
+/* Python's str() of a JSON text: repr of the value, None for null */
+static const char *py_text(struct api_call *c, const char *json, bool plain_string)
+{
+    const struct jval *v = jp_parse(c->ctx->arena, json, strlen(json), NULL);
+    if (plain_string && jv_is_string(v))
+        return jv_str(v);
+    struct kbuf b;
+    kbuf_init(&b, LM_TOKEN_CEILING);
+    if (!v || json_pyrepr(&b, v)) {
+        kbuf_free(&b);
+        return json;
+    }
+    char *s = karena_strdup(c->ctx->arena, b.data);
+    kbuf_free(&b);
+    return s ? s : json;
+}
+
+static enum keel_err token_mismatch(struct api_call *c, const char *what, const char *asked,
+                                    const char *found, bool plain)
+{
+    return keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER,
+                     "%s in the page token %s not match the requested %s. Expected: %s. "
+                     "Found: %s",
+                     what, strcmp(what, "Experiment IDs") == 0 ? "do" : "does",
+                     strcmp(what, "Experiment IDs") == 0 ? "experiment IDs"
+                     : strcmp(what, "Filter string") == 0 ? "filter string"
+                                                          : "order by",
+                     py_text(c, asked, plain), py_text(c, found, plain));
+}
+
+static enum keel_err read_token(struct api_call *c, const char *token, struct lm_search_req *r)
+{
+    size_t n;
+    char *text = search_b64_decode(c->ctx, token, &n);
+    if (!text) { /* MLflow fails on it unhandled: an HTML 500 */
+        c->html_error_page = true;
+        return keel_fail(c->ctx, KEEL_E_INTERNAL, "page token is not base64");
+    }
+    const char *why = NULL;
+    const struct jval *doc = jp_parse(c->ctx->arena, text, n, &why);
+    if (!jv_is_object(doc))
+        return keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER, "Invalid page token: %s. %s", token,
+                         why ? why : "not a JSON object");
+    const struct jval *off = jv_get(doc, "offset");
+    const struct jval *f = jv_get(doc, "filter_string"), *o = jv_get(doc, "order_by");
+    const char *exp = canonical(c, write_jval, jv_get(doc, "experiment_ids"));
+    const char *filter = canonical(c, write_jval, jv_is_string(f) && *jv_str(f) ? f : NULL);
+    const char *order = canonical(c, write_jval, jv_is_array(o) && jv_len(o) ? o : NULL);
+    if (!exp || !filter || !order)
+        return keel_fail(c->ctx, KEEL_E_NOMEM, "out of memory");
+    if (strcmp(exp, r->exp_json) != 0)
+        return token_mismatch(c, "Experiment IDs", r->exp_json, exp, false);
+    if (strcmp(filter, r->filter_json) != 0)
+        return token_mismatch(c, "Filter string", r->filter_json, filter, true);
+    if (strcmp(order, r->order_json) != 0)
+        return token_mismatch(c, "Order by", r->order_json, order, false);
+    r->q.offset = jv_is_int(off) ? jv_int(off) : 0;
+    return KEEL_OK;
+}
+
+static const char *next_token(struct api_call *c, const struct lm_search_req *r)
+{
+    const char *json = karena_sprintf(
+        c->ctx->arena, "{\"experiment_ids\":%s,\"filter_string\":%s,\"order_by\":%s,\"offset\":%lld}",
+        r->exp_json, r->filter_json, r->order_json,
+        (long long)(r->q.offset + r->q.max_results));
+    const struct jval *doc = json ? jp_parse(c->ctx->arena, json, strlen(json), NULL) : NULL;
+    struct kbuf b;
+    kbuf_init(&b, LM_TOKEN_CEILING);
+    const char *t = doc && !json_dump_python(&b, doc) ? search_b64_encode(c->ctx, b.data, b.len)
+                                                      : NULL;
+    kbuf_free(&b);
+    return t;
+}
+
+static const char *opt_str(const struct jval *o, const char *key)
+{
+    const struct jval *v = jv_get(o, key);
+    return jv_is_string(v) ? jv_str(v) : NULL;
+}
+
+static enum keel_err read_search(struct api_call *c, struct lm_search_req *r)
+{
+    struct store_lm_search *q = &r->q;
+    const struct jval *ids = jv_get(c->args, "experiment_ids");
+    if (!ids || jv_is_null(ids) || (jv_is_array(ids) && jv_len(ids) == 0))
+        return api_fail_missing(c, "experiment_ids");
+    if (!jv_is_array(ids))
+        return api_fail_invalid(c, "experiment_ids", ids);
+    size_t n = jv_len(ids);
+    int64_t *v = karena_alloc(c->ctx->arena, n * sizeof *v);
+    if (!v)
+        return keel_fail(c->ctx, KEEL_E_TOO_LARGE, "too many experiment ids");
+    for (size_t i = 0; i < n; i++) {
+        const struct jval *x = jv_at(ids, i);
+        char *end;
+        if (!jv_is_string(x))
+            return api_fail_invalid(c, "experiment_ids", ids);
+        long long id = strtoll(jv_str(x), &end, 10);
+        if (!*jv_str(x) || *end)
+            return keel_fail(c->ctx, KEEL_E_INTERNAL,
+                             "invalid literal for int() with base 10: '%s'", jv_str(x));
+        v[i] = id;
+    }
+    q->experiment_ids = v;
+    q->n_experiment_ids = n;
+    r->exp_ids = ids;
+    enum keel_err e = api_arg_str(c, "filter", false, &q->filter);
+    if (!e)
+        e = api_arg_int(c, "max_results", false, &q->max_results, NULL);
+    if (e)
+        return e;
+    if (q->max_results == 0)
+        q->max_results = LM_SEARCH_DEFAULT_RESULTS;
+    if (q->max_results > LM_SEARCH_MAX_RESULTS)
+        return keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER,
+                         "Invalid value %lld for parameter 'max_results' supplied. It must be "
+                         "at most %d",
+                         (long long)q->max_results, LM_SEARCH_MAX_RESULTS);
+    const struct jval *ds = jv_get(c->args, "datasets"), *ob = jv_get(c->args, "order_by");
+    if (ds && !jv_is_null(ds) && !jv_is_array(ds))
+        return api_fail_invalid(c, "datasets", ds);
+    if (ob && !jv_is_null(ob) && !jv_is_array(ob))
+        return api_fail_invalid(c, "order_by", ob);
+    size_t nd = jv_is_array(ds) ? jv_len(ds) : 0, no = jv_is_array(ob) ? jv_len(ob) : 0;
+    struct search_lm_dataset *dv = karena_calloc(c->ctx->arena, nd + 1, sizeof *dv);
+    struct search_lm_order *ov = karena_calloc(c->ctx->arena, no + 1, sizeof *ov);
+    if (!dv || !ov)
+        return keel_fail(c->ctx, KEEL_E_TOO_LARGE, "too many datasets or order_by entries");
+    for (size_t i = 0; i < nd; i++) {
+        dv[i].dataset_name = opt_str(jv_at(ds, i), "dataset_name");
+        dv[i].dataset_digest = opt_str(jv_at(ds, i), "dataset_digest");
+    }
+    for (size_t i = 0; i < no; i++) {
+        const struct jval *o = jv_at(ob, i), *asc = jv_get(o, "ascending");
+        ov[i].field_name = opt_str(o, "field_name");
+        ov[i].ascending = !jv_is_bool(asc) || jv_is_true(asc);
+        ov[i].dataset_name = opt_str(o, "dataset_name");
+        ov[i].dataset_digest = opt_str(o, "dataset_digest");
+    }
+    q->datasets = dv;
+    q->n_datasets = nd;
+    q->order_by = ov;
+    q->n_order_by = no;
+    r->exp_json = canonical(c, write_jval, ids);
+    r->filter_json = canonical(c, write_filter, q->filter);
+    r->order_json = canonical(c, write_order, q);
+    if (!r->exp_json || !r->filter_json || !r->order_json)
+        return keel_fail(c->ctx, KEEL_E_TOO_LARGE, "search request too large");
+    const char *token;
+    if ((e = api_arg_str(c, "page_token", false, &token)))
+        return e;
+    return token && *token ? read_token(c, token, r) : KEEL_OK;
+}
+
+static enum keel_err h_search(struct api_call *c)
+{
+    struct lm_search_req r = {0};
+    struct keel_logged_model *models;
+    size_t n;
+    bool more;
+    enum keel_err e = read_search(c, &r);
+    if (!e)
+        e = store_lm_search(c->app->store, c->ctx, &r.q, &models, &n, &more);
+    if (e)
+        return e;
+    jw_obj(&c->out);
+    if (n) {
+        jw_key(&c->out, "models");
+        jw_arr(&c->out);
+        for (size_t i = 0; i < n; i++)
+            write_lm(&c->out, &models[i]);
+        jw_arr_end(&c->out);
+    }
+    if (more) {
+        const char *t = next_token(c, &r);
+        if (!t)
+            return keel_fail(c->ctx, KEEL_E_NOMEM, "out of memory");
+        jw_kstr(&c->out, "next_page_token", t);
+    }
+    jw_obj_end(&c->out);
+    return KEEL_OK;
+}
+
 static enum keel_err h_post(struct api_call *c)
 {
     const char *rest;
     path_id(c, &rest);
     c->mlflow3 = true;
     if (strcmp(c->tail, "search") == 0)
-        return keel_fail(c->ctx, KEEL_E_NOT_IMPLEMENTED,
-                         "Logged model search is not available in this keel yet");
+        return h_search(c);
     if (!rest || strcmp(rest, "params") != 0)
         return api_not_routed(c);
     const char *id;

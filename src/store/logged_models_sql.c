@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "store/search.h"
 #include "store/sqlite_int.h"
 #include "util/arena.h"
 #include "util/buf.h"
@@ -418,4 +419,88 @@ enum keel_err sql_lm_note_model_version(struct dbconn *c, struct keel_ctx *ctx,
     e = put_kv(c, ctx, tag_upsert, model_id, &kv);
     kbuf_free(&b);
     return e ? db_fail(c, ctx, "logged model tag") : KEEL_OK;
+}
+
+static void bind_search(sqlite3_stmt *s, int *i, const struct search_bind *v, size_t n)
+{
+    for (size_t k = 0; k < n; k++, (*i)++) {
+        if (v[k].kind == SEARCH_BIND_TEXT)
+            db_bind_text(s, *i, v[k].text);
+        else if (v[k].kind == SEARCH_BIND_DOUBLE)
+            sqlite3_bind_double(s, *i, v[k].d);
+        else
+            sqlite3_bind_int64(s, *i, v[k].i);
+    }
+}
+
+enum keel_err store_lm_search(struct store *st, struct keel_ctx *ctx,
+                              const struct store_lm_search *q, struct keel_logged_model **out,
+                              size_t *n_out, bool *more)
+{
+    *out = NULL;
+    *n_out = 0;
+    *more = false;
+    struct search_sql sql;
+    enum keel_err e = search_compile_logged_models_datasets(
+        ctx, q->filter, q->datasets, q->n_datasets, q->order_by, q->n_order_by, &sql);
+    if (e || q->n_experiment_ids == 0)
+        return e;
+    struct kbuf text;
+    kbuf_init(&text, 1 << 20);
+    e = kbuf_adds(&text, "SELECT lm.model_id FROM logged_models AS lm WHERE "
+                         "lm.lifecycle_stage = 'active' AND lm.experiment_id IN (");
+    for (size_t i = 0; !e && i < q->n_experiment_ids; i++)
+        e = kbuf_adds(&text, i ? ",?" : "?");
+    if (!e)
+        e = kbuf_printf(&text, ") AND (%s) ORDER BY %s LIMIT ? OFFSET ?", sql.where,
+                        sql.order_by);
+    char *query = e ? NULL : karena_strdup(ctx->arena, text.data);
+    kbuf_free(&text);
+    if (!query)
+        return keel_fail(ctx, e == KEEL_E_TOO_LARGE ? e : KEEL_E_NOMEM,
+                         "too many experiment ids");
+    /* one row past the page says whether there is a next one (MLflow's
+     * max_results + 1; a negative max_results fetches nothing) */
+    int64_t fetch = q->max_results < 0 ? 0 : q->max_results + 1;
+    struct dbconn *c = store_reader(st);
+    sqlite3_stmt *s = db_prepare(c, ctx, query); /* dynamic SQL: never cached */
+    const char **ids = NULL;
+    size_t n = 0, cap = 0;
+    int rc = SQLITE_DONE;
+    if (!s) {
+        e = ctx->err;
+    } else {
+        int b = 1;
+        for (size_t i = 0; i < q->n_experiment_ids; i++)
+            sqlite3_bind_int64(s, b++, q->experiment_ids[i]);
+        bind_search(s, &b, sql.where_binds, sql.n_where_binds);
+        bind_search(s, &b, sql.order_binds, sql.n_order_binds);
+        sqlite3_bind_int64(s, b++, fetch);
+        sqlite3_bind_int64(s, b, q->offset > 0 ? q->offset : 0);
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+            if (!(ids = db_grow(ctx, ids, n, &cap, sizeof *ids))) {
+                e = keel_fail(ctx, KEEL_E_TOO_LARGE, "result too large");
+                break;
+            }
+            ids[n++] = db_text(ctx, s, 0);
+        }
+        if (!e && rc != SQLITE_DONE)
+            e = db_fail(c, ctx, "search logged models");
+        sqlite3_finalize(s);
+    }
+    int64_t keep = q->max_results < 0 ? 0 : q->max_results;
+    *more = (int64_t)n > q->max_results;
+    if ((int64_t)n > keep)
+        n = (size_t)keep;
+    struct keel_logged_model *v = n ? karena_calloc(ctx->arena, n, sizeof *v) : NULL;
+    if (!e && n && !v)
+        e = keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+    for (size_t i = 0; !e && i < n; i++)
+        e = lm_load(c, ctx, ids[i], false, &v[i]);
+    store_reader_put(st, c);
+    if (e)
+        return e;
+    *out = v;
+    *n_out = n;
+    return KEEL_OK;
 }

@@ -4075,7 +4075,8 @@ static enum keel_err lm_order_sql(struct keel_ctx *ctx, const struct search_lm_o
             if (!col) {
                 kbuf_free(&s.text);
                 /* MLflow: INVALID_PARAMETER_VALUE with error_class ATTRIBUTE_NOT_FOUND */
-                return fail_ipv(ctx, "Invalid order by field name: %s", field);
+                return keel_fail(ctx, KEEL_E_NO_ATTRIBUTE, "Invalid order by field name: %s",
+                                 field);
             }
             created_seen |= !strcmp(name, "creation_timestamp_ms");
             if (!strcmp(col->sql, "NULL"))
@@ -4343,15 +4344,20 @@ enum keel_err search_page_token_decode(struct keel_ctx *ctx, const char *token, 
 
 const char *search_page_token_encode(struct keel_ctx *ctx, int64_t offset)
 {
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     char json[64];
     int n = snprintf(json, sizeof json, "{\"offset\": %lld}", (long long)offset);
-    char *out = karena_alloc(ctx->arena, 4 * ((size_t)n / 3 + 1) + 1);
+    return search_b64_encode(ctx, json, (size_t)n);
+}
+
+const char *search_b64_encode(struct keel_ctx *ctx, const char *json, size_t n)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *out = karena_alloc(ctx->arena, 4 * (n / 3 + 1) + 1);
     if (!out)
         return NULL;
     size_t o = 0;
-    for (int i = 0; i < n; i += 3) {
+    for (size_t i = 0; i < n; i += 3) {
         unsigned v = (unsigned char)json[i] << 16;
         if (i + 1 < n)
             v |= (unsigned char)json[i + 1] << 8;
@@ -4364,4 +4370,13 @@ const char *search_page_token_encode(struct keel_ctx *ctx, int64_t offset)
     }
     out[o] = '\0';
     return out;
+}
+
+char *search_b64_decode(struct keel_ctx *ctx, const char *text, size_t *n)
+{
+    unsigned char *raw = karena_alloc(ctx->arena, strlen(text) + 1);
+    if (!raw || !b64_decode(text, raw, n))
+        return NULL;
+    raw[*n] = '\0';
+    return (char *)raw;
 }

@@ -211,5 +211,10 @@ enum keel_err search_compile_logged_models_datasets(struct keel_ctx *ctx, const 
 enum keel_err search_page_token_decode(struct keel_ctx *ctx, const char *token, int64_t *offset);
 /* Arena-allocated token for `offset`. */
 const char *search_page_token_encode(struct keel_ctx *ctx, int64_t offset);
+/* Standard base64 of n bytes (arena), and Python's lenient decoding of it
+ * (arena, NUL-terminated; NULL when it is not base64). Other endpoints'
+ * page tokens (logged-model search) are built on these. */
+const char *search_b64_encode(struct keel_ctx *ctx, const char *data, size_t n);
+char *search_b64_decode(struct keel_ctx *ctx, const char *text, size_t *n);
 
 #endif

@@ -344,6 +344,26 @@ enum keel_err store_lm_delete_tag(struct store *st, struct keel_ctx *ctx, const 
 enum keel_err store_lm_log_params(struct store *st, struct keel_ctx *ctx, const char *model_id,
                                   const struct keel_tag *params, size_t n);
 
+/* Logged-model search (MLflow 3): experiment ids, filter, datasets and
+ * order_by as store/search.h reads them; max_results rows from offset.
+ * *more: rows remain past this page (an exactly full page has none). A
+ * negative max_results returns no rows and says more. */
+struct search_lm_dataset;
+struct search_lm_order;
+struct store_lm_search {
+    const int64_t *experiment_ids;
+    size_t n_experiment_ids;
+    const char *filter;
+    const struct search_lm_dataset *datasets;
+    size_t n_datasets;
+    const struct search_lm_order *order_by;
+    size_t n_order_by;
+    int64_t max_results, offset;
+};
+enum keel_err store_lm_search(struct store *st, struct keel_ctx *ctx,
+                              const struct store_lm_search *q, struct keel_logged_model **out,
+                              size_t *n_out, bool *more);
+
 /* Records models a run produced; a model the run already output fails. */
 enum keel_err store_run_log_outputs(struct store *st, struct keel_ctx *ctx, const char *run_id,
                                     const struct keel_model_output *outputs, size_t n);

@@ -26,6 +26,7 @@ enum keel_err {
     KEEL_E_NOMEM,             /* INTERNAL_ERROR, 500 */
     KEEL_E_IO,                /* INTERNAL_ERROR, 500 */
     KEEL_E_NOT_IMPLEMENTED,   /* NOT_IMPLEMENTED, 501 */
+    KEEL_E_NO_ATTRIBUTE,      /* INVALID_PARAMETER_VALUE, 400; MLflow 3's ATTRIBUTE_NOT_FOUND */
     KEEL_E__COUNT
 };
 

@@ -5,23 +5,16 @@ import pytest
 
 import replay
 
-# Work that has not landed yet: (method or None for any, path prefix, skip reason). Every
-# exchange is still sent in order; only the assertion of these is skipped. Delete a row
-# when the work lands.
-# keel answers as MLflow 3 where 2.x and 3.x differ on one endpoint
+# keel answers as MLflow 3 where 2.x and 3.x differ on one endpoint (decision 0009)
 KEEL_ARGS = ["--mlflow-api", "3"]
 
-NOT_YET = [
-    ("POST", "/api/2.0/mlflow/logged-models/search", "logged-model search: issue 5"),
-]
-
-# Exchanges that depend on logged models or on MLflow 3's response shapes (runs answered
-# with "inputs"/"outputs") even though their endpoint exists.
-NOT_YET_NAMES = {
-}
+# Work that has not landed yet, by path prefix, exchange name or group. Every exchange is
+# still sent in order; only the assertion of these is skipped. Delete an entry when the
+# work lands.
+NOT_YET = []  # (method or None for any, path prefix, skip reason)
+NOT_YET_NAMES = {}
 NOT_YET_GROUPS = {
-    "logged-models-search": "logged-model search: issue 5",
-    "logged-models-artifacts": "logged models: issue 5",
+    "logged-models-artifacts": "logged-model artifact routes (directories, 404 for a missing file): issue 5",
     "registered-models-prompt-filter": "prompt-aware registry search: issue 5",
 }
 

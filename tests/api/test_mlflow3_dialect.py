@@ -87,3 +87,34 @@ def test_mlflow_api_flag_is_checked(tmp_path):
     p = subprocess.run([KEEL_BIN, "server", "--mlflow-api", "4", "--data-dir", str(tmp_path)],
                        capture_output=True, text=True, timeout=10)
     assert p.returncode == 2 and "--mlflow-api" in p.stderr
+
+
+def test_logged_model_search_pages_filters_and_tokens(keel):
+    s = keel
+    run = _run(s)["info"]["run_id"]
+    for name in ("a", "b", "c", "d", "e"):
+        r = s.api("POST", f"{API}/logged-models", json={"experiment_id": "0", "name": name,
+                                                         "source_run_id": run, "model_type": "t" if name < "c" else "u"})
+        assert r.status_code == 200
+    body = {"experiment_ids": ["0"], "max_results": 2, "filter": "model_type = 'u' AND name != 'e'",
+            "order_by": [{"field_name": "name", "ascending": True}]}
+    first = s.api("POST", f"{API}/logged-models/search", json=body).json()
+    assert [m["info"]["name"] for m in first["models"]] == ["c", "d"]
+    assert "next_page_token" not in first  # an exactly full page has no token
+    body["max_results"] = 1
+    names, token = [], None
+    while True:
+        page = s.api("POST", f"{API}/logged-models/search", json={**body, **({"page_token": token} if token else {})}).json()
+        names += [m["info"]["name"] for m in page.get("models", [])]
+        token = page.get("next_page_token")
+        if not token:
+            break
+    assert names == ["c", "d"]
+    # a token is bound to its filter
+    page = s.api("POST", f"{API}/logged-models/search", json=body).json()
+    other = s.api("POST", f"{API}/logged-models/search",
+                  json={**body, "filter": "name = 'a'", "page_token": page["next_page_token"]})
+    assert other.status_code == 400
+    assert other.json()["message"].startswith("Filter string in the page token does not match")
+    bad = s.api("POST", f"{API}/logged-models/search", json={"experiment_ids": ["0"], "order_by": [{"field_name": "colour"}]})
+    assert bad.status_code == 400 and bad.json()["error_class"] == "ATTRIBUTE_NOT_FOUND"
