@@ -1244,7 +1244,7 @@ static void test_logged_model_errors(void **state)
     lms_error(f, "name = ", NULL, 0, NULL, 0, IPV, msg);
     lms_error(f, "color = 'red'", NULL, 0, NULL, 0, ISE,
               "type object 'SqlLoggedModel' has no attribute 'color'");
-    lms_error(f, NULL, NULL, 0, LOB(ASC("color")), IPV, "Invalid order by field name: color");
+    lms_error(f, NULL, NULL, 0, LOB(ASC("color")), KEEL_E_NO_ATTRIBUTE, "Invalid order by field name: color");
     lms_error(f, NULL, NULL, 0, LOB(ASC("params.lr")), IPV,
               "Invalid order by field name: params.lr. Only metrics are supported.");
     /* more of the same rules */
@@ -1293,11 +1293,12 @@ static void test_logged_model_errors(void **state)
               "type object 'SqlLoggedModel' has no attribute 'color'");
     lms_error(f, NULL, NULL, 0, LOB(ASC("name"), DESC("tags.x"), ASC("color")), IPV,
               "Invalid order by field name: tags.x. Only metrics are supported.");
-    lms_error(f, NULL, NULL, 0, LOB(ASC("last_updated_time")), IPV,
+    lms_error(f, NULL, NULL, 0, LOB(ASC("last_updated_time")), KEEL_E_NO_ATTRIBUTE,
               "Invalid order by field name: last_updated_time");
     lms_error(f, NULL, NULL, 0, LOB(ASC("attributes.name")), IPV,
               "Invalid order by field name: attributes.name. Only metrics are supported.");
-    lms_error(f, NULL, NULL, 0, LOB(ASC(NULL)), IPV, "Invalid order by field name: ");
+    lms_error(f, NULL, NULL, 0, LOB(ASC(NULL)), KEEL_E_NO_ATTRIBUTE,
+              "Invalid order by field name: ");
 }
 
 int main(void)
