@@ -57,6 +57,11 @@ struct api_route {
     api_handler handler;
 };
 
+/* Answers {root_uri, files} for the artifacts under `path` (already
+ * checked, may be NULL) of the artifact root `root_uri`. */
+enum keel_err api_write_artifact_listing(struct api_call *c, const char *root_uri,
+                                         const char *path);
+
 /* A wildcard route's handler that finds its path is not one MLflow routes:
  * answered with the same HTML 404 page as an unknown path. */
 enum keel_err api_not_routed(struct api_call *c);

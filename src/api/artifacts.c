@@ -1,6 +1,7 @@
 /*
  * artifacts.c -- mlflow/artifacts/list: a run's artifact directory, paths
- * relative to the run's artifact root, with root_uri always present.
+ * relative to the run's artifact root, with root_uri always present. The
+ * same listing serves a logged model's artifacts/directories.
  */
 #include <string.h>
 
@@ -10,10 +11,11 @@
 
 #define MAX_LISTED_ENTRIES 100000
 
-/* The run's artifacts under `path`: from the artifact index for a proxied
- * root, from the file system for a local one. Paths come back run-relative. */
-static enum keel_err list_run_artifacts(struct api_call *c, const char *uri, const char *path,
-                                        struct artifact_file **files, size_t *n)
+/* The artifacts under `path` of the root `uri`: from the artifact index for
+ * a proxied root, from the file system for a local one. Paths come back
+ * relative to the root. */
+static enum keel_err list_artifacts(struct api_call *c, const char *uri, const char *path,
+                                    struct artifact_file **files, size_t *n)
 {
     const char *rel = artifact_proxied_path(c->ctx, uri);
     if (!rel) {
@@ -40,25 +42,16 @@ static enum keel_err list_run_artifacts(struct api_call *c, const char *uri, con
     return KEEL_OK;
 }
 
-static enum keel_err h_list(struct api_call *c)
+enum keel_err api_write_artifact_listing(struct api_call *c, const char *root_uri,
+                                        const char *path)
 {
-    const char *id, *path;
-    struct keel_run run;
     struct artifact_file *files;
     size_t n;
-    enum keel_err e = api_arg_run_id(c, &id);
-    if (!e)
-        e = api_arg_str(c, "path", false, &path);
-    if (!e && path && *path)
-        e = artifact_check_path(c->ctx, path, &path);
-    if (!e)
-        e = store_run_get(c->app->store, c->ctx, id, &run);
-    if (!e)
-        e = list_run_artifacts(c, run.info.artifact_uri, path, &files, &n);
+    enum keel_err e = list_artifacts(c, root_uri, path, &files, &n);
     if (e)
         return e;
     jw_obj(&c->out);
-    jw_kstr(&c->out, "root_uri", run.info.artifact_uri);
+    jw_kstr(&c->out, "root_uri", root_uri);
     if (n) {
         jw_key(&c->out, "files");
         jw_arr(&c->out);
@@ -75,6 +68,20 @@ static enum keel_err h_list(struct api_call *c)
     }
     jw_obj_end(&c->out);
     return KEEL_OK;
+}
+
+static enum keel_err h_list(struct api_call *c)
+{
+    const char *id, *path;
+    struct keel_run run;
+    enum keel_err e = api_arg_run_id(c, &id);
+    if (!e)
+        e = api_arg_str(c, "path", false, &path);
+    if (!e && path && *path)
+        e = artifact_check_path(c->ctx, path, &path);
+    if (!e)
+        e = store_run_get(c->app->store, c->ctx, id, &run);
+    return e ? e : api_write_artifact_listing(c, run.info.artifact_uri, path);
 }
 
 const struct api_route api_artifact_routes[] = {

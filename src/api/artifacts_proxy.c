@@ -153,7 +153,12 @@ static enum keel_err h_download(struct api_call *c)
             c->html_error_page = true; /* MLflow fails reading a directory as a file */
             return keel_fail(c->ctx, KEEL_E_INTERNAL, "%s is a directory", path);
         }
-        /* MLflow's answer for a missing artifact (a 500, not a 404) */
+        if (c->mlflow3)
+            return keel_fail(c->ctx, KEEL_E_NOT_FOUND,
+                             "The following failures occurred while downloading one or more "
+                             "artifacts from %s:\n##### File %s #####\nNo such artifact: '%s'",
+                             c->app->artifacts_destination, path, path);
+        /* MLflow 2's answer for a missing artifact (a 500, not a 404) */
         return keel_fail(c->ctx, KEEL_E_INTERNAL,
                          "The following failures occurred while downloading one or more "
                          "artifacts from %s:\n##### File %s #####\n[Errno 2] No such file or "

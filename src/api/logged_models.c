@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "artifacts/artifacts.h"
 #include "store/search.h"
 #include "util/arena.h"
 #include "util/buf.h"
@@ -176,6 +177,16 @@ static enum keel_err h_get(struct api_call *c)
     const char *rest, *id = path_id(c, &rest), *allow;
     struct keel_logged_model m;
     c->mlflow3 = true;
+    if (rest && strcmp(rest, "artifacts/directories") == 0) {
+        /* the model's files, listed as mlflow/artifacts/list lists a run's */
+        const char *path;
+        enum keel_err e = api_arg_str(c, "artifact_directory_path", false, &path);
+        if (!e && path && *path)
+            e = artifact_check_path(c->ctx, path, &path);
+        if (!e)
+            e = store_lm_get(c->app->store, c->ctx, id, false, &m);
+        return e ? e : api_write_artifact_listing(c, m.artifact_uri, path);
+    }
     if (rest)
         return api_not_routed(c);
     enum keel_err e = api_arg_str(c, "allow_deleted", false, &allow);

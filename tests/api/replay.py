@@ -316,7 +316,10 @@ class Replayer:
         if body is None:
             return x["method"], path, dict(extra or {}), None
         if isinstance(body, str):
-            return x["method"], path, dict(extra or {}), body.encode("utf-8")
+            # A text body (an artifact upload) is sent as is, except that ids the scenario
+            # created are filled in: the recordings were made with the real ids (an MLmodel
+            # upload names its model_id, and its size and later download depend on it).
+            return x["method"], path, dict(extra or {}), subst_body(body, self.bound).encode("utf-8")
         headers = dict(extra) if extra is not None else {"Content-Type": "application/json"}
         body = json.dumps(subst_body(body, self.bound, unbound)).encode("utf-8")
         return x["method"], path, headers, body

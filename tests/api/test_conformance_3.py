@@ -14,7 +14,6 @@ KEEL_ARGS = ["--mlflow-api", "3"]
 NOT_YET = []  # (method or None for any, path prefix, skip reason)
 NOT_YET_NAMES = {}
 NOT_YET_GROUPS = {
-    "logged-models-artifacts": "logged-model artifact routes (directories, 404 for a missing file): issue 5",
     "registered-models-prompt-filter": "prompt-aware registry search: issue 5",
 }
 
