@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <ctype.h>
 #include <string.h>
 #include <strings.h>
 
@@ -361,6 +362,27 @@ static bool source_has_relative_parts(struct keel_ctx *ctx, const char *source)
     return o > 0 && norm[0] != '/'; /* resolve() would make it absolute */
 }
 
+static enum keel_err relative_source(struct api_call *c, const char *source)
+{
+    return keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER,
+                     "Invalid model version source: '%s'. If supplying a source as an http, "
+                     "https, local file path, ftp, objectstore, or mlflow-artifacts uri, an "
+                     "absolute path must be provided without relative path references present. "
+                     "Please provide an absolute path.",
+                     source);
+}
+
+/* urlparse() finds a scheme: a letter, then letters, digits, + - ., then ':' */
+static bool uri_has_scheme(const char *s)
+{
+    if (!isalpha((unsigned char)s[0]))
+        return false;
+    size_t n = 1;
+    while (isalnum((unsigned char)s[n]) || s[n] == '+' || s[n] == '-' || s[n] == '.')
+        n++;
+    return s[n] == ':';
+}
+
 static bool is_local_source(const char *source)
 {
     return source[0] == '/' || source[0] == '.' || strncmp(source, "file:", 5) == 0 ||
@@ -447,7 +469,21 @@ static enum keel_err h_mv_create(struct api_call *c)
         in.model_id = NULL;
     if (in.model_id)
         c->mlflow3 = true; /* only MLflow 3 clients register logged models */
-    if (is_local_source(in.source)) {
+    bool is_prompt = false; /* MLflow 3: a version carrying the prompt tag */
+    for (size_t i = 0; c->mlflow3 && i < in.n_tags; i++)
+        is_prompt |= strcmp(tags[i].key, "mlflow.prompt.is_prompt") == 0;
+    if (is_prompt) {
+        /* a prompt's source is a placeholder ("prompt-template"), never a
+         * local path; one with a scheme must still be absolute */
+        bool has_scheme = uri_has_scheme(in.source);
+        if (strncmp(in.source, "file:", 5) == 0 || (!has_scheme && in.source[0] == '/'))
+            return keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER,
+                             "Invalid prompt source: '%s'. Local source paths are not allowed "
+                             "for prompts.",
+                             in.source);
+        if (has_scheme && source_has_relative_parts(c->ctx, in.source))
+            return relative_source(c, in.source);
+    } else if (is_local_source(in.source)) {
         /* a local path must lie inside the local artifact directory of the
          * given logged model, or else of the given run */
         const char *owner_uri = NULL, *dir;
@@ -477,12 +513,7 @@ static enum keel_err h_mv_create(struct api_call *c)
                              "artifact directory of the run specified by the %s.",
                              in.source, by, by);
     } else if (source_has_relative_parts(c->ctx, in.source)) {
-        return keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER,
-                         "Invalid model version source: '%s'. If supplying a source as an "
-                         "http, https, local file path, ftp, objectstore, or mlflow-artifacts "
-                         "uri, an absolute path must be provided without relative path "
-                         "references present. Please provide an absolute path.",
-                         in.source);
+        return relative_source(c, in.source);
     }
     if ((e = storage_location(c, &in)))
         return e;
@@ -717,7 +748,8 @@ static enum keel_err h_rm_search(struct api_call *c)
     enum keel_err e = search_args(c, RM_SEARCH_DEFAULT, RM_SEARCH_MAX, &filter, &order_by,
                                   &n_order, &page);
     if (!e)
-        e = store_rm_search(c->app->store, c->ctx, filter, order_by, n_order, page, &v, &n, &next);
+        e = store_rm_search(c->app->store, c->ctx, filter, order_by, n_order, page, c->mlflow3,
+                            &v, &n, &next);
     if (e)
         return e;
     jw_obj(&c->out);
@@ -749,7 +781,8 @@ static enum keel_err h_mv_search(struct api_call *c)
                          "Invalid value for max_results. It must be a positive integer, but got "
                          "%lld",
                          (long long)page.max_results);
-    e = store_mv_search(c->app->store, c->ctx, filter, order_by, n_order, page, &v, &n, &next);
+    e = store_mv_search(c->app->store, c->ctx, filter, order_by, n_order, page, c->mlflow3, &v,
+                        &n, &next);
     if (e)
         return e;
     jw_obj(&c->out);

@@ -722,7 +722,7 @@ static enum keel_err registry_page(struct dbconn *c, struct keel_ctx *ctx, const
  * load each entity with `load` into `out` (an array of `size`-byte items). */
 struct registry_search {
     enum keel_err (*compile)(struct keel_ctx *, const char *, const char *const *, size_t,
-                             struct search_sql *);
+                             unsigned, struct search_sql *);
     const char *select; /* "SELECT <key columns> FROM <table> <alias>" */
     bool versions;      /* the keys are (name, version) */
 };
@@ -743,7 +743,7 @@ static enum keel_err load_mv(struct dbconn *c, struct keel_ctx *ctx, const char 
 static enum keel_err registry_search(struct store *st, struct keel_ctx *ctx,
                                      const struct registry_search *rs, const char *filter,
                                      const char *const *order_by, size_t n_order_by,
-                                     struct store_page page, size_t size,
+                                     struct store_page page, bool hide_prompts, size_t size,
                                      enum keel_err (*load)(struct dbconn *, struct keel_ctx *,
                                                            const char *, int64_t, void *),
                                      void **out, size_t *n_out, const char **next_token)
@@ -753,7 +753,8 @@ static enum keel_err registry_search(struct store *st, struct keel_ctx *ctx,
     *out = NULL;
     *n_out = 0;
     *next_token = NULL;
-    enum keel_err e = rs->compile(ctx, filter, order_by, n_order_by, &q);
+    enum keel_err e = rs->compile(ctx, filter, order_by, n_order_by,
+                                  hide_prompts ? SEARCH_HIDE_PROMPTS : 0, &q);
     if (!e)
         e = search_page_token_decode(ctx, page.page_token, &offset);
     if (e)
@@ -786,23 +787,25 @@ static enum keel_err registry_search(struct store *st, struct keel_ctx *ctx,
 
 enum keel_err store_rm_search(struct store *st, struct keel_ctx *ctx, const char *filter,
                               const char *const *order_by, size_t n_order_by,
-                              struct store_page page, struct keel_registered_model **out,
-                              size_t *n_out, const char **next_token)
+                              struct store_page page, bool hide_prompts,
+                              struct keel_registered_model **out, size_t *n_out,
+                              const char **next_token)
 {
     static const struct registry_search rs = {search_compile_registered_models,
                                               "SELECT m.name FROM registered_models m", false};
-    return registry_search(st, ctx, &rs, filter, order_by, n_order_by, page, sizeof **out,
-                           load_rm, (void **)out, n_out, next_token);
+    return registry_search(st, ctx, &rs, filter, order_by, n_order_by, page, hide_prompts,
+                           sizeof **out, load_rm, (void **)out, n_out, next_token);
 }
 
 enum keel_err store_mv_search(struct store *st, struct keel_ctx *ctx, const char *filter,
                               const char *const *order_by, size_t n_order_by,
-                              struct store_page page, struct keel_model_version **out,
-                              size_t *n_out, const char **next_token)
+                              struct store_page page, bool hide_prompts,
+                              struct keel_model_version **out, size_t *n_out,
+                              const char **next_token)
 {
     static const struct registry_search rs = {search_compile_model_versions,
                                               "SELECT v.name, v.version FROM model_versions v",
                                               true};
-    return registry_search(st, ctx, &rs, filter, order_by, n_order_by, page, sizeof **out,
-                           load_mv, (void **)out, n_out, next_token);
+    return registry_search(st, ctx, &rs, filter, order_by, n_order_by, page, hide_prompts,
+                           sizeof **out, load_mv, (void **)out, n_out, next_token);
 }

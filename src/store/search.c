@@ -3515,6 +3515,51 @@ static enum keel_err mv_clause_sql(struct sqlb *s, const struct clause *c)
 }
 
 /* Model versions MLflow deletes are kept with this stage and never found. */
+/* MLflow 3 keeps prompts (registered models and versions tagged
+ * mlflow.prompt.is_prompt = 'true') out of registry searches unless the
+ * filter asks for them: its first clause on that tag is `= 'true'` or
+ * `!= 'false'` (any case). Otherwise every clause on the tag is dropped and
+ * prompts are excluded by name, so models without the tag are kept. */
+#define IS_PROMPT_TAG "mlflow.prompt.is_prompt"
+
+static bool ascii_ieq(const char *a, const char *b)
+{
+    return a && strcasecmp(a, b) == 0;
+}
+
+static bool drop_prompt_clauses(struct clause *cl, size_t *ncl)
+{
+    for (size_t i = 0; i < *ncl; i++) {
+        if (cl[i].type != ENT_TAG || strcmp(cl[i].key, IS_PROMPT_TAG) != 0)
+            continue;
+        if (cl[i].vk == VAL_STR && ((!strcmp(cl[i].cmp, "=") && ascii_ieq(cl[i].text, "true")) ||
+                                    (!strcmp(cl[i].cmp, "!=") && ascii_ieq(cl[i].text, "false"))))
+            return false;
+        break;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < *ncl; i++)
+        if (!(cl[i].type == ENT_TAG && !strcmp(cl[i].key, IS_PROMPT_TAG)))
+            cl[o++] = cl[i];
+    *ncl = o;
+    return true;
+}
+
+static enum keel_err exclude_prompts(struct keel_ctx *ctx, const char *name_col,
+                                     const char *tag_table, struct search_sql *out)
+{
+    const char *cond = karena_sprintf(ctx->arena,
+                                      "%s NOT IN (SELECT name FROM %s WHERE key = '" IS_PROMPT_TAG
+                                      "' AND value = 'true')",
+                                      name_col, tag_table);
+    out->where = !cond                       ? NULL
+                 : !strcmp(out->where, "1") ? cond
+                                            : karena_sprintf(ctx->arena, "%s AND (%s)", cond,
+                                                             out->where);
+    out->where_lookup = NULL;
+    return out->where ? KEEL_OK : nomem(ctx);
+}
+
 static enum keel_err mv_not_deleted(struct keel_ctx *ctx, struct search_sql *out)
 {
     static const char *const alive = "v.current_stage <> 'Deleted_Internal'";
@@ -3527,7 +3572,7 @@ static enum keel_err mv_not_deleted(struct keel_ctx *ctx, struct search_sql *out
 
 enum keel_err search_compile_registered_models(struct keel_ctx *ctx, const char *filter,
                                                const char *const *order_by, size_t n_order_by,
-                                               struct search_sql *out)
+                                               unsigned flags, struct search_sql *out)
 {
     static const char *const valid_keys[] = {"timestamp", "last_updated_timestamp", "name", NULL};
     static const char *const recommended[] = {"name", "timestamp", NULL};
@@ -3537,7 +3582,10 @@ enum keel_err search_compile_registered_models(struct keel_ctx *ctx, const char 
     enum keel_err e = read_filter(ctx, &rm_dialect, filter, &cl, &ncl);
     if (e)
         return e;
+    bool hide = (flags & SEARCH_HIDE_PROMPTS) && drop_prompt_clauses(cl, &ncl);
     if ((e = where_sql(ctx, cl, ncl, rm_clause_sql, out)))
+        return e;
+    if (hide && (e = exclude_prompts(ctx, "m.name", "registered_model_tags", out)))
         return e;
     out->where_lookup = NULL;
     if ((e = check_order_by_count(ctx, n_order_by)))
@@ -3577,7 +3625,7 @@ enum keel_err search_compile_registered_models(struct keel_ctx *ctx, const char 
 
 enum keel_err search_compile_model_versions(struct keel_ctx *ctx, const char *filter,
                                             const char *const *order_by, size_t n_order_by,
-                                            struct search_sql *out)
+                                            unsigned flags, struct search_sql *out)
 {
     static const char *const default_order[] = {"last_updated_timestamp DESC", "name ASC",
                                                 "version_number DESC"};
@@ -3587,7 +3635,10 @@ enum keel_err search_compile_model_versions(struct keel_ctx *ctx, const char *fi
     enum keel_err e = read_filter(ctx, &mv_dialect, filter, &cl, &ncl);
     if (e)
         return e;
+    bool hide = (flags & SEARCH_HIDE_PROMPTS) && drop_prompt_clauses(cl, &ncl);
     if ((e = where_sql(ctx, cl, ncl, mv_clause_sql, out)) || (e = mv_not_deleted(ctx, out)))
+        return e;
+    if (hide && (e = exclude_prompts(ctx, "v.name", "model_version_tags", out)))
         return e;
     if (n_order_by == 0) {
         order_by = default_order;

@@ -125,13 +125,18 @@ enum keel_err search_compile_experiments(struct keel_ctx *ctx, const char *filte
  * are checked before the filter: see the conformance README); page tokens
  * are the same as for runs.
  */
+/* flags: SEARCH_HIDE_PROMPTS applies MLflow 3's rule: prompts (tagged
+ * mlflow.prompt.is_prompt = 'true') are left out unless the filter's first
+ * clause on that tag is = 'true' or != 'false'; other clauses on the tag
+ * are dropped, so models without it are kept. */
+#define SEARCH_HIDE_PROMPTS 1u
 enum keel_err search_compile_registered_models(struct keel_ctx *ctx, const char *filter,
                                                const char *const *order_by, size_t n_order_by,
-                                               struct search_sql *out);
+                                               unsigned flags, struct search_sql *out);
 
 enum keel_err search_compile_model_versions(struct keel_ctx *ctx, const char *filter,
                                             const char *const *order_by, size_t n_order_by,
-                                            struct search_sql *out);
+                                            unsigned flags, struct search_sql *out);
 
 /*
  * MLflow 3's logged-model search (POST /logged-models/search), as its SQL

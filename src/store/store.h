@@ -290,15 +290,19 @@ enum keel_err store_alias_get(struct store *st, struct keel_ctx *ctx, const char
                               const char *alias, struct keel_model_version *out);
 
 /* Registry searches: filter and order_by in MLflow's language, one page
- * (max_results rows; 0 gives only a token), *next_token when more follow. */
+ * (max_results rows; 0 gives only a token), *next_token when more follow.
+ * hide_prompts: MLflow 3's rule that prompts are found only when asked for
+ * (SEARCH_HIDE_PROMPTS in store/search.h). */
 enum keel_err store_rm_search(struct store *st, struct keel_ctx *ctx, const char *filter,
                               const char *const *order_by, size_t n_order_by,
-                              struct store_page page, struct keel_registered_model **out,
-                              size_t *n_out, const char **next_token);
+                              struct store_page page, bool hide_prompts,
+                              struct keel_registered_model **out, size_t *n_out,
+                              const char **next_token);
 enum keel_err store_mv_search(struct store *st, struct keel_ctx *ctx, const char *filter,
                               const char *const *order_by, size_t n_order_by,
-                              struct store_page page, struct keel_model_version **out,
-                              size_t *n_out, const char **next_token);
+                              struct store_page page, bool hide_prompts,
+                              struct keel_model_version **out, size_t *n_out,
+                              const char **next_token);
 
 /* ---- logged models (MLflow 3) ---- */
 enum keel_lm_status {

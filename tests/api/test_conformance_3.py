@@ -14,7 +14,6 @@ KEEL_ARGS = ["--mlflow-api", "3"]
 NOT_YET = []  # (method or None for any, path prefix, skip reason)
 NOT_YET_NAMES = {}
 NOT_YET_GROUPS = {
-    "registered-models-prompt-filter": "prompt-aware registry search: issue 5",
 }
 
 EXCHANGES = replay.load_vectors(replay.VECTORS_DIR / "mlflow-3-rest.jsonl")

@@ -118,3 +118,28 @@ def test_logged_model_search_pages_filters_and_tokens(keel):
     assert other.json()["message"].startswith("Filter string in the page token does not match")
     bad = s.api("POST", f"{API}/logged-models/search", json={"experiment_ids": ["0"], "order_by": [{"field_name": "colour"}]})
     assert bad.status_code == 400 and bad.json()["error_class"] == "ATTRIBUTE_NOT_FOUND"
+
+
+def _prompt(s, name):
+    tag = [{"key": "mlflow.prompt.is_prompt", "value": "true"}]
+    assert s.api("POST", "/api/2.0/mlflow/registered-models/create", json={"name": name, "tags": tag}).status_code == 200
+    return s.api("POST", "/api/2.0/mlflow/model-versions/create",
+                 json={"name": name, "source": "prompt-template", "tags": tag})
+
+
+def test_prompts_hidden_only_in_the_mlflow3_dialect(start_keel, tmp_path, keel):
+    s3 = start_keel(tmp_path / "three", "--mlflow-api", "3")
+    assert _prompt(s3, "p").status_code == 200
+    r = s3.api("POST", "/api/2.0/mlflow/model-versions/create",
+               json={"name": "p", "source": "/etc/passwd", "tags": [{"key": "mlflow.prompt.is_prompt", "value": "true"}]})
+    assert r.status_code == 400 and "Local source paths are not allowed for prompts" in r.json()["message"]
+    s3.api("POST", "/api/2.0/mlflow/registered-models/create", json={"name": "m"})
+    names = lambda s, f=None: [m["name"] for m in s.api(  # noqa: E731
+        "GET", "/api/2.0/mlflow/registered-models/search", params={"filter": f} if f else {}).json().get("registered_models", [])]
+    assert names(s3) == ["m"]
+    assert names(s3, "tags.`mlflow.prompt.is_prompt` != 'FALSE'") == ["p"]  # asks for prompts
+    assert names(s3, "name LIKE '%' AND tag.`mlflow.prompt.is_prompt` != 'true'") == ["m"]
+    # MLflow 2 has no prompts: the placeholder source is a bad local path, and search hides nothing
+    assert _prompt(keel, "p").status_code == 400
+    keel.api("POST", "/api/2.0/mlflow/registered-models/create", json={"name": "m"})
+    assert names(keel) == ["m", "p"]

@@ -218,7 +218,7 @@ static const char *registry_query(struct fx *f, const struct search_sql *q, bool
 static const char *rms_n(struct fx *f, const char *filter, const char *const *ob, size_t n)
 {
     struct search_sql q;
-    if (search_compile_registered_models(&f->ctx, filter, ob, n, &q))
+    if (search_compile_registered_models(&f->ctx, filter, ob, n, 0, &q))
         fail_msg("compile '%s': %s", filter, f->ctx.errmsg);
     assert_null(q.where_lookup);
     return registry_query(f, &q, true);
@@ -227,7 +227,7 @@ static const char *rms_n(struct fx *f, const char *filter, const char *const *ob
 static const char *mvs_n(struct fx *f, const char *filter, const char *const *ob, size_t n)
 {
     struct search_sql q;
-    if (search_compile_model_versions(&f->ctx, filter, ob, n, &q))
+    if (search_compile_model_versions(&f->ctx, filter, ob, n, 0, &q))
         fail_msg("compile '%s': %s", filter, f->ctx.errmsg);
     assert_null(q.where_lookup);
     return registry_query(f, &q, false);
@@ -317,7 +317,7 @@ static void rms_error(struct fx *f, const char *filter, const char *const *ob, s
                       enum keel_err want, const char *msg)
 {
     struct search_sql q;
-    expect_error(&f->ctx, search_compile_registered_models(&f->ctx, filter, ob, n, &q), want,
+    expect_error(&f->ctx, search_compile_registered_models(&f->ctx, filter, ob, n, 0, &q), want,
                  msg);
 }
 
@@ -325,7 +325,7 @@ static void mvs_error(struct fx *f, const char *filter, const char *const *ob, s
                       enum keel_err want, const char *msg)
 {
     struct search_sql q;
-    expect_error(&f->ctx, search_compile_model_versions(&f->ctx, filter, ob, n, &q), want, msg);
+    expect_error(&f->ctx, search_compile_model_versions(&f->ctx, filter, ob, n, 0, &q), want, msg);
 }
 
 #define IPV KEEL_E_INVALID_PARAMETER
