@@ -7,6 +7,8 @@
  * reports goes out as MLflow's JSON error {"error_code", "message"} with the
  * status from the one error table (util/err.c).
  */
+#include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
@@ -167,6 +169,23 @@ static const struct api_route *find_route(const char *path, const char *method,
     return NULL;
 }
 
+/* Which MLflow the client is (decision 0009): MLflow 3 clients send
+ * X-MLflow-Client-Version, every MLflow Python client a User-Agent of
+ * mlflow-python-client/<version>. Other clients get the server's default. */
+static bool client_is_mlflow3(const struct keel_app *a, const struct http_request *req)
+{
+    static const char ua_prefix[] = "mlflow-python-client/";
+    const char *v = http_header(req, "X-MLflow-Client-Version");
+    if (!v) {
+        const char *ua = http_header(req, "User-Agent");
+        if (ua && strncmp(ua, ua_prefix, sizeof ua_prefix - 1) == 0)
+            v = ua + sizeof ua_prefix - 1;
+    }
+    if (!v || !isdigit((unsigned char)*v))
+        return a->mlflow3;
+    return strtol(v, NULL, 10) >= 3;
+}
+
 enum keel_err api_not_routed(struct api_call *c)
 {
     c->html_error_page = true;
@@ -204,7 +223,7 @@ void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
     }
     const char *ct = content_type_problem(req);
     if (ct) {
-        respond_error(resp, KEEL_E_INVALID_PARAMETER, ct, a->mlflow3);
+        respond_error(resp, KEEL_E_INVALID_PARAMETER, ct, client_is_mlflow3(a, req));
         return;
     }
     struct api_call c = {
@@ -214,11 +233,11 @@ void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
         .req = req,
         .resp = resp,
         .from_query = strcmp(req->method, "GET") == 0,
-        .mlflow3 = a->mlflow3,
+        .mlflow3 = client_is_mlflow3(a, req),
     };
     c.args = c.from_query ? args_from_query(ctx->arena, req) : args_from_body(ctx->arena, req);
     if (!c.args) {
-        respond_error(resp, KEEL_E_NOMEM, "out of memory", a->mlflow3);
+        respond_error(resp, KEEL_E_NOMEM, "out of memory", c.mlflow3);
         return;
     }
     jw_init(&c.out, &resp->body);

@@ -303,9 +303,12 @@ class Result:
 class Replayer:
     """Replays exchanges in order against base_url, keeping the bound variables."""
 
-    def __init__(self, base_url, timeout=30.0):
+    def __init__(self, base_url, timeout=30.0, client_headers=None):
+        """client_headers: sent with every request, as the client that made the recording
+        sends them (its User-Agent), so one server can tell MLflow 2 and 3 clients apart."""
         u = urllib.parse.urlsplit(base_url)
         self.host, self.port, self.timeout = u.hostname, u.port, timeout
+        self.client_headers = dict(client_headers or {})
         self.bound = {}
 
     def build_request(self, x, unbound=None):
@@ -313,6 +316,8 @@ class Replayer:
         raises Unbound, or, given an unbound list, is recorded there and sent as text."""
         path = subst_path(x["path"], self.bound, unbound)
         body, extra = x["request_body"], x.get("request_headers")
+        if self.client_headers:
+            extra = {**self.client_headers, **(extra or {})}
         if body is None:
             return x["method"], path, dict(extra or {}), None
         if isinstance(body, str):
@@ -320,7 +325,8 @@ class Replayer:
             # created are filled in: the recordings were made with the real ids (an MLmodel
             # upload names its model_id, and its size and later download depend on it).
             return x["method"], path, dict(extra or {}), subst_body(body, self.bound).encode("utf-8")
-        headers = dict(extra) if extra is not None else {"Content-Type": "application/json"}
+        headers = dict(extra) if x.get("request_headers") is not None else \
+            {**(extra or {}), "Content-Type": "application/json"}
         body = json.dumps(subst_body(body, self.bound, unbound)).encode("utf-8")
         return x["method"], path, headers, body
 
@@ -411,9 +417,14 @@ class Replayer:
 
 # --- pytest glue shared by the conformance test files --------------------------------------
 
-def replay_all(url, exchanges):
+# What the recording clients send: MLflow 2.12 a User-Agent, MLflow 3 also its version
+CLIENT_2_12 = {"User-Agent": "mlflow-python-client/2.12.2"}
+CLIENT_3 = {"User-Agent": "mlflow-python-client/3.11.2", "X-MLflow-Client-Version": "3.11.2"}
+
+
+def replay_all(url, exchanges, client_headers=None):
     """The whole scenario, replayed once in file order; name -> Result."""
-    replayer = Replayer(url)
+    replayer = Replayer(url, client_headers=client_headers)
     return {x["name"]: replayer.run(x) for x in exchanges}
 
 

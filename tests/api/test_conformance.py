@@ -10,7 +10,7 @@ EXCHANGES = replay.load_vectors(replay.VECTORS_DIR / "mlflow-2.12-rest.jsonl")
 
 @pytest.fixture(scope="module")
 def results(keel_module):
-    return replay.replay_all(keel_module.url, EXCHANGES)
+    return replay.replay_all(keel_module.url, EXCHANGES, replay.CLIENT_2_12)
 
 
 @pytest.mark.parametrize("name", replay.pytest_params(EXCHANGES, lambda x: None))

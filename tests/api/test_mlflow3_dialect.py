@@ -143,3 +143,15 @@ def test_prompts_hidden_only_in_the_mlflow3_dialect(start_keel, tmp_path, keel):
     assert _prompt(keel, "p").status_code == 400
     keel.api("POST", "/api/2.0/mlflow/registered-models/create", json={"name": "m"})
     assert names(keel) == ["m", "p"]
+
+
+def test_each_client_generation_gets_its_answers_whatever_the_default(start_keel, tmp_path):
+    """The dialect follows the client (its User-Agent / X-MLflow-Client-Version); the
+    --mlflow-api default only serves clients that say nothing."""
+    import replay
+    for flag, name, headers in (("3", "mlflow-2.12-rest.jsonl", replay.CLIENT_2_12),
+                                ("2", "mlflow-3-rest.jsonl", replay.CLIENT_3)):
+        s = start_keel(tmp_path / flag, "--mlflow-api", flag)
+        results = replay.replay_all(s.url, replay.load_vectors(replay.VECTORS_DIR / name), headers)
+        bad = {n: r.mismatches for n, r in results.items() if r.mismatches}
+        assert not bad, (name, list(bad.items())[:3])
