@@ -2628,6 +2628,20 @@ static enum keel_err report_invalid(const struct reader *r, struct tok **bad, si
     return e;
 }
 
+/* The filter's text into the tokenizer, within the length ceiling. Bytes
+ * that are not UTF-8 (from a query string) are read as Werkzeug decodes
+ * them, and *filter becomes that text. */
+static enum keel_err load_filter(struct keel_ctx *ctx, struct sp *p, const char **filter)
+{
+    size_t flen = strlen(*filter);
+    if (flen > SEARCH_MAX_FILTER_LEN)
+        return fail_ipv(ctx, "Filter string is too long: %zu bytes, the maximum is %d", flen,
+                        SEARCH_MAX_FILTER_LEN);
+    if (!utf8_load(p, *filter) && !p->oom)
+        utf8_load(p, *filter = utf8_shown(ctx, *filter));
+    return p->oom ? nomem(ctx) : KEEL_OK;
+}
+
 /* parse_search_filter(): the filter's clauses, in order. */
 static enum keel_err read_filter(struct keel_ctx *ctx, const struct dialect *d, const char *filter,
                                  struct clause **out, size_t *n_out)
@@ -2636,15 +2650,10 @@ static enum keel_err read_filter(struct keel_ctx *ctx, const struct dialect *d, 
     *n_out = 0;
     if (!filter || !*filter)
         return KEEL_OK;
-    size_t flen = strlen(filter);
-    if (flen > SEARCH_MAX_FILTER_LEN)
-        return fail_ipv(ctx, "Filter string is too long: %zu bytes, the maximum is %d", flen,
-                        SEARCH_MAX_FILTER_LEN);
     struct sp p = {.ctx = ctx};
-    if (!utf8_load(&p, filter) && !p.oom) /* bytes from a query string: as Werkzeug decodes them */
-        utf8_load(&p, filter = utf8_shown(ctx, filter));
-    if (p.oom)
-        return nomem(ctx);
+    enum keel_err le = load_filter(ctx, &p, &filter);
+    if (le)
+        return le;
     struct tok **stmts;
     size_t ns = sp_parse(&p, &stmts);
     if (p.oom)
@@ -3923,15 +3932,10 @@ static enum keel_err lm_read_filter(struct keel_ctx *ctx, const char *filter,
     *n_out = 0;
     if (!filter || !*filter)
         return KEEL_OK;
-    size_t flen = strlen(filter);
-    if (flen > SEARCH_MAX_FILTER_LEN)
-        return fail_ipv(ctx, "Filter string is too long: %zu bytes, the maximum is %d", flen,
-                        SEARCH_MAX_FILTER_LEN);
     struct sp p = {.ctx = ctx};
-    if (!utf8_load(&p, filter) && !p.oom)
-        utf8_load(&p, filter = utf8_shown(ctx, filter));
-    if (p.oom)
-        return nomem(ctx);
+    enum keel_err le = load_filter(ctx, &p, &filter);
+    if (le)
+        return le;
     const char *frepr = py_repr_str(ctx, filter, strlen(filter));
     if (!frepr)
         return nomem(ctx);
