@@ -102,6 +102,12 @@ enum keel_err api_arg_int(struct api_call *c, const char *name, bool required, i
  * single string. Arena-allocated. */
 enum keel_err api_arg_str_list(struct api_call *c, const char *name, const char ***out,
                                size_t *n);
+/* A list of {"key", "value"} objects (tags, params) under `name`; absent or
+ * null is an empty list. strict: an entry that is not an object, or a key or
+ * value that is not a string, makes the whole list invalid (MLflow's
+ * message); otherwise such a key or value reads as "". Arena-allocated. */
+enum keel_err api_arg_kv_list(struct api_call *c, const char *name, bool strict,
+                              struct keel_tag **out, size_t *n);
 /* run_id, or the deprecated run_uuid, required. */
 enum keel_err api_arg_run_id(struct api_call *c, const char **out);
 /* An experiment id given as string (or int), parsed as MLflow's int ids. */

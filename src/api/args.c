@@ -153,3 +153,30 @@ enum keel_err api_parse_experiment_id(struct api_call *c, const char *text, int6
         return keel_fail(c->ctx, KEEL_E_NOT_FOUND, "No Experiment with id=%s exists", text);
     return KEEL_OK;
 }
+
+enum keel_err api_arg_kv_list(struct api_call *c, const char *name, bool strict,
+                              struct keel_tag **out, size_t *n)
+{
+    const struct jval *v = jv_get(c->args, name);
+    *out = NULL;
+    *n = 0;
+    if (!v || jv_is_null(v))
+        return KEEL_OK;
+    if (!jv_is_array(v))
+        return api_fail_invalid(c, name, v);
+    size_t len = jv_len(v);
+    struct keel_tag *t = karena_calloc(c->ctx->arena, len ? len : 1, sizeof *t);
+    if (!t)
+        return keel_fail(c->ctx, KEEL_E_TOO_LARGE, "too many entries in '%s'", name);
+    for (size_t i = 0; i < len; i++) {
+        const struct jval *o = jv_at(v, i);
+        const struct jval *k = jv_get(o, "key"), *val = jv_get(o, "value");
+        if (strict && (!jv_is_object(o) || (k && !jv_is_string(k)) || (val && !jv_is_string(val))))
+            return api_fail_invalid(c, name, v);
+        t[i].key = jv_str(k) ? jv_str(k) : "";
+        t[i].value = jv_str(val) ? jv_str(val) : "";
+    }
+    *out = t;
+    *n = len;
+    return KEEL_OK;
+}

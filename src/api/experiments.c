@@ -48,34 +48,6 @@ static enum keel_err check_exp_tag(struct api_call *c, const char *key, const ch
     return e;
 }
 
-/* tags: [{"key", "value"}] from the request, validated. */
-static enum keel_err read_tags(struct api_call *c, const char *field, struct keel_tag **out,
-                               size_t *n)
-{
-    const struct jval *v = jv_get(c->args, field);
-    *out = NULL;
-    *n = 0;
-    if (!v || jv_is_null(v))
-        return KEEL_OK;
-    if (!jv_is_array(v))
-        return api_fail_invalid(c, field, v);
-    size_t len = jv_len(v);
-    struct keel_tag *t = karena_calloc(c->ctx->arena, len ? len : 1, sizeof *t);
-    if (!t)
-        return keel_fail(c->ctx, KEEL_E_TOO_LARGE, "too many tags");
-    for (size_t i = 0; i < len; i++) {
-        const struct jval *o = jv_at(v, i);
-        const struct jval *k = jv_get(o, "key"), *val = jv_get(o, "value");
-        if (!jv_is_object(o) || (k && !jv_is_string(k)) || (val && !jv_is_string(val)))
-            return api_fail_invalid(c, field, v);
-        t[i].key = k ? jv_str(k) : "";
-        t[i].value = val ? jv_str(val) : "";
-    }
-    *out = t;
-    *n = len;
-    return KEEL_OK;
-}
-
 static enum keel_err h_create(struct api_call *c)
 {
     const char *name, *loc;
@@ -86,7 +58,7 @@ static enum keel_err h_create(struct api_call *c)
     if (!e)
         e = api_arg_str(c, "artifact_location", false, &loc);
     if (!e)
-        e = read_tags(c, "tags", &tags, &n_tags);
+        e = api_arg_kv_list(c, "tags", true, &tags, &n_tags);
     if (!e && loc && *loc)
         e = check_artifact_location(c, loc);
     if (!e && loc && *loc && !(loc = uri_resolve_local(c->ctx->arena, loc)))

@@ -92,30 +92,6 @@ static enum keel_err empty_response(struct api_call *c)
     return KEEL_OK;
 }
 
-/* [{"key", "value"}] under `field`, strings only */
-static enum keel_err read_kvs(struct api_call *c, const char *field, struct keel_tag **out,
-                              size_t *n)
-{
-    const struct jval *v = jv_get(c->args, field);
-    *out = NULL;
-    *n = 0;
-    if (!v || jv_is_null(v))
-        return KEEL_OK;
-    if (!jv_is_array(v))
-        return api_fail_invalid(c, field, v);
-    struct keel_tag *t = karena_calloc(c->ctx->arena, v->n ? v->n : 1, sizeof *t);
-    if (!t)
-        return keel_fail(c->ctx, KEEL_E_TOO_LARGE, "too many entries");
-    for (size_t i = 0; i < v->n; i++) {
-        const struct jval *k = jv_get(jv_at(v, i), "key"), *val = jv_get(jv_at(v, i), "value");
-        t[i].key = jv_str(k) ? jv_str(k) : "";
-        t[i].value = jv_str(val) ? jv_str(val) : "";
-    }
-    *out = t;
-    *n = v->n;
-    return KEEL_OK;
-}
-
 static enum keel_err check_model_name(struct api_call *c, const char *name)
 {
     if (*name && !strpbrk(name, "/:.%\"'"))
@@ -142,9 +118,9 @@ static enum keel_err h_create(struct api_call *c)
     if (!e)
         e = api_arg_str(c, "source_run_id", false, &in.source_run_id);
     if (!e)
-        e = read_kvs(c, "tags", &tags, &in.n_tags);
+        e = api_arg_kv_list(c, "tags", false, &tags, &in.n_tags);
     if (!e)
-        e = read_kvs(c, "params", &params, &in.n_params);
+        e = api_arg_kv_list(c, "params", false, &params, &in.n_params);
     if (!e)
         e = api_parse_experiment_id(c, exp, &in.experiment_id);
     if (e)
@@ -223,7 +199,7 @@ static enum keel_err h_patch(struct api_call *c)
     if (rest && strcmp(rest, "tags") == 0) {
         struct keel_tag *tags;
         size_t n;
-        enum keel_err e = read_kvs(c, "tags", &tags, &n);
+        enum keel_err e = api_arg_kv_list(c, "tags", false, &tags, &n);
         if (!e)
             e = store_lm_set_tags(c->app->store, c->ctx, url_id, tags, n);
         return e ? e : empty_response(c);
@@ -337,16 +313,11 @@ static const char *py_text(struct api_call *c, const char *json, bool plain_stri
     return s ? s : json;
 }
 
+/* MLflow's message for a token reused with another request */
 static enum keel_err token_mismatch(struct api_call *c, const char *what, const char *asked,
                                     const char *found, bool plain)
 {
-    return keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER,
-                     "%s in the page token %s not match the requested %s. Expected: %s. "
-                     "Found: %s",
-                     what, strcmp(what, "Experiment IDs") == 0 ? "do" : "does",
-                     strcmp(what, "Experiment IDs") == 0 ? "experiment IDs"
-                     : strcmp(what, "Filter string") == 0 ? "filter string"
-                                                          : "order by",
+    return keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER, "%s. Expected: %s. Found: %s", what,
                      py_text(c, asked, plain), py_text(c, found, plain));
 }
 
@@ -371,11 +342,19 @@ static enum keel_err read_token(struct api_call *c, const char *token, struct lm
     if (!exp || !filter || !order)
         return keel_fail(c->ctx, KEEL_E_NOMEM, "out of memory");
     if (strcmp(exp, r->exp_json) != 0)
-        return token_mismatch(c, "Experiment IDs", r->exp_json, exp, false);
+        return token_mismatch(c,
+                              "Experiment IDs in the page token do not match the requested "
+                              "experiment IDs",
+                              r->exp_json, exp, false);
     if (strcmp(filter, r->filter_json) != 0)
-        return token_mismatch(c, "Filter string", r->filter_json, filter, true);
+        return token_mismatch(c,
+                              "Filter string in the page token does not match the requested "
+                              "filter string",
+                              r->filter_json, filter, true);
     if (strcmp(order, r->order_json) != 0)
-        return token_mismatch(c, "Order by", r->order_json, order, false);
+        return token_mismatch(c,
+                              "Order by in the page token does not match the requested order by",
+                              r->order_json, order, false);
     r->q.offset = jv_is_int(off) ? jv_int(off) : 0;
     return KEEL_OK;
 }
@@ -518,7 +497,7 @@ static enum keel_err h_post(struct api_call *c)
     size_t n;
     enum keel_err e = api_arg_str(c, "model_id", true, &id);
     if (!e)
-        e = read_kvs(c, "params", &params, &n);
+        e = api_arg_kv_list(c, "params", false, &params, &n);
     if (!e)
         e = store_lm_log_params(c->app->store, c->ctx, id, params, n);
     return e ? e : empty_response(c);

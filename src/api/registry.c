@@ -5,7 +5,6 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <ctype.h>
 #include <string.h>
 #include <strings.h>
 
@@ -167,31 +166,14 @@ static enum keel_err check_registry_tag(struct api_call *c, const char *what, co
     return e;
 }
 
-/* tags: [{"key", "value"}], validated */
+/* tags: [{"key", "value"}], each checked as `what`'s tag */
 static enum keel_err read_tags(struct api_call *c, const char *what, struct keel_tag **out,
                                size_t *n)
 {
-    const struct jval *v = jv_get(c->args, "tags");
-    *out = NULL;
-    *n = 0;
-    if (!v || jv_is_null(v))
-        return KEEL_OK;
-    if (!jv_is_array(v))
-        return api_fail_invalid(c, "tags", v);
-    struct keel_tag *t = karena_calloc(c->ctx->arena, v->n ? v->n : 1, sizeof *t);
-    if (!t)
-        return keel_fail(c->ctx, KEEL_E_TOO_LARGE, "too many tags");
-    for (size_t i = 0; i < v->n; i++) {
-        const struct jval *o = jv_at(v, i);
-        t[i].key = jv_str(jv_get(o, "key")) ? jv_str(jv_get(o, "key")) : "";
-        t[i].value = jv_str(jv_get(o, "value")) ? jv_str(jv_get(o, "value")) : "";
-        enum keel_err e = check_registry_tag(c, what, t[i].key, t[i].value);
-        if (e)
-            return e;
-    }
-    *out = t;
-    *n = v->n;
-    return KEEL_OK;
+    enum keel_err e = api_arg_kv_list(c, "tags", false, out, n);
+    for (size_t i = 0; !e && i < *n; i++)
+        e = check_registry_tag(c, what, (*out)[i].key, (*out)[i].value);
+    return e;
 }
 
 static enum keel_err h_rm_create(struct api_call *c)
@@ -372,17 +354,6 @@ static enum keel_err relative_source(struct api_call *c, const char *source)
                      source);
 }
 
-/* urlparse() finds a scheme: a letter, then letters, digits, + - ., then ':' */
-static bool uri_has_scheme(const char *s)
-{
-    if (!isalpha((unsigned char)s[0]))
-        return false;
-    size_t n = 1;
-    while (isalnum((unsigned char)s[n]) || s[n] == '+' || s[n] == '-' || s[n] == '.')
-        n++;
-    return s[n] == ':';
-}
-
 static bool is_local_source(const char *source)
 {
     return source[0] == '/' || source[0] == '.' || strncmp(source, "file:", 5) == 0 ||
@@ -475,7 +446,7 @@ static enum keel_err h_mv_create(struct api_call *c)
     if (is_prompt) {
         /* a prompt's source is a placeholder ("prompt-template"), never a
          * local path; one with a scheme must still be absolute */
-        bool has_scheme = uri_has_scheme(in.source);
+        bool has_scheme = uri_scheme_len(in.source) > 0;
         if (strncmp(in.source, "file:", 5) == 0 || (!has_scheme && in.source[0] == '/'))
             return keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER,
                              "Invalid prompt source: '%s'. Local source paths are not allowed "

@@ -189,9 +189,8 @@ enum keel_err store_experiment_create(struct store *st, struct keel_ctx *ctx, co
     return e;
 }
 
-/* Loads the experiment and insists it is active (MLflow's wording). */
-static enum keel_err active_experiment(struct dbconn *c, struct keel_ctx *ctx, int64_t id,
-                                       struct keel_experiment *e)
+enum keel_err sql_experiment_active(struct dbconn *c, struct keel_ctx *ctx, int64_t id,
+                                    struct keel_experiment *e)
 {
     enum keel_err r = sql_experiment_load(c, ctx, id, e);
     if (r)
@@ -295,7 +294,7 @@ static enum keel_err op_exp_set_tag(struct dbconn *c, struct keel_ctx *ctx, void
 {
     struct exp_tag_args *a = arg;
     struct keel_experiment e;
-    enum keel_err r = active_experiment(c, ctx, a->id, &e);
+    enum keel_err r = sql_experiment_active(c, ctx, a->id, &e);
     return r ? r : upsert_exp_tag(c, ctx, a->id, a->key, a->value);
 }
 

@@ -114,10 +114,19 @@ static enum keel_err lm_load(struct dbconn *c, struct keel_ctx *ctx, const char 
     return e ? e : lm_metrics(c, ctx, out);
 }
 
-enum keel_err sql_lm_exists(struct dbconn *c, struct keel_ctx *ctx, const char *model_id,
-                            struct keel_logged_model *out)
+enum keel_err sql_lm_exists(struct dbconn *c, struct keel_ctx *ctx, const char *model_id)
 {
-    return lm_load(c, ctx, model_id, false, out);
+    static const char sql[] = "SELECT 1 FROM logged_models WHERE model_id = ? AND "
+                              "lifecycle_stage = 'active'";
+    sqlite3_stmt *s = db_stmt(c, ctx, sql);
+    if (!s)
+        return ctx->err;
+    db_bind_text(s, 1, model_id);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc == SQLITE_ROW)
+        return KEEL_OK;
+    return rc == SQLITE_DONE ? lm_missing(ctx, model_id) : db_fail(c, ctx, "logged model");
 }
 
 enum keel_err store_lm_get(struct store *st, struct keel_ctx *ctx, const char *model_id,
@@ -161,14 +170,9 @@ static enum keel_err op_lm_create(struct dbconn *c, struct keel_ctx *ctx, void *
         "creation_timestamp_ms, last_updated_timestamp_ms, status, model_type, source_run_id) "
         "VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)";
     struct keel_experiment exp;
-    enum keel_err e = sql_experiment_load(c, ctx, in->experiment_id, &exp);
+    enum keel_err e = sql_experiment_active(c, ctx, in->experiment_id, &exp);
     if (e)
         return e;
-    if (strcmp(exp.lifecycle_stage, "active") != 0)
-        return keel_fail(ctx, KEEL_E_INVALID_PARAMETER,
-                         "The experiment %lld must be in the 'active' state. Current state is "
-                         "%s.",
-                         (long long)in->experiment_id, exp.lifecycle_stage);
     char hex[33], id[40];
     keel_uuid_hex(hex);
     snprintf(id, sizeof id, "m-%s", hex);
@@ -374,8 +378,7 @@ enum keel_err sql_lm_note_model_version(struct dbconn *c, struct keel_ctx *ctx,
 {
     static const char get[] = "SELECT value FROM logged_model_tags WHERE model_id = ? AND "
                               "key = 'mlflow.modelVersions'";
-    struct keel_logged_model m;
-    enum keel_err e = lm_load(c, ctx, model_id, false, &m);
+    enum keel_err e = sql_lm_exists(c, ctx, model_id);
     if (e)
         return e;
     sqlite3_stmt *s = db_stmt(c, ctx, get);
@@ -421,18 +424,6 @@ enum keel_err sql_lm_note_model_version(struct dbconn *c, struct keel_ctx *ctx,
     return e ? db_fail(c, ctx, "logged model tag") : KEEL_OK;
 }
 
-static void bind_search(sqlite3_stmt *s, int *i, const struct search_bind *v, size_t n)
-{
-    for (size_t k = 0; k < n; k++, (*i)++) {
-        if (v[k].kind == SEARCH_BIND_TEXT)
-            db_bind_text(s, *i, v[k].text);
-        else if (v[k].kind == SEARCH_BIND_DOUBLE)
-            sqlite3_bind_double(s, *i, v[k].d);
-        else
-            sqlite3_bind_int64(s, *i, v[k].i);
-    }
-}
-
 enum keel_err store_lm_search(struct store *st, struct keel_ctx *ctx,
                               const struct store_lm_search *q, struct keel_logged_model **out,
                               size_t *n_out, bool *more)
@@ -473,8 +464,8 @@ enum keel_err store_lm_search(struct store *st, struct keel_ctx *ctx,
         int b = 1;
         for (size_t i = 0; i < q->n_experiment_ids; i++)
             sqlite3_bind_int64(s, b++, q->experiment_ids[i]);
-        bind_search(s, &b, sql.where_binds, sql.n_where_binds);
-        bind_search(s, &b, sql.order_binds, sql.n_order_binds);
+        b = db_bind_search(s, b, sql.where_binds, sql.n_where_binds);
+        b = db_bind_search(s, b, sql.order_binds, sql.n_order_binds);
         sqlite3_bind_int64(s, b++, fetch);
         sqlite3_bind_int64(s, b, q->offset > 0 ? q->offset : 0);
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {

@@ -277,14 +277,9 @@ static enum keel_err op_run_create(struct dbconn *c, struct keel_ctx *ctx, void 
     struct run_create_args *a = arg;
     const struct store_run_create *in = a->in;
     struct keel_experiment exp;
-    enum keel_err e = sql_experiment_load(c, ctx, in->experiment_id, &exp);
+    enum keel_err e = sql_experiment_active(c, ctx, in->experiment_id, &exp);
     if (e)
         return e;
-    if (strcmp(exp.lifecycle_stage, "active") != 0)
-        return keel_fail(ctx, KEEL_E_INVALID_PARAMETER,
-                         "The experiment %lld must be in the 'active' state. Current state is "
-                         "%s.",
-                         (long long)in->experiment_id, exp.lifecycle_stage);
     char id[33];
     keel_uuid_hex(id);
     const char *run_dir = uri_append(ctx->arena, exp.artifact_location, id);
@@ -774,8 +769,7 @@ static enum keel_err op_log_inputs(struct dbconn *c, struct keel_ctx *ctx, void 
     for (size_t i = 0; !e && i < a->n; i++)
         e = log_one_input(c, ctx, a->run_id, info.experiment_id, &a->inputs[i]);
     for (size_t i = 0; !e && i < a->n_models; i++) {
-        struct keel_logged_model lm;
-        if ((e = sql_lm_exists(c, ctx, a->models[i], &lm)))
+        if ((e = sql_lm_exists(c, ctx, a->models[i])))
             break;
         sqlite3_stmt *s = db_stmt(c, ctx, model_in);
         if (!s)

@@ -57,6 +57,9 @@ const char *store_default_artifact_root(const struct store *st);
 /* Loaders used by several files. */
 enum keel_err sql_experiment_load(struct dbconn *c, struct keel_ctx *ctx, int64_t id,
                                   struct keel_experiment *out);
+/* Loads an experiment that must be active (MLflow's message otherwise). */
+enum keel_err sql_experiment_active(struct dbconn *c, struct keel_ctx *ctx, int64_t id,
+                                    struct keel_experiment *out);
 enum keel_err sql_experiment_tags(struct dbconn *c, struct keel_ctx *ctx,
                                   struct keel_experiment *e);
 enum keel_err sql_run_info_load(struct dbconn *c, struct keel_ctx *ctx, const char *run_id,
@@ -65,9 +68,9 @@ enum keel_err sql_run_data_load(struct dbconn *c, struct keel_ctx *ctx, struct k
 /* Loads a run that must be active (MLflow's message otherwise). */
 enum keel_err sql_run_active(struct dbconn *c, struct keel_ctx *ctx, const char *run_id,
                              struct keel_run_info *info);
-/* Loads a live (not deleted) logged model; KEEL_E_NOT_FOUND otherwise. */
-enum keel_err sql_lm_exists(struct dbconn *c, struct keel_ctx *ctx, const char *model_id,
-                            struct keel_logged_model *out);
+/* KEEL_OK for a live (not deleted) logged model, KEEL_E_NOT_FOUND with
+ * MLflow's message otherwise. */
+enum keel_err sql_lm_exists(struct dbconn *c, struct keel_ctx *ctx, const char *model_id);
 /* Records on a live logged model that version `version` of `name` was
  * registered from it (its mlflow.modelVersions tag); KEEL_E_NOT_FOUND when
  * the model does not exist or was deleted. */

@@ -11,8 +11,7 @@
 
 #include "util/arena.h"
 
-/* Length of "scheme:" at the start of uri, 0 when there is none. */
-static size_t scheme_len(const char *uri)
+size_t uri_scheme_len(const char *uri)
 {
     if (!isalpha((unsigned char)uri[0]))
         return 0;
@@ -34,7 +33,7 @@ static const char *join(struct karena *a, const char *prefix, size_t n, const ch
 
 const char *uri_append(struct karena *a, const char *uri, const char *leaf)
 {
-    size_t s = scheme_len(uri);
+    size_t s = uri_scheme_len(uri);
     if (s == 0 || (s == 2 && isalpha((unsigned char)uri[0]))) /* a path ("C:" aside) */
         return join(a, uri, strlen(uri), leaf);
     const char *rest = uri + s;
@@ -55,7 +54,7 @@ const char *uri_append(struct karena *a, const char *uri, const char *leaf)
 
 const char *uri_resolve_local(struct karena *a, const char *uri)
 {
-    size_t s = scheme_len(uri);
+    size_t s = uri_scheme_len(uri);
     const char *path = uri;
     const char *prefix = "";
     if (s) {

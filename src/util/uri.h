@@ -5,7 +5,13 @@
 #ifndef KEEL_URI_H
 #define KEEL_URI_H
 
+#include <stddef.h>
+
 struct karena;
+
+/* Length of "scheme:" at the start of uri (urlparse's scheme: a letter,
+ * then letters, digits, '+', '-', '.'), 0 when there is none. */
+size_t uri_scheme_len(const char *uri);
 
 /* MLflow's append_to_uri_path(uri, leaf): leaf joined onto the URI's path,
  * query and fragment kept ("s3://b/p?x=1" + "7" -> "s3://b/p/7?x=1",
