@@ -1,7 +1,9 @@
-# The unmodified MLflow Python client against a real keel server: tracking calls, artifact
-# logging and download, model logging and loading. Debian packages no MLflow, so this runs
-# where one is importable: installed, or a source tree named by KEEL_MLFLOW_SRC (e.g. an
-# MLflow 2.12 checkout, with python3-sklearn for the model); elsewhere it is skipped, saying so.
+# The unmodified MLflow Python clients against a real keel server: tracking calls, artifact
+# logging and download, model logging, registration and loading, for both generations.
+# Debian packages no MLflow, so each generation runs where its client is importable: a
+# PYTHONPATH named by KEEL_MLFLOW_SRC (an MLflow 2.x source tree) or KEEL_MLFLOW3_SRC (an
+# MLflow 3.x source tree plus the pure-Python packages it imports that Debian lacks, e.g.
+# opentelemetry and databricks-sdk); elsewhere the tests skip, saying so.
 import os
 import subprocess
 import sys
@@ -78,7 +80,9 @@ with mlflow.start_run() as run:
     mlflow.sklearn.log_model(model, "model", registered_model_name=None)
 client = MlflowClient()
 names = sorted(a.path for a in client.list_artifacts(run.info.run_id))
-assert names == ["model", "notes.txt", "plots"], names
+# MLflow 3 stores a model as a logged model, outside the run's artifacts.
+M3 = mlflow.__version__.startswith("3.")
+assert names == (["notes.txt", "plots"] if M3 else ["model", "notes.txt", "plots"]), names
 deep = [a.path for a in client.list_artifacts(run.info.run_id, "plots/deep")]
 assert deep == ["plots/deep/a.bin"], deep
 out = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="plots")
@@ -130,32 +134,116 @@ print("OK")
 )
 
 
-def _mlflow_env():
+MLFLOW3_SCRIPT = textwrap.dedent(
+    """
+import mlflow, numpy as np, xgboost as xgb
+from mlflow import MlflowClient
+from sklearn.linear_model import LogisticRegression
+assert mlflow.__version__.startswith("3."), mlflow.__version__
+mlflow.set_tracking_uri(URL)
+exp_id = mlflow.set_experiment("mlflow3-e2e").experiment_id
+client = MlflowClient()
+X = np.array([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5], [0.9, 0.1]]); y = np.array([0, 1, 0, 1])
+
+# log_model creates a logged model, uploads into it and registers a version from it.
+model = LogisticRegression().fit(X, y)
+with mlflow.start_run() as run:
+    info = mlflow.sklearn.log_model(model, name="clf", registered_model_name="fraud",
+                                    input_example=X[:2], params={"C": 1.0})
+    mlflow.log_metric("auc", 0.91, model_id=info.model_id)
+assert info.model_id.startswith("m-") and str(info.registered_model_version) == "1", info
+lm = mlflow.get_logged_model(info.model_id)
+assert lm.status == "READY" and lm.source_run_id == run.info.run_id, lm
+assert lm.name == "clf" and lm.params == {"C": "1.0"}, lm
+assert [m.value for m in lm.metrics if m.key == "auc"] == [0.91], lm.metrics
+mv = client.get_model_version("fraud", "1")
+# MLflow 3 servers do not echo model_id on versions; the source names the model.
+assert mv.run_id == run.info.run_id and mv.source == f"models:/{info.model_id}", mv
+assert client.get_run(run.info.run_id).outputs.model_outputs[0].model_id == info.model_id
+
+# Loading through every URI form the 3.x client resolves.
+for uri in (f"models:/{info.model_id}", "models:/fraud/1", info.model_uri):
+    assert list(mlflow.pyfunc.load_model(uri).predict(X)) == list(model.predict(X)), uri
+
+# register_model from a logged model, an alias, and loading by alias.
+v2 = mlflow.register_model(f"models:/{info.model_id}", "fraud")
+assert v2.version == "2", v2
+client.set_registered_model_alias("fraud", "champion", "2")
+assert list(mlflow.pyfunc.load_model("models:/fraud@champion").predict(X)) == list(model.predict(X))
+tags = mlflow.get_logged_model(info.model_id).tags
+assert "mlflow.modelVersions" in tags, tags
+
+# Logged-model search as the 3.x client drives it.
+found = mlflow.search_logged_models(experiment_ids=[exp_id], filter_string="name = 'clf'",
+                                    output_format="list")
+assert [m.model_id for m in found] == [info.model_id], found
+found = mlflow.search_logged_models(experiment_ids=[exp_id],
+                                    filter_string="metrics.auc > 0.9", output_format="list")
+assert [m.model_id for m in found] == [info.model_id], found
+
+# Autologging: the booster, its metrics and its model, with no explicit log call.
+mlflow.xgboost.autolog()
+with mlflow.start_run() as auto_run:
+    dtrain = xgb.DMatrix(X, label=y)
+    xgb.train({"objective": "binary:logistic"}, dtrain, num_boost_round=3,
+              evals=[(dtrain, "train")])
+mlflow.xgboost.autolog(disable=True)
+auto = client.get_run(auto_run.info.run_id)
+assert "train-logloss" in auto.data.metrics, auto.data.metrics
+assert auto.data.params.get("objective") == "binary:logistic", auto.data.params
+hist = client.get_metric_history(auto_run.info.run_id, "train-logloss")
+assert [m.step for m in hist] == [0, 1, 2], hist
+models = mlflow.search_logged_models(experiment_ids=[exp_id],
+                                     filter_string=f"source_run_id = '{auto_run.info.run_id}'",
+                                     output_format="list")
+assert len(models) == 1 and models[0].status == "READY", models
+booster = mlflow.pyfunc.load_model(f"models:/{models[0].model_id}")
+assert len(booster.predict(X)) == len(X)
+print("OK")
+"""
+)
+
+
+GENERATIONS = {"2": "KEEL_MLFLOW_SRC", "3": "KEEL_MLFLOW3_SRC"}
+
+
+def _mlflow_env(generation):
+    src = os.environ.get(GENERATIONS[generation])
+    if not src:
+        return None
     env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true")
-    src = os.environ.get("KEEL_MLFLOW_SRC")
-    if src:
-        env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
-    probe = subprocess.run([sys.executable, "-c", "import mlflow"], env=env,
-                           capture_output=True, text=True)
-    return env if probe.returncode == 0 else None
+    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    probe = subprocess.run([sys.executable, "-c", "import mlflow; print(mlflow.__version__)"],
+                           env=env, capture_output=True, text=True)
+    if probe.returncode != 0 or not probe.stdout.strip().startswith(generation + "."):
+        return None
+    return env
 
 
-def _run_client(keel, script):
-    env = _mlflow_env()
+def _run_client(keel, script, generation):
+    env = _mlflow_env(generation)
     if env is None:
-        pytest.skip("no MLflow client importable (Debian has no package; set KEEL_MLFLOW_SRC)")
+        pytest.skip(f"no MLflow {generation}.x client importable (Debian has no package; "
+                    f"set {GENERATIONS[generation]})")
     r = subprocess.run([sys.executable, "-c", f"URL = {keel.url!r}\n" + script], env=env,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.strip().endswith("OK"), r.stdout + r.stderr
 
 
-def test_mlflow_client_tracking_calls(keel):
-    _run_client(keel, SCRIPT)
+@pytest.mark.parametrize("generation", sorted(GENERATIONS))
+def test_mlflow_client_tracking_calls(keel, generation):
+    _run_client(keel, SCRIPT, generation)
 
 
-def test_mlflow_client_artifacts_and_models(keel):
-    _run_client(keel, ARTIFACT_SCRIPT)
+@pytest.mark.parametrize("generation", sorted(GENERATIONS))
+def test_mlflow_client_artifacts_and_models(keel, generation):
+    _run_client(keel, ARTIFACT_SCRIPT, generation)
 
 
-def test_mlflow_client_registry(keel):
-    _run_client(keel, REGISTRY_SCRIPT)
+@pytest.mark.parametrize("generation", sorted(GENERATIONS))
+def test_mlflow_client_registry(keel, generation):
+    _run_client(keel, REGISTRY_SCRIPT, generation)
+
+
+def test_mlflow3_client_logged_models_registry_autolog(keel):
+    _run_client(keel, MLFLOW3_SCRIPT, "3")
