@@ -15,14 +15,6 @@
 #include "util/arena.h"
 #include "version.h"
 
-static const char html_404[] =
-    "<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n"
-    "<p>The requested URL was not found on the server. If you entered the URL manually please "
-    "check your spelling and try again.</p>\n";
-static const char html_405[] =
-    "<!doctype html>\n<html lang=en>\n<title>405 Method Not Allowed</title>\n"
-    "<h1>Method Not Allowed</h1>\n<p>The method is not allowed for the requested URL.</p>\n";
-
 static const struct api_route *const route_tables[] = {
     api_experiment_routes,
     api_run_routes,
@@ -35,22 +27,7 @@ static const struct api_route *const route_tables[] = {
     api_logged_model_routes,
 };
 
-static const char html_500[] =
-    "<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n"
-    "<h1>Internal Server Error</h1>\n<p>The server encountered an internal error and was unable "
-    "to complete your request. Either the server is overloaded or there is an error in the "
-    "application.</p>\n";
-
 static const char *const api_prefixes[] = {"/api/2.0/", "/ajax-api/2.0/"};
-
-static void respond_text(struct http_response *resp, int status, const char *type,
-                         const char *text)
-{
-    resp->status = status;
-    resp->content_type = type;
-    kbuf_reset(&resp->body);
-    kbuf_adds(&resp->body, text);
-}
 
 static void respond_error(struct http_response *resp, enum keel_err e, const char *msg,
                           bool mlflow3)
@@ -199,11 +176,11 @@ void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
     /* browsers must not guess types from content (MLflow 3 sends this too) */
     http_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (strcmp(req->path, "/health") == 0 || strcmp(req->path, "/ping") == 0) {
-        respond_text(resp, 200, "text/plain; charset=utf-8", "OK");
+        http_respond_text(resp, 200, "text/plain; charset=utf-8", "OK");
         return;
     }
     if (strcmp(req->path, "/version") == 0) {
-        respond_text(resp, 200, "text/plain; charset=utf-8", KEEL_VERSION);
+        http_respond_text(resp, 200, "text/plain; charset=utf-8", KEEL_VERSION);
         return;
     }
     const char *rest = NULL;
@@ -216,9 +193,9 @@ void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
         rest ? find_route(rest, req->method, &path_known, &tail) : NULL;
     if (!route) {
         if (path_known)
-            respond_text(resp, 405, "text/html; charset=utf-8", html_405);
+            http_respond_page(resp, 405);
         else
-            respond_text(resp, 404, "text/html; charset=utf-8", html_404);
+            http_respond_page(resp, 404);
         return;
     }
     const char *ct = content_type_problem(req);
@@ -248,9 +225,9 @@ void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
         return;
     if (e != KEEL_OK && c.html_error_page) {
         if (e == KEEL_E_NO_ENDPOINT)
-            respond_text(resp, 404, "text/html; charset=utf-8", html_404);
+            http_respond_page(resp, 404);
         else
-            respond_text(resp, 500, "text/html; charset=utf-8", html_500);
+            http_respond_page(resp, 500);
         return;
     }
     if (e != KEEL_OK) {

@@ -84,6 +84,10 @@ struct http_server_config {
     size_t arena_ceiling;    /* bytes a single request may allocate */
     unsigned connection_limit;
     unsigned timeout_s;      /* idle connection timeout */
+    /* 0: a thread per connection (handlers may block for long, e.g. on the
+     * store); N: N threads each polling many connections (CPU-bound handlers
+     * such as scoring, where thread count should follow the cores) */
+    unsigned threads;
 };
 
 struct http_server;
@@ -99,5 +103,14 @@ void http_server_stop(struct http_server *s);
 int http_server_port(const struct http_server *s);
 
 void http_response_header(struct http_response *r, const char *name, const char *value);
+
+/* Werkzeug's default 404, 405 and 500 pages (pages.c), which MLflow's servers
+ * send and clients key on by status. */
+extern const char http_page_404[], http_page_405[], http_page_500[];
+/* Replaces resp's body with text, with the given status and content type. */
+void http_respond_text(struct http_response *resp, int status, const char *content_type,
+                       const char *text);
+/* One of Werkzeug's pages: status 404, 405, or anything else as 500. */
+void http_respond_page(struct http_response *resp, int status);
 
 #endif

@@ -320,8 +320,8 @@ enum keel_err http_server_start(struct http_server **out, const struct http_serv
     s->handler = handler;
     s->streams = streams;
     s->app = app;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    flags |= cfg->threads ? MHD_USE_AUTO : MHD_USE_THREAD_PER_CONNECTION;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     s->mhd = MHD_start_daemon(
@@ -331,7 +331,8 @@ enum keel_err http_server_start(struct http_server **out, const struct http_serv
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
         /* room for large body chunks: fewer, bigger writes on uploads */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
-        MHD_OPTION_END);
+        /* a pool of 0 is refused, so one polling thread stands for "per connection" */
+        MHD_OPTION_THREAD_POOL_SIZE, cfg->threads ? cfg->threads : 1u, MHD_OPTION_END);
     if (!s->mhd) {
         free(s);
         return keel_fail(ctx, KEEL_E_IO, "cannot listen on %s:%d (address in use?)", cfg->host,
