@@ -6,7 +6,7 @@
 #   make bench      run the benchmarks (see docs/benchmarks.md)
 
 CC      ?= cc
-PKGS    := libmicrohttpd sqlite3 libcrypto yaml-0.1 xgboost
+PKGS    := libmicrohttpd sqlite3 libcrypto yaml-0.1 xgboost libcurl
 CSTD    := -std=c17 -D_GNU_SOURCE
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wno-format-nonliteral -Wvla -Wpointer-arith
@@ -80,9 +80,14 @@ check: deps
 	@$(MAKE) --no-print-directory unit-asan
 	@$(MAKE) --no-print-directory api-asan
 
-bench: deps build/keel
+build/bench/%: bench/%.c $(OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $< $(OBJ) -o $@ $(PKG_LIBS)
+
+bench: deps build/keel build/bench/scoring_overhead
 	bench/run.sh
 	bench/artifacts.sh
+	bench/serve.sh
 
 clean:
 	rm -rf build

@@ -7,6 +7,7 @@
 
 int cli_server(int argc, char **argv);
 int cli_gc(int argc, char **argv);
+int cli_models(int argc, char **argv);
 
 struct karena;
 
@@ -16,5 +17,11 @@ const char *cli_store_path(struct karena *a, const char *backend_uri, const char
 /* --artifacts-destination, or DATA_DIR/artifacts without one. */
 const char *cli_artifacts_path(struct karena *a, const char *destination, const char *data_dir);
 int cli_mkdirs(const char *path);
+/* --tracking-uri, else KEEL_TRACKING_URI, else MLFLOW_TRACKING_URI; NULL when
+ * none is set. */
+const char *cli_tracking_uri(const char *flag);
+/* --cache-dir, else KEEL_MODEL_CACHE, else $HOME/.cache/keel/models (or
+ * ./keel-data/models without a HOME). */
+const char *cli_model_cache(struct karena *a, const char *flag);
 
 #endif

@@ -1,7 +1,9 @@
 /*
  * common.c -- what several subcommands resolve the same way: where the
- * metadata store and the artifacts are, from the flags `keel server` takes.
+ * metadata store and the artifacts are, from the flags `keel server` takes;
+ * which tracking server and model cache the model commands use.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -27,4 +29,27 @@ const char *cli_artifacts_path(struct karena *a, const char *destination, const 
 int cli_mkdirs(const char *path)
 {
     return keel_mkdirs(path);
+}
+
+const char *cli_tracking_uri(const char *flag)
+{
+    if (flag && *flag)
+        return flag;
+    const char *env = getenv("KEEL_TRACKING_URI");
+    if (env && *env)
+        return env;
+    env = getenv("MLFLOW_TRACKING_URI");
+    return env && *env ? env : NULL;
+}
+
+const char *cli_model_cache(struct karena *a, const char *flag)
+{
+    if (flag && *flag)
+        return flag;
+    const char *env = getenv("KEEL_MODEL_CACHE");
+    if (env && *env)
+        return env;
+    const char *home = getenv("HOME");
+    return home && *home ? karena_sprintf(a, "%s/.cache/keel/models", home)
+                         : "./keel-data/models";
 }

@@ -98,6 +98,9 @@ const struct keel_signature *keel_model_signature(const struct keel_model *m);
  * ("xgboost.core.Booster", "xgboost.sklearn.XGBClassifier", ...). */
 const char *keel_model_flavor(const struct keel_model *m);
 const char *keel_model_class(const struct keel_model *m);
+/* The MLflow version that saved the model (MLmodel's mlflow_version; "" when
+ * absent): what a scoring server's /version answers. */
+const char *keel_model_mlflow_version(const struct keel_model *m);
 /* Number of input features the model expects (== signature n_inputs when
  * the signature has inputs). */
 size_t keel_model_n_features(const struct keel_model *m);

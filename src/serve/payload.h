@@ -32,6 +32,10 @@ struct payload_frame {
     double *x; /* from ctx->arena */
 };
 
+/* MLflow's paragraph for clients still speaking the 1.x scoring protocol,
+ * which several refusals end with. */
+extern const char payload_protocol_change_info[];
+
 struct payload_limits {
     size_t max_rows; /* more rows -> KEEL_E_TOO_LARGE */
 };

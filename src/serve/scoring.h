@@ -1,0 +1,41 @@
+/*
+ * scoring.h -- answering scoring requests for one loaded model over HTTP.
+ *
+ * Two protocols, side by side on the same model:
+ *   - MLflow's scoring server: GET /ping, /health, /version and
+ *     POST /invocations, byte for byte as `mlflow models serve` answers
+ *     (../shared/fixtures/golden/<model>/wire/exchanges.jsonl);
+ *   - KServe v2 / the Open Inference Protocol: GET /v2, /v2/health/live,
+ *     /v2/health/ready, /v2/models/<name>[/versions/<v>][/ready] and
+ *     POST /v2/models/<name>[/versions/<v>]/infer.
+ * `keel models serve` mounts them at its root; deployments inside
+ * `keel server` will mount them under their own prefix. Nothing here owns the
+ * model: the caller holds a reference for the duration of the call.
+ */
+#ifndef KEEL_SCORING_H
+#define KEEL_SCORING_H
+
+#include <stdbool.h>
+
+#include "http/http.h"
+#include "model/model.h"
+#include "serve/payload.h"
+
+struct scoring_target {
+    const struct keel_model *model;
+    const char *name;          /* the KServe model name */
+    const char *version;       /* the KServe model version; "" when unknown */
+    const char *mlflow_version; /* what /version answers */
+    struct payload_limits limits;
+};
+
+/*
+ * Answers the request whose path, relative to the mount point, is `path`
+ * (starts with '/'). Returns false, leaving resp untouched, when the path is
+ * no scoring route, so the caller answers 404 its own way. Wrong methods on a
+ * known path get Werkzeug's 405 page, as MLflow's server sends.
+ */
+bool scoring_handle(const struct scoring_target *t, const char *path, struct keel_ctx *ctx,
+                    const struct http_request *req, struct http_response *resp);
+
+#endif
