@@ -48,7 +48,7 @@ struct keel_colspec {
 
 /*
  * The model's input signature. When has_inputs is 0 the MLmodel carries no
- * signature and inputs are taken by position (n_inputs is then the model's
+ * signature, or a tensor or unnamed-column one, and inputs are taken by position (n_inputs is then the model's
  * feature count). Owned by the model.
  */
 struct keel_signature {
@@ -83,8 +83,10 @@ struct keel_model;
  * Loads the MLflow model directory `dir`. On success *out holds a model with
  * one reference (the caller's). Errors: KEEL_E_NOT_FOUND (no MLmodel),
  * KEEL_E_INVALID_PARAMETER (malformed MLmodel or signature, unreadable model
- * file), KEEL_E_NOT_IMPLEMENTED (no flavor keel can run; the message names
- * the model's flavors and the ones keel runs). Uses ctx only for the message.
+ * file), KEEL_E_NOT_IMPLEMENTED (no flavor keel can run -- the message names
+ * the model's flavors and the ones keel runs --, or a model class, booster
+ * kind or column type keel cannot score), KEEL_E_IO, KEEL_E_NOMEM. Uses ctx
+ * only for the message.
  */
 enum keel_err keel_model_load(const char *dir, struct keel_model **out, struct keel_ctx *ctx);
 
@@ -110,7 +112,7 @@ size_t keel_model_n_features(const struct keel_model *m);
  * order, row-major; NaN is a missing value. Safe to call from many threads at
  * once on the same model. The result's arrays come from ctx->arena.
  * Errors: KEEL_E_BAD_REQUEST when the model itself rejects the input (the
- * message says why), KEEL_E_NOMEM.
+ * message says why), KEEL_E_NOMEM, KEEL_E_INTERNAL (the library failed).
  */
 enum keel_err keel_model_predict(const struct keel_model *m, const double *x, size_t rows,
                                  struct keel_prediction *out, struct keel_ctx *ctx);

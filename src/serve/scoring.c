@@ -39,7 +39,8 @@ static const char model_failed_msg[] =
 
 /* ---- MLflow's error body, formatted as Python's json.dumps ---- */
 
-static void mlflow_error(struct http_response *resp, enum keel_err e, const char *msg)
+static void mlflow_error_trace(struct http_response *resp, enum keel_err e, const char *msg,
+                               const char *trace)
 {
     struct jval code = {.type = J_STRING, .u.s = keel_err_code(e)};
     code.n = strlen(code.u.s);
@@ -51,7 +52,17 @@ static void mlflow_error(struct http_response *resp, enum keel_err e, const char
     json_dump_python(&resp->body, &code);
     kbuf_adds(&resp->body, ", \"message\": ");
     json_dump_python(&resp->body, &text);
+    if (trace) {
+        struct jval t = {.type = J_STRING, .u.s = trace, .n = strlen(trace)};
+        kbuf_adds(&resp->body, ", \"stack_trace\": ");
+        json_dump_python(&resp->body, &t);
+    }
     kbuf_addc(&resp->body, '}');
+}
+
+static void mlflow_error(struct http_response *resp, enum keel_err e, const char *msg)
+{
+    mlflow_error_trace(resp, e, msg, NULL);
 }
 
 /* One prediction value as Python's json.dumps prints a numpy value widened by
@@ -221,8 +232,10 @@ static void invocations(const struct scoring_target *t, struct keel_ctx *ctx,
     struct keel_prediction pred;
     e = keel_model_predict(t->model, frame.x, frame.rows, &pred, ctx);
     if (e != KEEL_OK) {
-        mlflow_error(resp, e == KEEL_E_BAD_REQUEST ? e : KEEL_E_BAD_REQUEST,
-                     e == KEEL_E_BAD_REQUEST && ctx->errmsg ? ctx->errmsg : model_failed_msg);
+        /* MLflow's words, with the model's own reason where MLflow puts its
+         * Python traceback */
+        mlflow_error_trace(resp, KEEL_E_BAD_REQUEST, model_failed_msg,
+                           ctx->errmsg ? ctx->errmsg : "the model failed");
         return;
     }
     resp->status = 200;
