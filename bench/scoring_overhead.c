@@ -64,6 +64,8 @@ static BoosterHandle bare_booster(const char *dir)
         int rc = XGBoosterCreate(NULL, 0, &h);
         if (rc == 0)
             rc = XGBoosterLoadModelFromBuffer(h, buf, (bst_ulong)n);
+        if (rc == 0) /* as keel runs it: request threads already fill the cores */
+            rc = XGBoosterSetParam(h, "nthread", "1");
         free(buf);
         if (rc == 0)
             return h;
@@ -115,21 +117,26 @@ int main(int argc, char **argv)
              "\"typestr\": \"<f8\", \"version\": 3}",
              (unsigned long long)(uintptr_t)row, nf, nf * 8);
     const char *config = "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, "
-                         "\"iteration_end\": 0, \"strict_shape\": false, \"missing\": NaN}";
+                         "\"iteration_end\": 0, \"strict_shape\": false, \"missing\": NaN, "
+                         "\"cache_id\": 0}";
     bst_ulong const *shape = NULL;
     bst_ulong dim = 0;
     float const *result = NULL;
     double t0 = now_us();
     for (long i = 0; i < iters; i++)
-        if (XGBoosterPredictFromDense(h, iface, config, NULL, &shape, &dim, &result) != 0)
+        if (XGBoosterPredictFromDense(h, iface, config, NULL, &shape, &dim, &result) != 0) {
+            fprintf(stderr, "xgboost: %s\n", XGBGetLastError());
             return 1;
+        }
     double bare = (now_us() - t0) / (double)iters;
 
     t0 = now_us();
     for (long i = 0; i < iters; i++) {
         struct keel_prediction p;
-        if (keel_model_predict(m, row, 1, &p, &ctx) != KEEL_OK)
+        if (keel_model_predict(m, row, 1, &p, &ctx) != KEEL_OK) {
+            fprintf(stderr, "keel_model_predict: %s\n", ctx.errmsg ? ctx.errmsg : "");
             return 1;
+        }
         if ((i & 1023) == 0) {
             karena_free(a);
             a = karena_new(64u << 20);

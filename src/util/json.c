@@ -115,13 +115,18 @@ void jw_int(struct jw *w, int64_t v)
 
 void json_format_double(double v, char *out, size_t n)
 {
-    /* the shortest precision that reads back to v */
-    int prec = 1;
-    for (; prec < 17; prec++) {
-        snprintf(out, n, "%.*e", prec - 1, v);
+    /* the shortest precision that reads back to v; reading back is monotonic
+     * in the precision (17 digits always do), so search it by halves */
+    int lo = 1, hi = 17;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        snprintf(out, n, "%.*e", mid - 1, v);
         if (strtod(out, NULL) == v)
-            break;
+            hi = mid;
+        else
+            lo = mid + 1;
     }
+    int prec = lo;
     snprintf(out, n, "%.*e", prec - 1, v);
     int exp10 = atoi(strchr(out, 'e') + 1);
     /* Python's repr uses positional notation for 1e-4 <= |v| < 1e16 and
