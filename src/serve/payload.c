@@ -147,7 +147,7 @@ static bool py_string(struct pyscan *p)
             if (e == 'u') {
                 for (size_t k = 2; k < 6; k++)
                     if (p->pos + k >= p->n || !isxdigit((unsigned char)p->s[p->pos + k]))
-                        return py_err(p, "Invalid \\uXXXX escape", p->pos);
+                        return py_err(p, "Invalid \\uXXXX escape", p->pos + 1);
                 p->pos += 6;
                 continue;
             }
@@ -257,8 +257,9 @@ static bool py_value(struct pyscan *p)
 static char *py_json_error(struct karena *a, const char *s, size_t n)
 {
     struct pyscan p = {.s = s, .n = n};
-    py_ws(&p);
-    if (py_value(&p)) {
+    if (n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
+        p.msg = "Unexpected UTF-8 BOM (decode using utf-8-sig)";
+    } else if (py_ws(&p), py_value(&p)) {
         py_ws(&p);
         if (p.pos == n)
             return NULL;
@@ -374,6 +375,8 @@ static void note_err(struct cell_err *e, size_t col, struct karena *a, const cha
     kbuf_free(&b);
 }
 
+static const char non_finite[] = "Cannot convert non-finite values (NA or inf) to integer";
+
 static bool int_type(enum keel_dtype t)
 {
     return t == KEEL_DT_LONG || t == KEEL_DT_INTEGER;
@@ -392,6 +395,15 @@ static bool text_cell(const char *s, size_t n, enum keel_dtype t, bool csv, doub
         *out = n > 0; /* astype(bool) on a str: its truthiness */
         return true;
     }
+    if (t == KEEL_DT_BOOLEAN) { /* read_csv's spellings of a bool */
+        static const char *const truth[] = {"True", "true", "TRUE", "False", "false", "FALSE"};
+        for (size_t i = 0; i < sizeof truth / sizeof *truth; i++) {
+            if (strlen(truth[i]) == n && memcmp(truth[i], s, n) == 0) {
+                *out = i < 3;
+                return true;
+            }
+        }
+    }
     double d;
     bool ok = py_float(s, n, &d);
     if (ok && (!int_type(t) || (isfinite(d) && d == floor(d)))) {
@@ -408,7 +420,6 @@ static bool text_cell(const char *s, size_t n, enum keel_dtype t, bool csv, doub
 static bool json_cell(const struct jval *v, enum keel_dtype t, double *out, struct cell_err *e,
                       size_t col, struct karena *a)
 {
-    static const char non_finite[] = "Cannot convert non-finite values (NA or inf) to integer";
     switch (v->type) {
     case J_INT: *out = (double)v->u.i; return true;
     case J_REAL:
@@ -460,6 +471,8 @@ struct frame {
     unsigned *hash;          /* signature name -> index + 1, open addressing */
     size_t hash_mask;
     bool *present;           /* matrix column has an input column */
+    long *input_of;          /* matrix column -> its input column, -1 */
+    bool csv;                /* read_csv's messages, not astype's */
 };
 
 static uint64_t fnv(const char *s, size_t n)
@@ -488,8 +501,11 @@ static enum keel_err frame_init(struct frame *f, const struct keel_signature *si
                              sig->inputs[i].name, dtype_text(t));
     }
     f->present = karena_calloc(f->a, f->out_cols + 1, sizeof *f->present);
-    if (!f->present)
+    f->input_of = karena_alloc(f->a, (f->out_cols + 1) * sizeof *f->input_of);
+    if (!f->present || !f->input_of)
         return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+    for (size_t c = 0; c < f->out_cols; c++)
+        f->input_of[c] = -1;
     if (sig->has_inputs) {
         size_t size = 16;
         while (size < sig->n_inputs * 2)
@@ -522,19 +538,31 @@ static long sig_index(const struct frame *f, const char *s, size_t n)
 }
 
 /* Adds an input column (a name, or a position when s is NULL); returns its
- * index, or -1 when out of memory. A name seen before is the same column. */
+ * index, or -1 when out of memory. A name seen before is the same column:
+ * found through the signature in constant time, or, for the few names the
+ * signature lacks, by looking back over those. Without a signature columns
+ * are taken by position, in input order, as MLflow hands them to the model. */
 static long frame_column(struct frame *f, const char *s, size_t n, size_t pos)
 {
-    if (s) {
-        /* names repeat across records; they are few, so look back linearly
-         * only when the signature index does not settle it */
-        long si = sig_index(f, s, n);
-        for (size_t i = 0; i < f->n_names; i++) {
-            if (si >= 0 ? f->map[i] == si
-                        : (f->names[i].s && f->names[i].n == n && !memcmp(f->names[i].s, s, n)))
+    long col = -1;
+    if (f->sig->has_inputs) {
+        col = s ? sig_index(f, s, n) : -1;
+        if (col >= 0 && f->input_of[col] >= 0)
+            return f->input_of[col];
+    }
+    if (s && col < 0) {
+        for (size_t i = 0; i < f->n_names; i++)
+            if (f->map[i] < 0 && f->names[i].s && f->names[i].n == n &&
+                !memcmp(f->names[i].s, s, n))
                 return (long)i;
+        if (!f->sig->has_inputs) {
+            for (size_t i = 0; i < f->n_names; i++)
+                if (f->names[i].s && f->names[i].n == n && !memcmp(f->names[i].s, s, n))
+                    return (long)i;
         }
     }
+    if (!f->sig->has_inputs)
+        col = f->n_names < f->out_cols ? (long)f->n_names : -1;
     if (f->n_names == f->cap_names) {
         size_t cap = f->cap_names ? f->cap_names * 2 : 32;
         struct colname *nn = karena_realloc(f->a, f->names, f->cap_names * sizeof *nn,
@@ -546,15 +574,12 @@ static long frame_column(struct frame *f, const char *s, size_t n, size_t pos)
         f->map = nm;
         f->cap_names = cap;
     }
-    long col = -1;
-    if (f->sig->has_inputs)
-        col = s ? sig_index(f, s, n) : -1;
-    else if (!s && pos < f->out_cols)
-        col = (long)pos;
     f->names[f->n_names] = (struct colname){.s = s, .n = n, .pos = pos};
     f->map[f->n_names] = col;
-    if (col >= 0)
+    if (col >= 0) {
         f->present[col] = true;
+        f->input_of[col] = (long)f->n_names;
+    }
     return (long)f->n_names++;
 }
 
@@ -599,10 +624,37 @@ static void frame_json_cell(struct frame *f, size_t r, long in_col, const struct
               f->a);
 }
 
+static enum keel_err csv_fail(struct keel_ctx *ctx, const char *why);
+
+/* An integer column holds no missing values: a cell left out (a record
+ * without the key, an empty CSV cell) is refused as an explicit null is. */
+static enum keel_err check_int_columns(struct frame *f, struct keel_ctx *ctx)
+{
+    for (size_t c = 0; f->sig->has_inputs && c < f->out_cols; c++) {
+        if (!int_type(f->sig->inputs[c].type) || !f->present[c])
+            continue;
+        for (size_t r = 0; r < f->rows; r++) {
+            if (!isnan(f->x[r * f->out_cols + c]))
+                continue;
+            if (f->csv) {
+                char *why = karena_sprintf(f->a, "Integer column has NA values in column %ld",
+                                           f->input_of[c]);
+                return csv_fail(ctx, why ? why : "Integer column has NA values");
+            }
+            note_err(&f->err, c, f->a, "IntCastingNaNError", non_finite, NULL, 0);
+            break;
+        }
+    }
+    return KEEL_OK;
+}
+
 /* The end of every form: conversion failures, then missing columns. */
 static enum keel_err frame_finish(struct frame *f, struct payload_frame *out,
                                   struct keel_ctx *ctx)
 {
+    enum keel_err e = check_int_columns(f, ctx);
+    if (e != KEEL_OK)
+        return e;
     if (f->err.col != SIZE_MAX) {
         const struct keel_colspec *cs = f->sig->has_inputs ? &f->sig->inputs[f->err.col] : NULL;
         char pos[32];
@@ -824,13 +876,17 @@ static enum keel_err read_tf_serving(struct frame *f, const struct jval *v, bool
                                      struct keel_ctx *ctx)
 {
     if (jv_is_array(v) && v->n > 0 && all_objects(v)) {
-        /* MLflow turns the records into columns and refuses ragged ones */
-        for (size_t r = 1; r < v->n; r++)
-            if (v->u.items[r].n != v->u.items[0].n)
+        enum keel_err e = read_records(f, v, ctx);
+        if (e != KEEL_OK || !instances)
+            return e;
+        /* for `instances` MLflow turns the records into columns and refuses
+         * columns of different lengths: a record without some key */
+        for (size_t r = 0; r < v->n; r++)
+            if (v->u.items[r].n != f->n_names)
                 return keel_fail(ctx, KEEL_E_BAD_REQUEST,
                                  "Invalid input. The length of values for each input/column "
                                  "name are not the same");
-        return read_records(f, v, ctx);
+        return KEEL_OK;
     }
     if (jv_is_object(v))
         return read_columnar(f, v, ctx);
@@ -911,6 +967,7 @@ static enum keel_err decode_csv(struct frame *f, const char *body, size_t len,
                                 struct keel_ctx *ctx)
 {
     struct csv_reader rd;
+    f->csv = true;
     csv_init(&rd, ctx->arena, NULL);
     csv_feed(&rd, body, len, true);
     const struct csv_field *fields;

@@ -170,6 +170,19 @@ static bool push_field(struct csv_reader *r, const char *p, size_t len, size_t s
     return true;
 }
 
+/* Whether the field in progress, read up to buf[end], is past max_field.
+ * Checked as bytes are read, so the answer does not depend on where the
+ * input was cut into pieces. */
+static bool field_too_long(struct csv_reader *r, size_t end)
+{
+    size_t have = r->f_spilled ? r->scratch_len - r->f_start : 0;
+    if (have > r->max_field || end - r->f_seg > r->max_field - have) {
+        fail(r, CSV_E_FIELD_TOO_LONG, r->row_line);
+        return true;
+    }
+    return false;
+}
+
 /* Ends the field in progress, whose last byte is before buf[end]. */
 static bool finish_field(struct csv_reader *r, size_t end)
 {
@@ -344,6 +357,8 @@ enum csv_status csv_next(struct csv_reader *r, const struct csv_field **fields, 
             while (p < r->len && buf[p] != ',' && buf[p] != '\n' && buf[p] != '\r')
                 p++;
             r->pos = p;
+            if (field_too_long(r, p))
+                return CSV_ERROR;
             if (p == r->len)
                 continue;
             if (!finish_field(r, p))
@@ -367,6 +382,8 @@ enum csv_status csv_next(struct csv_reader *r, const struct csv_field **fields, 
             }
             r->q_cr = cr;
             r->pos = p;
+            if (field_too_long(r, p))
+                return CSV_ERROR;
             if (p < r->len) {
                 r->state = ST_QUOTE;
                 r->f_end = p;
