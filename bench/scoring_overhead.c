@@ -7,8 +7,9 @@
  * a booster loaded straight from the model file, (2) keel_model_predict on
  * the same row, and (3) the whole MLflow /invocations path (content type,
  * payload decoding, prediction, response formatting) through scoring_handle.
- * Prints microseconds per call and (3) - (1), the overhead the product spec
- * bounds (<= 50 us).
+ * Each is timed in 5 rounds, interleaved, and the fastest round kept (the
+ * machine's noise only ever adds time). Prints microseconds per call and
+ * (3) - (1), the overhead the product spec bounds (<= 50 us).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -79,7 +80,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s MODEL_DIR BODY_JSON_FILE [ITERATIONS]\n", argv[0]);
         return 2;
     }
-    long iters = argc > 3 ? atol(argv[3]) : 20000;
+    long iters = argc > 3 ? atol(argv[3]) : 5000;
     size_t body_len = 0;
     char *body = slurp(argv[2], &body_len);
     struct karena *load_arena = karena_new(1 << 20);
@@ -122,45 +123,52 @@ int main(int argc, char **argv)
     bst_ulong const *shape = NULL;
     bst_ulong dim = 0;
     float const *result = NULL;
-    double t0 = now_us();
-    for (long i = 0; i < iters; i++)
-        if (XGBoosterPredictFromDense(h, iface, config, NULL, &shape, &dim, &result) != 0) {
-            fprintf(stderr, "xgboost: %s\n", XGBGetLastError());
-            return 1;
+    double bare = 1e30, predict = 1e30, full = 1e30;
+    for (int round = 0; round < 5; round++) {
+        double t0 = now_us();
+        for (long i = 0; i < iters; i++) {
+            if (XGBoosterPredictFromDense(h, iface, config, NULL, &shape, &dim, &result) != 0) {
+                fprintf(stderr, "xgboost: %s\n", XGBGetLastError());
+                return 1;
+            }
         }
-    double bare = (now_us() - t0) / (double)iters;
+        double us = (now_us() - t0) / (double)iters;
+        bare = us < bare ? us : bare;
 
-    t0 = now_us();
-    for (long i = 0; i < iters; i++) {
-        struct keel_prediction p;
-        if (keel_model_predict(m, row, 1, &p, &ctx) != KEEL_OK) {
-            fprintf(stderr, "keel_model_predict: %s\n", ctx.errmsg ? ctx.errmsg : "");
-            return 1;
+        t0 = now_us();
+        for (long i = 0; i < iters; i++) {
+            struct keel_prediction p;
+            if (keel_model_predict(m, row, 1, &p, &ctx) != KEEL_OK) {
+                fprintf(stderr, "keel_model_predict: %s\n", ctx.errmsg ? ctx.errmsg : "");
+                return 1;
+            }
+            if ((i & 1023) == 0) {
+                karena_free(a);
+                a = karena_new(64u << 20);
+                ctx.arena = a;
+            }
         }
-        if ((i & 1023) == 0) {
-            karena_free(a);
-            a = karena_new(64u << 20);
-            ctx.arena = a;
-        }
-    }
-    double predict = (now_us() - t0) / (double)iters;
+        us = (now_us() - t0) / (double)iters;
+        predict = us < predict ? us : predict;
 
-    t0 = now_us();
-    for (long i = 0; i < iters; i++) {
-        struct karena *ra = karena_new(16u << 20);
-        struct keel_ctx rctx = {.arena = ra};
-        struct http_response resp = {.fd = -1};
-        kbuf_init(&resp.body, 64u << 20);
-        scoring_handle(&t, "/invocations", &rctx, &req, &resp);
-        if (resp.status != 200) {
-            fprintf(stderr, "status %d: %.*s\n", resp.status, (int)resp.body.len,
-                    resp.body.data);
-            return 1;
+        t0 = now_us();
+        for (long i = 0; i < iters; i++) {
+            struct karena *ra = karena_new(16u << 20);
+            struct keel_ctx rctx = {.arena = ra};
+            struct http_response resp = {.fd = -1};
+            kbuf_init(&resp.body, 64u << 20);
+            scoring_handle(&t, "/invocations", &rctx, &req, &resp);
+            if (resp.status != 200) {
+                fprintf(stderr, "status %d: %.*s\n", resp.status, (int)resp.body.len,
+                        resp.body.data);
+                return 1;
+            }
+            kbuf_free(&resp.body);
+            karena_free(ra);
         }
-        kbuf_free(&resp.body);
-        karena_free(ra);
+        us = (now_us() - t0) / (double)iters;
+        full = us < full ? us : full;
     }
-    double full = (now_us() - t0) / (double)iters;
     printf("OVERHEAD model=%s bare_xgboost_us=%.2f keel_predict_us=%.2f "
            "invocations_us=%.2f overhead_us=%.2f\n",
            argv[1], bare, predict, full, full - bare);
