@@ -49,11 +49,11 @@ build/keel: $(OBJ) build/obj/main.o
 build/asan/keel: $(ASAN_OBJ) build/asan/obj/main.o
 	$(CC) $(CFLAGS_ALL) $(SAN) $^ -o $@ $(PKG_LIBS)
 
-build/tests/%: tests/unit/%.c $(OBJ)
+build/tests/%: tests/unit/%.c tests/unit/testlib.h $(OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $< $(OBJ) -o $@ $(PKG_LIBS) $(TEST_LIBS)
 
-build/asan/tests/%: tests/unit/%.c $(ASAN_OBJ)
+build/asan/tests/%: tests/unit/%.c tests/unit/testlib.h $(ASAN_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(SAN) $< $(ASAN_OBJ) -o $@ $(PKG_LIBS) $(TEST_LIBS)
 

@@ -23,25 +23,8 @@
 #include "util/arena.h"
 #include "util/csv.h"
 
-#define CEILING (64u << 20)
-
-/* The arena single runs read into; freed by teardown. */
-static struct karena *arena;
-
-static int setup(void **state)
-{
-    (void)state;
-    arena = karena_new(CEILING);
-    return arena ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    karena_free(arena);
-    arena = NULL;
-    return 0;
-}
+#define TEST_ARENA_CEILING (64u << 20)
+#include "testlib.h"
 
 /* ---- a growable string for dumps ---- */
 
@@ -212,14 +195,14 @@ static void expect_any_cut_n(const char *doc, size_t n, const struct csv_limits 
             /* (j, j) is a single cut at j plus an empty piece */
             size_t cuts[2] = {j, k};
             size_t ncuts = k == n ? 1 : 2;
-            struct karena *a = karena_new(CEILING);
+            struct karena *a = karena_new(TEST_ARENA_CEILING);
             assert_non_null(a);
             snprintf(what, sizeof what, "cuts at %zu, %zu", j, k);
             check_dump(run_cuts(a, doc, n, cuts, ncuts, lim), want, a, what);
         }
     }
     for (size_t step = 1; step <= 2; step++) {
-        struct karena *a = karena_new(CEILING);
+        struct karena *a = karena_new(TEST_ARENA_CEILING);
         assert_non_null(a);
         snprintf(what, sizeof what, "%zu byte(s) at a time", step);
         check_dump(run_steps(a, doc, n, step, lim), want, a, what);
@@ -433,7 +416,7 @@ static void test_piecewise_long(void **state)
     assert_non_null(strstr(whole, "\n2:"));
     static const size_t steps[] = {1, 2, 3, 7, 64, 255, 4096};
     for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
-        struct karena *a = karena_new(CEILING);
+        struct karena *a = karena_new(TEST_ARENA_CEILING);
         char *got = run_steps(a, d.p, d.len, steps[i], NULL);
         bool same = strcmp(got, whole) == 0;
         free(got);
@@ -445,7 +428,7 @@ static void test_piecewise_long(void **state)
         }
     }
     /* memory stays bounded by the largest row, not the document */
-    struct karena *a = karena_new(CEILING);
+    struct karena *a = karena_new(TEST_ARENA_CEILING);
     char *got = run_steps(a, d.p, d.len, 1, NULL);
     free(got);
     assert_true(karena_used(a) < 64u << 10);

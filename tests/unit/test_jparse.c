@@ -18,25 +18,8 @@
 #include "util/arena.h"
 #include "util/jparse.h"
 
-#define CEILING (64u << 20)
-
-/* The arena each test parses into; freed by teardown. */
-static struct karena *arena;
-
-static int setup(void **state)
-{
-    (void)state;
-    arena = karena_new(CEILING);
-    return arena ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    karena_free(arena);
-    arena = NULL;
-    return 0;
-}
+#define TEST_ARENA_CEILING (64u << 20)
+#include "testlib.h"
 
 /* Parses a copy in a block of exactly len bytes, so that AddressSanitizer
  * sees any read past the input; no terminating NUL is there to hide one. */
@@ -506,7 +489,7 @@ static void test_arena_ceiling(void **state)
         "0.12345678901234567890123456789012345678901234567890123456789012345678901234567890, "
         "\"timestamp\": 1700000000000, \"step\": 3}, [1, 2, [3, {}]], \"esc\\n\", \"\"], "
         "\"tags\": {\"a\": \"b\", \"c\": [true, false, null]}}";
-    struct karena *big = karena_new(CEILING);
+    struct karena *big = karena_new(TEST_ARENA_CEILING);
     assert_non_null(big);
     assert_non_null(jp_parse(big, doc, sizeof doc - 1, NULL));
     size_t need = karena_used(big);
@@ -612,7 +595,7 @@ static bool agree(const char *t, size_t n)
     json_error_t jerr;
     json_t *r = json_loadb(t, n, JSON_DECODE_ANY, &jerr);
     struct karena *saved = arena;
-    arena = karena_new(CEILING);
+    arena = karena_new(TEST_ARENA_CEILING);
     assert_non_null(arena);
     const struct jval *v = parse_n(t, n);
     bool ok;

@@ -30,52 +30,10 @@
 #include "util/arena.h"
 #include "util/jparse.h"
 
-#define CEILING (64u << 20)
-
-/* The arena each test allocates from; freed by teardown. */
-static struct karena *arena;
-
-static int setup(void **state)
-{
-    (void)state;
-    arena = karena_new(CEILING);
-    return arena ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    karena_free(arena);
-    arena = NULL;
-    return 0;
-}
+#define TEST_ARENA_CEILING (64u << 20)
+#include "testlib.h"
 
 /* ---- fixtures -------------------------------------------------------------- */
-
-/* <repo>/../shared/fixtures, the repository found from this file's path
- * (tests/unit/test_model.c: two directories below the root; when the
- * compiler was given a relative path, relative to the directory the test
- * runs in, which for make is the root). */
-static const char *fixtures(void)
-{
-    static char dir[PATH_MAX];
-    const char *env = getenv("KEEL_FIXTURES");
-    if (env && *env)
-        return env;
-    if (!dir[0]) {
-        snprintf(dir, sizeof dir, "%s", __FILE__);
-        for (int up = 0; up < 3; up++) {
-            char *slash = strrchr(dir, '/');
-            if (slash)
-                *slash = '\0';
-            else
-                snprintf(dir, sizeof dir, ".");
-        }
-        size_t n = strlen(dir);
-        snprintf(dir + n, sizeof dir - n, "/../shared/fixtures");
-    }
-    return dir;
-}
 
 static const char *fx_path(const char *fmt, const char *name)
 {

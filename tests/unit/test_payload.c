@@ -32,54 +32,15 @@
 #include "util/err.h"
 #include "util/jparse.h"
 
-#define CEILING (256u << 20)
+#define TEST_ARENA_CEILING (256u << 20)
+#include "testlib.h"
+
 #define MANY_ROWS ((size_t)1 << 20)
 
-/* The arena each test decodes into; freed by teardown. */
-static struct karena *arena;
 /* The context of the last decode(): its error message. */
 static struct keel_ctx ctx;
 
-static int setup(void **state)
-{
-    (void)state;
-    arena = karena_new(CEILING);
-    return arena ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    karena_free(arena);
-    arena = NULL;
-    return 0;
-}
-
 /* ---- fixtures ---- */
-
-/* <repo>/../shared/fixtures, the repository found from this file's path
- * (two directories below the root; a relative path is relative to the
- * directory the test runs in, which for make is the root). */
-static const char *fixtures(void)
-{
-    static char dir[PATH_MAX];
-    const char *env = getenv("KEEL_FIXTURES");
-    if (env && *env)
-        return env;
-    if (!dir[0]) {
-        snprintf(dir, sizeof dir, "%s", __FILE__);
-        for (int up = 0; up < 3; up++) {
-            char *slash = strrchr(dir, '/');
-            if (slash)
-                *slash = '\0';
-            else
-                snprintf(dir, sizeof dir, ".");
-        }
-        size_t n = strlen(dir);
-        snprintf(dir + n, sizeof dir - n, "/../shared/fixtures");
-    }
-    return dir;
-}
 
 /* The whole file, NUL-terminated, in the arena. */
 static char *slurp(const char *path, size_t *len)
