@@ -5,6 +5,8 @@
 #ifndef KEEL_CLI_H
 #define KEEL_CLI_H
 
+#include <signal.h>
+
 int cli_server(int argc, char **argv);
 int cli_gc(int argc, char **argv);
 int cli_models(int argc, char **argv);
@@ -23,5 +25,13 @@ const char *cli_tracking_uri(const char *flag);
 /* --cache-dir, else KEEL_MODEL_CACHE, else $HOME/.cache/keel/models (or
  * ./keel-data/models without a HOME). */
 const char *cli_model_cache(struct karena *a, const char *flag);
+
+/* For a long-running command: blocks SIGINT and SIGTERM in this thread and
+ * every thread started after (so only cli_wait_stop sees them; call it before
+ * starting any) and ignores SIGPIPE (a client that hangs up is an error on
+ * its own connection, not the end of the process). */
+void cli_block_stop_signals(sigset_t *stop);
+/* Waits for one of the stop signals and says so on stderr as `who`. */
+void cli_wait_stop(const sigset_t *stop, const char *who);
 
 #endif

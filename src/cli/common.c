@@ -1,8 +1,12 @@
 /*
  * common.c -- what several subcommands resolve the same way: where the
  * metadata store and the artifacts are, from the flags `keel server` takes;
- * which tracking server and model cache the model commands use.
+ * which tracking server and model cache the model commands use; how the
+ * long-running ones wait for their stop signal.
  */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,4 +56,20 @@ const char *cli_model_cache(struct karena *a, const char *flag)
     const char *home = getenv("HOME");
     return home && *home ? karena_sprintf(a, "%s/.cache/keel/models", home)
                          : "./keel-data/models";
+}
+
+void cli_block_stop_signals(sigset_t *stop)
+{
+    sigemptyset(stop);
+    sigaddset(stop, SIGINT);
+    sigaddset(stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+void cli_wait_stop(const sigset_t *stop, const char *who)
+{
+    int sig = 0;
+    sigwait(stop, &sig);
+    fprintf(stderr, "%s: stopping (signal %d)\n", who, sig);
 }

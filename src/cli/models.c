@@ -177,11 +177,7 @@ static int models_serve(int argc, char **argv)
                                     .connection_limit = 1024, .timeout_s = 60,
                                     .threads = o.workers};
     sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    cli_block_stop_signals(&stop);
     struct http_server *srv = NULL;
     if (http_server_start(&srv, &hc, serve_handle, NULL, &target, &ctx) != KEEL_OK) {
         fprintf(stderr, "keel models serve: %s\n", ctx.errmsg ? ctx.errmsg : "cannot listen");
@@ -192,9 +188,7 @@ static int models_serve(int argc, char **argv)
     fprintf(stderr, "keel models serve: %s (%s, %s) on http://%s:%d with %u workers\n",
             o.model_uri, keel_model_flavor(model), keel_model_class(model), o.host,
             http_server_port(srv), o.workers);
-    int sig = 0;
-    sigwait(&stop, &sig);
-    fprintf(stderr, "keel models serve: stopping (signal %d)\n", sig);
+    cli_wait_stop(&stop, "keel models serve");
     http_server_stop(srv);
     keel_model_unref(model);
     karena_free(a);

@@ -200,13 +200,8 @@ int cli_server(int argc, char **argv)
     struct http_server_config hc = {.host = o.host, .port = o.port, .max_body = o.max_body,
                                     .arena_ceiling = REQUEST_ARENA_CEILING,
                                     .connection_limit = 1024, .timeout_s = 120};
-    /* block the stop signals in every thread; the main thread waits for them */
     sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    cli_block_stop_signals(&stop);
     struct http_server *srv = NULL;
     if (http_server_start(&srv, &hc, api_handle, &api_stream_ops, &app, &ctx) != KEEL_OK) {
         fprintf(stderr, "keel server: %s\n", ctx.errmsg ? ctx.errmsg : "cannot listen");
@@ -217,9 +212,7 @@ int cli_server(int argc, char **argv)
     }
     fprintf(stderr, "keel server listening on http://%s:%d (store %s, artifact root %s)\n",
             o.host, http_server_port(srv), db, root);
-    int sig = 0;
-    sigwait(&stop, &sig);
-    fprintf(stderr, "keel server: stopping (signal %d)\n", sig);
+    cli_wait_stop(&stop, "keel server");
     http_server_stop(srv);
     blobstore_close(blobs);
     store_close(st);
