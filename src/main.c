@@ -14,7 +14,7 @@ static const struct {
 } commands[] = {
     {"server", cli_server, "run the tracking server (MLflow-compatible REST API)"},
     {"gc", cli_gc, "permanently remove deleted runs and unreferenced artifact contents"},
-    {"models", cli_models, "serve a model (MLflow scoring protocol, KServe v2)"},
+    {"models", cli_models, "serve a model, or score a file with it (`keel models --help`)"},
 };
 
 static void usage(FILE *f)

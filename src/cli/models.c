@@ -1,6 +1,7 @@
 /*
- * models.c -- `keel models serve`: one model, MLflow's scoring protocol and
- * KServe v2, no Python.
+ * models.c -- `keel models`: the subcommand table, and `keel models serve`:
+ * one model, MLflow's scoring protocol and KServe v2, no Python.
+ * (`keel models predict` is in predict.c.)
  *
  * Flags follow `mlflow models serve` (-m, -h, -p, -w; --env-manager is
  * accepted and ignored, since keel runs the model itself). The model is
@@ -201,6 +202,7 @@ static const struct {
     const char *help;
 } model_commands[] = {
     {"serve", models_serve, "serve a model over HTTP (MLflow scoring protocol, KServe v2)"},
+    {"predict", cli_models_predict, "score a CSV or JSON-lines file with a model, as a job"},
 };
 
 int cli_models(int argc, char **argv)

@@ -31,6 +31,7 @@
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/csv.h"
+#include "util/decimal.h"
 #include "util/json.h"
 #include "util/jparse.h"
 
@@ -310,25 +311,20 @@ static bool py_float(const char *s, size_t n, double *out)
         n--;
     if (!n || n > 400)
         return false;
-    char tmp[401];
-    memcpy(tmp, s, n);
-    tmp[n] = '\0';
-    const char *t = tmp + (tmp[0] == '+' || tmp[0] == '-');
-    if (!strcasecmp(t, "inf") || !strcasecmp(t, "infinity")) {
-        *out = tmp[0] == '-' ? -INFINITY : INFINITY;
+    if (decimal_parse(s, n, out))
+        return true;
+    /* the words Python's float() also reads, in any case */
+    const char *t = s + (s[0] == '+' || s[0] == '-');
+    size_t tn = n - (size_t)(t - s);
+    if ((tn == 3 && !strncasecmp(t, "inf", 3)) || (tn == 8 && !strncasecmp(t, "infinity", 8))) {
+        *out = s[0] == '-' ? -INFINITY : INFINITY;
         return true;
     }
-    if (!strcasecmp(t, "nan")) {
+    if (tn == 3 && !strncasecmp(t, "nan", 3)) {
         *out = NAN;
         return true;
     }
-    /* strtod also takes hex floats and "infinit"; Python's float() does not */
-    for (const char *c = t; *c; c++)
-        if (!isdigit((unsigned char)*c) && !strchr(".eE+-", *c))
-            return false;
-    char *end = NULL;
-    *out = strtod(tmp, &end);
-    return end && *end == '\0' && end != tmp;
+    return false;
 }
 
 /* pandas' default NA spellings in read_csv. */
@@ -337,8 +333,14 @@ static bool pandas_na(const char *s, size_t n)
     static const char *const na[] = {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN",
                                      "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA",
                                      "NULL", "NaN", "None", "n/a", "nan", "null"};
+    if (n == 0)
+        return true;
+    /* most cells are numbers: none of the spellings starts with a digit
+     * other than "1.#..." or is longer than 8 bytes */
+    if (n > 8 || (s[0] >= '0' && s[0] <= '9' && s[0] != '1'))
+        return false;
     for (size_t i = 0; i < sizeof na / sizeof *na; i++)
-        if (strlen(na[i]) == n && memcmp(na[i], s, n) == 0)
+        if (na[i][0] == s[0] && strlen(na[i]) == n && memcmp(na[i], s, n) == 0)
             return true;
     return false;
 }

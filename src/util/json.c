@@ -116,8 +116,16 @@ void jw_int(struct jw *w, int64_t v)
 void json_format_double(double v, char *out, size_t n)
 {
     /* the shortest precision that reads back to v; reading back is monotonic
-     * in the precision (17 digits always do), so search it by halves */
+     * in the precision (17 digits always do), so search it by halves. Most
+     * values are either short (metrics like 0.5) or need 16-17 digits (a
+     * float32 widened), so 15 digits decides which half to search first. */
     int lo = 1, hi = 17;
+    snprintf(out, n, "%.14e", v);
+    if (strtod(out, NULL) == v) {
+        hi = 15;
+    } else {
+        lo = 16;
+    }
     while (lo < hi) {
         int mid = (lo + hi) / 2;
         snprintf(out, n, "%.*e", mid - 1, v);

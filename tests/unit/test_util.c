@@ -6,6 +6,8 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -13,6 +15,7 @@
 #include "api/validate.h"
 #include "util/arena.h"
 #include "util/buf.h"
+#include "util/decimal.h"
 #include "util/json.h"
 #include "util/uri.h"
 
@@ -136,6 +139,52 @@ static void test_uri_append_like_mlflow(void **state)
     karena_free(a);
 }
 
+/* decimal_parse agrees with strtod bit for bit on every input both accept,
+ * and refuses what is not a plain decimal. */
+static void test_decimal_parse_matches_strtod(void **state)
+{
+    (void)state;
+    static const char *const fixed[] = {
+        "0", "-0", "1", "1.", ".5", "+.5", "17.99", "0.1184", "0.000123", "1e22", "1e23",
+        "9007199254740993", "123456789012345", "1234567890123456", "0.1", "0.3",
+        "2.2250738585072014e-308", "4.9e-324", "1.7976931348623157e308", "1e-400", "1e400",
+        "12345678901234567890123", "0.038075906433423026", "-3.14159e-5", "5E+3",
+    };
+    static const char *const refused[] = {"", "-", ".", "e5", "1e", "1e+", "0x10", "inf",
+                                          "nan", " 1", "1 ", "1,5", "1..2", "--1"};
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
+        double got = 0, want = strtod(fixed[i], NULL);
+        assert_true(decimal_parse(fixed[i], strlen(fixed[i]), &got));
+        if (memcmp(&got, &want, sizeof got) != 0)
+            fail_msg("%s: %.17g != %.17g", fixed[i], got, want);
+    }
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        double d;
+        if (decimal_parse(refused[i], strlen(refused[i]), &d))
+            fail_msg("accepted '%s'", refused[i]);
+    }
+    /* random decimals of every length and exponent */
+    srand(7);
+    for (int k = 0; k < 200000; k++) {
+        char buf[64];
+        int nd = 1 + rand() % 20, dot = rand() % (nd + 1), len = 0;
+        if (rand() % 2)
+            buf[len++] = '-';
+        for (int d = 0; d < nd; d++) {
+            if (d == dot && d)
+                buf[len++] = '.';
+            buf[len++] = (char)('0' + rand() % 10);
+        }
+        if (rand() % 3 == 0)
+            len += snprintf(buf + len, sizeof buf - (size_t)len, "e%d", rand() % 60 - 30);
+        buf[len] = '\0';
+        double got = 0, want = strtod(buf, NULL);
+        assert_true(decimal_parse(buf, (size_t)len, &got));
+        if (memcmp(&got, &want, sizeof got) != 0)
+            fail_msg("%s: %.17g != %.17g", buf, got, want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -145,6 +194,7 @@ int main(void)
         cmocka_unit_test(test_pyrepr),
         cmocka_unit_test(test_key_names),
         cmocka_unit_test(test_uri_append_like_mlflow),
+        cmocka_unit_test(test_decimal_parse_matches_strtod),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Why this exists: measures `keel models predict` against the product spec -- end-to-end
+# rows/s on 1M rows x 30 features (bench/gen_rows.py, fixed seed) with the fixture's
+# breast-cancer booster, next to XGBoost predicting the same rows from memory
+# (build/bench/xgb_matrix; target >= 60 % of it), and the peak RSS while scoring an input of
+# about 5 GB (the 1M-row body repeated; target < 200 MB).
+#
+# Environment: KEEL (binary, default build/keel), ROWS (1000000), BIG_GB (5), THREADS (cores).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+KEEL=${KEEL:-$ROOT/build/keel}
+FIX=${KEEL_FIXTURES:-$ROOT/../shared/fixtures}
+ROWS=${ROWS:-1000000}
+BIG_GB=${BIG_GB:-5}
+THREADS=${THREADS:-$(nproc)}
+MODEL=$FIX/models/xgb-booster-binary
+TMP=$(mktemp -d "${TMPDIR:-/var/tmp}/keel-batch-bench.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+
+/usr/bin/python3 "$HERE/gen_rows.py" "$ROWS" > "$TMP/in.csv"
+echo "input: $ROWS rows, $(du -m "$TMP/in.csv" | cut -f1) MiB"
+
+"$ROOT/build/bench/xgb_matrix" "$MODEL/model.xgb" "$TMP/in.csv" "$THREADS"
+
+for run in 1 2 3; do
+  /usr/bin/time -f "PEAK_RSS_KB=%M" "$KEEL" models predict -m "$MODEL" -i "$TMP/in.csv" \
+    -o "$TMP/out.csv" --threads "$THREADS" --no-progress 2>&1 | grep -E "rows scored|PEAK"
+done
+
+# ~BIG_GB GB: the header once, then the body again and again
+tail -n +2 "$TMP/in.csv" > "$TMP/body.csv"
+body_mb=$(du -m "$TMP/body.csv" | cut -f1)
+copies=$(( BIG_GB * 1024 / body_mb + 1 ))
+{ head -1 "$TMP/in.csv"; for _ in $(seq "$copies"); do cat "$TMP/body.csv"; done; } > "$TMP/big.csv"
+rm -f "$TMP/body.csv" "$TMP/out.csv"
+echo "big input: $(du -m "$TMP/big.csv" | cut -f1) MiB"
+/usr/bin/time -f "PEAK_RSS_KB=%M" "$KEEL" models predict -m "$MODEL" -i "$TMP/big.csv" \
+  -o "$TMP/big-out.csv" --threads "$THREADS" --no-progress 2>&1 | grep -E "rows scored|PEAK"

@@ -1,0 +1,1040 @@
+/*
+ * predict.c -- the batch pipeline: read, cut, decode + score, write in order.
+ *
+ * Design note. Three roles share one struct job under one mutex:
+ *   reader  (one thread)  reads the input in blocks, finds row ends (a '\n'
+ *                         outside double quotes, so quoted newlines stay in
+ *                         their row) and queues chunks of whole rows on todo;
+ *   workers (N threads)   take a chunk, decode it with serve/payload.c as one
+ *                         body (the header prepended for CSV, the lines
+ *                         wrapped as dataframe_records for JSON lines), score
+ *                         it, and format its output; a chunk that does not
+ *                         decode or score as a whole is redone row by row, so
+ *                         the bad rows are named by line and, with
+ *                         --on-error skip, set aside with their reason;
+ *   writer  (the caller)  takes finished chunks strictly in sequence, writes
+ *                         them, hashes what it writes, reports progress.
+ * Invariants: at most `cap` chunks exist at once (the reader waits), so memory
+ * is cap x chunk size whatever the input; output order is input order (the
+ * writer never writes chunk k+1 before chunk k); after the first failure
+ * (job->failed) every role stops at its next step and the caller removes the
+ * partial output.
+ *
+ * Sharding: part i of N owns the rows whose first byte lies in the i-th of N
+ * equal byte ranges of the body (after the CSV header). Where a row starts is
+ * decided by quote parity counted from the top of the body, the same way in
+ * every part, so the parts are disjoint, cover everything, and their outputs
+ * concatenate to the unsharded output (only part 0 writes the CSV header).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "batch/batch.h"
+#include "serve/payload.h"
+#include "util/arena.h"
+#include "util/buf.h"
+#include "util/csv.h"
+#include "util/json.h"
+#include "util/jparse.h"
+
+#define READ_BLOCK (1u << 20)
+#define MAX_ROW_BYTES (64u << 20)     /* one row; past it the input is refused */
+#define MAX_CHUNK_BYTES (16u << 20)   /* a chunk ends at this size even with few rows */
+#define MAX_HEADER_BYTES (1u << 20)
+#define CHUNK_OUT_CEILING (512u << 20)
+#define WORKER_ARENA_CEILING (1024u << 20)
+
+struct chunk {
+    uint64_t seq;
+    uint64_t first_line;  /* input line of the chunk's first byte */
+    char *data;           /* whole rows */
+    size_t len;
+    struct kbuf out, rejects;
+    uint64_t rows, rejected;
+    size_t pred_cols;     /* 0: 1-D predictions */
+    struct chunk *next;
+};
+
+struct job {
+    const struct keel_model *model;
+    const struct batch_options *o;
+    int in_fd;
+    char *header;         /* CSV: the header row with its line end */
+    size_t header_len;
+    long *keep_at;        /* CSV: keep column -> header index */
+    uint64_t body_start, range_start, range_end; /* shard bounds in the input */
+    uint64_t total_bytes; /* of the input; 0 when unknown (a pipe) */
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct chunk *todo, *todo_tail, *done;
+    size_t live, cap;
+    uint64_t produced;    /* chunks queued so far */
+    bool reader_done, failed;
+    enum keel_err err;
+    char errmsg[2048];
+    uint64_t bytes_read;
+    unsigned idle_workers;
+    EVP_MD_CTX *in_hash;
+};
+
+static void job_fail(struct job *j, enum keel_err e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void job_fail(struct job *j, enum keel_err e, const char *fmt, ...)
+{
+    pthread_mutex_lock(&j->mu);
+    if (!j->failed) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(j->errmsg, sizeof j->errmsg, fmt, ap);
+        va_end(ap);
+        j->failed = true;
+        j->err = e;
+    }
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+}
+
+static bool job_failed(struct job *j)
+{
+    pthread_mutex_lock(&j->mu);
+    bool f = j->failed;
+    pthread_mutex_unlock(&j->mu);
+    return f;
+}
+
+static void chunk_free(struct chunk *c)
+{
+    if (!c)
+        return;
+    free(c->data);
+    kbuf_free(&c->out);
+    kbuf_free(&c->rejects);
+    free(c);
+}
+
+/* ---- reading ---- */
+
+/* Row ends: '\n' outside double quotes. *inq carries the quote state across
+ * calls. Returns the offset just past the first row end in buf[from..len),
+ * or 0 when there is none yet. */
+static size_t next_row_end(const char *buf, size_t from, size_t len, bool csv, bool *inq)
+{
+    for (size_t i = from; i < len; i++) {
+        char c = buf[i];
+        if (c == '"' && csv)
+            *inq = !*inq;
+        else if (c == '\n' && !*inq)
+            return i + 1;
+    }
+    return 0;
+}
+
+static size_t count_lines(const char *p, size_t n)
+{
+    size_t k = 0;
+    for (const char *e = p + n; (p = memchr(p, '\n', (size_t)(e - p))) != NULL; p++)
+        k++;
+    return k;
+}
+
+static ssize_t read_full(int fd, char *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+static void queue_chunk(struct job *j, struct chunk *c)
+{
+    pthread_mutex_lock(&j->mu);
+    while (j->live >= j->cap && !j->failed)
+        pthread_cond_wait(&j->cv, &j->mu);
+    if (j->failed) {
+        pthread_mutex_unlock(&j->mu);
+        chunk_free(c);
+        return;
+    }
+    c->seq = j->produced++;
+    j->live++;
+    if (j->todo_tail)
+        j->todo_tail->next = c;
+    else
+        j->todo = c;
+    j->todo_tail = c;
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* Hands buf[0..cut) to the workers as one chunk starting at input line
+ * *line; false when the job has failed. */
+static bool emit_chunk(struct job *j, const char *buf, size_t cut, uint64_t *line)
+{
+    struct chunk *c = calloc(1, sizeof *c);
+    char *data = malloc(cut + 1);
+    if (!c || !data) {
+        free(c);
+        free(data);
+        job_fail(j, KEEL_E_NOMEM, "out of memory");
+        return false;
+    }
+    memcpy(data, buf, cut);
+    data[cut] = '\0';
+    c->data = data;
+    c->len = cut;
+    c->first_line = *line;
+    *line += count_lines(data, cut);
+    EVP_DigestUpdate(j->in_hash, data, cut); /* exactly the bytes this job scores */
+    queue_chunk(j, c);
+    return !job_failed(j);
+}
+
+static void *reader_main(void *arg)
+{
+    struct job *j = arg;
+    bool csv = j->o->in_format == BATCH_IN_CSV;
+    size_t cap = READ_BLOCK * 2, len = 0, scanned = 0, cut = 0, rows = 0;
+    char *buf = malloc(cap);
+    bool inq = false, eof = false;
+    uint64_t line = 1 + count_lines(j->header, j->header_len);
+    uint64_t pos = j->range_start; /* input offset of buf[0] */
+    if (!buf) {
+        job_fail(j, KEEL_E_NOMEM, "out of memory");
+        goto out;
+    }
+    if (j->range_start > j->body_start) {
+        /* count the lines before the shard's first row, for error messages */
+        if (lseek(j->in_fd, (off_t)j->body_start, SEEK_SET) < 0) {
+            job_fail(j, KEEL_E_IO, "cannot seek in %s: %s", j->o->input, strerror(errno));
+            goto out;
+        }
+        for (uint64_t left = j->range_start - j->body_start; left;) {
+            ssize_t r = read_full(j->in_fd, buf, left < cap ? left : cap);
+            if (r <= 0)
+                break;
+            line += count_lines(buf, (size_t)r);
+            left -= (uint64_t)r;
+        }
+        if (lseek(j->in_fd, (off_t)j->range_start, SEEK_SET) < 0) {
+            job_fail(j, KEEL_E_IO, "cannot seek in %s: %s", j->o->input, strerror(errno));
+            goto out;
+        }
+    }
+    while (!job_failed(j)) {
+        /* 1. whole rows, while the chunk has room and they are this part's */
+        bool need_more = false;
+        while (rows < j->o->chunk_rows && cut < MAX_CHUNK_BYTES && pos + cut < j->range_end) {
+            size_t e = next_row_end(buf, scanned, len, csv, &inq);
+            if (!e) {
+                scanned = len;
+                need_more = true;
+                break;
+            }
+            cut = scanned = e;
+            rows++;
+        }
+        bool range_done = pos + cut >= j->range_end;
+        if (need_more && eof) {
+            if (cut < len && !range_done) { /* a last row without a line end */
+                cut = scanned = len;
+                rows++;
+            }
+            range_done = true;
+        }
+        /* 2. a full chunk, or the last one */
+        if (cut > 0 && (rows >= j->o->chunk_rows || cut >= MAX_CHUNK_BYTES || range_done)) {
+            if (!emit_chunk(j, buf, cut, &line))
+                break;
+            memmove(buf, buf + cut, len - cut);
+            len -= cut;
+            pos += cut;
+            scanned -= cut;
+            cut = rows = 0;
+        }
+        if (range_done)
+            break;
+        if (!need_more)
+            continue;
+        /* 3. more input */
+        if (cap - len < READ_BLOCK) {
+            if (cap >= MAX_ROW_BYTES + MAX_CHUNK_BYTES) {
+                job_fail(j, KEEL_E_BAD_REQUEST,
+                         "line %llu: a row is longer than %u bytes (an unclosed quote?)",
+                         (unsigned long long)line, MAX_ROW_BYTES);
+                break;
+            }
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                job_fail(j, KEEL_E_NOMEM, "out of memory");
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        ssize_t r = read_full(j->in_fd, buf + len, READ_BLOCK);
+        if (r < 0) {
+            job_fail(j, KEEL_E_IO, "cannot read %s: %s", j->o->input, strerror(errno));
+            break;
+        }
+        len += (size_t)r;
+        eof = r == 0;
+        pthread_mutex_lock(&j->mu);
+        j->bytes_read += (uint64_t)r;
+        pthread_mutex_unlock(&j->mu);
+    }
+out:
+    free(buf);
+    pthread_mutex_lock(&j->mu);
+    j->reader_done = true;
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    return NULL;
+}
+
+/* ---- scoring ---- */
+
+struct row {
+    const char *p;
+    size_t len;
+    uint64_t line;
+};
+
+/* The chunk's non-blank rows with their input lines. */
+static struct row *split_rows(const struct chunk *c, bool csv, size_t *n, struct karena *a)
+{
+    size_t cap = 64, k = 0, at = 0;
+    struct row *rows = karena_alloc(a, cap * sizeof *rows);
+    bool inq = false;
+    uint64_t line = c->first_line;
+    while (rows && at < c->len) {
+        size_t end = next_row_end(c->data, at, c->len, csv, &inq);
+        if (!end)
+            end = c->len;
+        size_t len = end - at;
+        while (len && (c->data[at + len - 1] == '\n' || c->data[at + len - 1] == '\r'))
+            len--;
+        if (!csv) { /* a JSON line of white space only is a blank line */
+            size_t w = 0;
+            while (w < len && (c->data[at + w] == ' ' || c->data[at + w] == '\t'))
+                w++;
+            if (w == len)
+                len = 0;
+        }
+        if (len) {
+            if (k == cap) {
+                rows = karena_realloc(a, rows, cap * sizeof *rows, cap * 2 * sizeof *rows);
+                cap *= 2;
+                if (!rows)
+                    break;
+            }
+            rows[k++] = (struct row){.p = c->data + at, .len = len, .line = line};
+        }
+        line += count_lines(c->data + at, end - at);
+        at = end;
+    }
+    *n = k;
+    return rows;
+}
+
+/* One decodable body for rows[0..n). */
+static const char *make_body(const struct job *j, const struct row *rows, size_t n,
+                             size_t *len, struct karena *a)
+{
+    struct kbuf b;
+    size_t total = j->header_len + 64;
+    for (size_t i = 0; i < n; i++)
+        total += rows[i].len + 2;
+    kbuf_init(&b, total + 1);
+    if (j->o->in_format == BATCH_IN_CSV) {
+        kbuf_add(&b, j->header, j->header_len);
+        for (size_t i = 0; i < n; i++) {
+            kbuf_add(&b, rows[i].p, rows[i].len);
+            kbuf_addc(&b, '\n');
+        }
+    } else {
+        kbuf_adds(&b, "{\"dataframe_records\": [");
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                kbuf_addc(&b, ',');
+            kbuf_add(&b, rows[i].p, rows[i].len);
+        }
+        kbuf_adds(&b, "]}");
+    }
+    char *out = karena_strndup(a, b.data ? b.data : "", b.len);
+    *len = b.len;
+    kbuf_free(&b);
+    return out;
+}
+
+/* The text of keep column k in a row, for the output. */
+static bool keep_value(const struct job *j, const struct row *r, size_t k, const char **p,
+                       size_t *n, bool *is_json, struct karena *a)
+{
+    *is_json = false;
+    if (j->o->in_format == BATCH_IN_CSV) {
+        struct csv_reader rd;
+        const struct csv_field *f;
+        size_t nf = 0;
+        csv_init(&rd, a, NULL);
+        csv_feed(&rd, r->p, r->len, true);
+        if (csv_next(&rd, &f, &nf) != CSV_ROW || (size_t)j->keep_at[k] >= nf) {
+            *p = "";
+            *n = 0;
+            return true;
+        }
+        *p = f[j->keep_at[k]].p;
+        *n = f[j->keep_at[k]].len;
+        return true;
+    }
+    const struct jval *doc = jp_parse(a, r->p, r->len, NULL);
+    const struct jval *v = jv_get(doc, j->o->keep[k]);
+    if (!v) {
+        *p = "null";
+        *n = 4;
+        *is_json = true;
+        return true;
+    }
+    if (jv_is_string(v)) {
+        *p = v->u.s;
+        *n = v->n;
+        return true;
+    }
+    struct kbuf b;
+    kbuf_init(&b, 1u << 20);
+    json_dump_python(&b, v);
+    *p = karena_strndup(a, b.data ? b.data : "", b.len);
+    *n = b.len;
+    *is_json = true;
+    kbuf_free(&b);
+    return *p != NULL;
+}
+
+static void csv_field_out(struct kbuf *b, const char *p, size_t n)
+{
+    bool quote = false;
+    for (size_t i = 0; i < n && !quote; i++)
+        quote = p[i] == ',' || p[i] == '"' || p[i] == '\n' || p[i] == '\r';
+    if (!quote) {
+        kbuf_add(b, p, n);
+        return;
+    }
+    kbuf_addc(b, '"');
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '"')
+            kbuf_addc(b, '"');
+        kbuf_addc(b, p[i]);
+    }
+    kbuf_addc(b, '"');
+}
+
+static void put_pred(struct kbuf *b, const struct keel_prediction *p, size_t i)
+{
+    char tmp[40];
+    if (p->kind == KEEL_PRED_INT64) {
+        snprintf(tmp, sizeof tmp, "%lld", (long long)p->i64[i]);
+    } else {
+        double v = (double)p->f32[i];
+        if (v != v)
+            snprintf(tmp, sizeof tmp, "NaN");
+        else
+            json_format_double(v, tmp, sizeof tmp);
+    }
+    kbuf_adds(b, tmp);
+}
+
+/* Row r's prediction p[r] in the output format. */
+static void format_row(const struct job *j, struct chunk *c, const struct row *row,
+                       const struct keel_prediction *p, size_t r, struct karena *a)
+{
+    struct kbuf *b = &c->out;
+    size_t cols = p->flat ? 1 : p->cols;
+    switch (j->o->out_format) {
+    case BATCH_OUT_JSON:
+        if (c->rows)
+            kbuf_adds(b, ", ");
+        if (!p->flat)
+            kbuf_addc(b, '[');
+        for (size_t k = 0; k < cols; k++) {
+            if (k)
+                kbuf_adds(b, ", ");
+            put_pred(b, p, r * cols + k);
+        }
+        if (!p->flat)
+            kbuf_addc(b, ']');
+        break;
+    case BATCH_OUT_CSV:
+        for (size_t k = 0; k < j->o->n_keep; k++) {
+            const char *v;
+            size_t n;
+            bool js;
+            keep_value(j, row, k, &v, &n, &js, a);
+            csv_field_out(b, v, n);
+            kbuf_addc(b, ',');
+        }
+        for (size_t k = 0; k < cols; k++) {
+            if (k)
+                kbuf_addc(b, ',');
+            put_pred(b, p, r * cols + k);
+        }
+        kbuf_addc(b, '\n');
+        break;
+    case BATCH_OUT_JSONL:
+        kbuf_addc(b, '{');
+        for (size_t k = 0; k < j->o->n_keep; k++) {
+            const char *v;
+            size_t n;
+            bool js;
+            keep_value(j, row, k, &v, &n, &js, a);
+            struct jval key = {.type = J_STRING, .u.s = j->o->keep[k], .n = strlen(j->o->keep[k])};
+            json_dump_python(b, &key);
+            kbuf_adds(b, ": ");
+            if (js) {
+                kbuf_add(b, v, n);
+            } else {
+                struct jval s = {.type = J_STRING, .u.s = v, .n = n};
+                json_dump_python(b, &s);
+            }
+            kbuf_adds(b, ", ");
+        }
+        kbuf_adds(b, "\"prediction\": ");
+        if (!p->flat)
+            kbuf_addc(b, '[');
+        for (size_t k = 0; k < cols; k++) {
+            if (k)
+                kbuf_adds(b, ", ");
+            put_pred(b, p, r * cols + k);
+        }
+        if (!p->flat)
+            kbuf_addc(b, ']');
+        kbuf_adds(b, "}\n");
+        break;
+    }
+    c->pred_cols = p->flat ? 0 : p->cols;
+    c->rows++;
+}
+
+static void reject(struct chunk *c, const struct row *row, const char *why)
+{
+    struct jval reason = {.type = J_STRING, .u.s = why ? why : "", .n = why ? strlen(why) : 0};
+    struct jval text = {.type = J_STRING, .u.s = row->p, .n = row->len};
+    kbuf_printf(&c->rejects, "{\"line\": %llu, \"reason\": ", (unsigned long long)row->line);
+    json_dump_python(&c->rejects, &reason);
+    kbuf_adds(&c->rejects, ", \"row\": ");
+    json_dump_python(&c->rejects, &text);
+    kbuf_adds(&c->rejects, "}\n");
+    c->rejected++;
+}
+
+/* Decodes and scores rows[0..n) as one body; false (ctx says why) when any
+ * row is refused. */
+static bool score_rows(struct job *j, const struct row *rows, size_t n,
+                       struct keel_prediction *pred, struct keel_ctx *ctx)
+{
+    if (j->o->in_format == BATCH_IN_JSONL && n == 1) {
+        /* say what is wrong with the line itself, not with the body it was wrapped in */
+        const char *why = NULL;
+        const struct jval *v = jp_parse(ctx->arena, rows[0].p, rows[0].len, &why);
+        if (!v) {
+            keel_fail(ctx, KEEL_E_BAD_REQUEST, "the line is not valid JSON: %s",
+                      why ? why : "parse error");
+            return false;
+        }
+        if (!jv_is_object(v)) {
+            keel_fail(ctx, KEEL_E_BAD_REQUEST, "the line is not a JSON object of columns");
+            return false;
+        }
+    }
+    size_t len = 0;
+    const char *body = make_body(j, rows, n, &len, ctx->arena);
+    if (!body) {
+        keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+        return false;
+    }
+    struct payload_limits lim = {.max_rows = n + 1};
+    struct payload_frame f;
+    enum payload_format fmt = j->o->in_format == BATCH_IN_CSV ? PAYLOAD_CSV : PAYLOAD_JSON;
+    if (payload_decode(fmt, body, len, keel_model_signature(j->model),
+                       keel_model_n_features(j->model), &lim, &f, ctx) != KEEL_OK)
+        return false;
+    if (f.rows != n) {
+        keel_fail(ctx, KEEL_E_BAD_REQUEST, "the rows did not decode one for one (%zu of %zu)",
+                  f.rows, n);
+        return false;
+    }
+    return keel_model_predict(j->model, f.x, f.rows, pred, ctx) == KEEL_OK;
+}
+
+static void score_chunk(struct job *j, struct chunk *c, struct keel_ctx *ctx)
+{
+    bool csv = j->o->in_format == BATCH_IN_CSV;
+    size_t n = 0;
+    struct row *rows = split_rows(c, csv, &n, ctx->arena);
+    if (!rows) {
+        job_fail(j, KEEL_E_NOMEM, "out of memory");
+        return;
+    }
+    struct keel_prediction pred;
+    if (n && score_rows(j, rows, n, &pred, ctx)) {
+        for (size_t r = 0; r < n; r++)
+            format_row(j, c, &rows[r], &pred, r, ctx->arena);
+        return;
+    }
+    /* something in the chunk is refused: row by row, to name it */
+    for (size_t r = 0; r < n && !job_failed(j); r++) {
+        ctx->errmsg = NULL;
+        if (score_rows(j, &rows[r], 1, &pred, ctx)) {
+            format_row(j, c, &rows[r], &pred, 0, ctx->arena);
+        } else if (ctx->err == KEEL_E_NOMEM || ctx->err == KEEL_E_IO) {
+            job_fail(j, ctx->err, "line %llu: %s", (unsigned long long)rows[r].line,
+                     ctx->errmsg ? ctx->errmsg : "failed");
+        } else if (j->o->skip_errors) {
+            reject(c, &rows[r], ctx->errmsg);
+        } else {
+            job_fail(j, ctx->err ? ctx->err : KEEL_E_BAD_REQUEST, "line %llu: %s",
+                     (unsigned long long)rows[r].line, ctx->errmsg ? ctx->errmsg : "refused");
+        }
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct job *j = arg;
+    for (;;) {
+        pthread_mutex_lock(&j->mu);
+        while (!j->todo && !j->reader_done && !j->failed)
+            pthread_cond_wait(&j->cv, &j->mu);
+        struct chunk *c = j->failed ? NULL : j->todo;
+        if (c) {
+            j->todo = c->next;
+            if (!j->todo)
+                j->todo_tail = NULL;
+            c->next = NULL;
+        }
+        pthread_mutex_unlock(&j->mu);
+        if (!c)
+            return NULL;
+        struct karena *a = karena_new(WORKER_ARENA_CEILING);
+        struct keel_ctx ctx = {.arena = a};
+        kbuf_init(&c->out, CHUNK_OUT_CEILING);
+        kbuf_init(&c->rejects, CHUNK_OUT_CEILING);
+        if (!a)
+            job_fail(j, KEEL_E_NOMEM, "out of memory");
+        else
+            score_chunk(j, c, &ctx);
+        karena_free(a);
+        pthread_mutex_lock(&j->mu);
+        c->next = j->done;
+        j->done = c;
+        pthread_cond_broadcast(&j->cv);
+        pthread_mutex_unlock(&j->mu);
+    }
+}
+
+/* ---- writing ---- */
+
+struct sink {
+    int fd;
+    const char *path;     /* final path; NULL for stdout */
+    char *tmp;            /* the temporary file written until success */
+    EVP_MD_CTX *hash;
+    uint64_t bytes;
+};
+
+static enum keel_err sink_open(struct sink *s, const char *path, struct keel_ctx *ctx)
+{
+    memset(s, 0, sizeof *s);
+    s->hash = EVP_MD_CTX_new();
+    if (!s->hash || !EVP_DigestInit_ex(s->hash, EVP_sha256(), NULL))
+        return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+    if (strcmp(path, "-") == 0) {
+        s->fd = STDOUT_FILENO;
+        return KEEL_OK;
+    }
+    s->path = path;
+    s->tmp = karena_sprintf(ctx->arena, "%s.keel-partial-XXXXXX", path);
+    if (!s->tmp)
+        return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+    s->fd = mkstemp(s->tmp);
+    if (s->fd < 0)
+        return keel_fail(ctx, KEEL_E_IO, "cannot create %s: %s", path, strerror(errno));
+    /* mkstemp makes it private; the output is an ordinary file */
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(s->fd, 0666 & ~mask);
+    return KEEL_OK;
+}
+
+static bool sink_write(struct sink *s, const char *p, size_t n)
+{
+    EVP_DigestUpdate(s->hash, p, n);
+    s->bytes += n;
+    while (n) {
+        ssize_t w = write(s->fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        p += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+/* Success: synced and renamed into place. Failure: removed. */
+static enum keel_err sink_close(struct sink *s, bool ok, struct keel_ctx *ctx)
+{
+    enum keel_err e = KEEL_OK;
+    if (s->path && s->fd >= 0) {
+        if (ok && (fsync(s->fd) != 0 || rename(s->tmp, s->path) != 0))
+            e = keel_fail(ctx, KEEL_E_IO, "cannot write %s: %s", s->path, strerror(errno));
+        if (!ok || e != KEEL_OK)
+            unlink(s->tmp);
+        close(s->fd);
+    }
+    s->fd = -1;
+    return e;
+}
+
+static void sink_digest(struct sink *s, char out[65])
+{
+    unsigned char md[32];
+    unsigned int n = 0;
+    EVP_DigestFinal_ex(s->hash, md, &n);
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    EVP_MD_CTX_free(s->hash);
+    s->hash = NULL;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void progress(struct job *j, uint64_t rows, double t0, bool final)
+{
+    double dt = now_s() - t0;
+    double rate = dt > 0 ? (double)rows / dt : 0;
+    pthread_mutex_lock(&j->mu);
+    uint64_t done = j->bytes_read;
+    uint64_t end = j->range_end < j->total_bytes ? j->range_end : j->total_bytes;
+    uint64_t total = end - j->range_start + j->body_start;
+    pthread_mutex_unlock(&j->mu);
+    if (j->total_bytes && done > 0 && !final) {
+        double eta = dt * ((double)total / (double)done - 1.0);
+        fprintf(stderr, "\rkeel: %llu rows, %.0f rows/s, %3.0f%%, ETA %02d:%02d   ",
+                (unsigned long long)rows, rate, 100.0 * (double)done / (double)total,
+                (int)(eta / 60), (int)eta % 60);
+    } else {
+        fprintf(stderr, "\rkeel: %llu rows, %.0f rows/s%s", (unsigned long long)rows, rate,
+                final ? "\n" : "   ");
+    }
+}
+
+/* The CSV output's header: keep columns, then the prediction column(s). */
+static void write_csv_header(struct job *j, struct sink *s, size_t pred_cols)
+{
+    struct kbuf b;
+    kbuf_init(&b, MAX_HEADER_BYTES + 4096);
+    for (size_t k = 0; k < j->o->n_keep; k++) {
+        csv_field_out(&b, j->o->keep[k], strlen(j->o->keep[k]));
+        kbuf_addc(&b, ',');
+    }
+    if (!pred_cols) {
+        kbuf_adds(&b, "prediction");
+    } else {
+        for (size_t k = 0; k < pred_cols; k++)
+            kbuf_printf(&b, "%sprediction_%zu", k ? "," : "", k);
+    }
+    kbuf_addc(&b, '\n');
+    if (!sink_write(s, b.data, b.len))
+        job_fail(j, KEEL_E_IO, "cannot write %s: %s", j->o->output, strerror(errno));
+    kbuf_free(&b);
+}
+
+/* ---- setup ---- */
+
+/* Reads the CSV header row and finds the keep columns in it. */
+static enum keel_err read_header(struct job *j, struct keel_ctx *ctx)
+{
+    if (j->o->in_format != BATCH_IN_CSV) {
+        j->header = karena_strdup(ctx->arena, "");
+        return KEEL_OK;
+    }
+    char *buf = karena_alloc(ctx->arena, MAX_HEADER_BYTES + 1);
+    if (!buf)
+        return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+    size_t len = 0, end = 0;
+    bool inq = false;
+    /* byte by byte: a pipe must not be read past the header here */
+    while (len < MAX_HEADER_BYTES && !end) {
+        ssize_t r = read(j->in_fd, buf + len, 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return keel_fail(ctx, KEEL_E_IO, "cannot read %s: %s", j->o->input, strerror(errno));
+        if (r == 0)
+            break;
+        len++;
+        end = next_row_end(buf, len - 1, len, true, &inq);
+    }
+    if (!end && len >= MAX_HEADER_BYTES)
+        return keel_fail(ctx, KEEL_E_INVALID_PARAMETER,
+                         "line 1: the header row is longer than %u bytes", MAX_HEADER_BYTES);
+    if (len == 0)
+        return keel_fail(ctx, KEEL_E_BAD_REQUEST, "%s is empty: a CSV input needs a header row",
+                         j->o->input);
+    if (!end) {
+        buf[len++] = '\n';
+    }
+    EVP_DigestUpdate(j->in_hash, buf, end ? end : len - 1);
+    j->bytes_read += end ? end : len - 1;
+    j->header = buf;
+    j->header_len = len;
+    j->body_start = end ? end : len - 1;
+    j->keep_at = karena_alloc(ctx->arena, (j->o->n_keep + 1) * sizeof *j->keep_at);
+    if (!j->keep_at)
+        return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+    struct csv_reader rd;
+    const struct csv_field *f;
+    size_t nf = 0;
+    csv_init(&rd, ctx->arena, NULL);
+    csv_feed(&rd, buf, len, true);
+    if (csv_next(&rd, &f, &nf) != CSV_ROW)
+        return keel_fail(ctx, KEEL_E_BAD_REQUEST, "line 1: the header row is malformed: %s",
+                         csv_strerror(csv_error(&rd)));
+    for (size_t k = 0; k < j->o->n_keep; k++) {
+        j->keep_at[k] = -1;
+        for (size_t i = 0; i < nf && j->keep_at[k] < 0; i++)
+            if (f[i].len == strlen(j->o->keep[k]) && !memcmp(f[i].p, j->o->keep[k], f[i].len))
+                j->keep_at[k] = (long)i;
+        if (j->keep_at[k] < 0)
+            return keel_fail(ctx, KEEL_E_INVALID_PARAMETER,
+                             "--keep-columns: the input has no column '%s'", j->o->keep[k]);
+    }
+    return KEEL_OK;
+}
+
+/* The shard's byte range of the body: the first row start at or after its
+ * nominal start, found by quote parity from the top of the body. */
+static enum keel_err shard_range(struct job *j, struct keel_ctx *ctx)
+{
+    uint64_t body = j->total_bytes - j->body_start;
+    uint64_t lo = j->body_start + body * j->o->shard / j->o->shards;
+    uint64_t hi = j->body_start + body * (j->o->shard + 1) / j->o->shards;
+    j->range_end = j->o->shard + 1 == j->o->shards ? j->total_bytes : hi;
+    if (lo == j->body_start) {
+        j->range_start = lo;
+        return KEEL_OK;
+    }
+    /* the first row start >= lo: after a row end at offset >= lo - 1 */
+    char *buf = malloc(READ_BLOCK);
+    if (!buf)
+        return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+    bool inq = false, csv = j->o->in_format == BATCH_IN_CSV;
+    uint64_t off = j->body_start, start = j->total_bytes;
+    if (lseek(j->in_fd, (off_t)off, SEEK_SET) < 0) {
+        free(buf);
+        return keel_fail(ctx, KEEL_E_IO, "cannot seek in %s: %s", j->o->input, strerror(errno));
+    }
+    while (start == j->total_bytes) {
+        ssize_t r = read_full(j->in_fd, buf, READ_BLOCK);
+        if (r <= 0)
+            break;
+        size_t at = 0, e;
+        while ((e = next_row_end(buf, at, (size_t)r, csv, &inq))) {
+            if (off + e >= lo) {
+                start = off + e;
+                break;
+            }
+            at = e;
+        }
+        off += (uint64_t)r;
+    }
+    free(buf);
+    j->range_start = start < j->range_end ? start : j->range_end;
+    return KEEL_OK;
+}
+
+enum keel_err batch_predict(const struct keel_model *model, const struct batch_options *o,
+                            struct batch_stats *stats, struct keel_ctx *ctx)
+{
+    memset(stats, 0, sizeof *stats);
+    if (o->out_format == BATCH_OUT_JSON && o->n_keep)
+        return keel_fail(ctx, KEEL_E_INVALID_PARAMETER,
+                         "--keep-columns needs a .csv or .jsonl output; .json holds MLflow's "
+                         "{\"predictions\": [...]} only");
+    if (o->shards > 1 && (o->out_format == BATCH_OUT_JSON || strcmp(o->input, "-") == 0))
+        return keel_fail(ctx, KEEL_E_INVALID_PARAMETER,
+                         "--shard needs a file input and a .csv or .jsonl output (whose parts "
+                         "concatenate)");
+    struct job j = {.model = model, .o = o, .in_fd = -1, .cap = 2 * (size_t)o->threads + 2};
+    pthread_mutex_init(&j.mu, NULL);
+    pthread_cond_init(&j.cv, NULL);
+    j.in_hash = EVP_MD_CTX_new();
+    struct sink out = {.fd = -1}, rej = {.fd = -1};
+    enum keel_err e = KEEL_OK;
+    pthread_t reader, *workers = calloc(o->threads, sizeof *workers);
+    unsigned started = 0;
+    bool reader_started = false;
+    if (!j.in_hash || !workers || !EVP_DigestInit_ex(j.in_hash, EVP_sha256(), NULL)) {
+        e = keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+        goto done;
+    }
+    j.in_fd = strcmp(o->input, "-") == 0 ? STDIN_FILENO : open(o->input, O_RDONLY | O_CLOEXEC);
+    if (j.in_fd < 0) {
+        e = keel_fail(ctx, KEEL_E_IO, "cannot open %s: %s", o->input, strerror(errno));
+        goto done;
+    }
+    struct stat st;
+    if (fstat(j.in_fd, &st) == 0 && S_ISREG(st.st_mode))
+        j.total_bytes = (uint64_t)st.st_size;
+    if ((e = read_header(&j, ctx)) != KEEL_OK)
+        goto done;
+    j.range_start = j.body_start;
+    j.range_end = j.total_bytes ? j.total_bytes : UINT64_MAX;
+    if (o->shards > 1) {
+        if (!j.total_bytes) {
+            e = keel_fail(ctx, KEEL_E_INVALID_PARAMETER, "--shard needs a regular file input");
+            goto done;
+        }
+        if ((e = shard_range(&j, ctx)) != KEEL_OK)
+            goto done;
+    }
+    if ((e = sink_open(&out, o->output, ctx)) != KEEL_OK ||
+        (o->skip_errors && (e = sink_open(&rej, o->rejects, ctx)) != KEEL_OK))
+        goto done;
+
+    double t0 = now_s(), last_progress = t0;
+    if (pthread_create(&reader, NULL, reader_main, &j) != 0) {
+        e = keel_fail(ctx, KEEL_E_NOMEM, "cannot start the reader thread");
+        goto done;
+    }
+    reader_started = true;
+    for (; started < o->threads; started++)
+        if (pthread_create(&workers[started], NULL, worker_main, &j) != 0)
+            break;
+    if (!started) {
+        job_fail(&j, KEEL_E_NOMEM, "cannot start scoring threads");
+    }
+
+    /* the writer: chunks strictly in sequence */
+    bool header_done = o->out_format != BATCH_OUT_CSV || o->shard > 0;
+    if (o->out_format == BATCH_OUT_JSON && !sink_write(&out, "{\"predictions\": [", 17))
+        job_fail(&j, KEEL_E_IO, "cannot write %s: %s", o->output, strerror(errno));
+    bool first_values = true;
+    for (uint64_t next = 0;; next++) {
+        pthread_mutex_lock(&j.mu);
+        struct chunk *c = NULL, **pp = NULL;
+        for (;;) {
+            for (pp = &j.done; *pp && (*pp)->seq != next; pp = &(*pp)->next)
+                ;
+            if (*pp || j.failed || (j.reader_done && next >= j.produced))
+                break;
+            pthread_cond_wait(&j.cv, &j.mu);
+        }
+        if (*pp && !j.failed) {
+            c = *pp;
+            *pp = c->next;
+        }
+        pthread_mutex_unlock(&j.mu);
+        if (!c)
+            break;
+        if (!header_done) {
+            write_csv_header(&j, &out, c->pred_cols);
+            header_done = true;
+        }
+        if (o->out_format == BATCH_OUT_JSON && c->rows && !first_values &&
+            !sink_write(&out, ", ", 2))
+            job_fail(&j, KEEL_E_IO, "cannot write %s: %s", o->output, strerror(errno));
+        if (c->rows)
+            first_values = false;
+        if (!sink_write(&out, c->out.data ? c->out.data : "", c->out.len) ||
+            (c->rejects.len && !sink_write(&rej, c->rejects.data, c->rejects.len)))
+            job_fail(&j, KEEL_E_IO, "cannot write %s: %s", o->output, strerror(errno));
+        stats->rows += c->rows;
+        stats->rejected += c->rejected;
+        chunk_free(c);
+        pthread_mutex_lock(&j.mu);
+        j.live--;
+        pthread_cond_broadcast(&j.cv);
+        pthread_mutex_unlock(&j.mu);
+        if (o->progress && now_s() - last_progress > 0.5) {
+            progress(&j, stats->rows, t0, false);
+            last_progress = now_s();
+        }
+    }
+    if (!header_done && !j.failed)
+        write_csv_header(&j, &out, 0);
+    if (o->out_format == BATCH_OUT_JSON && !sink_write(&out, "]}", 2))
+        job_fail(&j, KEEL_E_IO, "cannot write %s: %s", o->output, strerror(errno));
+    if (o->progress)
+        progress(&j, stats->rows, t0, true);
+    stats->seconds = now_s() - t0;
+    if (j.failed)
+        e = keel_fail(ctx, j.err, "%s", j.errmsg);
+
+done:
+    if (e != KEEL_OK)
+        job_fail(&j, e, "%s", ctx->errmsg ? ctx->errmsg : "failed");
+    if (reader_started)
+        pthread_join(reader, NULL);
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(workers[i], NULL);
+    free(workers);
+    while (j.todo) {
+        struct chunk *c = j.todo;
+        j.todo = c->next;
+        chunk_free(c);
+    }
+    while (j.done) {
+        struct chunk *c = j.done;
+        j.done = c->next;
+        chunk_free(c);
+    }
+    enum keel_err ce = sink_close(&out, e == KEEL_OK, ctx);
+    enum keel_err re = sink_close(&rej, e == KEEL_OK, ctx);
+    if (e == KEEL_OK)
+        e = ce != KEEL_OK ? ce : re;
+    stats->bytes_in = j.bytes_read;
+    stats->bytes_out = out.bytes;
+    if (out.hash)
+        sink_digest(&out, stats->output_sha256);
+    if (rej.hash)
+        EVP_MD_CTX_free(rej.hash);
+    if (j.in_hash) {
+        unsigned char md[32];
+        unsigned n = 0;
+        EVP_DigestFinal_ex(j.in_hash, md, &n);
+        for (unsigned i = 0; i < 32 && n == 32; i++)
+            snprintf(stats->input_sha256 + 2 * i, 3, "%02x", md[i]);
+        EVP_MD_CTX_free(j.in_hash);
+    }
+    if (j.in_fd > STDIN_FILENO)
+        close(j.in_fd);
+    pthread_mutex_destroy(&j.mu);
+    pthread_cond_destroy(&j.cv);
+    return e;
+}
