@@ -84,10 +84,11 @@ build/bench/%: bench/%.c $(OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $< $(OBJ) -o $@ $(PKG_LIBS)
 
-bench: deps build/keel build/bench/scoring_overhead
+bench: deps build/keel build/bench/scoring_overhead build/bench/xgb_matrix
 	bench/run.sh
 	bench/artifacts.sh
 	bench/serve.sh
+	bench/batch.sh
 
 clean:
 	rm -rf build

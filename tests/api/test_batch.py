@@ -256,3 +256,30 @@ def test_the_job_is_recorded_as_a_run(tmp_path, keel):
     assert len(runs) == 1
     assert "could not convert" in {t["key"]: t["value"] for t in runs[0]["data"]["tags"]}[
         "keel.error"]
+
+
+def test_progress_only_when_asked_or_on_a_terminal(tmp_path):
+    text, _ = golden(IRIS)
+    inp = tmp_path / "in.csv"
+    inp.write_text(text)
+    quiet = predict(IRIS, inp, tmp_path / "a.csv")  # stderr is a pipe here: quiet
+    # (text mode reads the progress line's \r as a line end)
+    assert "keel: 20 rows," not in quiet.stderr and "20 rows scored" in quiet.stderr
+    loud = predict(IRIS, inp, tmp_path / "b.csv", "--progress")
+    assert "keel: 20 rows," in loud.stderr, loud.stderr
+    import pty
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: keel with a terminal for stderr
+        os.execv(KEEL_BIN, [KEEL_BIN, "models", "predict", "-m", str(FIXTURES / "models" / IRIS),
+                            "-i", str(inp), "-o", str(tmp_path / "c.csv")])
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.waitpid(pid, 0)
+    assert b"\rkeel: 20 rows" in out, out
