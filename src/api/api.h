@@ -16,11 +16,13 @@
 #include "util/json.h"
 
 struct blobstore;
+struct deploy_set;
 
 struct keel_app {
     struct store *store;
     const char *artifacts_destination; /* absolute directory of proxied artifacts */
     struct blobstore *blobs;           /* the proxied artifacts' content */
+    struct deploy_set *deploys;        /* the models served by deployment name */
     bool serve_artifacts;              /* the mlflow-artifacts API is on */
     /* Which MLflow server keel answers as where 2.x and 3.x differ on the
      * same endpoint (error envelope, run shapes, messages): false = 2.x */
@@ -66,6 +68,12 @@ enum keel_err api_write_artifact_listing(struct api_call *c, const char *root_ur
  * answered with the same HTML 404 page as an unknown path. */
 enum keel_err api_not_routed(struct api_call *c);
 
+/* Scoring through a deployment: /deployments/<name>/<scoring path> and the
+ * KServe v2 routes at the root with the deployment as model name. False
+ * when the path is neither. (api/deployments.c) */
+bool api_deployment_scoring(struct keel_app *app, struct keel_ctx *ctx,
+                            const struct http_request *req, struct http_response *resp);
+
 /* The HTTP handler for the whole application (http_handler_fn). */
 void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
                 struct http_response *resp);
@@ -78,6 +86,7 @@ extern const struct api_route api_artifact_routes[];
 extern const struct api_route api_artifact_proxy_routes[];
 extern const struct api_route api_keel_artifact_routes[];
 extern const struct api_route api_registry_routes[];
+extern const struct api_route api_deployment_routes[];
 extern const struct api_route api_keel_model_routes[];
 extern const struct api_route api_logged_model_routes[];
 

@@ -25,6 +25,7 @@ static const struct api_route *const route_tables[] = {
     api_registry_routes,
     api_keel_model_routes,
     api_logged_model_routes,
+    api_deployment_routes,
 };
 
 static const char *const api_prefixes[] = {"/api/2.0/", "/ajax-api/2.0/"};
@@ -183,6 +184,8 @@ void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
         http_respond_text(resp, 200, "text/plain; charset=utf-8", KEEL_VERSION);
         return;
     }
+    if (a->deploys && api_deployment_scoring(app, ctx, req, resp))
+        return;
     const char *rest = NULL;
     for (size_t i = 0; !rest && i < sizeof api_prefixes / sizeof *api_prefixes; i++)
         if (strncmp(req->path, api_prefixes[i], strlen(api_prefixes[i])) == 0)

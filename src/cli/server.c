@@ -19,6 +19,7 @@
 
 #include "api/api.h"
 #include "artifacts/blobstore.h"
+#include "deploy/deploy.h"
 #include "cli/cli.h"
 #include "http/http.h"
 #include "store/store.h"
@@ -140,6 +141,33 @@ static int parse_opts(int argc, char **argv, struct server_opts *o)
     return -1;
 }
 
+/* Loads every stored deployment; the server is already answering, so model
+ * URIs resolve through its own API. A deployment that does not load is
+ * reported and left FAILED; the others serve. */
+static void serve_deployments(struct keel_app *app, const char *host, int port,
+                              struct keel_ctx *ctx)
+{
+    bool any = strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
+    char *self = karena_sprintf(ctx->arena, strchr(host, ':') && !any ? "http://[%s]:%d"
+                                                                      : "http://%s:%d",
+                                any ? "127.0.0.1" : host, port);
+    deploy_set_self(app->deploys, self);
+    struct keel_deployment *d = NULL;
+    size_t n = 0;
+    if (store_deployment_list(app->store, ctx, &d, &n) != KEEL_OK) {
+        fprintf(stderr, "keel server: cannot list deployments: %s\n", ctx->errmsg);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (deploy_load(app->deploys, d[i].name, d[i].model_uri, ctx) != KEEL_OK)
+            fprintf(stderr, "keel server: deployment '%s' (%s) did not load: %s\n", d[i].name,
+                    d[i].model_uri, ctx->errmsg ? ctx->errmsg : "");
+        else
+            fprintf(stderr, "keel server: deployment '%s' serves %s\n", d[i].name,
+                    d[i].model_uri);
+    }
+}
+
 int cli_server(int argc, char **argv)
 {
     struct server_opts o = {.host = "127.0.0.1", .port = 5000, .serve_artifacts = 1, .mlflow_api = 2,
@@ -195,8 +223,18 @@ int cli_server(int argc, char **argv)
         karena_free(a);
         return 1;
     }
+    struct deploy_set *deploys = NULL;
+    struct deploy_config dc = {.cache_dir = karena_sprintf(a, "%s/models", o.data_dir)};
+    if (deploy_set_new(&deploys, &dc, &ctx) != KEEL_OK) {
+        fprintf(stderr, "keel server: %s\n", ctx.errmsg);
+        blobstore_close(blobs);
+        store_close(st);
+        karena_free(a);
+        return 1;
+    }
     struct keel_app app = {.store = st, .artifacts_destination = dest_abs, .blobs = blobs,
-                           .serve_artifacts = o.serve_artifacts, .mlflow3 = o.mlflow_api == 3};
+                           .deploys = deploys, .serve_artifacts = o.serve_artifacts,
+                           .mlflow3 = o.mlflow_api == 3};
     struct http_server_config hc = {.host = o.host, .port = o.port, .max_body = o.max_body,
                                     .arena_ceiling = REQUEST_ARENA_CEILING,
                                     .connection_limit = 1024, .timeout_s = 120};
@@ -212,8 +250,10 @@ int cli_server(int argc, char **argv)
     }
     fprintf(stderr, "keel server listening on http://%s:%d (store %s, artifact root %s)\n",
             o.host, http_server_port(srv), db, root);
+    serve_deployments(&app, o.host, http_server_port(srv), &ctx);
     cli_wait_stop(&stop, "keel server");
     http_server_stop(srv);
+    deploy_set_free(deploys);
     blobstore_close(blobs);
     store_close(st);
     karena_free(a);

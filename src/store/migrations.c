@@ -164,6 +164,10 @@ static const char *const migrations[] = {
     "  run_key INTEGER NOT NULL REFERENCES runs(run_key),"
     "  model_id TEXT NOT NULL,"
     "  PRIMARY KEY (run_key, model_id)) WITHOUT ROWID;",
+    /* 6: deployments served by keel server, by name */
+    "CREATE TABLE deployments ("
+    "  name TEXT PRIMARY KEY, model_uri TEXT NOT NULL,"
+    "  creation_time INTEGER NOT NULL, last_updated_time INTEGER NOT NULL);",
 };
 
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])

@@ -11,7 +11,7 @@
 #include "store/store.h"
 #include "util/time.h"
 
-#define DB_STMT_CACHE 96
+#define DB_STMT_CACHE 256
 
 /* A connection with its cache of prepared statements, keyed by the address
  * of the (static) SQL text. */

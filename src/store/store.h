@@ -399,4 +399,22 @@ enum keel_err store_artifact_delete_dir(struct store *st, struct keel_ctx *ctx, 
 enum keel_err store_artifact_digest_used(struct store *st, struct keel_ctx *ctx,
                                          const char *digest, bool *used);
 
+/* ---- deployments (deployments_sql.c) ---- */
+
+struct keel_deployment {
+    const char *name, *model_uri;
+    int64_t creation_time, last_updated_time;
+};
+
+/* Creates (KEEL_E_ALREADY_EXISTS when the name is taken) or, with update,
+ * changes the model URI of (KEEL_E_NOT_FOUND when missing) a deployment. */
+enum keel_err store_deployment_put(struct store *st, struct keel_ctx *ctx, const char *name,
+                                   const char *model_uri, bool update);
+enum keel_err store_deployment_get(struct store *st, struct keel_ctx *ctx, const char *name,
+                                   struct keel_deployment *out);
+/* Every deployment, by name. */
+enum keel_err store_deployment_list(struct store *st, struct keel_ctx *ctx,
+                                    struct keel_deployment **out, size_t *n);
+enum keel_err store_deployment_delete(struct store *st, struct keel_ctx *ctx, const char *name);
+
 #endif

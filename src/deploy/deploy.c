@@ -1,0 +1,201 @@
+/*
+ * deploy.c -- deployments in memory: name -> the model served now.
+ *
+ * Design note. States of an entry: LOADING (first load running: not served),
+ * READY (model != NULL), FAILED (no model could ever be loaded; error says
+ * why). A reload of a READY entry keeps serving the old model until the new
+ * one is loaded, then swaps the pointer under the lock; the old model is
+ * unreferenced after the lock is released and freed by whichever request
+ * drops the last reference. Loads of one entry are serialised by `loading`
+ * so two updates cannot swap out of order; loads of different entries run
+ * concurrently. Invariants: `model` is never a model that failed to load;
+ * every pointer handed out by deploy_acquire carries its own reference.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "deploy/deploy.h"
+#include "serve/fetch.h"
+#include "util/arena.h"
+#include "util/time.h"
+
+#define MAX_DEPLOYMENTS 1024
+#define TEXT_MAX 2048
+
+struct entry {
+    char name[128];
+    char model_uri[TEXT_MAX];
+    char model_name[256], model_version[64], run_id[64];
+    char error[TEXT_MAX];
+    struct keel_model *model;
+    int64_t loaded_at;
+    bool loading, used;
+};
+
+struct deploy_set {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char tracking_uri[512];
+    char cache_dir[1024];
+    struct entry entries[MAX_DEPLOYMENTS];
+};
+
+static void copy(char *dst, size_t n, const char *src)
+{
+    snprintf(dst, n, "%s", src ? src : "");
+}
+
+enum keel_err deploy_set_new(struct deploy_set **out, const struct deploy_config *cfg,
+                             struct keel_ctx *ctx)
+{
+    struct deploy_set *s = calloc(1, sizeof *s);
+    if (!s)
+        return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    copy(s->tracking_uri, sizeof s->tracking_uri, cfg->tracking_uri);
+    copy(s->cache_dir, sizeof s->cache_dir, cfg->cache_dir);
+    *out = s;
+    return KEEL_OK;
+}
+
+void deploy_set_self(struct deploy_set *s, const char *tracking_uri)
+{
+    pthread_mutex_lock(&s->mu);
+    copy(s->tracking_uri, sizeof s->tracking_uri, tracking_uri);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void deploy_set_free(struct deploy_set *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < MAX_DEPLOYMENTS; i++)
+        keel_model_unref(s->entries[i].model);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s);
+}
+
+static struct entry *find(struct deploy_set *s, const char *name)
+{
+    for (size_t i = 0; i < MAX_DEPLOYMENTS; i++)
+        if (s->entries[i].used && strcmp(s->entries[i].name, name) == 0)
+            return &s->entries[i];
+    return NULL;
+}
+
+enum keel_err deploy_load(struct deploy_set *s, const char *name, const char *model_uri,
+                          struct keel_ctx *ctx)
+{
+    pthread_mutex_lock(&s->mu);
+    struct entry *e = find(s, name);
+    if (!e) {
+        for (size_t i = 0; i < MAX_DEPLOYMENTS && !e; i++)
+            if (!s->entries[i].used)
+                e = &s->entries[i];
+        if (!e) {
+            pthread_mutex_unlock(&s->mu);
+            return keel_fail(ctx, KEEL_E_TOO_LARGE, "keel serves at most %d deployments",
+                             MAX_DEPLOYMENTS);
+        }
+        memset(e, 0, sizeof *e);
+        e->used = true;
+        copy(e->name, sizeof e->name, name);
+    }
+    while (e->loading)
+        pthread_cond_wait(&s->cv, &s->mu);
+    e->loading = true;
+    char tracking[512], cache[1024];
+    copy(tracking, sizeof tracking, s->tracking_uri);
+    copy(cache, sizeof cache, s->cache_dir);
+    pthread_mutex_unlock(&s->mu);
+
+    struct model_fetch_config fc = {.tracking_uri = tracking, .cache_dir = cache};
+    struct model_fetch_result fetched;
+    struct keel_model *m = NULL;
+    enum keel_err err = model_fetch(model_uri, &fc, &fetched, ctx);
+    if (err == KEEL_OK)
+        err = keel_model_load(fetched.dir, &m, ctx);
+
+    pthread_mutex_lock(&s->mu);
+    struct keel_model *old = NULL;
+    if (err == KEEL_OK) {
+        old = e->model;
+        e->model = m;
+        copy(e->model_uri, sizeof e->model_uri, model_uri);
+        copy(e->model_name, sizeof e->model_name, fetched.name);
+        copy(e->model_version, sizeof e->model_version, fetched.version);
+        copy(e->run_id, sizeof e->run_id, fetched.run_id);
+        e->error[0] = '\0';
+        e->loaded_at = keel_now_ms();
+    } else {
+        copy(e->error, sizeof e->error, ctx->errmsg);
+        if (!e->model)
+            copy(e->model_uri, sizeof e->model_uri, model_uri);
+    }
+    e->loading = false;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    keel_model_unref(old); /* freed now, or when its last request ends */
+    return err;
+}
+
+void deploy_remove(struct deploy_set *s, const char *name)
+{
+    pthread_mutex_lock(&s->mu);
+    struct entry *e = find(s, name);
+    struct keel_model *old = NULL;
+    if (e) {
+        while (e->loading)
+            pthread_cond_wait(&s->cv, &s->mu);
+        old = e->model;
+        memset(e, 0, sizeof *e);
+    }
+    pthread_mutex_unlock(&s->mu);
+    keel_model_unref(old);
+}
+
+static void fill_state(const struct entry *e, struct deploy_state *st, struct karena *a)
+{
+    st->name = karena_strdup(a, e->name);
+    st->model_uri = karena_strdup(a, e->model_uri);
+    st->model_name = karena_strdup(a, e->model_name);
+    st->model_version = karena_strdup(a, e->model_version);
+    st->run_id = karena_strdup(a, e->run_id);
+    st->flavor = e->model ? keel_model_flavor(e->model) : "";
+    st->model_class = e->model ? keel_model_class(e->model) : "";
+    st->status = e->model ? "READY" : e->loading ? "LOADING" : "FAILED";
+    st->error = karena_strdup(a, e->error);
+    st->loaded_at = e->loaded_at;
+}
+
+struct keel_model *deploy_acquire(struct deploy_set *s, const char *name,
+                                  struct deploy_state *state, struct keel_ctx *ctx)
+{
+    pthread_mutex_lock(&s->mu);
+    struct entry *e = find(s, name);
+    struct keel_model *m = e && e->model ? keel_model_ref(e->model) : NULL;
+    if (m && state)
+        fill_state(e, state, ctx->arena);
+    if (!m && e)
+        keel_fail(ctx, KEEL_E_NOT_FOUND, "Deployment '%s' has no model loaded: %s", name,
+                  e->error);
+    pthread_mutex_unlock(&s->mu);
+    if (!m && !e)
+        keel_fail(ctx, KEEL_E_NOT_FOUND, "Deployment '%s' does not exist.", name);
+    return m;
+}
+
+bool deploy_state(struct deploy_set *s, const char *name, struct deploy_state *out,
+                  struct keel_ctx *ctx)
+{
+    pthread_mutex_lock(&s->mu);
+    struct entry *e = find(s, name);
+    if (e)
+        fill_state(e, out, ctx->arena);
+    pthread_mutex_unlock(&s->mu);
+    return e != NULL;
+}

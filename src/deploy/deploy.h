@@ -1,0 +1,64 @@
+/*
+ * deploy.h -- the models keel server serves, by deployment name.
+ *
+ * A deployment is a name and a model URI (kept in the store). The set holds,
+ * per deployment, the model loaded for it now. Loading happens outside the
+ * set's lock (fetching and parsing a model takes time); only the pointer
+ * swap is under it. Requests take a reference to the model they score with
+ * (deploy_acquire / deploy_release), so a swap or a delete never frees a
+ * model a request still uses: the old model goes when its last request ends.
+ * A model that fails to load never replaces a working one.
+ */
+#ifndef KEEL_DEPLOY_H
+#define KEEL_DEPLOY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model/model.h"
+#include "util/err.h"
+
+struct deploy_set;
+
+struct deploy_config {
+    const char *tracking_uri; /* this server's own URL, for model URIs */
+    const char *cache_dir;    /* where fetched models are kept */
+};
+
+/* What a deployment serves now (strings from the caller's arena). */
+struct deploy_state {
+    const char *name, *model_uri;
+    const char *model_name, *model_version, *run_id; /* "" when unknown */
+    const char *flavor, *model_class;
+    const char *status;   /* "READY", or "FAILED" when nothing could be loaded */
+    const char *error;    /* the last load failure, or "" */
+    int64_t loaded_at;    /* ms */
+};
+
+enum keel_err deploy_set_new(struct deploy_set **out, const struct deploy_config *cfg,
+                             struct keel_ctx *ctx);
+/* Frees the set and drops its references. NULL is safe. */
+void deploy_set_free(struct deploy_set *s);
+/* Sets the URL the server answers on, once it is known. */
+void deploy_set_self(struct deploy_set *s, const char *tracking_uri);
+
+/*
+ * Loads model_uri for deployment `name` and makes it the one served (adding
+ * the deployment when new). On failure the previous model (if any) stays,
+ * the failure is recorded in the deployment's state, and the error returned.
+ */
+enum keel_err deploy_load(struct deploy_set *s, const char *name, const char *model_uri,
+                          struct keel_ctx *ctx);
+/* Stops serving `name`; its model goes when its last request ends. */
+void deploy_remove(struct deploy_set *s, const char *name);
+
+/* The deployment's model, with a reference the caller drops with
+ * keel_model_unref(); NULL (and KEEL_E_NOT_FOUND in ctx) when the name is
+ * not served. *state (may be NULL) describes it. */
+struct keel_model *deploy_acquire(struct deploy_set *s, const char *name,
+                                  struct deploy_state *state, struct keel_ctx *ctx);
+/* The state of `name`; false when it is not in the set. */
+bool deploy_state(struct deploy_set *s, const char *name, struct deploy_state *out,
+                  struct keel_ctx *ctx);
+
+#endif

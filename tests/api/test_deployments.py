@@ -1,0 +1,145 @@
+# Deployments inside `keel server`: created, read, listed, updated and deleted through
+# /api/2.0/keel/deployments/..., answering MLflow's scoring protocol on
+# /deployments/<name>/invocations and KServe v2 on /v2/models/<name>/..., with the model
+# version that answered in X-Model-Version; refused URIs change nothing; deployments survive a
+# restart; an update under load fails no request.
+import concurrent.futures
+import json
+import threading
+
+import requests
+
+from conftest import KeelServer, _shutdown
+from test_serving import FIXTURES
+
+API = "/api/2.0/mlflow"
+KEEL = "/api/2.0/keel/deployments"
+ART = "/api/2.0/mlflow-artifacts/artifacts"
+IRIS = FIXTURES / "models" / "xgb-classifier-iris"
+BREAST = FIXTURES / "models" / "xgb-booster-binary"
+
+
+def ok(r):
+    assert r.status_code == 200, (r.request.method, r.request.url, r.status_code, r.text)
+    return r.json()
+
+
+def golden(name):
+    csv = (FIXTURES / "golden" / name / "input.csv").read_text()
+    preds = json.loads((FIXTURES / "golden" / name / "pyfunc_predictions.json").read_text())
+    return csv, preds["predictions"]
+
+
+def register(server, name, model_dir):
+    """model_dir's files as a run's artifacts, registered as the next version of `name`."""
+    exp = ok(requests.post(server.url + API + "/experiments/create",
+                           json={"name": f"exp-{name}-{model_dir.name}"}))["experiment_id"]
+    run = ok(requests.post(server.url + API + "/runs/create",
+                           json={"experiment_id": exp}))["run"]["info"]
+    for p in sorted(model_dir.iterdir()):
+        ok(requests.put(f"{server.url}{ART}/{exp}/{run['run_id']}/artifacts/model/{p.name}",
+                        data=p.read_bytes(), headers={"Content-Type": "application/octet-stream"}))
+    requests.post(server.url + API + "/registered-models/create", json={"name": name})
+    mv = ok(requests.post(server.url + API + "/model-versions/create", json={
+        "name": name, "source": run["artifact_uri"] + "/model", "run_id": run["run_id"]}))
+    return mv["model_version"]["version"]
+
+
+def score(server, name, csv):
+    return requests.post(f"{server.url}/deployments/{name}/invocations", data=csv,
+                         headers={"Content-Type": "text/csv"}, timeout=30)
+
+
+def test_deployment_lifecycle_and_scoring(keel):
+    csv, preds = golden("xgb-classifier-iris")
+    d = ok(requests.post(keel.url + KEEL + "/create",
+                         json={"name": "iris", "model_uri": str(IRIS)}))["deployment"]
+    assert d["name"] == "iris" and d["status"] == "READY" and d["flavor"] == "xgboost"
+    r = score(keel, "iris", csv)
+    assert r.status_code == 200 and r.json() == {"predictions": preds}
+    assert r.headers["X-Deployment"] == "iris" and r.headers["X-Model-Version"] == "none"
+    assert ok(requests.get(keel.url + KEEL + "/get", params={"name": "iris"}))[
+        "deployment"]["model_uri"] == str(IRIS)
+    assert [x["name"] for x in ok(requests.get(keel.url + KEEL + "/list"))["deployments"]] == \
+        ["iris"]
+    # the scoring protocol's other routes, and KServe v2 with the deployment as model name
+    assert requests.get(f"{keel.url}/deployments/iris/ping").status_code == 200
+    assert requests.get(f"{keel.url}/deployments/iris/invocations").status_code == 405
+    rows = [[float(v) for v in line.split(",")] for line in csv.splitlines()[1:]]
+    v2 = ok(requests.post(f"{keel.url}/v2/models/iris/infer", json={"inputs": [
+        {"name": "x", "shape": [len(rows), 4], "datatype": "FP64", "data": rows}]}))
+    assert v2["outputs"][0]["data"] == preds
+    # a duplicate, a bad name, a URI that does not load: refused, nothing changes
+    r = requests.post(keel.url + KEEL + "/create", json={"name": "iris", "model_uri": str(BREAST)})
+    assert r.status_code == 400 and r.json()["error_code"] == "RESOURCE_ALREADY_EXISTS"
+    r = requests.post(keel.url + KEEL + "/create", json={"name": "a b", "model_uri": str(IRIS)})
+    assert r.status_code == 400 and "Invalid deployment name" in r.json()["message"]
+    r = requests.post(keel.url + KEEL + "/create",
+                      json={"name": "sk", "model_uri": str(FIXTURES / "models" / "sklearn-logreg-iris")})
+    assert r.status_code == 400 and "sklearn" in r.json()["message"], r.text
+    assert requests.get(keel.url + KEEL + "/get", params={"name": "sk"}).status_code == 404
+    assert score(keel, "sk", csv).status_code == 404
+    r = requests.post(keel.url + KEEL + "/update",
+                      json={"name": "iris", "model_uri": str(FIXTURES / "models" / "nope")})
+    assert r.status_code == 400
+    assert score(keel, "iris", csv).json() == {"predictions": preds}  # still the old model
+    # delete
+    ok(requests.post(keel.url + KEEL + "/delete", json={"name": "iris"}))
+    r = score(keel, "iris", csv)
+    assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    assert requests.post(keel.url + KEEL + "/delete", json={"name": "iris"}).status_code == 404
+
+
+def test_registered_alias_deployment_survives_a_restart(tmp_path):
+    server = KeelServer(tmp_path).start()
+    try:
+        csv, preds = golden("xgb-classifier-iris")
+        version = register(server, "churn", IRIS)
+        ok(requests.post(server.url + API + "/registered-models/alias",
+                         json={"name": "churn", "alias": "champion", "version": version}))
+        d = ok(requests.post(server.url + KEEL + "/create",
+                             json={"name": "churn", "model_uri": "models:/churn@champion"}))
+        assert d["deployment"]["model_name"] == "churn"
+        assert d["deployment"]["model_version"] == version
+        r = score(server, "churn", csv)
+        assert r.json() == {"predictions": preds} and r.headers["X-Model-Version"] == version
+        server.restart()
+        r = score(server, "churn", csv)
+        assert r.status_code == 200, r.text
+        assert r.json() == {"predictions": preds} and r.headers["X-Model-Version"] == version
+    finally:
+        _shutdown([server])
+
+
+def test_update_under_load_fails_no_request(tmp_path):
+    server = KeelServer(tmp_path).start()
+    try:
+        csv_b, preds_b = golden("xgb-booster-binary")
+        v1 = register(server, "bc", BREAST)
+        v2 = register(server, "bc", FIXTURES / "models" / "xgb-booster-binary-json")
+        ok(requests.post(server.url + KEEL + "/create",
+                         json={"name": "bc", "model_uri": f"models:/bc/{v1}"}))
+        stop = threading.Event()
+        seen, failures = set(), []
+
+        def load():
+            s = requests.Session()
+            while not stop.is_set():
+                r = s.post(f"{server.url}/deployments/bc/invocations", data=csv_b,
+                           headers={"Content-Type": "text/csv"}, timeout=30)
+                if r.status_code != 200 or r.json()["predictions"] != preds_b:
+                    failures.append((r.status_code, r.text[:200]))
+                seen.add(r.headers.get("X-Model-Version"))
+
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            futures = [pool.submit(load) for _ in range(4)]
+            for i in range(6):
+                ok(requests.post(server.url + KEEL + "/update",
+                                 json={"name": "bc", "model_uri": f"models:/bc/{(v1, v2)[i % 2]}"}))
+            stop.set()
+            for f in futures:
+                f.result()
+        assert not failures, failures[:3]
+        assert seen == {v1, v2}
+    finally:
+        _shutdown([server])
