@@ -20,6 +20,7 @@
 #include "api/api.h"
 #include "artifacts/blobstore.h"
 #include "deploy/deploy.h"
+#include "deploy/follow.h"
 #include "cli/cli.h"
 #include "http/http.h"
 #include "store/store.h"
@@ -35,6 +36,7 @@ struct server_opts {
     int port;
     int serve_artifacts;
     int mlflow_api; /* 2 or 3 */
+    unsigned follow_ms; /* how often moving model references are re-resolved */
     unsigned workers;
     size_t max_body;
     uint64_t max_artifact;
@@ -52,6 +54,8 @@ static void server_usage(FILE *f)
             "                                (DATA_DIR/artifacts)\n"
             "  --serve-artifacts             proxy artifacts through keel (default)\n"
             "  --no-serve-artifacts          clients write artifacts to the root directly\n"
+            "  --deployment-poll-ms N        how often deployments of an alias or stage\n"
+            "                                look for a new version (2000)\n"
             "  --mlflow-api 2|3              answer as MLflow 2.x or 3.x where their\n"
             "                                servers differ on one endpoint (2)\n"
             "  -w, --workers N               concurrent store readers (4)\n"
@@ -64,7 +68,8 @@ static void server_usage(FILE *f)
 static int parse_opts(int argc, char **argv, struct server_opts *o)
 {
     enum {
-        O_BACKEND = 256, O_ROOT, O_DEST, O_SERVE, O_NO_SERVE, O_DATA, O_MAXBODY, O_MAXART, O_API, O_HELP
+        O_BACKEND = 256, O_ROOT, O_DEST, O_SERVE, O_NO_SERVE, O_DATA, O_MAXBODY, O_MAXART, O_API,
+        O_FOLLOW, O_HELP
     };
     static const struct option longopts[] = {
         {"host", required_argument, NULL, 'h'},
@@ -79,6 +84,7 @@ static int parse_opts(int argc, char **argv, struct server_opts *o)
         {"max-body-bytes", required_argument, NULL, O_MAXBODY},
         {"max-artifact-bytes", required_argument, NULL, O_MAXART},
         {"mlflow-api", required_argument, NULL, O_API},
+        {"deployment-poll-ms", required_argument, NULL, O_FOLLOW},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -130,6 +136,14 @@ static int parse_opts(int argc, char **argv, struct server_opts *o)
             }
             o->mlflow_api = optarg[0] - '0';
             break;
+        case O_FOLLOW:
+            o->follow_ms = (unsigned)strtoul(optarg, &end, 10);
+            if (!*optarg || *end || o->follow_ms < 10 || o->follow_ms > 3600000) {
+                fprintf(stderr, "keel server: invalid --deployment-poll-ms '%s' (10 to 3600000)\n",
+                        optarg);
+                return 2;
+            }
+            break;
         case O_HELP: server_usage(stdout); return 0;
         default: server_usage(stderr); return 2;
         }
@@ -171,7 +185,7 @@ static void serve_deployments(struct keel_app *app, const char *host, int port,
 int cli_server(int argc, char **argv)
 {
     struct server_opts o = {.host = "127.0.0.1", .port = 5000, .serve_artifacts = 1, .mlflow_api = 2,
-                            .workers = 4, .data_dir = "./keel-data",
+                            .workers = 4, .data_dir = "./keel-data", .follow_ms = 2000,
                             .max_body = DEFAULT_MAX_BODY, .max_artifact = DEFAULT_MAX_ARTIFACT};
     int rc = parse_opts(argc, argv, &o);
     if (rc >= 0)
@@ -251,7 +265,12 @@ int cli_server(int argc, char **argv)
     fprintf(stderr, "keel server listening on http://%s:%d (store %s, artifact root %s)\n",
             o.host, http_server_port(srv), db, root);
     serve_deployments(&app, o.host, http_server_port(srv), &ctx);
+    struct deploy_follower *follower = NULL;
+    if (deploy_follow_start(&follower, st, deploys, o.follow_ms, &ctx) != KEEL_OK)
+        fprintf(stderr, "keel server: deployments will not follow their aliases: %s\n",
+                ctx.errmsg);
     cli_wait_stop(&stop, "keel server");
+    deploy_follow_stop(follower);
     http_server_stop(srv);
     deploy_set_free(deploys);
     blobstore_close(blobs);

@@ -143,3 +143,81 @@ def test_update_under_load_fails_no_request(tmp_path):
         assert seen == {v1, v2}
     finally:
         _shutdown([server])
+
+
+def test_alias_moves_twenty_times_under_load_with_no_failed_request(tmp_path):
+    import time
+    server = KeelServer(tmp_path, "--deployment-poll-ms", "100").start()
+    try:
+        csv_b, preds_b = golden("xgb-booster-binary")
+        versions = [register(server, "fraud", FIXTURES / "models" / m)
+                    for m in ("xgb-booster-binary", "xgb-booster-binary-json",
+                              "xgb-booster-binary-ubj")]
+        alias = {"name": "fraud", "alias": "champion"}
+        ok(requests.post(server.url + API + "/registered-models/alias",
+                         json={**alias, "version": versions[0]}))
+        ok(requests.post(server.url + KEEL + "/create",
+                         json={"name": "fraud", "model_uri": "models:/fraud@champion"}))
+        stop = threading.Event()
+        seen, failures, answered = set(), [], [0]
+
+        def load():
+            s = requests.Session()
+            while not stop.is_set():
+                r = s.post(f"{server.url}/deployments/fraud/invocations", data=csv_b,
+                           headers={"Content-Type": "text/csv"}, timeout=30)
+                if r.status_code != 200 or r.json()["predictions"] != preds_b:
+                    failures.append((r.status_code, r.text[:200]))
+                seen.add(r.headers.get("X-Model-Version"))
+                answered[0] += 1
+
+        def served():
+            return score(server, "fraud", csv_b).headers["X-Model-Version"]
+
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            futures = [pool.submit(load) for _ in range(3)]
+            for i in range(1, 21):
+                target = versions[i % len(versions)]
+                ok(requests.post(server.url + API + "/registered-models/alias",
+                                 json={**alias, "version": target}))
+                deadline = time.monotonic() + 10
+                while served() != target:
+                    assert time.monotonic() < deadline, f"move {i} to {target} not followed"
+                    time.sleep(0.02)
+            stop.set()
+            for f in futures:
+                f.result()
+        assert not failures, failures[:3]
+        assert seen == set(versions) and answered[0] > 20
+        d = ok(requests.get(server.url + KEEL + "/get", params={"name": "fraud"}))["deployment"]
+        assert d["model_version"] == versions[20 % len(versions)] and d["status"] == "READY"
+    finally:
+        _shutdown([server])
+
+
+def test_a_version_that_does_not_load_never_replaces_a_working_one(tmp_path):
+    import time
+    server = KeelServer(tmp_path, "--deployment-poll-ms", "100").start()
+    try:
+        csv, preds = golden("xgb-classifier-iris")
+        good = register(server, "m", IRIS)
+        bad = register(server, "m", FIXTURES / "models" / "sklearn-logreg-iris")
+        alias = {"name": "m", "alias": "prod"}
+        ok(requests.post(server.url + API + "/registered-models/alias",
+                         json={**alias, "version": good}))
+        ok(requests.post(server.url + KEEL + "/create",
+                         json={"name": "m", "model_uri": "models:/m@prod"}))
+        ok(requests.post(server.url + API + "/registered-models/alias",
+                         json={**alias, "version": bad}))
+        deadline = time.monotonic() + 10
+        while True:
+            d = ok(requests.get(server.url + KEEL + "/get", params={"name": "m"}))["deployment"]
+            if d.get("error"):
+                break
+            assert time.monotonic() < deadline, d
+            time.sleep(0.05)
+        assert "sklearn" in d["error"] and d["model_version"] == good and d["status"] == "READY"
+        r = score(server, "m", csv)
+        assert r.json() == {"predictions": preds} and r.headers["X-Model-Version"] == good
+    finally:
+        _shutdown([server])
