@@ -14,6 +14,7 @@ static const struct {
 } commands[] = {
     {"server", cli_server, "run the tracking server (MLflow-compatible REST API)"},
     {"gc", cli_gc, "permanently remove deleted runs and unreferenced artifact contents"},
+    {"deployments", cli_deployments, "create, update, get, list or delete a server's deployments"},
     {"models", cli_models, "serve a model, or score a file with it (`keel models --help`)"},
 };
 
@@ -21,7 +22,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: keel <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
     fprintf(f, "\n`keel <command> --help` describes a command's options.\n");
 }
 

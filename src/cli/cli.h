@@ -11,6 +11,7 @@ int cli_server(int argc, char **argv);
 int cli_gc(int argc, char **argv);
 int cli_models(int argc, char **argv);
 int cli_models_predict(int argc, char **argv);
+int cli_deployments(int argc, char **argv);
 
 struct karena;
 

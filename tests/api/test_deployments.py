@@ -221,3 +221,28 @@ def test_a_version_that_does_not_load_never_replaces_a_working_one(tmp_path):
         assert r.json() == {"predictions": preds} and r.headers["X-Model-Version"] == good
     finally:
         _shutdown([server])
+
+
+def test_the_deployments_command(keel):
+    import subprocess
+    from conftest import KEEL_BIN
+
+    def run(*args):
+        return subprocess.run([KEEL_BIN, "deployments", *args, "--tracking-uri", keel.url],
+                              capture_output=True, text=True, timeout=60)
+
+    r = run("create", "--name", "cli", "--model-uri", str(IRIS))
+    assert r.returncode == 0 and json.loads(r.stdout)["deployment"]["status"] == "READY", r.stderr
+    r = run("update", "--name", "cli", "--model-uri", str(BREAST))
+    assert r.returncode == 0, r.stderr
+    got = json.loads(run("get", "--name", "cli").stdout)["deployment"]
+    assert got["model_uri"] == str(BREAST)
+    assert [d["name"] for d in json.loads(run("list").stdout)["deployments"]] == ["cli"]
+    r = run("create", "--name", "cli", "--model-uri", str(IRIS))
+    assert r.returncode == 1 and "already exists" in r.stderr
+    assert run("delete", "--name", "cli").returncode == 0
+    r = run("get", "--name", "cli")
+    assert r.returncode == 1 and "does not exist" in r.stderr
+    r = subprocess.run([KEEL_BIN, "deployments", "list", "--tracking-uri",
+                        "http://127.0.0.1:9"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "cannot reach" in r.stderr
