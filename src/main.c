@@ -15,6 +15,7 @@ static const struct {
     {"server", cli_server, "run the tracking server (MLflow-compatible REST API)"},
     {"gc", cli_gc, "permanently remove deleted runs and unreferenced artifact contents"},
     {"deployments", cli_deployments, "create, update, get, list or delete a server's deployments"},
+    {"predictions", cli_predictions, "query the prediction log of a server's deployments"},
     {"models", cli_models, "serve a model, or score a file with it (`keel models --help`)"},
 };
 

@@ -17,12 +17,14 @@
 
 struct blobstore;
 struct deploy_set;
+struct predlog;
 
 struct keel_app {
     struct store *store;
     const char *artifacts_destination; /* absolute directory of proxied artifacts */
     struct blobstore *blobs;           /* the proxied artifacts' content */
     struct deploy_set *deploys;        /* the models served by deployment name */
+    struct predlog *predlog;           /* the deployments' prediction log */
     bool serve_artifacts;              /* the mlflow-artifacts API is on */
     /* Which MLflow server keel answers as where 2.x and 3.x differ on the
      * same endpoint (error envelope, run shapes, messages): false = 2.x */

@@ -6,15 +6,19 @@
  * serves: a URI that does not load is refused with the reason and changes
  * nothing. Scoring goes to serve/scoring.c with the deployment's model,
  * held by a reference for the request; every answer says which version
- * produced it (X-Model-Version) and which deployment (X-Deployment).
+ * produced it (X-Model-Version), which deployment (X-Deployment) and its
+ * request id (X-Request-Id), under which the prediction log keeps it.
  */
 #include <ctype.h>
 #include <string.h>
 
 #include "api/api.h"
 #include "deploy/deploy.h"
+#include "deploy/predlog.h"
 #include "serve/scoring.h"
 #include "util/arena.h"
+#include "util/ids.h"
+#include "util/time.h"
 
 #define DEPLOY_MAX_ROWS 1000000u
 
@@ -43,6 +47,7 @@ static void write_deployment(struct api_call *c, const struct keel_deployment *d
     jw_kint(w, "creation_timestamp", d->creation_time);
     jw_kint(w, "last_updated_timestamp", d->last_updated_time);
     jw_kstr(w, "status", live ? st.status : "FAILED");
+    jw_kstr(w, "prediction_log", d->prediction_log ? d->prediction_log : "best-effort");
     if (live) {
         jw_kstr_opt(w, "model_name", st.model_name);
         jw_kstr_opt(w, "model_version", st.model_version);
@@ -70,17 +75,24 @@ static enum keel_err answer_one(struct api_call *c, const char *name)
 
 static enum keel_err h_put(struct api_call *c, bool update)
 {
-    const char *name = NULL, *uri = NULL;
+    const char *name = NULL, *uri = NULL, *log = NULL;
     enum keel_err e;
     if ((e = api_arg_str(c, "name", true, &name)) != KEEL_OK ||
-        (e = api_arg_str(c, "model_uri", true, &uri)) != KEEL_OK || (e = check_name(c, name)))
+        (e = api_arg_str(c, "model_uri", true, &uri)) != KEEL_OK ||
+        (e = api_arg_str(c, "prediction_log", false, &log)) != KEEL_OK ||
+        (e = check_name(c, name)))
         return e;
+    if (log && deploy_log_parse(log) < 0)
+        return keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER,
+                         "Invalid prediction_log '%s': best-effort, required or off", log);
     struct keel_deployment existing;
     e = store_deployment_get(c->app->store, c->ctx, name, &existing);
     if (!update && e == KEEL_OK)
         return keel_fail(c->ctx, KEEL_E_ALREADY_EXISTS, "Deployment '%s' already exists.", name);
     if (update && e != KEEL_OK)
         return e;
+    if (!log)
+        log = update && existing.prediction_log ? existing.prediction_log : "best-effort";
     c->ctx->errmsg = NULL;
     e = deploy_load(c->app->deploys, name, uri, c->ctx);
     if (e != KEEL_OK) {
@@ -90,12 +102,13 @@ static enum keel_err h_put(struct api_call *c, bool update)
                          "Model '%s' could not be loaded for deployment '%s': %s", uri, name,
                          c->ctx->errmsg ? c->ctx->errmsg : "unknown error");
     }
-    e = store_deployment_put(c->app->store, c->ctx, name, uri, update);
+    e = store_deployment_put(c->app->store, c->ctx, name, uri, log, update);
     if (e != KEEL_OK) {
         if (!update)
             deploy_remove(c->app->deploys, name);
         return e;
     }
+    deploy_set_log(c->app->deploys, name, (enum deploy_log)deploy_log_parse(log));
     return answer_one(c, name);
 }
 
@@ -140,7 +153,46 @@ static enum keel_err h_delete(struct api_call *c)
     return KEEL_OK;
 }
 
+/* GET keel/predictions: the prediction log, by deployment, time range
+ * (start_time/end_time, ms), request id and model version. */
+static enum keel_err h_predictions(struct api_call *c)
+{
+    struct predlog_filter f = {.limit = 1000};
+    int64_t max = 0;
+    enum keel_err e;
+    if ((e = api_arg_str(c, "deployment", false, &f.deployment)) != KEEL_OK ||
+        (e = api_arg_str(c, "request_id", false, &f.request_id)) != KEEL_OK ||
+        (e = api_arg_str(c, "model_version", false, &f.model_version)) != KEEL_OK ||
+        (e = api_arg_int(c, "start_time", false, &f.from_ms, NULL)) != KEEL_OK ||
+        (e = api_arg_int(c, "end_time", false, &f.to_ms, NULL)) != KEEL_OK ||
+        (e = api_arg_int(c, "max_results", false, &max, NULL)) != KEEL_OK)
+        return e;
+    if (max < 0 || max > 100000)
+        return keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER,
+                         "max_results must be between 1 and 100000, got %lld", (long long)max);
+    if (max)
+        f.limit = (size_t)max;
+    if (!c->app->predlog)
+        return keel_fail(c->ctx, KEEL_E_INVALID_STATE, "The prediction log is not enabled.");
+    struct kbuf records;
+    kbuf_init(&records, 256u << 20);
+    size_t n = 0;
+    e = predlog_query(c->app->predlog, &f, &records, &n, c->ctx);
+    if (e == KEEL_OK) {
+        /* the records are JSON already: spliced in as they are */
+        kbuf_adds(&c->resp->body, "{\"predictions\":");
+        kbuf_add(&c->resp->body, records.data, records.len);
+        kbuf_addc(&c->resp->body, '}');
+        c->resp->status = 200;
+        c->resp->content_type = "application/json";
+        c->raw_response = true;
+    }
+    kbuf_free(&records);
+    return e;
+}
+
 const struct api_route api_deployment_routes[] = {
+    {"GET", "keel/predictions", h_predictions},
     {"POST", "keel/deployments/create", h_create},
     {"POST", "keel/deployments/update", h_update},
     {"PATCH", "keel/deployments/update", h_update},
@@ -164,6 +216,102 @@ static void not_served(struct http_response *resp, struct keel_ctx *ctx)
     jw_kstr(&w, "error_code", "RESOURCE_DOES_NOT_EXIST");
     jw_kstr(&w, "message", ctx->errmsg ? ctx->errmsg : "No such deployment.");
     jw_obj_end(&w);
+}
+
+static void put_value(struct jw *w, const struct keel_prediction *p, size_t i)
+{
+    if (p->kind == KEEL_PRED_INT64)
+        jw_int(w, p->i64[i]);
+    else
+        jw_double(w, (double)p->f32[i]);
+}
+
+/* One record of the prediction log for a scored request; in `required`
+ * mode a record that cannot be made durable turns the answer into an error. */
+static void log_prediction(struct keel_app *app, const struct deploy_state *st,
+                           const struct keel_model *m, const struct scoring_capture *cap,
+                           const char *request_id, int64_t ts_ms, int64_t latency_us,
+                           struct http_response *resp, struct keel_ctx *ctx)
+{
+    struct kbuf b;
+    kbuf_init(&b, 64u << 20);
+    struct jw w;
+    jw_init(&w, &b);
+    jw_obj(&w);
+    jw_kstr(&w, "request_id", request_id);
+    jw_kint(&w, "timestamp_ms", ts_ms);
+    jw_kstr(&w, "deployment", st->name);
+    jw_kstr(&w, "model_uri", st->model_uri);
+    jw_kstr(&w, "model_name", st->model_name);
+    jw_kstr(&w, "model_version", st->model_version);
+    jw_kstr(&w, "run_id", st->run_id);
+    jw_key(&w, "inputs");
+    jw_obj(&w);
+    const struct keel_signature *sig = keel_model_signature(m);
+    jw_key(&w, "columns");
+    jw_arr(&w);
+    for (size_t c = 0; cap->x && c < cap->cols; c++) {
+        if (sig->has_inputs && c < sig->n_inputs)
+            jw_str(&w, sig->inputs[c].name);
+        else
+            jw_int(&w, (int64_t)c);
+    }
+    jw_arr_end(&w);
+    jw_key(&w, "data");
+    jw_arr(&w);
+    for (size_t r = 0; cap->x && r < cap->rows; r++) {
+        jw_arr(&w);
+        for (size_t c = 0; c < cap->cols; c++) {
+            double v = cap->x[r * cap->cols + c];
+            if (v != v)
+                jw_null(&w);
+            else
+                jw_double(&w, v);
+        }
+        jw_arr_end(&w);
+    }
+    jw_arr_end(&w);
+    jw_obj_end(&w);
+    jw_key(&w, "outputs");
+    jw_arr(&w);
+    const struct keel_prediction *p = &cap->pred;
+    for (size_t r = 0; cap->predicted && r < p->rows; r++) {
+        if (p->flat) {
+            put_value(&w, p, r);
+            continue;
+        }
+        jw_arr(&w);
+        for (size_t k = 0; k < p->cols; k++)
+            put_value(&w, p, r * p->cols + k);
+        jw_arr_end(&w);
+    }
+    jw_arr_end(&w);
+    jw_key(&w, "latency_ms");
+    jw_double(&w, (double)latency_us / 1000.0);
+    jw_kint(&w, "status", resp->status);
+    jw_key(&w, "error");
+    if (cap->error)
+        jw_str(&w, cap->error);
+    else
+        jw_null(&w);
+    jw_obj_end(&w);
+    bool required = st->log == DEPLOY_LOG_REQUIRED;
+    enum keel_err e = w.err != KEEL_OK ? w.err
+                                       : predlog_append(app->predlog, st->name, ts_ms, b.data,
+                                                        b.len, required, ctx);
+    kbuf_free(&b);
+    if (e != KEEL_OK && required) {
+        struct jw ew;
+        resp->status = 503;
+        resp->content_type = "application/json";
+        kbuf_reset(&resp->body);
+        jw_init(&ew, &resp->body);
+        jw_obj(&ew);
+        jw_kstr(&ew, "error_code", "TEMPORARILY_UNAVAILABLE");
+        jw_kstr(&ew, "message", "The prediction could not be recorded in the prediction log "
+                                "(required for this deployment); it was not returned.");
+        jw_obj_end(&ew);
+    }
 }
 
 bool api_deployment_scoring(struct keel_app *app, struct keel_ctx *ctx,
@@ -195,13 +343,22 @@ bool api_deployment_scoring(struct keel_app *app, struct keel_ctx *ctx,
         not_served(resp, ctx);
         return true;
     }
+    struct scoring_capture cap = {0};
     struct scoring_target t = {.model = m, .name = st.name, .version = st.model_version,
                                .mlflow_version = keel_model_mlflow_version(m),
-                               .limits = {.max_rows = DEPLOY_MAX_ROWS}};
+                               .limits = {.max_rows = DEPLOY_MAX_ROWS}, .capture = &cap};
+    char *request_id = karena_alloc(ctx->arena, 33);
+    if (request_id)
+        keel_uuid_hex(request_id);
+    int64_t t0 = keel_now_us(), started = keel_now_ms();
     if (!scoring_handle(&t, sub, ctx, req, resp))
         http_respond_page(resp, 404);
+    if (cap.scored && request_id && app->predlog && st.log != DEPLOY_LOG_OFF)
+        log_prediction(app, &st, m, &cap, request_id, started, keel_now_us() - t0, resp, ctx);
     http_response_header(resp, "X-Deployment", st.name);
     http_response_header(resp, "X-Model-Version", *st.model_version ? st.model_version : "none");
+    if (request_id)
+        http_response_header(resp, "X-Request-Id", request_id);
     keel_model_unref(m);
     return true;
 }

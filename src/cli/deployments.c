@@ -1,6 +1,7 @@
 /*
- * deployments.c -- `keel deployments create|update|get|list|delete`: the
- * deployment API of a running keel server from the shell.
+ * deployments.c -- `keel deployments create|update|get|list|delete` and
+ * `keel predictions query`: the deployment and prediction-log APIs of a
+ * running keel server from the shell.
  *
  * Each command is one request to /api/2.0/keel/deployments/... on the
  * server named by --tracking-uri (KEEL_TRACKING_URI, MLFLOW_TRACKING_URI,
@@ -114,6 +115,105 @@ int cli_deployments(int argc, char **argv)
     curl_slist_free_all(h);
     curl_easy_cleanup(curl);
     kbuf_free(&body);
+    kbuf_free(&answer);
+    karena_free(a);
+    return exit_code;
+}
+
+static void predictions_usage(FILE *f)
+{
+    fprintf(f, "usage: keel predictions query [--deployment NAME] [--request-id ID]\n"
+               "         [--model-version V] [--start-time MS] [--end-time MS]\n"
+               "         [--max-results N] [--tracking-uri URI]\n"
+               "Prints the matching records of the prediction log, one JSON object a line.\n");
+}
+
+int cli_predictions(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "query") != 0) {
+        bool help = argc >= 2 && strcmp(argv[1], "--help") == 0;
+        predictions_usage(help ? stdout : stderr);
+        return help ? 0 : 2;
+    }
+    static const struct option longopts[] = {
+        {"deployment", required_argument, NULL, 'd'},
+        {"request-id", required_argument, NULL, 'r'},
+        {"model-version", required_argument, NULL, 'v'},
+        {"start-time", required_argument, NULL, 's'},
+        {"end-time", required_argument, NULL, 'e'},
+        {"max-results", required_argument, NULL, 'n'},
+        {"tracking-uri", required_argument, NULL, 't'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *keys[] = {"deployment", "request_id", "model_version", "start_time",
+                          "end_time", "max_results"};
+    const char *vals[6] = {0};
+    const char *tracking = NULL;
+    int ch;
+    optind = 2;
+    while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        const char *which = strchr("drvsen", ch);
+        if (ch == 't')
+            tracking = optarg;
+        else if (which && ch)
+            vals[which - "drvsen"] = optarg;
+        else {
+            predictions_usage(stderr);
+            return 2;
+        }
+    }
+    const char *base = cli_tracking_uri(tracking);
+    if (!base)
+        base = "http://127.0.0.1:5000";
+    struct karena *a = karena_new(1u << 20);
+    CURL *curl = curl_easy_init();
+    if (!a || !curl)
+        return 1;
+    struct kbuf url, answer;
+    kbuf_init(&url, 1u << 16);
+    kbuf_init(&answer, 512u << 20);
+    kbuf_printf(&url, "%s/api/2.0/keel/predictions?", base);
+    for (int i = 0; i < 6; i++) {
+        if (!vals[i])
+            continue;
+        char *esc = curl_easy_escape(curl, vals[i], 0);
+        kbuf_printf(&url, "%s=%s&", keys[i], esc ? esc : "");
+        curl_free(esc);
+    }
+    kbuf_addc(&url, '\0');
+    curl_easy_setopt(curl, CURLOPT_URL, url.data);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer);
+    CURLcode rc = curl_easy_perform(curl);
+    long status = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    int exit_code = 0;
+    const struct jval *doc =
+        rc == CURLE_OK ? jp_parse(a, answer.data ? answer.data : "", answer.len, NULL) : NULL;
+    if (rc != CURLE_OK) {
+        fprintf(stderr, "keel predictions: cannot reach %s: %s\n", base, curl_easy_strerror(rc));
+        exit_code = 1;
+    } else if (status != 200 || !jv_is_array(jv_get(doc, "predictions"))) {
+        const struct jval *msg = jv_get(doc, "message");
+        fprintf(stderr, "keel predictions query: %s\n",
+                jv_is_string(msg) ? msg->u.s : "unexpected answer");
+        exit_code = 1;
+    } else {
+        const struct jval *list = jv_get(doc, "predictions");
+        struct kbuf line;
+        kbuf_init(&line, 512u << 20);
+        for (size_t i = 0; i < list->n; i++) {
+            struct jw w;
+            kbuf_reset(&line);
+            jw_init(&w, &line);
+            jw_json(&w, &list->u.items[i]);
+            fwrite(line.data, 1, line.len, stdout);
+            fputc('\n', stdout);
+        }
+        kbuf_free(&line);
+    }
+    curl_easy_cleanup(curl);
+    kbuf_free(&url);
     kbuf_free(&answer);
     karena_free(a);
     return exit_code;

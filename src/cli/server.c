@@ -21,6 +21,7 @@
 #include "artifacts/blobstore.h"
 #include "deploy/deploy.h"
 #include "deploy/follow.h"
+#include "deploy/predlog.h"
 #include "cli/cli.h"
 #include "http/http.h"
 #include "store/store.h"
@@ -37,6 +38,8 @@ struct server_opts {
     int serve_artifacts;
     int mlflow_api; /* 2 or 3 */
     unsigned follow_ms; /* how often moving model references are re-resolved */
+    unsigned log_retention_days;
+    size_t log_queue;
     unsigned workers;
     size_t max_body;
     uint64_t max_artifact;
@@ -54,6 +57,9 @@ static void server_usage(FILE *f)
             "                                (DATA_DIR/artifacts)\n"
             "  --serve-artifacts             proxy artifacts through keel (default)\n"
             "  --no-serve-artifacts          clients write artifacts to the root directly\n"
+            "  --prediction-log-retention-days N  delete prediction log partitions older\n"
+            "                                than N days (0: keep)\n"
+            "  --prediction-log-queue N      best-effort records waiting before drops (65536)\n"
             "  --deployment-poll-ms N        how often deployments of an alias or stage\n"
             "                                look for a new version (2000)\n"
             "  --mlflow-api 2|3              answer as MLflow 2.x or 3.x where their\n"
@@ -69,7 +75,7 @@ static int parse_opts(int argc, char **argv, struct server_opts *o)
 {
     enum {
         O_BACKEND = 256, O_ROOT, O_DEST, O_SERVE, O_NO_SERVE, O_DATA, O_MAXBODY, O_MAXART, O_API,
-        O_FOLLOW, O_HELP
+        O_FOLLOW, O_RETENTION, O_LOGQUEUE, O_HELP
     };
     static const struct option longopts[] = {
         {"host", required_argument, NULL, 'h'},
@@ -85,6 +91,8 @@ static int parse_opts(int argc, char **argv, struct server_opts *o)
         {"max-artifact-bytes", required_argument, NULL, O_MAXART},
         {"mlflow-api", required_argument, NULL, O_API},
         {"deployment-poll-ms", required_argument, NULL, O_FOLLOW},
+        {"prediction-log-retention-days", required_argument, NULL, O_RETENTION},
+        {"prediction-log-queue", required_argument, NULL, O_LOGQUEUE},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -144,6 +152,21 @@ static int parse_opts(int argc, char **argv, struct server_opts *o)
                 return 2;
             }
             break;
+        case O_RETENTION:
+            o->log_retention_days = (unsigned)strtoul(optarg, &end, 10);
+            if (!*optarg || *end || o->log_retention_days > 36500) {
+                fprintf(stderr, "keel server: invalid --prediction-log-retention-days '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case O_LOGQUEUE:
+            o->log_queue = strtoul(optarg, &end, 10);
+            if (!*optarg || *end || o->log_queue == 0 || o->log_queue > 10000000) {
+                fprintf(stderr, "keel server: invalid --prediction-log-queue '%s'\n", optarg);
+                return 2;
+            }
+            break;
         case O_HELP: server_usage(stdout); return 0;
         default: server_usage(stderr); return 2;
         }
@@ -173,12 +196,15 @@ static void serve_deployments(struct keel_app *app, const char *host, int port,
         return;
     }
     for (size_t i = 0; i < n; i++) {
+        int log = deploy_log_parse(d[i].prediction_log);
         if (deploy_load(app->deploys, d[i].name, d[i].model_uri, ctx) != KEEL_OK)
             fprintf(stderr, "keel server: deployment '%s' (%s) did not load: %s\n", d[i].name,
                     d[i].model_uri, ctx->errmsg ? ctx->errmsg : "");
         else
             fprintf(stderr, "keel server: deployment '%s' serves %s\n", d[i].name,
                     d[i].model_uri);
+        deploy_set_log(app->deploys, d[i].name, log < 0 ? DEPLOY_LOG_BEST_EFFORT
+                                                        : (enum deploy_log)log);
     }
 }
 
@@ -246,8 +272,21 @@ int cli_server(int argc, char **argv)
         karena_free(a);
         return 1;
     }
+    struct predlog *predlog = NULL;
+    struct predlog_config pc = {.dir = karena_sprintf(a, "%s/predictions", o.data_dir),
+                                .queue_max = o.log_queue,
+                                .retention_days = o.log_retention_days};
+    if (predlog_open(&predlog, &pc, &ctx) != KEEL_OK) {
+        fprintf(stderr, "keel server: %s\n", ctx.errmsg);
+        deploy_set_free(deploys);
+        blobstore_close(blobs);
+        store_close(st);
+        karena_free(a);
+        return 1;
+    }
     struct keel_app app = {.store = st, .artifacts_destination = dest_abs, .blobs = blobs,
-                           .deploys = deploys, .serve_artifacts = o.serve_artifacts,
+                           .deploys = deploys, .predlog = predlog,
+                           .serve_artifacts = o.serve_artifacts,
                            .mlflow3 = o.mlflow_api == 3};
     struct http_server_config hc = {.host = o.host, .port = o.port, .max_body = o.max_body,
                                     .arena_ceiling = REQUEST_ARENA_CEILING,
@@ -257,6 +296,8 @@ int cli_server(int argc, char **argv)
     struct http_server *srv = NULL;
     if (http_server_start(&srv, &hc, api_handle, &api_stream_ops, &app, &ctx) != KEEL_OK) {
         fprintf(stderr, "keel server: %s\n", ctx.errmsg ? ctx.errmsg : "cannot listen");
+        predlog_close(predlog);
+        deploy_set_free(deploys);
         blobstore_close(blobs);
         store_close(st);
         karena_free(a);
@@ -271,7 +312,8 @@ int cli_server(int argc, char **argv)
                 ctx.errmsg);
     cli_wait_stop(&stop, "keel server");
     deploy_follow_stop(follower);
-    http_server_stop(srv);
+    http_server_stop(srv); /* in-flight requests end here, their records queued */
+    predlog_close(predlog);
     deploy_set_free(deploys);
     blobstore_close(blobs);
     store_close(st);

@@ -31,6 +31,7 @@ struct entry {
     char error[TEXT_MAX];
     struct keel_model *model;
     int64_t loaded_at;
+    enum deploy_log log;
     bool loading, used;
 };
 
@@ -143,6 +144,30 @@ enum keel_err deploy_load(struct deploy_set *s, const char *name, const char *mo
     return err;
 }
 
+static const char *const log_names[] = {"best-effort", "required", "off"};
+
+int deploy_log_parse(const char *s)
+{
+    for (int i = 0; i < (int)(sizeof log_names / sizeof *log_names); i++)
+        if (s && strcmp(s, log_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *deploy_log_name(enum deploy_log l)
+{
+    return (size_t)l < sizeof log_names / sizeof *log_names ? log_names[l] : "off";
+}
+
+void deploy_set_log(struct deploy_set *s, const char *name, enum deploy_log log)
+{
+    pthread_mutex_lock(&s->mu);
+    struct entry *e = find(s, name);
+    if (e)
+        e->log = log;
+    pthread_mutex_unlock(&s->mu);
+}
+
 void deploy_remove(struct deploy_set *s, const char *name)
 {
     pthread_mutex_lock(&s->mu);
@@ -170,6 +195,7 @@ static void fill_state(const struct entry *e, struct deploy_state *st, struct ka
     st->status = e->model ? "READY" : e->loading ? "LOADING" : "FAILED";
     st->error = karena_strdup(a, e->error);
     st->loaded_at = e->loaded_at;
+    st->log = e->log;
 }
 
 struct keel_model *deploy_acquire(struct deploy_set *s, const char *name,

@@ -20,6 +20,17 @@
 
 struct deploy_set;
 
+/* What the prediction log keeps of a deployment's requests. */
+enum deploy_log {
+    DEPLOY_LOG_BEST_EFFORT, /* queued; dropped (and counted) when the queue is full */
+    DEPLOY_LOG_REQUIRED,    /* a request fails when its record cannot be made durable */
+    DEPLOY_LOG_OFF,
+};
+
+/* "best-effort", "required", "off" <-> enum; -1 for an unknown name. */
+int deploy_log_parse(const char *s);
+const char *deploy_log_name(enum deploy_log l);
+
 struct deploy_config {
     const char *tracking_uri; /* this server's own URL, for model URIs */
     const char *cache_dir;    /* where fetched models are kept */
@@ -33,6 +44,7 @@ struct deploy_state {
     const char *status;   /* "READY", or "FAILED" when nothing could be loaded */
     const char *error;    /* the last load failure, or "" */
     int64_t loaded_at;    /* ms */
+    enum deploy_log log;
 };
 
 enum keel_err deploy_set_new(struct deploy_set **out, const struct deploy_config *cfg,
@@ -49,6 +61,8 @@ void deploy_set_self(struct deploy_set *s, const char *tracking_uri);
  */
 enum keel_err deploy_load(struct deploy_set *s, const char *name, const char *model_uri,
                           struct keel_ctx *ctx);
+/* Sets what the prediction log keeps of `name`'s requests (no-op when absent). */
+void deploy_set_log(struct deploy_set *s, const char *name, enum deploy_log log);
 /* Stops serving `name`; its model goes when its last request ends. */
 void deploy_remove(struct deploy_set *s, const char *name);
 

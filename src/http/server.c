@@ -331,8 +331,9 @@ enum keel_err http_server_start(struct http_server **out, const struct http_serv
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
         /* room for large body chunks: fewer, bigger writes on uploads */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
-        /* a pool of 0 is refused, so one polling thread stands for "per connection" */
-        MHD_OPTION_THREAD_POOL_SIZE, cfg->threads ? cfg->threads : 1u, MHD_OPTION_END);
+        /* a pool only for N > 1 polling threads; otherwise the list ends here */
+        cfg->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, cfg->threads,
+        MHD_OPTION_END);
     if (!s->mhd) {
         free(s);
         return keel_fail(ctx, KEEL_E_IO, "cannot listen on %s:%d (address in use?)", cfg->host,

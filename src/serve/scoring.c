@@ -204,17 +204,28 @@ static bool valid_utf8(const unsigned char *s, size_t n)
     return true;
 }
 
+static void capture_error(const struct scoring_target *t, const char *msg)
+{
+    if (t->capture)
+        t->capture->error = msg ? msg : "refused";
+}
+
 static void invocations(const struct scoring_target *t, struct keel_ctx *ctx,
                         const struct http_request *req, struct http_response *resp)
 {
     enum payload_format fmt;
-    if (!read_content_type(req->content_type, ctx, resp, &fmt))
+    if (t->capture)
+        t->capture->scored = true;
+    if (!read_content_type(req->content_type, ctx, resp, &fmt)) {
+        capture_error(t, "unsupported content type");
         return;
+    }
     if (!valid_utf8((const unsigned char *)req->body, req->body_len)) {
         /* MLflow's decode("utf-8") raises here and answers 500 */
         mlflow_error(resp, KEEL_E_BAD_REQUEST,
                      "Invalid input. The request body is not valid UTF-8, the only encoding "
                      "the scoring server accepts.");
+        capture_error(t, "the request body is not valid UTF-8");
         return;
     }
     const struct keel_signature *sig = keel_model_signature(t->model);
@@ -223,7 +234,13 @@ static void invocations(const struct scoring_target *t, struct keel_ctx *ctx,
                                      keel_model_n_features(t->model), &t->limits, &frame, ctx);
     if (e != KEEL_OK) {
         mlflow_error(resp, e, ctx->errmsg);
+        capture_error(t, ctx->errmsg);
         return;
+    }
+    if (t->capture) {
+        t->capture->x = frame.x;
+        t->capture->rows = frame.rows;
+        t->capture->cols = frame.cols;
     }
     if (frame.rows == 0) { /* a header-only CSV, an empty list: nothing to score */
         http_respond_text(resp, 200, APP_JSON, "{\"predictions\": []}");
@@ -236,7 +253,12 @@ static void invocations(const struct scoring_target *t, struct keel_ctx *ctx,
          * Python traceback */
         mlflow_error_trace(resp, KEEL_E_BAD_REQUEST, model_failed_msg,
                            ctx->errmsg ? ctx->errmsg : "the model failed");
+        capture_error(t, ctx->errmsg ? ctx->errmsg : "the model failed");
         return;
+    }
+    if (t->capture) {
+        t->capture->pred = pred;
+        t->capture->predicted = true;
     }
     resp->status = 200;
     resp->content_type = APP_JSON;
@@ -479,11 +501,14 @@ static void kserve_infer(const struct scoring_target *t, struct keel_ctx *ctx,
                          const struct http_request *req, struct http_response *resp)
 {
     const char *perr = NULL;
+    if (t->capture)
+        t->capture->scored = true;
     const struct jval *doc = jp_parse(ctx->arena, req->body, req->body_len, &perr);
     if (!jv_is_object(doc)) {
         kserve_error(resp, 400, doc ? "the request must be a JSON object"
                                     : karena_sprintf(ctx->arena, "invalid JSON: %s",
                                                      perr ? perr : "parse error"));
+        capture_error(t, "the request is not a JSON object");
         return;
     }
     double *x = NULL;
@@ -491,12 +516,23 @@ static void kserve_infer(const struct scoring_target *t, struct keel_ctx *ctx,
     enum keel_err e = kserve_matrix(t, jv_get(doc, "inputs"), &x, &rows, ctx);
     if (e != KEEL_OK) {
         kserve_error(resp, keel_err_http_status(e) == 413 ? 413 : 400, ctx->errmsg);
+        capture_error(t, ctx->errmsg);
         return;
+    }
+    if (t->capture) {
+        t->capture->x = x;
+        t->capture->rows = rows;
+        t->capture->cols = keel_model_n_features(t->model);
     }
     struct keel_prediction pred;
     if (keel_model_predict(t->model, x, rows, &pred, ctx) != KEEL_OK) {
         kserve_error(resp, 400, ctx->errmsg ? ctx->errmsg : model_failed_msg);
+        capture_error(t, ctx->errmsg ? ctx->errmsg : model_failed_msg);
         return;
+    }
+    if (t->capture) {
+        t->capture->pred = pred;
+        t->capture->predicted = true;
     }
     struct jw w;
     kserve_ok(resp, &w);

@@ -21,12 +21,25 @@
 #include "model/model.h"
 #include "serve/payload.h"
 
+/* What a scoring request did, for the prediction log: filled by
+ * scoring_handle when the target has one. The arrays point into the
+ * request's arena. */
+struct scoring_capture {
+    bool scored;               /* a scoring request (not /ping, metadata, ...) */
+    const double *x;           /* the decoded inputs, rows x cols, when decoded */
+    size_t rows, cols;
+    struct keel_prediction pred; /* when scored */
+    bool predicted;
+    const char *error;         /* the refusal's message, when refused */
+};
+
 struct scoring_target {
     const struct keel_model *model;
     const char *name;          /* the KServe model name */
     const char *version;       /* the KServe model version; "" when unknown */
     const char *mlflow_version; /* what /version answers */
     struct payload_limits limits;
+    struct scoring_capture *capture; /* NULL: nothing captured */
 };
 
 /*

@@ -11,17 +11,18 @@
 #include "util/time.h"
 
 struct put_args {
-    const char *name, *model_uri;
+    const char *name, *model_uri, *log;
     bool update;
 };
 
 static enum keel_err op_put(struct dbconn *c, struct keel_ctx *ctx, void *arg)
 {
     const struct put_args *a = arg;
-    static const char ins[] = "INSERT INTO deployments(name, model_uri, creation_time, "
-                              "last_updated_time) VALUES (?, ?, ?, ?) ON CONFLICT(name) DO NOTHING";
-    static const char upd[] = "UPDATE deployments SET model_uri = ?2, last_updated_time = ?3 "
-                              "WHERE name = ?1";
+    static const char ins[] = "INSERT INTO deployments(name, model_uri, last_updated_time, "
+                              "prediction_log, creation_time) VALUES (?1, ?2, ?3, ?4, ?3) "
+                              "ON CONFLICT(name) DO NOTHING";
+    static const char upd[] = "UPDATE deployments SET model_uri = ?2, last_updated_time = ?3, "
+                              "prediction_log = ?4 WHERE name = ?1";
     sqlite3_stmt *s = db_stmt(c, ctx, a->update ? upd : ins);
     if (!s)
         return ctx->err;
@@ -29,8 +30,7 @@ static enum keel_err op_put(struct dbconn *c, struct keel_ctx *ctx, void *arg)
     db_bind_text(s, 1, a->name);
     db_bind_text(s, 2, a->model_uri);
     sqlite3_bind_int64(s, 3, now);
-    if (!a->update)
-        sqlite3_bind_int64(s, 4, now);
+    db_bind_text(s, 4, a->log);
     if (sqlite3_step(s) != SQLITE_DONE)
         return db_fail(c, ctx, "deployment write");
     if (sqlite3_changes(c->db) == 0)
@@ -42,9 +42,10 @@ static enum keel_err op_put(struct dbconn *c, struct keel_ctx *ctx, void *arg)
 }
 
 enum keel_err store_deployment_put(struct store *st, struct keel_ctx *ctx, const char *name,
-                                   const char *model_uri, bool update)
+                                   const char *model_uri, const char *prediction_log,
+                                   bool update)
 {
-    struct put_args a = {name, model_uri, update};
+    struct put_args a = {name, model_uri, prediction_log, update};
     return store_write(st, ctx, op_put, &a);
 }
 
@@ -74,13 +75,14 @@ static void row(struct keel_ctx *ctx, sqlite3_stmt *s, struct keel_deployment *d
     d->model_uri = db_text(ctx, s, 1);
     d->creation_time = sqlite3_column_int64(s, 2);
     d->last_updated_time = sqlite3_column_int64(s, 3);
+    d->prediction_log = db_text(ctx, s, 4);
 }
 
 enum keel_err store_deployment_get(struct store *st, struct keel_ctx *ctx, const char *name,
                                    struct keel_deployment *out)
 {
     static const char sql[] =
-        "SELECT name, model_uri, creation_time, last_updated_time FROM deployments "
+        "SELECT name, model_uri, creation_time, last_updated_time, prediction_log FROM deployments "
         "WHERE name = ?";
     struct dbconn *c = store_reader(st);
     sqlite3_stmt *s = db_stmt(c, ctx, sql);
@@ -104,7 +106,7 @@ enum keel_err store_deployment_list(struct store *st, struct keel_ctx *ctx,
                                     struct keel_deployment **out, size_t *n)
 {
     static const char sql[] =
-        "SELECT name, model_uri, creation_time, last_updated_time FROM deployments "
+        "SELECT name, model_uri, creation_time, last_updated_time, prediction_log FROM deployments "
         "ORDER BY name";
     struct dbconn *c = store_reader(st);
     sqlite3_stmt *s = db_stmt(c, ctx, sql);

@@ -167,6 +167,7 @@ static const char *const migrations[] = {
     /* 6: deployments served by keel server, by name */
     "CREATE TABLE deployments ("
     "  name TEXT PRIMARY KEY, model_uri TEXT NOT NULL,"
+    "  prediction_log TEXT NOT NULL DEFAULT 'best-effort',"
     "  creation_time INTEGER NOT NULL, last_updated_time INTEGER NOT NULL);",
 };
 

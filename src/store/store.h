@@ -403,13 +403,15 @@ enum keel_err store_artifact_digest_used(struct store *st, struct keel_ctx *ctx,
 
 struct keel_deployment {
     const char *name, *model_uri;
+    const char *prediction_log; /* "off", "best-effort" or "required" */
     int64_t creation_time, last_updated_time;
 };
 
 /* Creates (KEEL_E_ALREADY_EXISTS when the name is taken) or, with update,
  * changes the model URI of (KEEL_E_NOT_FOUND when missing) a deployment. */
 enum keel_err store_deployment_put(struct store *st, struct keel_ctx *ctx, const char *name,
-                                   const char *model_uri, bool update);
+                                   const char *model_uri, const char *prediction_log,
+                                   bool update);
 enum keel_err store_deployment_get(struct store *st, struct keel_ctx *ctx, const char *name,
                                    struct keel_deployment *out);
 /* Every deployment, by name. */

@@ -7,5 +7,7 @@
 /* mkdir -p: creates path and its missing parents (0755). 0 on success, -1
  * with errno set otherwise. */
 int keel_mkdirs(const char *path);
+/* rm -rf: removes path and everything below it, as far as it can. */
+void keel_rmtree(const char *path);
 
 #endif

@@ -45,6 +45,7 @@ class KeelServer:
         return [KEEL_BIN, "server", "--host", "127.0.0.1", "--port", str(port),
                 "--backend-store-uri", f"sqlite:///{self.data_dir}/keel.db",
                 "--artifacts-destination", str(self.data_dir / "artifacts"),
+                "--data-dir", str(self.data_dir / "data"),  # prediction log, model cache
                 *self.extra_args]
 
     @property

@@ -246,3 +246,85 @@ def test_the_deployments_command(keel):
     r = subprocess.run([KEEL_BIN, "deployments", "list", "--tracking-uri",
                         "http://127.0.0.1:9"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "cannot reach" in r.stderr
+
+
+def query(server, **params):
+    return ok(requests.get(server.url + "/api/2.0/keel/predictions", params=params))[
+        "predictions"]
+
+
+def test_every_answered_request_is_in_the_prediction_log(tmp_path):
+    import gzip
+    import time
+    server = KeelServer(tmp_path).start()
+    try:
+        csv, preds = golden("xgb-classifier-iris")
+        ok(requests.post(server.url + KEEL + "/create",
+                         json={"name": "iris", "model_uri": str(IRIS)}))
+        ids = []
+        for i in range(5):
+            r = score(server, "iris", csv)
+            assert r.status_code == 200
+            ids.append(r.headers["X-Request-Id"])
+        bad = requests.post(f"{server.url}/deployments/iris/invocations", data="x,y\n1,2\n",
+                            headers={"Content-Type": "text/csv"})
+        assert bad.status_code == 400
+        ids.append(bad.headers["X-Request-Id"])
+        assert len(set(ids)) == 6
+        deadline = time.monotonic() + 10
+        while len(query(server, deployment="iris")) < 6:  # best-effort: written shortly after
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        records = query(server, deployment="iris")
+        assert [r["request_id"] for r in records] == ids
+        first = records[0]
+        assert first["deployment"] == "iris" and first["status"] == 200 and first["error"] is None
+        assert first["outputs"] == preds and len(first["inputs"]["data"]) == len(preds)
+        assert first["inputs"]["columns"][0] == "sepal length (cm)"
+        assert first["latency_ms"] > 0 and first["model_uri"] == str(IRIS)
+        assert records[-1]["status"] == 400 and "missing inputs" in records[-1]["error"]
+        assert [r["request_id"] for r in query(server, request_id=ids[2])] == [ids[2]]
+        import subprocess
+        from conftest import KEEL_BIN
+        cli = subprocess.run([KEEL_BIN, "predictions", "query", "--deployment", "iris",
+                              "--tracking-uri", server.url], capture_output=True, text=True,
+                             timeout=60)
+        assert cli.returncode == 0, cli.stderr
+        assert [json.loads(x)["request_id"] for x in cli.stdout.splitlines()] == ids
+        assert query(server, deployment="other") == []
+        assert query(server, end_time=1) == []
+        # the files are gzip'd JSON lines in deployment=/date= partitions
+        parts = sorted((tmp_path / "data" / "predictions").glob(
+            "deployment=iris/date=*/part-*.jsonl.gz"))
+        assert parts, list(tmp_path.rglob("*"))
+        lines = [json.loads(x) for p in parts for x in gzip.open(p, "rt")]
+        assert [x["request_id"] for x in lines] == ids
+    finally:
+        _shutdown([server])
+
+
+def test_required_log_survives_kill_9(tmp_path):
+    server = KeelServer(tmp_path).start()
+    try:
+        csv, _ = golden("xgb-classifier-iris")
+        ok(requests.post(server.url + KEEL + "/create", json={
+            "name": "iris", "model_uri": str(IRIS), "prediction_log": "required"}))
+        ids = [score(server, "iris", csv).headers["X-Request-Id"] for _ in range(30)]
+        server.kill9()
+        server.start()
+        assert sorted(r["request_id"] for r in query(server, deployment="iris")) == sorted(ids)
+        d = ok(requests.get(server.url + KEEL + "/get", params={"name": "iris"}))["deployment"]
+        assert d["prediction_log"] == "required"
+    finally:
+        _shutdown([server])
+
+
+def test_prediction_log_off_and_bad_mode(keel):
+    csv, _ = golden("xgb-classifier-iris")
+    r = requests.post(keel.url + KEEL + "/create", json={
+        "name": "quiet", "model_uri": str(IRIS), "prediction_log": "sometimes"})
+    assert r.status_code == 400 and "prediction_log" in r.json()["message"]
+    ok(requests.post(keel.url + KEEL + "/create", json={
+        "name": "quiet", "model_uri": str(IRIS), "prediction_log": "off"}))
+    assert score(keel, "quiet", csv).status_code == 200
+    assert query(keel, deployment="quiet") == []

@@ -1,0 +1,549 @@
+/*
+ * predlog.c -- the prediction log's writer, segments and reader.
+ *
+ * Design note. One writer thread. Request threads put records on `queue`
+ * (bounded by queue_max for best-effort records; required ones are always
+ * accepted, their requests being the backpressure) and, when required, wait
+ * on `done_cv` until the writer marks them done. The writer takes the whole
+ * queue at once, groups it by partition (deployment, UTC date), appends each
+ * group to the partition's open segment as one gzip member, fsyncs when the
+ * group holds a required record, then marks every record done and wakes the
+ * waiters. Invariants: a required record is reported done only after the
+ * fsync of the bytes that hold it; a segment only ever grows by whole gzip
+ * members (a failed write is truncated back), so every segment is a valid
+ * gzip file of whole JSON lines at all times.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "deploy/predlog.h"
+#include "util/arena.h"
+#include "util/fs.h"
+#include "util/jparse.h"
+#include "util/time.h"
+
+#define OPEN_SEGMENTS 64
+#define MAX_RECORD (64u << 20)
+#define RETENTION_CHECK_MS 60000
+
+struct rec {
+    char deployment[128];
+    int64_t ts;
+    char *json;
+    size_t len;
+    bool required, done;
+    enum keel_err err;
+    struct rec *next;
+};
+
+struct segment {
+    char key[160];      /* "<deployment>/<date>" */
+    char path[4096];
+    int fd;
+    uint64_t bytes;
+    int64_t opened_ms, used_ms;
+};
+
+struct predlog {
+    struct predlog_config cfg;
+    char dir[4096];
+    pthread_t writer;
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv, done_cv;
+    struct rec *head, *tail;
+    size_t n_queued;
+    bool stop;
+    uint64_t seq;
+    struct predlog_stats stats;
+    struct segment seg[OPEN_SEGMENTS];
+    int64_t last_retention;
+};
+
+static void date_of(int64_t ms, char out[11])
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 11, "%Y-%m-%d", &tm);
+}
+
+static void fsync_dir(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+static void segment_close(struct segment *s)
+{
+    if (s->fd >= 0) {
+        fsync(s->fd); /* best-effort records too reach the disk before we forget the fd */
+        close(s->fd);
+    }
+    memset(s, 0, sizeof *s);
+    s->fd = -1;
+}
+
+/* The open segment for (deployment, date), rolled by size and age. */
+static struct segment *segment_for(struct predlog *l, const char *deployment, const char *date,
+                                   int64_t now)
+{
+    char key[160];
+    snprintf(key, sizeof key, "%s/%s", deployment, date);
+    struct segment *s = NULL;
+    for (int i = 0; i < OPEN_SEGMENTS && !s; i++)
+        if (l->seg[i].fd >= 0 && strcmp(l->seg[i].key, key) == 0)
+            s = &l->seg[i];
+    if (s && s->bytes < l->cfg.segment_bytes &&
+        now - s->opened_ms < (int64_t)l->cfg.segment_age_s * 1000) {
+        s->used_ms = now;
+        return s;
+    }
+    if (!s) { /* a free slot, else the least recently used segment */
+        s = &l->seg[0];
+        for (int i = 0; i < OPEN_SEGMENTS && s->fd >= 0; i++)
+            if (l->seg[i].fd < 0 || l->seg[i].used_ms < s->used_ms)
+                s = &l->seg[i];
+    }
+    segment_close(s); /* rolled, or evicted */
+    char dir[4096];
+    if (snprintf(dir, sizeof dir, "%s/deployment=%s/date=%s", l->dir, deployment, date) >=
+            (int)sizeof dir ||
+        keel_mkdirs(dir) != 0)
+        return NULL;
+    if (snprintf(s->path, sizeof s->path, "%s/part-%lld-%06llu.jsonl.gz", dir, (long long)now,
+                 (unsigned long long)l->seq++) >= (int)sizeof s->path)
+        return NULL;
+    s->fd = open(s->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (s->fd < 0)
+        return NULL;
+    fsync_dir(dir);
+    snprintf(s->key, sizeof s->key, "%s", key);
+    s->bytes = 0;
+    s->opened_ms = s->used_ms = now;
+    return s;
+}
+
+/* Records recs[0..n) of one partition as one gzip member; fsync'd when sync. */
+static bool write_group(struct predlog *l, struct rec **recs, size_t n, bool sync, int64_t now)
+{
+    char date[11];
+    date_of(recs[0]->ts, date);
+    struct segment *s = segment_for(l, recs[0]->deployment, date, now);
+    if (!s)
+        return false;
+    z_stream z = {0};
+    if (deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return false;
+    size_t in = 0;
+    for (size_t i = 0; i < n; i++)
+        in += recs[i]->len + 1;
+    size_t cap = deflateBound(&z, (uLong)in) + 64;
+    unsigned char *out = malloc(cap);
+    bool ok = out != NULL;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    for (size_t i = 0; ok && i < n; i++) {
+        z.next_in = (unsigned char *)recs[i]->json;
+        z.avail_in = (uInt)recs[i]->len;
+        ok = deflate(&z, Z_NO_FLUSH) == Z_OK;
+        z.next_in = (unsigned char *)"\n";
+        z.avail_in = 1;
+        ok = ok && deflate(&z, Z_NO_FLUSH) == Z_OK;
+    }
+    ok = ok && deflate(&z, Z_FINISH) == Z_STREAM_END;
+    size_t len = cap - z.avail_out;
+    deflateEnd(&z);
+    off_t before = (off_t)s->bytes;
+    size_t done = 0;
+    while (ok && done < len) {
+        ssize_t w = write(s->fd, out + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            ok = false;
+        else
+            done += (size_t)w;
+    }
+    free(out);
+    if (ok && sync && fsync(s->fd) != 0)
+        ok = false;
+    if (!ok) {
+        /* keep the segment whole: no half member */
+        if (ftruncate(s->fd, before) != 0)
+            segment_close(s);
+        return false;
+    }
+    s->bytes += len;
+    return true;
+}
+
+static void retention(struct predlog *l, int64_t now)
+{
+    if (!l->cfg.retention_days || now - l->last_retention < RETENTION_CHECK_MS)
+        return;
+    l->last_retention = now;
+    char oldest[11];
+    date_of(now - (int64_t)l->cfg.retention_days * 86400000LL, oldest);
+    DIR *d = opendir(l->dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, "deployment=", 11) != 0)
+            continue;
+        char sub[4096];
+        if (snprintf(sub, sizeof sub, "%s/%s", l->dir, e->d_name) >= (int)sizeof sub)
+            continue;
+        DIR *dd = opendir(sub);
+        struct dirent *p;
+        while (dd && (p = readdir(dd)) != NULL) {
+            if (strncmp(p->d_name, "date=", 5) != 0 || strcmp(p->d_name + 5, oldest) >= 0)
+                continue;
+            char part[4096 + 64];
+            if (snprintf(part, sizeof part, "%s/%s", sub, p->d_name) >= (int)sizeof part)
+                continue;
+            for (int i = 0; i < OPEN_SEGMENTS; i++)
+                if (l->seg[i].fd >= 0 && strncmp(l->seg[i].path, part, strlen(part)) == 0)
+                    segment_close(&l->seg[i]);
+            keel_rmtree(part);
+        }
+        if (dd)
+            closedir(dd);
+    }
+    if (d)
+        closedir(d);
+}
+
+static void *writer_main(void *arg)
+{
+    struct predlog *l = arg;
+    pthread_mutex_lock(&l->mu);
+    for (;;) {
+        while (!l->head && !l->stop)
+            pthread_cond_wait(&l->work_cv, &l->mu);
+        if (!l->head && l->stop)
+            break;
+        struct rec *batch = l->head;
+        l->head = l->tail = NULL;
+        l->n_queued = 0;
+        pthread_mutex_unlock(&l->mu);
+
+        /* group by partition, keeping arrival order inside each group */
+        size_t n = 0;
+        for (struct rec *r = batch; r; r = r->next)
+            n++;
+        struct rec **all = malloc(n * sizeof *all);
+        bool *taken = calloc(n, sizeof *taken);
+        size_t k = 0;
+        for (struct rec *r = batch; r; r = r->next)
+            if (all)
+                all[k++] = r;
+        int64_t now = keel_now_ms();
+        uint64_t written = 0, dropped = 0, failed = 0;
+        for (size_t i = 0; all && taken && i < n; i++) {
+            if (taken[i])
+                continue;
+            char di[11], dj[11];
+            date_of(all[i]->ts, di);
+            struct rec **group = malloc((n - i) * sizeof *group);
+            size_t g = 0;
+            bool sync = false;
+            for (size_t j = i; group && j < n; j++) {
+                date_of(all[j]->ts, dj);
+                if (!taken[j] && strcmp(all[j]->deployment, all[i]->deployment) == 0 &&
+                    strcmp(di, dj) == 0) {
+                    taken[j] = true;
+                    group[g++] = all[j];
+                    sync |= all[j]->required;
+                }
+            }
+            bool ok = group && write_group(l, group, g, sync, now);
+            for (size_t j = 0; j < g; j++) {
+                group[j]->err = ok ? KEEL_OK : KEEL_E_IO;
+                if (ok)
+                    written++;
+                else if (group[j]->required)
+                    failed++;
+                else
+                    dropped++;
+            }
+            free(group);
+        }
+        if (!all || !taken)
+            for (struct rec *r = batch; r; r = r->next)
+                r->err = KEEL_E_NOMEM;
+        free(all);
+        free(taken);
+        retention(l, now);
+
+        pthread_mutex_lock(&l->mu);
+        l->stats.written += written;
+        l->stats.dropped += dropped;
+        l->stats.failed += failed;
+        for (struct rec *r = batch, *next; r; r = next) {
+            next = r->next;
+            if (r->required) {
+                r->done = true; /* the waiter frees it */
+            } else {
+                free(r->json);
+                free(r);
+            }
+        }
+        pthread_cond_broadcast(&l->done_cv);
+    }
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
+enum keel_err predlog_open(struct predlog **out, const struct predlog_config *cfg,
+                           struct keel_ctx *ctx)
+{
+    struct predlog *l = calloc(1, sizeof *l);
+    if (!l)
+        return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+    l->cfg = *cfg;
+    if (!l->cfg.queue_max)
+        l->cfg.queue_max = 65536;
+    if (!l->cfg.segment_bytes)
+        l->cfg.segment_bytes = 64u << 20;
+    if (!l->cfg.segment_age_s)
+        l->cfg.segment_age_s = 3600;
+    snprintf(l->dir, sizeof l->dir, "%s", cfg->dir);
+    for (int i = 0; i < OPEN_SEGMENTS; i++)
+        l->seg[i].fd = -1;
+    if (keel_mkdirs(l->dir) != 0) {
+        free(l);
+        return keel_fail(ctx, KEEL_E_IO, "cannot create %s: %s", cfg->dir, strerror(errno));
+    }
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->work_cv, NULL);
+    pthread_cond_init(&l->done_cv, NULL);
+    if (pthread_create(&l->writer, NULL, writer_main, l) != 0) {
+        free(l);
+        return keel_fail(ctx, KEEL_E_NOMEM, "cannot start the prediction log writer");
+    }
+    *out = l;
+    return KEEL_OK;
+}
+
+void predlog_close(struct predlog *l)
+{
+    if (!l)
+        return;
+    pthread_mutex_lock(&l->mu);
+    l->stop = true;
+    pthread_cond_broadcast(&l->work_cv);
+    pthread_mutex_unlock(&l->mu);
+    pthread_join(l->writer, NULL);
+    for (int i = 0; i < OPEN_SEGMENTS; i++)
+        if (l->seg[i].fd >= 0) {
+            fsync(l->seg[i].fd);
+            segment_close(&l->seg[i]);
+        }
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->work_cv);
+    pthread_cond_destroy(&l->done_cv);
+    free(l);
+}
+
+enum keel_err predlog_append(struct predlog *l, const char *deployment, int64_t ts_ms,
+                             const char *json, size_t len, bool required, struct keel_ctx *ctx)
+{
+    if (len > MAX_RECORD)
+        return keel_fail(ctx, KEEL_E_TOO_LARGE, "prediction record of %zu bytes over the %u limit",
+                         len, MAX_RECORD);
+    struct rec *r = calloc(1, sizeof *r);
+    char *copy = malloc(len + 1);
+    if (!r || !copy) {
+        free(r);
+        free(copy);
+        return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+    }
+    memcpy(copy, json, len);
+    copy[len] = '\0';
+    snprintf(r->deployment, sizeof r->deployment, "%s", deployment);
+    r->ts = ts_ms;
+    r->json = copy;
+    r->len = len;
+    r->required = required;
+    pthread_mutex_lock(&l->mu);
+    if (l->stop || (!required && l->n_queued >= l->cfg.queue_max)) {
+        l->stats.dropped += !required;
+        l->stats.failed += required;
+        pthread_mutex_unlock(&l->mu);
+        free(copy);
+        free(r);
+        return required ? keel_fail(ctx, KEEL_E_IO, "the prediction log is closed")
+                        : keel_fail(ctx, KEEL_E_TOO_LARGE, "the prediction log queue is full");
+    }
+    if (l->tail)
+        l->tail->next = r;
+    else
+        l->head = r;
+    l->tail = r;
+    l->n_queued++;
+    pthread_cond_signal(&l->work_cv);
+    if (!required) {
+        pthread_mutex_unlock(&l->mu);
+        return KEEL_OK;
+    }
+    while (!r->done)
+        pthread_cond_wait(&l->done_cv, &l->mu);
+    pthread_mutex_unlock(&l->mu);
+    enum keel_err e = r->err;
+    free(r->json);
+    free(r);
+    return e == KEEL_OK ? KEEL_OK
+                        : keel_fail(ctx, KEEL_E_IO, "the prediction record could not be made "
+                                                    "durable");
+}
+
+void predlog_get_stats(struct predlog *l, struct predlog_stats *out)
+{
+    pthread_mutex_lock(&l->mu);
+    *out = l->stats;
+    out->queued = l->n_queued;
+    pthread_mutex_unlock(&l->mu);
+}
+
+/* ---- reading ---- */
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The entries of dir starting with prefix, sorted (arena strings). */
+static char **list_sorted(struct karena *a, const char *dir, const char *prefix, size_t *n)
+{
+    size_t cap = 16;
+    char **names = karena_alloc(a, cap * sizeof *names);
+    *n = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (names && d && (e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+            continue;
+        if (*n == cap) {
+            names = karena_realloc(a, names, cap * sizeof *names, cap * 2 * sizeof *names);
+            cap *= 2;
+            if (!names)
+                break;
+        }
+        names[(*n)++] = karena_strdup(a, e->d_name);
+    }
+    if (d)
+        closedir(d);
+    if (names)
+        qsort(names, *n, sizeof *names, by_name);
+    return names;
+}
+
+static bool matches(const struct jval *rec, const struct predlog_filter *f)
+{
+    const struct jval *ts = jv_get(rec, "timestamp_ms");
+    int64_t t = ts && ts->type == J_INT ? ts->u.i : 0;
+    if ((f->from_ms && t < f->from_ms) || (f->to_ms && t >= f->to_ms))
+        return false;
+    const struct jval *id = jv_get(rec, "request_id");
+    if (f->request_id && (!jv_is_string(id) || strcmp(id->u.s, f->request_id) != 0))
+        return false;
+    const struct jval *v = jv_get(rec, "model_version");
+    if (f->model_version && (!jv_is_string(v) || strcmp(v->u.s, f->model_version) != 0))
+        return false;
+    return true;
+}
+
+static enum keel_err scan_file(const char *path, const struct predlog_filter *f, struct kbuf *out,
+                               size_t *found, struct karena *scratch_parent)
+{
+    (void)scratch_parent;
+    gzFile gz = gzopen(path, "rb");
+    if (!gz)
+        return KEEL_OK; /* removed by retention meanwhile */
+    struct kbuf line;
+    kbuf_init(&line, MAX_RECORD + 1);
+    char block[65536];
+    int n;
+    enum keel_err e = KEEL_OK;
+    bool eof = false;
+    while (!eof && *found < f->limit && e == KEEL_OK) {
+        n = gzread(gz, block, sizeof block);
+        if (n <= 0) {
+            eof = true;
+            n = 0;
+        }
+        for (int i = 0; i < n && *found < f->limit; i++) {
+            if (block[i] != '\n') {
+                if (kbuf_addc(&line, block[i]) != KEEL_OK)
+                    kbuf_reset(&line); /* a record over the limit cannot be ours: skip */
+                continue;
+            }
+            struct karena *a = karena_new(4 * MAX_RECORD);
+            const struct jval *rec = a ? jp_parse(a, line.data, line.len, NULL) : NULL;
+            if (rec && matches(rec, f)) {
+                if (*found)
+                    kbuf_addc(out, ',');
+                if (kbuf_add(out, line.data, line.len) != KEEL_OK)
+                    e = KEEL_E_TOO_LARGE;
+                (*found)++;
+            }
+            karena_free(a);
+            kbuf_reset(&line);
+        }
+    }
+    kbuf_free(&line);
+    gzclose(gz);
+    return e;
+}
+
+enum keel_err predlog_query(struct predlog *l, const struct predlog_filter *f, struct kbuf *out,
+                            size_t *n_found, struct keel_ctx *ctx)
+{
+    *n_found = 0;
+    char from_date[11] = "", to_date[11] = "";
+    if (f->from_ms)
+        date_of(f->from_ms, from_date);
+    if (f->to_ms)
+        date_of(f->to_ms - 1, to_date);
+    kbuf_addc(out, '[');
+    size_t nd = 0;
+    char **deps = list_sorted(ctx->arena, l->dir, "deployment=", &nd);
+    enum keel_err e = deps ? KEEL_OK : keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+    for (size_t i = 0; e == KEEL_OK && i < nd && *n_found < f->limit; i++) {
+        if (f->deployment && strcmp(deps[i] + 11, f->deployment) != 0)
+            continue;
+        char *ddir = karena_sprintf(ctx->arena, "%s/%s", l->dir, deps[i]);
+        size_t nt = 0;
+        char **dates = ddir ? list_sorted(ctx->arena, ddir, "date=", &nt) : NULL;
+        for (size_t j = 0; dates && j < nt && e == KEEL_OK && *n_found < f->limit; j++) {
+            const char *date = dates[j] + 5;
+            if ((*from_date && strcmp(date, from_date) < 0) ||
+                (*to_date && strcmp(date, to_date) > 0))
+                continue;
+            char *pdir = karena_sprintf(ctx->arena, "%s/%s", ddir, dates[j]);
+            size_t np = 0;
+            char **parts = pdir ? list_sorted(ctx->arena, pdir, "part-", &np) : NULL;
+            for (size_t k = 0; parts && k < np && e == KEEL_OK && *n_found < f->limit; k++) {
+                char *path = karena_sprintf(ctx->arena, "%s/%s", pdir, parts[k]);
+                if (path)
+                    e = scan_file(path, f, out, n_found, ctx->arena);
+            }
+        }
+    }
+    kbuf_addc(out, ']');
+    if (e == KEEL_E_TOO_LARGE)
+        return keel_fail(ctx, e, "the matching records exceed the answer's size limit; narrow "
+                                 "the query or lower max_results");
+    return e;
+}
