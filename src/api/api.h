@@ -76,6 +76,9 @@ enum keel_err api_not_routed(struct api_call *c);
 bool api_deployment_scoring(struct keel_app *app, struct keel_ctx *ctx,
                             const struct http_request *req, struct http_response *resp);
 
+/* GET /metrics: Prometheus' text format. (api/deployments.c) */
+void api_write_metrics(struct keel_app *app, struct http_response *resp);
+
 /* The HTTP handler for the whole application (http_handler_fn). */
 void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
                 struct http_response *resp);

@@ -314,6 +314,30 @@ static void log_prediction(struct keel_app *app, const struct deploy_state *st,
     }
 }
 
+void api_write_metrics(struct keel_app *app, struct http_response *resp)
+{
+    resp->status = 200;
+    resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    kbuf_reset(&resp->body);
+    if (app->deploys)
+        deploy_write_metrics(app->deploys, &resp->body);
+    if (app->predlog) {
+        struct predlog_stats s;
+        predlog_get_stats(app->predlog, &s);
+        kbuf_printf(&resp->body,
+                    "# HELP keel_prediction_log_records_total Prediction records by outcome.\n"
+                    "# TYPE keel_prediction_log_records_total counter\n"
+                    "keel_prediction_log_records_total{outcome=\"written\"} %llu\n"
+                    "keel_prediction_log_records_total{outcome=\"dropped\"} %llu\n"
+                    "keel_prediction_log_records_total{outcome=\"failed\"} %llu\n"
+                    "# HELP keel_prediction_log_queue_length Records waiting to be written.\n"
+                    "# TYPE keel_prediction_log_queue_length gauge\n"
+                    "keel_prediction_log_queue_length %llu\n",
+                    (unsigned long long)s.written, (unsigned long long)s.dropped,
+                    (unsigned long long)s.failed, (unsigned long long)s.queued);
+    }
+}
+
 bool api_deployment_scoring(struct keel_app *app, struct keel_ctx *ctx,
                             const struct http_request *req, struct http_response *resp)
 {
@@ -355,6 +379,8 @@ bool api_deployment_scoring(struct keel_app *app, struct keel_ctx *ctx,
         http_respond_page(resp, 404);
     if (cap.scored && request_id && app->predlog && st.log != DEPLOY_LOG_OFF)
         log_prediction(app, &st, m, &cap, request_id, started, keel_now_us() - t0, resp, ctx);
+    if (cap.scored)
+        deploy_observe(app->deploys, st.name, resp->status, keel_now_us() - t0);
     http_response_header(resp, "X-Deployment", st.name);
     http_response_header(resp, "X-Model-Version", *st.model_version ? st.model_version : "none");
     if (request_id)

@@ -184,6 +184,10 @@ void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
         http_respond_text(resp, 200, "text/plain; charset=utf-8", KEEL_VERSION);
         return;
     }
+    if (strcmp(req->path, "/metrics") == 0 && strcmp(req->method, "GET") == 0) {
+        api_write_metrics(app, resp);
+        return;
+    }
     if (a->deploys && api_deployment_scoring(app, ctx, req, resp))
         return;
     const char *rest = NULL;

@@ -24,6 +24,11 @@
 #define MAX_DEPLOYMENTS 1024
 #define TEXT_MAX 2048
 
+/* latency histogram bounds, seconds (Prometheus' "le") */
+static const double latency_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                    0.05,   0.1,   0.25,   0.5,   1,    2.5};
+#define N_BUCKETS (sizeof latency_le / sizeof *latency_le)
+
 struct entry {
     char name[128];
     char model_uri[TEXT_MAX];
@@ -33,6 +38,11 @@ struct entry {
     int64_t loaded_at;
     enum deploy_log log;
     bool loading, used;
+    /* counters for /metrics */
+    uint64_t by_class[6];             /* 1xx..5xx by first digit */
+    uint64_t buckets[N_BUCKETS + 1];  /* the last is +Inf */
+    double latency_sum;
+    uint64_t load_failures;
 };
 
 struct deploy_set {
@@ -133,6 +143,7 @@ enum keel_err deploy_load(struct deploy_set *s, const char *name, const char *mo
         e->error[0] = '\0';
         e->loaded_at = keel_now_ms();
     } else {
+        e->load_failures++;
         copy(e->error, sizeof e->error, ctx->errmsg);
         if (!e->model)
             copy(e->model_uri, sizeof e->model_uri, model_uri);
@@ -213,6 +224,100 @@ struct keel_model *deploy_acquire(struct deploy_set *s, const char *name,
     if (!m && !e)
         keel_fail(ctx, KEEL_E_NOT_FOUND, "Deployment '%s' does not exist.", name);
     return m;
+}
+
+void deploy_observe(struct deploy_set *s, const char *name, int status, int64_t latency_us)
+{
+    double secs = (double)latency_us / 1e6;
+    pthread_mutex_lock(&s->mu);
+    struct entry *e = find(s, name);
+    if (e) {
+        e->by_class[status / 100 >= 1 && status / 100 <= 5 ? status / 100 : 0]++;
+        size_t b = 0;
+        while (b < N_BUCKETS && secs > latency_le[b])
+            b++;
+        e->buckets[b]++;
+        e->latency_sum += secs;
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void label(struct kbuf *out, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"')
+            kbuf_addc(out, '\\');
+        if (*v == '\n')
+            kbuf_adds(out, "\\n");
+        else
+            kbuf_addc(out, *v);
+    }
+}
+
+void deploy_write_metrics(struct deploy_set *s, struct kbuf *out)
+{
+    pthread_mutex_lock(&s->mu);
+    kbuf_adds(out, "# HELP keel_deployment_requests_total Scoring requests answered, by "
+                   "deployment and status class.\n# TYPE keel_deployment_requests_total counter\n");
+    for (size_t i = 0; i < MAX_DEPLOYMENTS; i++) {
+        const struct entry *e = &s->entries[i];
+        for (int c = 1; e->used && c <= 5; c++) {
+            kbuf_adds(out, "keel_deployment_requests_total{deployment=\"");
+            label(out, e->name);
+            kbuf_printf(out, "\",code=\"%dxx\"} %llu\n", c, (unsigned long long)e->by_class[c]);
+        }
+    }
+    kbuf_adds(out, "# HELP keel_deployment_request_duration_seconds Time from request to "
+                   "answer, scoring included.\n"
+                   "# TYPE keel_deployment_request_duration_seconds histogram\n");
+    for (size_t i = 0; i < MAX_DEPLOYMENTS; i++) {
+        const struct entry *e = &s->entries[i];
+        if (!e->used)
+            continue;
+        uint64_t cum = 0;
+        for (size_t b = 0; b <= N_BUCKETS; b++) {
+            cum += e->buckets[b];
+            kbuf_adds(out, "keel_deployment_request_duration_seconds_bucket{deployment=\"");
+            label(out, e->name);
+            if (b < N_BUCKETS)
+                kbuf_printf(out, "\",le=\"%g\"} %llu\n", latency_le[b], (unsigned long long)cum);
+            else
+                kbuf_printf(out, "\",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+        }
+        kbuf_adds(out, "keel_deployment_request_duration_seconds_sum{deployment=\"");
+        label(out, e->name);
+        kbuf_printf(out, "\"} %.6f\n", e->latency_sum);
+        kbuf_adds(out, "keel_deployment_request_duration_seconds_count{deployment=\"");
+        label(out, e->name);
+        kbuf_printf(out, "\"} %llu\n", (unsigned long long)cum);
+    }
+    kbuf_adds(out, "# HELP keel_deployment_model_info The model a deployment serves now "
+                   "(1), with its version and status.\n# TYPE keel_deployment_model_info gauge\n");
+    for (size_t i = 0; i < MAX_DEPLOYMENTS; i++) {
+        const struct entry *e = &s->entries[i];
+        if (!e->used)
+            continue;
+        kbuf_adds(out, "keel_deployment_model_info{deployment=\"");
+        label(out, e->name);
+        kbuf_adds(out, "\",model_name=\"");
+        label(out, e->model_name);
+        kbuf_adds(out, "\",model_version=\"");
+        label(out, e->model_version);
+        kbuf_printf(out, "\",status=\"%s\"} 1\n",
+                    e->model ? "READY" : e->loading ? "LOADING" : "FAILED");
+    }
+    kbuf_adds(out, "# HELP keel_deployment_load_failures_total Model loads that failed (the "
+                   "previous model kept serving).\n"
+                   "# TYPE keel_deployment_load_failures_total counter\n");
+    for (size_t i = 0; i < MAX_DEPLOYMENTS; i++) {
+        const struct entry *e = &s->entries[i];
+        if (!e->used)
+            continue;
+        kbuf_adds(out, "keel_deployment_load_failures_total{deployment=\"");
+        label(out, e->name);
+        kbuf_printf(out, "\"} %llu\n", (unsigned long long)e->load_failures);
+    }
+    pthread_mutex_unlock(&s->mu);
 }
 
 bool deploy_state(struct deploy_set *s, const char *name, struct deploy_state *out,

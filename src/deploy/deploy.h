@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "model/model.h"
+#include "util/buf.h"
 #include "util/err.h"
 
 struct deploy_set;
@@ -71,6 +72,12 @@ void deploy_remove(struct deploy_set *s, const char *name);
  * not served. *state (may be NULL) describes it. */
 struct keel_model *deploy_acquire(struct deploy_set *s, const char *name,
                                   struct deploy_state *state, struct keel_ctx *ctx);
+/* Counts one answered scoring request of `name` (HTTP status, duration). */
+void deploy_observe(struct deploy_set *s, const char *name, int status, int64_t latency_us);
+/* Appends the deployments' metrics in Prometheus' text format: requests by
+ * status class, a latency histogram, load failures, the version served. */
+void deploy_write_metrics(struct deploy_set *s, struct kbuf *out);
+
 /* The state of `name`; false when it is not in the set. */
 bool deploy_state(struct deploy_set *s, const char *name, struct deploy_state *out,
                   struct keel_ctx *ctx);

@@ -328,3 +328,26 @@ def test_prediction_log_off_and_bad_mode(keel):
         "name": "quiet", "model_uri": str(IRIS), "prediction_log": "off"}))
     assert score(keel, "quiet", csv).status_code == 200
     assert query(keel, deployment="quiet") == []
+
+
+def test_metrics_in_prometheus_text_format(keel):
+    csv, _ = golden("xgb-classifier-iris")
+    ok(requests.post(keel.url + KEEL + "/create", json={"name": "m1", "model_uri": str(IRIS)}))
+    for _ in range(3):
+        assert score(keel, "m1", csv).status_code == 200
+    assert requests.post(f"{keel.url}/deployments/m1/invocations", data="a\n1\n",
+                         headers={"Content-Type": "text/csv"}).status_code == 400
+    r = requests.get(keel.url + "/metrics")
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/plain")
+    lines = r.text.splitlines()
+    assert 'keel_deployment_requests_total{deployment="m1",code="2xx"} 3' in lines
+    assert 'keel_deployment_requests_total{deployment="m1",code="4xx"} 1' in lines
+    assert 'keel_deployment_request_duration_seconds_count{deployment="m1"} 4' in lines
+    assert 'keel_deployment_request_duration_seconds_bucket{deployment="m1",le="+Inf"} 4' in lines
+    assert any(x.startswith('keel_deployment_model_info{deployment="m1"') and
+               x.endswith('status="READY"} 1') for x in lines)
+    assert any(x.startswith('keel_prediction_log_records_total{outcome="dropped"}') for x in lines)
+    # every sample line is "name{labels} value" with a number
+    for x in lines:
+        if not x.startswith("#"):
+            float(x.rsplit(" ", 1)[1])
