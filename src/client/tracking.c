@@ -1,170 +1,265 @@
 /*
- * tracking.c -- a job recorded as an MLflow run, through the REST API.
+ * tracking.c -- a job recorded as an MLflow run, through the REST API
+ * (client/rest.h).
  *
  * experiments/get-by-name (or create), runs/create, runs/log-batch in
- * requests within MLflow's limits, runs/update at the end. Items are queued
- * in the run's own arena and sent on flush/end, so a job does a handful of
- * requests whatever it logs.
+ * requests within MLflow's limits, runs/update at the end. Params, tags and
+ * metrics are queued in the run's own arena and sent on flush/end, so a job
+ * does a handful of requests whatever it logs.
+ *
+ * The queue (design note): items[0..n_items) are what has not been accepted
+ * by the server yet, in the order they were logged. A flush sends them from
+ * the front in log-batch requests; a request that fails leaves it and every
+ * later item queued (the earlier ones are not sent twice), and a queue that
+ * empties gives its arena back, so a long job that flushes now and then
+ * holds only what it has not sent. A batch ends before a param key it
+ * already holds: MLflow refuses a key twice in one request, though the same
+ * value again in a later one is fine (a tag set twice in one request is
+ * fine: the last value wins).
  */
-#include <curl/curl.h>
-#include <pthread.h>
-#include <stdio.h>
+#include "client/tracking.h"
+
+#include <pwd.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#include "client/tracking.h"
+#include "client/rest.h"
 #include "util/arena.h"
 #include "util/buf.h"
-#include "util/json.h"
 #include "util/jparse.h"
+#include "util/json.h"
 #include "util/time.h"
 
-#define RUN_ARENA_CEILING (64u << 20)
-#define ANSWER_CEILING (16u << 20)
-#define MAX_KEY 250
-#define MAX_PARAM_VALUE 6000
-#define MAX_TAG_VALUE 8000
-/* MLflow's per-request log-batch limits */
-#define BATCH_METRICS 1000
-#define BATCH_PARAMS 100
-#define BATCH_TAGS 100
-#define MAX_ITEMS 100000
+#define TRACKING_ARENA_CEILING (32u << 20) /* the run's ids and the answers it reads */
+#define TRACKING_QUEUE_CEILING (64u << 20) /* queued items; past it, flush first */
+#define TRACKING_MAX_QUEUED 100000u        /* items queued between flushes */
+#define TRACKING_MAX_KEY 250               /* MLflow's MAX_ENTITY_KEY_LENGTH, characters */
+/* MLflow's per-request log-batch limits (mlflow/utils/validation.py) */
+#define BATCH_MAX_ENTITIES 1000      /* MAX_ENTITIES_PER_BATCH: all kinds together */
+#define BATCH_MAX_BYTES 1000000u     /* MAX_BATCH_LOG_REQUEST_SIZE: the JSON body */
+#define TRACKING_MAX_CREATE (1u << 20) /* a runs/create or experiments/create body */
 
-enum item_kind { ITEM_PARAM, ITEM_TAG, ITEM_METRIC };
+enum item_kind { ITEM_PARAM, ITEM_TAG, ITEM_METRIC, ITEM__COUNT };
+
+/* What MLflow allows of each kind, and its names for the parts in messages. */
+static const struct {
+    const char *field;            /* the log-batch list it goes in */
+    const char *key_is, *value_is; /* value_is NULL: a number, no text */
+    size_t max_value;             /* characters */
+    size_t per_batch;
+} kinds[ITEM__COUNT] = {
+    /* MAX_PARAM_VAL_LENGTH, MAX_PARAMS_TAGS_PER_BATCH */
+    [ITEM_PARAM] = {"params", "Param key", "Param value", 6000, 100},
+    /* MAX_TAG_VAL_LENGTH of current MLflow; older servers (keel's too) cut at 5000 */
+    [ITEM_TAG] = {"tags", "Tag key", "Tag value", 8000, 100},
+    /* MAX_METRICS_PER_BATCH */
+    [ITEM_METRIC] = {"metrics", "Metric name", NULL, 0, 1000},
+};
 
 struct item {
     enum item_kind kind;
-    const char *key, *value;
+    const char *key, *value; /* queue-arena strings; value NULL for a metric */
     double number;
     int64_t step, ts;
 };
 
 struct tracking_run {
-    struct karena *arena;
-    CURL *curl;
-    const char *api; /* <tracking uri>/api/2.0/mlflow */
-    struct curl_slist *headers;
+    struct karena *arena; /* the client's answers and the ids below */
+    struct rest_client *rest;
     const char *run_id, *experiment_id;
+    struct karena *queue; /* the items and their strings; NULL while empty */
     struct item *items;
     size_t n_items, cap_items;
 };
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+/* ---- small helpers ---- */
 
-static void curl_setup(void)
+/* Characters of UTF-8 text, as Python's len() counts them. */
+static size_t utf8_chars(const char *s)
 {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
 }
 
-static size_t collect(char *p, size_t size, size_t n, void *arg)
+/* Bytes of the first `chars` characters of s (so a message never cuts one). */
+static int utf8_prefix(const char *s, size_t chars)
 {
-    return kbuf_add(arg, p, size * n) == KEEL_OK ? size * n : 0;
+    size_t i = 0;
+    for (; s[i] && chars; chars--)
+        for (i++; ((unsigned char)s[i] & 0xC0) == 0x80; i++)
+            ;
+    return (int)i;
 }
 
-/* One REST call; *answer parsed into the run's arena (NULL when the answer
- * is not JSON). Maps MLflow's error bodies and transport failures. */
-static enum keel_err call(struct tracking_run *r, const char *method, const char *path,
-                          const char *json, const struct jval **answer, struct keel_ctx *ctx)
+/* A field that is a string, or an integer sent as a number by some servers. */
+static const char *text_field(struct karena *a, const struct jval *v)
 {
-    struct kbuf body;
-    kbuf_init(&body, ANSWER_CEILING);
-    char *url = karena_sprintf(r->arena, "%s/%s", r->api, path);
-    if (!url)
-        return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
-    curl_easy_reset(r->curl);
-    curl_easy_setopt(r->curl, CURLOPT_URL, url);
-    curl_easy_setopt(r->curl, CURLOPT_HTTPHEADER, r->headers);
-    curl_easy_setopt(r->curl, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(r->curl, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(r->curl, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(r->curl, CURLOPT_TIMEOUT, 120L);
-    curl_easy_setopt(r->curl, CURLOPT_NOSIGNAL, 1L);
-    const char *user = getenv("MLFLOW_TRACKING_USERNAME");
-    const char *pass = getenv("MLFLOW_TRACKING_PASSWORD");
-    if (user && pass && !getenv("MLFLOW_TRACKING_TOKEN")) {
-        curl_easy_setopt(r->curl, CURLOPT_USERNAME, user);
-        curl_easy_setopt(r->curl, CURLOPT_PASSWORD, pass);
+    if (jv_is_string(v))
+        return jv_str(v);
+    return jv_is_int(v) ? karena_sprintf(a, "%lld", (long long)jv_int(v)) : NULL;
+}
+
+/* The JSON text of what w wrote into b, as a malloc'd string the caller
+ * frees; NULL (ctx says why) when the writer failed. */
+static char *json_text(struct jw *w, struct kbuf *b, struct keel_ctx *ctx)
+{
+    char *s = w->err == KEEL_OK ? kbuf_take(b, NULL) : NULL;
+    if (!s && w->err == KEEL_E_TOO_LARGE)
+        keel_fail(ctx, KEEL_E_TOO_LARGE, "A request to the tracking server would be larger "
+                                         "than %zu bytes", b->max);
+    else if (!s)
+        keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+    kbuf_free(b);
+    return s;
+}
+
+/* Who runs the job, as Python's getpass.getuser() finds it (MLflow's
+ * mlflow.user tag): an arena string, NULL when unknown. */
+static const char *user_name(struct karena *a)
+{
+    static const char *const vars[] = {"LOGNAME", "USER", "LNAME", "USERNAME"};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v)
+            return karena_strdup(a, v);
     }
-    if (strcmp(method, "POST") == 0) {
-        curl_easy_setopt(r->curl, CURLOPT_POSTFIELDS, json ? json : "{}");
+    struct passwd pw, *found = NULL;
+    char buf[4096]; /* getpwuid_r: jobs may start runs from several threads */
+    if (getpwuid_r(getuid(), &pw, buf, sizeof buf, &found) != 0 || !found || !pw.pw_name ||
+        !*pw.pw_name)
+        return NULL;
+    return karena_strdup(a, pw.pw_name);
+}
+
+/* ---- the experiment and the run ---- */
+
+/* A call whose failure with `expected` is an answer, not an error: then ctx
+ * is left as it was. */
+static enum keel_err call_expecting(struct tracking_run *r, const char *method, const char *path,
+                                    const char *json, const struct jval **answer,
+                                    enum keel_err expected, struct keel_ctx *ctx)
+{
+    struct keel_ctx probe = {.arena = ctx->arena};
+    enum keel_err e = rest_call(r->rest, method, path, json, answer, &probe);
+    if (e != KEEL_OK && e != expected) {
+        ctx->err = probe.err;
+        ctx->errmsg = probe.errmsg;
     }
-    CURLcode rc = curl_easy_perform(r->curl);
-    long status = 0;
-    curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &status);
-    enum keel_err e = KEEL_OK;
-    const struct jval *doc = body.len ? jp_parse(r->arena, body.data, body.len, NULL) : NULL;
-    if (rc != CURLE_OK) {
-        e = keel_fail(ctx, KEEL_E_IO, "cannot reach the tracking server at %s: %s", r->api,
-                      curl_easy_strerror(rc));
-    } else if (status != 200) {
-        const struct jval *code = jv_get(doc, "error_code"), *msg = jv_get(doc, "message");
-        const char *c = jv_is_string(code) ? code->u.s : "";
-        enum keel_err k = strcmp(c, "RESOURCE_DOES_NOT_EXIST") == 0  ? KEEL_E_NOT_FOUND
-                          : strcmp(c, "RESOURCE_ALREADY_EXISTS") == 0 ? KEEL_E_ALREADY_EXISTS
-                          : strcmp(c, "INVALID_PARAMETER_VALUE") == 0 ? KEEL_E_INVALID_PARAMETER
-                                                                      : KEEL_E_IO;
-        e = keel_fail(ctx, k, "the tracking server answered %ld to %s: %.2000s", status, path,
-                      jv_is_string(msg) ? msg->u.s : (body.data ? body.data : ""));
-    }
-    kbuf_free(&body);
-    if (answer)
-        *answer = doc;
     return e;
 }
 
-static char *escape_query(struct tracking_run *r, const char *s)
+/* Sets r->experiment_id: the experiment named `name`, created when there is
+ * none. When another job creates it between our look and our create, the
+ * create fails with RESOURCE_ALREADY_EXISTS and we look again. */
+static enum keel_err find_experiment(struct tracking_run *r, const char *name,
+                                     struct keel_ctx *ctx)
 {
-    char *esc = curl_easy_escape(r->curl, s, 0);
-    char *out = esc ? karena_strdup(r->arena, esc) : NULL;
-    curl_free(esc);
-    return out;
-}
-
-static const char *str_at(const struct jval *v, const char *a, const char *b)
-{
-    const struct jval *x = jv_get(jv_get(v, a), b);
-    return jv_is_string(x) ? x->u.s : NULL;
-}
-
-static enum keel_err experiment_id(struct tracking_run *r, const char *name, struct keel_ctx *ctx)
-{
-    const struct jval *doc = NULL;
-    for (int attempt = 0; attempt < 2; attempt++) {
-        char *q = escape_query(r, name);
-        char *path = q ? karena_sprintf(r->arena, "experiments/get-by-name?experiment_name=%s", q)
-                       : NULL;
-        if (!path)
-            return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
-        enum keel_err e = call(r, "GET", path, NULL, &doc, ctx);
-        if (e == KEEL_OK) {
-            r->experiment_id = str_at(doc, "experiment", "experiment_id");
-            return r->experiment_id ? KEEL_OK
-                                    : keel_fail(ctx, KEEL_E_IO, "the tracking server gave no "
-                                                                "experiment id");
-        }
+    const char *enc = rest_url_encode(r->arena, name, false);
+    const char *get = enc ? karena_sprintf(r->arena,
+                                           REST_API "/experiments/get-by-name?experiment_name=%s",
+                                           enc)
+                          : NULL;
+    struct kbuf b;
+    struct jw w;
+    kbuf_init(&b, TRACKING_MAX_CREATE);
+    jw_init(&w, &b);
+    jw_obj(&w);
+    jw_kstr(&w, "name", name);
+    jw_obj_end(&w);
+    char *create = json_text(&w, &b, ctx);
+    enum keel_err e = !create ? ctx->err
+                      : !get  ? keel_fail(ctx, KEEL_E_NOMEM, "out of memory")
+                              : KEEL_OK;
+    bool again = !e;
+    for (int attempt = 0; again && attempt < 2; attempt++) {
+        const struct jval *v = NULL;
+        again = false;
+        e = call_expecting(r, "GET", get, NULL, &v, KEEL_E_NOT_FOUND, ctx);
+        if (e == KEEL_OK)
+            r->experiment_id = text_field(r->arena, jv_get(jv_get(v, "experiment"),
+                                                           "experiment_id"));
         if (e != KEEL_E_NOT_FOUND)
-            return e;
-        struct kbuf b;
-        kbuf_init(&b, 4096);
-        struct jw w;
-        jw_init(&w, &b);
-        jw_obj(&w);
-        jw_kstr(&w, "name", name);
-        jw_obj_end(&w);
-        char *json = karena_strndup(r->arena, b.data ? b.data : "{}", b.len);
-        kbuf_free(&b);
-        e = call(r, "POST", "experiments/create", json, &doc, ctx);
-        if (e == KEEL_OK) {
-            const struct jval *id = jv_get(doc, "experiment_id");
-            r->experiment_id = jv_is_string(id) ? id->u.s : NULL;
-            return r->experiment_id ? KEEL_OK
-                                    : keel_fail(ctx, KEEL_E_IO, "the tracking server gave no "
-                                                                "experiment id");
-        }
-        if (e != KEEL_E_ALREADY_EXISTS) /* else someone created it just now: look again */
-            return e;
+            break;
+        e = call_expecting(r, "POST", REST_API "/experiments/create", create, &v,
+                           KEEL_E_ALREADY_EXISTS, ctx);
+        if (e == KEEL_OK)
+            r->experiment_id = text_field(r->arena, jv_get(v, "experiment_id"));
+        again = e == KEEL_E_ALREADY_EXISTS; /* someone created it just now: look again */
     }
-    return keel_fail(ctx, KEEL_E_IO, "experiment '%s' could not be found or created", name);
+    free(create);
+    if (again) /* found by neither look, yet created by someone else */
+        return keel_fail(ctx, KEEL_E_IO,
+                         "The tracking server at %s neither finds nor creates experiment '%s'",
+                         rest_tracking_uri(r->rest), name);
+    if (e == KEEL_OK && !r->experiment_id)
+        return keel_fail(ctx, KEEL_E_IO, "The tracking server at %s gave no experiment id",
+                         rest_tracking_uri(r->rest));
+    return e;
+}
+
+static void tag(struct jw *w, const char *key, const char *value)
+{
+    jw_obj(w);
+    jw_kstr(w, "key", key);
+    jw_kstr(w, "value", value);
+    jw_obj_end(w);
+}
+
+/* runs/create with the tags MLflow's client sets for a run it starts. */
+static enum keel_err create_run(struct tracking_run *r, const char *run_name,
+                                struct keel_ctx *ctx)
+{
+    const char *user = user_name(r->arena);
+    struct kbuf b;
+    struct jw w;
+    kbuf_init(&b, TRACKING_MAX_CREATE);
+    jw_init(&w, &b);
+    jw_obj(&w);
+    jw_kstr(&w, "experiment_id", r->experiment_id);
+    jw_kstr_opt(&w, "run_name", run_name);
+    jw_kstr_opt(&w, "user_id", user);
+    jw_kint(&w, "start_time", keel_now_ms());
+    jw_key(&w, "tags");
+    jw_arr(&w);
+    tag(&w, "mlflow.source.name", "keel");
+    tag(&w, "mlflow.source.type", "JOB");
+    if (run_name && *run_name)
+        tag(&w, "mlflow.runName", run_name);
+    if (user)
+        tag(&w, "mlflow.user", user);
+    jw_arr_end(&w);
+    jw_obj_end(&w);
+    char *json = json_text(&w, &b, ctx);
+    if (!json)
+        return ctx->err;
+    const struct jval *v = NULL;
+    enum keel_err e = rest_call(r->rest, "POST", REST_API "/runs/create", json, &v, ctx);
+    free(json);
+    if (e)
+        return e;
+    const struct jval *info = jv_get(jv_get(v, "run"), "info");
+    r->run_id = jv_str(jv_get(info, "run_id"));
+    if (!r->run_id) /* servers before MLflow 1.0 */
+        r->run_id = jv_str(jv_get(info, "run_uuid"));
+    if (!r->run_id || !*r->run_id)
+        return keel_fail(ctx, KEEL_E_IO, "The tracking server at %s gave no run id",
+                         rest_tracking_uri(r->rest));
+    return KEEL_OK;
+}
+
+/* Frees everything of r, sending nothing. */
+static void run_free(struct tracking_run *r)
+{
+    if (!r)
+        return;
+    rest_close(r->rest);
+    karena_free(r->queue);
+    karena_free(r->arena);
+    free(r);
 }
 
 enum keel_err tracking_run_start(const char *tracking_uri, const char *experiment,
@@ -172,68 +267,20 @@ enum keel_err tracking_run_start(const char *tracking_uri, const char *experimen
                                  struct keel_ctx *ctx)
 {
     *out = NULL;
-    if (!tracking_uri || (strncmp(tracking_uri, "http://", 7) != 0 &&
-                          strncmp(tracking_uri, "https://", 8) != 0))
-        return keel_fail(ctx, KEEL_E_INVALID_PARAMETER,
-                         "the tracking URI must be http(s)://host[:port], not '%s'",
-                         tracking_uri ? tracking_uri : "");
-    pthread_once(&curl_once, curl_setup);
+    if (!experiment || !*experiment)
+        return keel_fail(ctx, KEEL_E_INVALID_PARAMETER, "No experiment name given");
     struct tracking_run *r = calloc(1, sizeof *r);
-    if (!r || !(r->arena = karena_new(RUN_ARENA_CEILING)) || !(r->curl = curl_easy_init())) {
-        tracking_run_end(r, 0, ctx);
+    if (!r || !(r->arena = karena_new(TRACKING_ARENA_CEILING))) {
+        free(r);
         return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
     }
-    size_t n = strlen(tracking_uri);
-    while (n && tracking_uri[n - 1] == '/')
-        n--;
-    r->api = karena_sprintf(r->arena, "%.*s/api/2.0/mlflow", (int)n, tracking_uri);
-    r->headers = curl_slist_append(NULL, "Content-Type: application/json");
-    const char *token = getenv("MLFLOW_TRACKING_TOKEN");
-    if (token && *token) {
-        char *h = karena_sprintf(r->arena, "Authorization: Bearer %s", token);
-        if (h)
-            r->headers = curl_slist_append(r->headers, h);
-    }
-    enum keel_err e = experiment_id(r, experiment, ctx);
-    if (e == KEEL_OK) {
-        struct kbuf b;
-        kbuf_init(&b, 1u << 20);
-        struct jw w;
-        jw_init(&w, &b);
-        jw_obj(&w);
-        jw_kstr(&w, "experiment_id", r->experiment_id);
-        if (run_name)
-            jw_kstr(&w, "run_name", run_name);
-        jw_kint(&w, "start_time", keel_now_ms());
-        jw_key(&w, "tags");
-        jw_arr(&w);
-        jw_obj(&w);
-        jw_kstr(&w, "key", "mlflow.source.name");
-        jw_kstr(&w, "value", "keel");
-        jw_obj_end(&w);
-        jw_obj(&w);
-        jw_kstr(&w, "key", "mlflow.source.type");
-        jw_kstr(&w, "value", "JOB");
-        jw_obj_end(&w);
-        jw_arr_end(&w);
-        jw_obj_end(&w);
-        char *json = karena_strndup(r->arena, b.data ? b.data : "{}", b.len);
-        kbuf_free(&b);
-        const struct jval *doc = NULL;
-        e = call(r, "POST", "runs/create", json, &doc, ctx);
-        if (e == KEEL_OK) {
-            const struct jval *info = jv_get(jv_get(doc, "run"), "info");
-            const struct jval *id = jv_get(info, "run_id");
-            r->run_id = jv_is_string(id) ? id->u.s : NULL;
-            if (!r->run_id)
-                e = keel_fail(ctx, KEEL_E_IO, "the tracking server gave no run id");
-        }
-    }
-    if (e != KEEL_OK) {
-        curl_slist_free_all(r->headers);
-        curl_easy_cleanup(r->curl);
-        karena_free(r->arena);
-        free(r);
+    enum keel_err e = rest_open(tracking_uri, r->arena, &r->rest, ctx);
+    if (!e)
+        e = find_experiment(r, experiment, ctx);
+    if (!e)
+        e = create_run(r, run_name, ctx);
+    if (e) {
+        run_free(r);
         return e;
     }
     *out = r;
@@ -243,30 +290,59 @@ enum keel_err tracking_run_start(const char *tracking_uri, const char *experimen
 const char *tracking_run_id(const struct tracking_run *r) { return r->run_id; }
 const char *tracking_experiment_id(const struct tracking_run *r) { return r->experiment_id; }
 
+/* ---- the queue ---- */
+
+static enum keel_err check_text(const char *what, const char *s, size_t limit,
+                                struct keel_ctx *ctx)
+{
+    if (!jp_utf8_valid(s, strlen(s)))
+        return keel_fail(ctx, KEEL_E_INVALID_PARAMETER, "%s is not UTF-8 text", what);
+    size_t n = utf8_chars(s);
+    if (n <= limit)
+        return KEEL_OK;
+    /* MLflow's own wording (_validate_length_limit) */
+    return keel_fail(ctx, KEEL_E_INVALID_PARAMETER,
+                     "%s '%.*s' had length %zu, which exceeded length limit of %zu", what,
+                     utf8_prefix(s, 250), s, n, limit);
+}
+
+static enum keel_err queue_full(struct keel_ctx *ctx)
+{
+    return keel_fail(ctx, KEEL_E_TOO_LARGE,
+                     "More than %u items or %u MiB are queued for the tracking server: "
+                     "flush them first",
+                     TRACKING_MAX_QUEUED, TRACKING_QUEUE_CEILING >> 20);
+}
+
 static enum keel_err queue(struct tracking_run *r, struct item it, struct keel_ctx *ctx)
 {
-    if (!it.key || !*it.key || strlen(it.key) > MAX_KEY)
-        return keel_fail(ctx, KEEL_E_INVALID_PARAMETER, "key '%.300s' is empty or longer than %d",
-                         it.key ? it.key : "", MAX_KEY);
-    size_t limit = it.kind == ITEM_PARAM ? MAX_PARAM_VALUE : MAX_TAG_VALUE;
-    if (it.value && strlen(it.value) > limit)
-        return keel_fail(ctx, KEEL_E_INVALID_PARAMETER, "the value of '%s' is longer than %zu",
-                         it.key, limit);
-    if (r->n_items == MAX_ITEMS)
-        return keel_fail(ctx, KEEL_E_TOO_LARGE, "more than %d items queued", MAX_ITEMS);
+    if (!it.key || !*it.key)
+        return keel_fail(ctx, KEEL_E_INVALID_PARAMETER,
+                         "%s cannot be empty. A key name must be provided.",
+                         kinds[it.kind].key_is);
+    enum keel_err e = check_text(kinds[it.kind].key_is, it.key, TRACKING_MAX_KEY, ctx);
+    if (!e && it.value)
+        e = check_text(kinds[it.kind].value_is, it.value, kinds[it.kind].max_value, ctx);
+    if (e)
+        return e;
+    if (r->n_items == TRACKING_MAX_QUEUED)
+        return queue_full(ctx);
+    if (!r->queue && !(r->queue = karena_new(TRACKING_QUEUE_CEILING)))
+        return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
     if (r->n_items == r->cap_items) {
-        size_t cap = r->cap_items ? r->cap_items * 2 : 64;
-        struct item *n = karena_realloc(r->arena, r->items, r->cap_items * sizeof *n,
+        size_t cap = r->cap_items ? 2 * r->cap_items : 64;
+        struct item *n = karena_realloc(r->queue, r->items, r->cap_items * sizeof *n,
                                         cap * sizeof *n);
         if (!n)
-            return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+            return queue_full(ctx);
         r->items = n;
         r->cap_items = cap;
     }
-    it.key = karena_strdup(r->arena, it.key);
-    it.value = it.value ? karena_strdup(r->arena, it.value) : NULL;
-    if (!it.key)
-        return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+    it.key = karena_strdup(r->queue, it.key);
+    if (it.value)
+        it.value = karena_strdup(r->queue, it.value);
+    if (!it.key || (it.kind != ITEM_METRIC && !it.value))
+        return queue_full(ctx);
     r->items[r->n_items++] = it;
     return KEEL_OK;
 }
@@ -288,84 +364,161 @@ enum keel_err tracking_set_tag(struct tracking_run *r, const char *key, const ch
 enum keel_err tracking_log_metric(struct tracking_run *r, const char *key, double value,
                                   int64_t step, struct keel_ctx *ctx)
 {
-    return queue(r, (struct item){.kind = ITEM_METRIC, .key = key, .number = value,
-                                  .step = step, .ts = keel_now_ms()},
+    return queue(r,
+                 (struct item){.kind = ITEM_METRIC, .key = key, .number = value, .step = step,
+                               .ts = keel_now_ms()},
                  ctx);
+}
+
+/* ---- sending ---- */
+
+/* One item as log-batch's JSON, into one (reset first). */
+static enum keel_err item_json(const struct item *it, struct kbuf *one)
+{
+    struct jw w;
+    kbuf_reset(one);
+    jw_init(&w, one);
+    jw_obj(&w);
+    jw_kstr(&w, "key", it->key);
+    if (it->kind == ITEM_METRIC) {
+        jw_key(&w, "value");
+        jw_double(&w, it->number);
+        jw_kint(&w, "timestamp", it->ts);
+        jw_kint(&w, "step", it->step);
+    } else {
+        jw_kstr(&w, "value", it->value);
+    }
+    jw_obj_end(&w);
+    return w.err;
+}
+
+/* Whether it is a param whose key items[from..to) already hold. */
+static bool param_in_batch(const struct tracking_run *r, size_t from, size_t to,
+                           const struct item *it)
+{
+    if (it->kind != ITEM_PARAM)
+        return false;
+    for (size_t i = from; i < to; i++) /* at most 100 params a batch: a scan will do */
+        if (r->items[i].kind == ITEM_PARAM && strcmp(r->items[i].key, it->key) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * The log-batch request that starts at items[at]: as many items as MLflow's
+ * limits let one request hold. *end is one past its last item; *json the
+ * body (malloc'd, the caller frees).
+ */
+static enum keel_err next_batch(struct tracking_run *r, size_t at, size_t *end, char **json,
+                                struct keel_ctx *ctx)
+{
+    struct kbuf lists[ITEM__COUNT], one, body;
+    size_t count[ITEM__COUNT] = {0}, total = 0;
+    for (int k = 0; k < ITEM__COUNT; k++)
+        kbuf_init(&lists[k], BATCH_MAX_BYTES);
+    kbuf_init(&one, BATCH_MAX_BYTES);
+    kbuf_init(&body, BATCH_MAX_BYTES + 64); /* `bytes` keeps the limit; this, its NUL */
+    struct jw w;
+    jw_init(&w, &body);
+    jw_obj(&w);
+    jw_kstr(&w, "run_id", r->run_id);
+    jw_obj_end(&w);
+    /* {"run_id":"…"} less its '}', then ,"params":[…] for each kind, then '}' */
+    size_t bytes = body.len;
+    for (int k = 0; k < ITEM__COUNT; k++)
+        bytes += strlen(kinds[k].field) + strlen(",\"\":[]");
+    enum keel_err e = w.err;
+    size_t i = at;
+    for (; !e && i < r->n_items; i++) {
+        const struct item *it = &r->items[i];
+        if (count[it->kind] == kinds[it->kind].per_batch || total == BATCH_MAX_ENTITIES ||
+            param_in_batch(r, at, i, it))
+            break;
+        if ((e = item_json(it, &one)))
+            break;
+        size_t add = one.len + (count[it->kind] > 0); /* and its comma */
+        if (bytes + add > BATCH_MAX_BYTES)
+            break;
+        if (count[it->kind] && (e = kbuf_addc(&lists[it->kind], ',')))
+            break;
+        if ((e = kbuf_add(&lists[it->kind], one.data, one.len)))
+            break;
+        bytes += add;
+        count[it->kind]++;
+        total++;
+    }
+    if (!e) {
+        body.data[--body.len] = '\0'; /* the '}' again, to add the lists */
+        for (int k = 0; !e && k < ITEM__COUNT; k++)
+            e = kbuf_printf(&body, ",\"%s\":[%s]", kinds[k].field,
+                            lists[k].data ? lists[k].data : "");
+        if (!e)
+            e = kbuf_addc(&body, '}');
+    }
+    if (!e && i == at) /* cannot be: one item is far below every limit */
+        e = KEEL_E_INTERNAL;
+    *json = e ? NULL : kbuf_take(&body, NULL);
+    for (int k = 0; k < ITEM__COUNT; k++)
+        kbuf_free(&lists[k]);
+    kbuf_free(&one);
+    kbuf_free(&body);
+    *end = i;
+    if (e || !*json)
+        return keel_fail(ctx, e ? e : KEEL_E_NOMEM,
+                         "Cannot form a log-batch request for the tracking server");
+    return KEEL_OK;
 }
 
 enum keel_err tracking_run_flush(struct tracking_run *r, struct keel_ctx *ctx)
 {
     size_t at = 0;
-    while (at < r->n_items) {
-        /* one log-batch: up to MLflow's limit of each kind */
-        size_t n[3] = {0, 0, 0}, end = at;
-        const size_t lim[3] = {BATCH_PARAMS, BATCH_TAGS, BATCH_METRICS};
-        while (end < r->n_items && n[r->items[end].kind] < lim[r->items[end].kind])
-            n[r->items[end++].kind]++;
-        struct kbuf b;
-        kbuf_init(&b, 32u << 20);
-        struct jw w;
-        jw_init(&w, &b);
-        jw_obj(&w);
-        jw_kstr(&w, "run_id", r->run_id);
-        static const char *const names[3] = {"params", "tags", "metrics"};
-        for (int k = 0; k < 3; k++) {
-            jw_key(&w, names[k]);
-            jw_arr(&w);
-            for (size_t i = at; i < end; i++) {
-                const struct item *it = &r->items[i];
-                if ((int)it->kind != k)
-                    continue;
-                jw_obj(&w);
-                jw_kstr(&w, "key", it->key);
-                if (it->kind == ITEM_METRIC) {
-                    jw_key(&w, "value");
-                    jw_double(&w, it->number);
-                    jw_kint(&w, "timestamp", it->ts);
-                    jw_kint(&w, "step", it->step);
-                } else {
-                    jw_kstr(&w, "value", it->value);
-                }
-                jw_obj_end(&w);
-            }
-            jw_arr_end(&w);
-        }
-        jw_obj_end(&w);
-        char *json = w.err == KEEL_OK ? karena_strndup(r->arena, b.data, b.len) : NULL;
-        kbuf_free(&b);
-        if (!json)
-            return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
-        enum keel_err e = call(r, "POST", "runs/log-batch", json, NULL, ctx);
-        if (e != KEEL_OK)
-            return e;
-        at = end;
+    enum keel_err e = KEEL_OK;
+    while (!e && at < r->n_items) {
+        size_t end;
+        char *json = NULL;
+        e = next_batch(r, at, &end, &json, ctx);
+        if (!e)
+            e = rest_call(r->rest, "POST", REST_API "/runs/log-batch", json, NULL, ctx);
+        free(json);
+        if (!e)
+            at = end;
     }
-    r->n_items = 0;
-    return KEEL_OK;
+    /* what was accepted leaves the queue; the rest waits for the next try */
+    if (at > 0) {
+        memmove(r->items, r->items + at, (r->n_items - at) * sizeof *r->items);
+        r->n_items -= at;
+    }
+    if (r->n_items == 0) {
+        karena_free(r->queue);
+        r->queue = NULL;
+        r->items = NULL;
+        r->cap_items = 0;
+    }
+    return e;
 }
 
 enum keel_err tracking_run_end(struct tracking_run *r, int ok, struct keel_ctx *ctx)
 {
     if (!r)
         return KEEL_OK;
-    enum keel_err e = KEEL_OK;
-    if (r->run_id) {
-        e = tracking_run_flush(r, ctx);
-        char *json = karena_sprintf(r->arena,
-                                    "{\"run_id\": \"%s\", \"status\": \"%s\", "
-                                    "\"end_time\": %lld}",
-                                    r->run_id, ok && e == KEEL_OK ? "FINISHED" : "FAILED",
-                                    (long long)keel_now_ms());
-        struct keel_ctx quiet = {.arena = ctx->arena};
-        enum keel_err u = json ? call(r, "POST", "runs/update", json, NULL, e ? &quiet : ctx)
-                               : keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
-        if (e == KEEL_OK)
-            e = u;
-    }
-    curl_slist_free_all(r->headers);
-    if (r->curl)
-        curl_easy_cleanup(r->curl);
-    karena_free(r->arena);
-    free(r);
-    return e;
+    enum keel_err e = tracking_run_flush(r, ctx);
+    struct kbuf b;
+    struct jw w;
+    kbuf_init(&b, TRACKING_MAX_CREATE);
+    jw_init(&w, &b);
+    jw_obj(&w);
+    jw_kstr(&w, "run_id", r->run_id);
+    jw_kstr(&w, "run_uuid", r->run_id); /* what servers before MLflow 1.0 read */
+    jw_kstr(&w, "status", ok ? "FINISHED" : "FAILED");
+    jw_kint(&w, "end_time", keel_now_ms());
+    jw_obj_end(&w);
+    /* when the flush failed, its message is the one to keep */
+    struct keel_ctx quiet = {.arena = ctx->arena};
+    struct keel_ctx *uctx = e ? &quiet : ctx;
+    char *json = json_text(&w, &b, uctx);
+    enum keel_err u = json ? rest_call(r->rest, "POST", REST_API "/runs/update", json, NULL, uctx)
+                           : uctx->err;
+    free(json);
+    run_free(r);
+    return e ? e : u;
 }

@@ -20,11 +20,13 @@ struct tracking_run;
  * Starts a run named run_name (may be NULL) in the experiment named
  * experiment, creating the experiment when it does not exist (two jobs
  * starting at once both end up in the same one). tracking_uri is
- * http(s)://host[:port][/prefix]; credentials come from the environment as
- * for the MLflow client (MLFLOW_TRACKING_TOKEN, MLFLOW_TRACKING_USERNAME and
- * MLFLOW_TRACKING_PASSWORD). On success *out is the caller's, ended with
- * tracking_run_end(). Errors: KEEL_E_IO (unreachable; the message names
- * the URI), the server's own error otherwise, with its message.
+ * http(s)://host[:port][/prefix]; credentials and TLS settings come from the
+ * environment as for the MLflow client (MLFLOW_TRACKING_TOKEN,
+ * MLFLOW_TRACKING_USERNAME / _PASSWORD, MLFLOW_TRACKING_INSECURE_TLS,
+ * MLFLOW_TRACKING_SERVER_CERT_PATH). On success *out is the caller's, ended
+ * with tracking_run_end(). Errors: KEEL_E_INVALID_PARAMETER (not an http(s)
+ * URI, empty experiment name), KEEL_E_IO (unreachable; the message names the
+ * URI), the server's own error otherwise, with its message.
  */
 enum keel_err tracking_run_start(const char *tracking_uri, const char *experiment,
                                  const char *run_name, struct tracking_run **out,
@@ -36,7 +38,8 @@ const char *tracking_experiment_id(const struct tracking_run *r);
 
 /* Queue a param, tag or metric; sent together by tracking_run_flush() or
  * tracking_run_end(). Values longer than MLflow's limits are refused with
- * KEEL_E_INVALID_PARAMETER at queue time. */
+ * KEEL_E_INVALID_PARAMETER at queue time, a full queue with
+ * KEEL_E_TOO_LARGE; a NULL value is sent as "". */
 enum keel_err tracking_log_param(struct tracking_run *r, const char *key, const char *value,
                                  struct keel_ctx *ctx);
 enum keel_err tracking_set_tag(struct tracking_run *r, const char *key, const char *value,
@@ -44,12 +47,14 @@ enum keel_err tracking_set_tag(struct tracking_run *r, const char *key, const ch
 enum keel_err tracking_log_metric(struct tracking_run *r, const char *key, double value,
                                   int64_t step, struct keel_ctx *ctx);
 
-/* Sends what is queued (runs/log-batch, split to MLflow's per-request limits). */
+/* Sends what is queued (runs/log-batch, split to MLflow's per-request
+ * limits); what the server refused stays queued. */
 enum keel_err tracking_run_flush(struct tracking_run *r, struct keel_ctx *ctx);
 
 /*
- * Flushes, marks the run FINISHED (ok != 0) or FAILED with its end time, and
- * frees r (also when sending fails; the error is returned). NULL is safe.
+ * Flushes, marks the run FINISHED (ok != 0) or FAILED (the status follows ok
+ * alone) with its end time, and frees r (also when sending fails; the first
+ * error is returned). NULL is safe.
  */
 enum keel_err tracking_run_end(struct tracking_run *r, int ok, struct keel_ctx *ctx);
 

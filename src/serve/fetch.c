@@ -30,10 +30,8 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <openssl/evp.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -43,50 +41,30 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "client/rest.h"
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/fs.h"
 #include "util/jparse.h"
 #include "util/json.h"
 #include "util/uri.h"
-#include "version.h"
 
-#define FETCH_MAX_JSON (16u << 20)         /* one JSON answer from the tracking server */
 #define FETCH_MAX_REQUEST (64u << 10)      /* one JSON request body keel sends */
 #define FETCH_MAX_ERROR_BODY 4096u         /* what is kept of a failed download's answer */
-#define FETCH_MAX_MESSAGE 2000             /* what is quoted of a server's error message */
 #define FETCH_SCRATCH_CEILING (512u << 20) /* parse trees, URLs and the file list of one fetch */
 #define FETCH_MAX_ENTRIES 100000u          /* files and directories in one model */
 #define FETCH_MAX_DEPTH 32                 /* directory levels below the model's root */
 #define FETCH_MAX_HOPS 4                   /* runs:/ and models:/ URIs resolved in a row */
-#define FETCH_CONNECT_TIMEOUT_S 10L
-#define FETCH_API_TIMEOUT_S 120L
 #define FETCH_STALL_S 60L /* a download that moves no byte for this long fails */
 
-static const char api_prefix[] = "/api/2.0/mlflow";
-static const char proxy_prefix[] = "/api/2.0/mlflow-artifacts/artifacts";
-
-/* ---- the tracking server's REST API ---- */
+/* ---- the tracking server's REST API (client/rest.h) ---- */
 
 struct fetch_client {
     struct keel_ctx *ctx;
-    struct karena *scratch;    /* everything of one fetch; freed at its end */
-    bool malformed;            /* the failure is the URI's own form, said in full */
-    const char *tracking_uri;  /* as given, for messages */
-    const char *base;          /* the tracking URI without trailing '/' */
-    CURL *curl;                /* one handle, so connections are reused */
-    struct curl_slist *headers;      /* every request */
-    struct curl_slist *json_headers; /* requests with a JSON body */
-    char curl_err[CURL_ERROR_SIZE];
+    struct karena *scratch;   /* everything of one fetch; freed at its end */
+    bool malformed;           /* the failure is the URI's own form, said in full */
+    struct rest_client *rest; /* answers parsed into scratch */
 };
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_FAILED_INIT;
-
-static void curl_init_once(void)
-{
-    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 static enum keel_err nomem(struct keel_ctx *ctx)
 {
@@ -98,199 +76,12 @@ static const char *errmsg(const struct keel_ctx *ctx)
     return ctx->errmsg ? ctx->errmsg : keel_err_code(ctx->err);
 }
 
-static bool is_http_url(const char *s)
-{
-    return strncasecmp(s, "http://", 7) == 0 || strncasecmp(s, "https://", 8) == 0;
-}
-
-/* Headers and credentials as MLflow's client takes them from the
- * environment (MLFLOW_TRACKING_TOKEN, _USERNAME/_PASSWORD, _INSECURE_TLS,
- * _SERVER_CERT_PATH). */
-static enum keel_err client_open(struct fetch_client *c, const char *tracking_uri)
-{
-    if (!is_http_url(tracking_uri))
-        return keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER,
-                         "Tracking URI '%s' is not an http:// or https:// URL: keel resolves "
-                         "model URIs through a tracking server's REST API",
-                         tracking_uri);
-    pthread_once(&curl_once, curl_init_once);
-    if (curl_init_rc != CURLE_OK)
-        return keel_fail(c->ctx, KEEL_E_INTERNAL, "libcurl could not be initialised: %s",
-                         curl_easy_strerror(curl_init_rc));
-    size_t n = strlen(tracking_uri);
-    while (n > 0 && tracking_uri[n - 1] == '/')
-        n--;
-    c->tracking_uri = tracking_uri;
-    c->base = karena_strndup(c->scratch, tracking_uri, n);
-    c->curl = curl_easy_init();
-    if (!c->base || !c->curl)
-        return nomem(c->ctx);
-    const char *token = getenv("MLFLOW_TRACKING_TOKEN");
-    if (token && *token) {
-        const char *h = karena_sprintf(c->scratch, "Authorization: Bearer %s", token);
-        if (!h || !(c->headers = curl_slist_append(NULL, h)) ||
-            !(c->json_headers = curl_slist_append(NULL, h)))
-            return nomem(c->ctx);
-    }
-    struct curl_slist *j = curl_slist_append(c->json_headers, "Content-Type: application/json");
-    if (!j)
-        return nomem(c->ctx);
-    c->json_headers = j;
-    return KEEL_OK;
-}
-
-static void client_close(struct fetch_client *c)
-{
-    curl_slist_free_all(c->headers);
-    curl_slist_free_all(c->json_headers);
-    if (c->curl)
-        curl_easy_cleanup(c->curl);
-}
-
-/* The options every request shares; the handle keeps its connections. */
-static void client_prepare(struct fetch_client *c, const char *url, bool json_body)
-{
-    CURL *h = c->curl;
-    curl_easy_reset(h);
-    c->curl_err[0] = '\0';
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "keel/" KEEL_VERSION);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->curl_err);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, FETCH_CONNECT_TIMEOUT_S);
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, json_body ? c->json_headers : c->headers);
-    const char *user = getenv("MLFLOW_TRACKING_USERNAME");
-    const char *pass = getenv("MLFLOW_TRACKING_PASSWORD");
-    if (user && *user && pass) {
-        curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-        curl_easy_setopt(h, CURLOPT_USERNAME, user);
-        curl_easy_setopt(h, CURLOPT_PASSWORD, pass);
-    }
-    const char *insecure = getenv("MLFLOW_TRACKING_INSECURE_TLS");
-    if (insecure && strcasecmp(insecure, "true") == 0) {
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
-    const char *ca = getenv("MLFLOW_TRACKING_SERVER_CERT_PATH");
-    if (ca && *ca)
-        curl_easy_setopt(h, CURLOPT_CAINFO, ca);
-}
-
-static enum keel_err unreachable(struct fetch_client *c, CURLcode rc)
-{
-    return keel_fail(c->ctx, KEEL_E_IO, "Cannot reach the tracking server at %s: %s",
-                     c->tracking_uri, c->curl_err[0] ? c->curl_err : curl_easy_strerror(rc));
-}
-
-/* A non-2xx answer as keel's error: 404 and RESOURCE_DOES_NOT_EXIST are
- * KEEL_E_NOT_FOUND, INVALID_PARAMETER_VALUE is KEEL_E_INVALID_PARAMETER,
- * anything else KEEL_E_IO; the server's message when it sent one. */
-static enum keel_err api_failure(struct fetch_client *c, long status, const char *body,
-                                 size_t len, const char *url)
-{
-    const struct jval *v = body && len ? jp_parse(c->scratch, body, len, NULL) : NULL;
-    const char *code = jv_str(jv_get(v, "error_code"));
-    const char *msg = jv_str(jv_get(v, "message"));
-    enum keel_err e = KEEL_E_IO;
-    if (status == 404 || (code && strcmp(code, "RESOURCE_DOES_NOT_EXIST") == 0))
-        e = KEEL_E_NOT_FOUND;
-    else if (code && strcmp(code, "INVALID_PARAMETER_VALUE") == 0)
-        e = KEEL_E_INVALID_PARAMETER;
-    if (msg && e != KEEL_E_IO)
-        return keel_fail(c->ctx, e, "%.*s", FETCH_MAX_MESSAGE, msg);
-    if (msg)
-        return keel_fail(c->ctx, e, "The tracking server at %s answered HTTP %ld: %.*s",
-                         c->tracking_uri, status, FETCH_MAX_MESSAGE, msg);
-    return keel_fail(c->ctx, e, "The tracking server at %s answered HTTP %ld to %s",
-                     c->tracking_uri, status, url);
-}
-
-struct body_sink {
-    struct kbuf b;
-    bool overflow;
-};
-
-static size_t body_write(char *p, size_t size, size_t n, void *arg)
-{
-    struct body_sink *s = arg;
-    if (kbuf_add(&s->b, p, size * n) != KEEL_OK) {
-        s->overflow = true;
-        return 0; /* aborts the transfer */
-    }
-    return size * n;
-}
-
-/* One REST call to <base><path>: a GET, or a POST of `json` when it is not
- * NULL. A 2xx answer is parsed into *out (scratch arena). */
-static enum keel_err api_call_at(struct fetch_client *c, const char *base, const char *path,
-                                 const char *json, const struct jval **out)
-{
-    const char *url = karena_sprintf(c->scratch, "%s%s", base, path);
-    if (!url)
-        return nomem(c->ctx);
-    struct body_sink s = {.overflow = false};
-    kbuf_init(&s.b, FETCH_MAX_JSON);
-    client_prepare(c, url, json != NULL);
-    curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, FETCH_API_TIMEOUT_S);
-    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, body_write);
-    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &s);
-    if (json) {
-        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, json);
-        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(json));
-    }
-    CURLcode rc = curl_easy_perform(c->curl);
-    long status = 0;
-    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
-    enum keel_err e = KEEL_OK;
-    const char *why = NULL;
-    if (s.overflow)
-        e = keel_fail(c->ctx, KEEL_E_TOO_LARGE,
-                      "The tracking server's answer to %s is larger than %u bytes", url,
-                      FETCH_MAX_JSON);
-    else if (rc != CURLE_OK)
-        e = unreachable(c, rc);
-    else if (status < 200 || status > 299)
-        e = api_failure(c, status, s.b.data, s.b.len, url);
-    else if (!s.b.data || !(*out = jp_parse(c->scratch, s.b.data, s.b.len, &why)))
-        e = keel_fail(c->ctx, KEEL_E_IO, "The tracking server's answer to %s is not JSON (%s)",
-                      url, why ? why : "empty");
-    kbuf_free(&s.b);
-    return e;
-}
-
-/* A call to the tracking server's own REST API. */
+/* A call to the tracking server's own REST API: a GET, or a POST of `json`
+ * when it is not NULL. */
 static enum keel_err api_call(struct fetch_client *c, const char *path, const char *json,
                               const struct jval **out)
 {
-    return api_call_at(c, c->base, path, json, out);
-}
-
-/* Percent-encodes s for a URL: RFC 3986's unreserved characters stay, and
- * '/' too when keep_slash (artifact paths). Scratch string. */
-static char *url_encode(struct karena *a, const char *s, bool keep_slash)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = strlen(s);
-    char *out = n < SIZE_MAX / 3 ? karena_alloc(a, 3 * n + 1) : NULL;
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-            *p == '-' || *p == '.' || *p == '_' || *p == '~' || (keep_slash && *p == '/')) {
-            out[o++] = (char)*p;
-        } else {
-            out[o++] = '%';
-            out[o++] = hex[*p >> 4];
-            out[o++] = hex[*p & 15];
-        }
-    }
-    out[o] = '\0';
-    return out;
+    return rest_call(c->rest, json ? "POST" : "GET", path, json, out, c->ctx);
 }
 
 /* A string field, or an integer one as text (a server may send versions
@@ -343,12 +134,12 @@ static enum keel_err version_download_uri(struct fetch_client *c, const char *na
                                           const char *version, struct fetch_target *t)
 {
     const struct jval *v;
-    const char *n = url_encode(c->scratch, name, false);
-    const char *ver = url_encode(c->scratch, version, false);
+    const char *n = rest_url_encode(c->scratch, name, false);
+    const char *ver = rest_url_encode(c->scratch, version, false);
     const char *path =
         n && ver ? karena_sprintf(c->scratch,
                                   "%s/model-versions/get-download-uri?name=%s&version=%s",
-                                  api_prefix, n, ver)
+                                  REST_API, n, ver)
                  : NULL;
     if (!path)
         return nomem(c->ctx);
@@ -389,7 +180,7 @@ static enum keel_err resolve_latest(struct fetch_client *c, const char *name, co
     jw_obj_end(&w);
     const struct jval *v = NULL;
     const char *path = karena_sprintf(c->scratch, "%s/registered-models/get-latest-versions",
-                                      api_prefix);
+                                      REST_API);
     enum keel_err e = w.err ? keel_fail(c->ctx, w.err, "model name too long")
                       : !path ? nomem(c->ctx)
                               : api_call(c, path, b.data, &v);
@@ -423,8 +214,8 @@ static enum keel_err resolve_logged_model(struct fetch_client *c, const char *id
                                           struct fetch_target *t)
 {
     const struct jval *v;
-    const char *enc = url_encode(c->scratch, id, false);
-    const char *path = enc ? karena_sprintf(c->scratch, "%s/logged-models/%s", api_prefix, enc)
+    const char *enc = rest_url_encode(c->scratch, id, false);
+    const char *path = enc ? karena_sprintf(c->scratch, "%s/logged-models/%s", REST_API, enc)
                            : NULL;
     if (!path)
         return nomem(c->ctx);
@@ -465,9 +256,9 @@ static enum keel_err resolve_models(struct fetch_client *c, const char *uri,
             return resolve_latest(c, name, NULL, t);
         if (!all_digits(suffix))
             return resolve_latest(c, name, suffix, t);
-        char *n = url_encode(a, name, false);
+        char *n = rest_url_encode(a, name, false);
         const char *q = n ? karena_sprintf(a, "%s/model-versions/get?name=%s&version=%s",
-                                           api_prefix, n, suffix)
+                                           REST_API, n, suffix)
                           : NULL;
         if (!q)
             return nomem(c->ctx);
@@ -485,10 +276,10 @@ static enum keel_err resolve_models(struct fetch_client *c, const char *uri,
     if (at == p || blank(at + 1, strlen(at + 1)))
         return bad_models_uri(c, uri);
     char *name = karena_strndup(a, p, (size_t)(at - p));
-    char *n = name ? url_encode(a, name, false) : NULL;
-    char *alias = url_encode(a, at + 1, false);
+    char *n = name ? rest_url_encode(a, name, false) : NULL;
+    char *alias = rest_url_encode(a, at + 1, false);
     const char *q = n && alias ? karena_sprintf(a, "%s/registered-models/alias?name=%s&alias=%s",
-                                                api_prefix, n, alias)
+                                                REST_API, n, alias)
                                : NULL;
     if (!q)
         return nomem(c->ctx);
@@ -613,16 +404,17 @@ static enum keel_err proxy_location(struct fetch_client *c, const char *uri, con
                                     const char **path)
 {
     const char *p = uri + strlen("mlflow-artifacts:");
-    *base = c->base;
+    const char *tracking = rest_base(c->rest);
+    *base = tracking;
     if (strncmp(p, "//", 2) == 0) {
         const char *host = p + 2;
         size_t host_len = strcspn(host, "/?#");
         p = host + host_len;
         if (host_len) {
-            const char *scheme_end = strstr(c->base, "://") + 3;
+            const char *scheme_end = strstr(tracking, "://") + 3;
             const char *prefix = scheme_end + strcspn(scheme_end, "/");
-            *base = karena_sprintf(c->scratch, "%.*s%.*s%s", (int)(scheme_end - c->base),
-                                   c->base, (int)host_len, host, prefix);
+            *base = karena_sprintf(c->scratch, "%.*s%.*s%s", (int)(scheme_end - tracking),
+                                   tracking, (int)host_len, host, prefix);
         }
     }
     while (*p == '/')
@@ -640,11 +432,12 @@ static enum keel_err proxy_list(struct fetch_client *c, const char *base, const 
                                 const struct jval **files)
 {
     const struct jval *v;
-    const char *enc = url_encode(c->scratch, path, false);
-    const char *url = enc ? karena_sprintf(c->scratch, "%s?path=%s", proxy_prefix, enc) : NULL;
+    const char *enc = rest_url_encode(c->scratch, path, false);
+    const char *url =
+        enc ? karena_sprintf(c->scratch, "%s%s?path=%s", base, REST_ARTIFACTS, enc) : NULL;
     if (!url)
         return nomem(c->ctx);
-    enum keel_err e = api_call_at(c, base, url, NULL, &v);
+    enum keel_err e = rest_call_url(c->rest, "GET", url, NULL, &v, c->ctx);
     if (e)
         return e;
     *files = jv_get(v, "files");
@@ -706,7 +499,7 @@ static enum keel_err run_logged_model(struct fetch_client *c, const char *run_id
     jw_kstr(&w, "filter", filter ? filter : "");
     jw_obj_end(&w);
     const struct jval *v = NULL;
-    const char *path = karena_sprintf(c->scratch, "%s/logged-models/search", api_prefix);
+    const char *path = karena_sprintf(c->scratch, "%s/logged-models/search", REST_API);
     enum keel_err e = w.err ? keel_fail(c->ctx, w.err, "artifact path too long")
                       : !path || !filter ? nomem(c->ctx)
                                          : api_call(c, path, b.data, &v);
@@ -753,8 +546,8 @@ static enum keel_err resolve_runs(struct fetch_client *c, const char *uri, struc
         s += n + (s[n] == '/');
     }
     char *run_id = karena_strndup(c->scratch, p, id_len);
-    char *enc = run_id ? url_encode(c->scratch, run_id, false) : NULL;
-    const char *q = enc ? karena_sprintf(c->scratch, "%s/runs/get?run_id=%s", api_prefix, enc)
+    char *enc = run_id ? rest_url_encode(c->scratch, run_id, false) : NULL;
+    const char *q = enc ? karena_sprintf(c->scratch, "%s/runs/get?run_id=%s", REST_API, enc)
                         : NULL;
     const struct jval *v;
     if (!q)
@@ -863,14 +656,14 @@ static enum keel_err download_file(struct tree *t, const char *rel, int64_t size
     if (snprintf(local, sizeof local, "%s/%s", t->dir, rel) >= (int)sizeof local)
         return keel_fail(c->ctx, KEEL_E_TOO_LARGE, "Artifact path '%s' is too long", rel);
     const char *full = *t->root ? karena_sprintf(c->scratch, "%s/%s", t->root, rel) : rel;
-    const char *enc = full ? url_encode(c->scratch, full, true) : NULL;
-    const char *url = enc ? karena_sprintf(c->scratch, "%s%s/%s", t->base, proxy_prefix, enc)
+    const char *enc = full ? rest_url_encode(c->scratch, full, true) : NULL;
+    const char *url = enc ? karena_sprintf(c->scratch, "%s%s/%s", t->base, REST_ARTIFACTS, enc)
                           : NULL;
     struct fetched_file *f = NULL;
     enum keel_err e = url ? add_file(t, rel, &f) : nomem(c->ctx);
     if (e)
         return e;
-    struct file_sink s = {.curl = c->curl, .status = -1, .werr = 0};
+    struct file_sink s = {.status = -1, .werr = 0};
     kbuf_init(&s.err, FETCH_MAX_ERROR_BODY);
     s.fd = open(local, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (s.fd < 0)
@@ -880,22 +673,22 @@ static enum keel_err download_file(struct tree *t, const char *rel, int64_t size
         e = nomem(c->ctx);
         goto done;
     }
-    client_prepare(c, url, false);
+    s.curl = rest_prepare(c->rest, url, false);
     /* no overall timeout (models can be GBs), only one for a stalled transfer */
-    curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_TIME, FETCH_STALL_S);
-    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, file_write);
-    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &s);
-    CURLcode rc = curl_easy_perform(c->curl);
+    curl_easy_setopt(s.curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(s.curl, CURLOPT_LOW_SPEED_TIME, FETCH_STALL_S);
+    curl_easy_setopt(s.curl, CURLOPT_WRITEFUNCTION, file_write);
+    curl_easy_setopt(s.curl, CURLOPT_WRITEDATA, &s);
+    CURLcode rc = curl_easy_perform(s.curl);
     long status = 0;
-    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(s.curl, CURLINFO_RESPONSE_CODE, &status);
     unsigned md_len = 0;
     if (s.werr)
         e = keel_fail(c->ctx, KEEL_E_IO, "Cannot write %s: %s", local, strerror(s.werr));
     else if (rc != CURLE_OK)
-        e = unreachable(c, rc);
+        e = rest_transport_error(c->rest, rc, c->ctx);
     else if (status != 200) {
-        api_failure(c, status, s.err.data, s.err.len, url);
+        rest_http_error(c->rest, status, s.err.data, s.err.len, url, c->ctx);
         e = keel_fail(c->ctx, KEEL_E_IO, "Cannot download '%s': %s", full, errmsg(c->ctx));
     } else if (size >= 0 && s.bytes != (uint64_t)size)
         e = keel_fail(c->ctx, KEEL_E_IO, "'%s' came with %llu bytes; the listing said %lld",
@@ -1024,17 +817,6 @@ static enum keel_err tree_digest(struct tree *t, char hex[65])
     return KEEL_OK;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static void rmtree(const char *dir)
-{
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* Downloads the proxy tree at `uri` into <cache_dir>/<digest>. */
 static enum keel_err fetch_proxy_tree(struct fetch_client *c, const char *uri,
@@ -1066,14 +848,14 @@ static enum keel_err fetch_proxy_tree(struct fetch_client *c, const char *uri,
         if (rename(t.dir, final) == 0) {
             fsync_dir(cache_dir);
         } else if ((errno == EEXIST || errno == ENOTEMPTY) && is_dir(final)) {
-            rmtree(t.dir); /* the same model, already cached */
+            keel_rmtree(t.dir); /* the same model, already cached */
         } else {
             e = keel_fail(c->ctx, KEEL_E_IO, "Cannot rename %s to %s: %s", t.dir, final,
                           strerror(errno));
         }
     }
     if (e) {
-        rmtree(t.dir);
+        keel_rmtree(t.dir);
         return e;
     }
     *dir = karena_strdup(c->scratch, final);
@@ -1174,7 +956,7 @@ enum keel_err model_fetch(const char *uri, const struct model_fetch_config *cfg,
         return nomem(ctx);
     struct fetch_target t = {NULL, NULL, NULL, NULL};
     const char *dir = NULL, *digest = NULL;
-    enum keel_err e = client_open(&c, tracking);
+    enum keel_err e = rest_open(tracking, c.scratch, &c.rest, ctx);
     if (!e)
         e = fetch_remote(&c, uri, cfg->cache_dir, &t, &dir, &digest);
     if (!e) {
@@ -1190,7 +972,7 @@ enum keel_err model_fetch(const char *uri, const struct model_fetch_config *cfg,
         else
             *out = r;
     }
-    client_close(&c);
+    rest_close(c.rest);
     karena_free(c.scratch);
     return e;
 }
