@@ -89,6 +89,7 @@ bench: deps build/keel build/bench/scoring_overhead build/bench/xgb_matrix
 	bench/artifacts.sh
 	bench/serve.sh
 	bench/batch.sh
+	bench/deploy.sh
 
 clean:
 	rm -rf build

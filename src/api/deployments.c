@@ -223,7 +223,7 @@ static void put_value(struct jw *w, const struct keel_prediction *p, size_t i)
     if (p->kind == KEEL_PRED_INT64)
         jw_int(w, p->i64[i]);
     else
-        jw_double(w, (double)p->f32[i]);
+        jw_double_fast(w, (double)p->f32[i]);
 }
 
 /* One record of the prediction log for a scored request; in `required`
@@ -262,11 +262,7 @@ static void log_prediction(struct keel_app *app, const struct deploy_state *st,
     for (size_t r = 0; cap->x && r < cap->rows; r++) {
         jw_arr(&w);
         for (size_t c = 0; c < cap->cols; c++) {
-            double v = cap->x[r * cap->cols + c];
-            if (v != v)
-                jw_null(&w);
-            else
-                jw_double(&w, v);
+            jw_double_fast(&w, cap->x[r * cap->cols + c]);
         }
         jw_arr_end(&w);
     }
@@ -287,7 +283,7 @@ static void log_prediction(struct keel_app *app, const struct deploy_state *st,
     }
     jw_arr_end(&w);
     jw_key(&w, "latency_ms");
-    jw_double(&w, (double)latency_us / 1000.0);
+    jw_double_fast(&w, (double)latency_us / 1000.0);
     jw_kint(&w, "status", resp->status);
     jw_key(&w, "error");
     if (cap->error)

@@ -161,6 +161,20 @@ void jw_double(struct jw *w, double v)
     }
 }
 
+void jw_double_fast(struct jw *w, double v)
+{
+    before_value(w);
+    if (!isfinite(v)) {
+        put(w, "null", 4);
+        return;
+    }
+    char tmp[40];
+    int n = snprintf(tmp, sizeof tmp, "%.15g", v);
+    if (strtod(tmp, NULL) != v)
+        n = snprintf(tmp, sizeof tmp, "%.17g", v);
+    put(w, tmp, (size_t)n);
+}
+
 void jw_bool(struct jw *w, bool v)
 {
     before_value(w);

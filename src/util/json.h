@@ -43,6 +43,10 @@ void jw_str(struct jw *w, const char *s);
 void jw_strn(struct jw *w, const char *s, size_t n);
 void jw_int(struct jw *w, int64_t v);
 void jw_double(struct jw *w, double v);
+/* A double that reads back exactly, cheaply: 15 significant digits when
+ * they round-trip (most data values), else 17; not always the shortest
+ * text, so not MLflow's wire form -- for keel's own logs. NaN/inf as null. */
+void jw_double_fast(struct jw *w, double v);
 void jw_bool(struct jw *w, bool v);
 void jw_null(struct jw *w);
 /* Copies a parsed value. */
