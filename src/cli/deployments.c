@@ -8,30 +8,64 @@
  * else http://127.0.0.1:5000); the answer's JSON goes to stdout, an error's
  * message to stderr with a non-zero exit.
  */
-#include <curl/curl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "client/rest.h"
+#include "util/arena.h"
 #include "util/buf.h"
 #include "util/json.h"
 #include "util/jparse.h"
-#include "util/arena.h"
 
-#define ANSWER_MAX (16u << 20)
+#define CLI_ARENA (64u << 20)
 
-static size_t collect(char *p, size_t size, size_t n, void *arg)
+/* One call to the server; prints the answer (each item of `list_key` on its
+ * own line when given, else the whole answer) or the error. Exit code. */
+static int call_and_print(const char *who, const char *tracking, const char *method,
+                          const char *path, const char *json, const char *list_key)
 {
-    return kbuf_add(arg, p, size * n) == KEEL_OK ? size * n : 0;
+    const char *base = cli_tracking_uri(tracking);
+    struct karena *a = karena_new(CLI_ARENA);
+    if (!a)
+        return 1;
+    struct keel_ctx ctx = {.arena = a};
+    struct rest_client *c = NULL;
+    const struct jval *answer = NULL;
+    enum keel_err e = rest_open(base ? base : "http://127.0.0.1:5000", a, &c, &ctx);
+    if (e == KEEL_OK)
+        e = rest_call(c, method, path, json, &answer, &ctx);
+    if (e == KEEL_OK) {
+        struct kbuf out;
+        kbuf_init(&out, REST_MAX_ANSWER * 2);
+        const struct jval *list = list_key ? jv_get(answer, list_key) : NULL;
+        for (size_t i = 0; i < (list ? jv_len(list) : 1); i++) {
+            struct jw w;
+            kbuf_reset(&out);
+            jw_init(&w, &out);
+            jw_json(&w, list ? jv_at(list, i) : answer);
+            fwrite(out.data ? out.data : "", 1, out.len, stdout);
+            fputc('\n', stdout);
+        }
+        kbuf_free(&out);
+    } else {
+        fprintf(stderr, "%s: %s\n", who, ctx.errmsg ? ctx.errmsg : "failed");
+    }
+    rest_close(c);
+    karena_free(a);
+    return e == KEEL_OK ? 0 : 1;
 }
 
 static void deployments_usage(FILE *f)
 {
-    fprintf(f, "usage: keel deployments create|update --name NAME --model-uri URI [--tracking-uri URI]\n"
-               "       keel deployments get|delete --name NAME [--tracking-uri URI]\n"
-               "       keel deployments list [--tracking-uri URI]\n");
+    fprintf(f, "usage: keel deployments create|update --name NAME --model-uri URI\n"
+               "                          [--prediction-log best-effort|required|off]\n"
+               "       keel deployments get|delete --name NAME\n"
+               "       keel deployments list\n"
+               "   all take --tracking-uri URI (KEEL_TRACKING_URI, MLFLOW_TRACKING_URI,\n"
+               "   else http://127.0.0.1:5000)\n");
 }
 
 int cli_deployments(int argc, char **argv)
@@ -40,10 +74,11 @@ int cli_deployments(int argc, char **argv)
         deployments_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    const char *cmd = argv[1], *name = NULL, *uri = NULL, *tracking = NULL;
+    const char *cmd = argv[1], *name = NULL, *uri = NULL, *tracking = NULL, *log = NULL;
     static const struct option longopts[] = {
         {"name", required_argument, NULL, 'n'},
         {"model-uri", required_argument, NULL, 'm'},
+        {"prediction-log", required_argument, NULL, 'l'},
         {"tracking-uri", required_argument, NULL, 't'},
         {NULL, 0, NULL, 0},
     };
@@ -53,6 +88,7 @@ int cli_deployments(int argc, char **argv)
         switch (ch) {
         case 'n': name = optarg; break;
         case 'm': uri = optarg; break;
+        case 'l': log = optarg; break;
         case 't': tracking = optarg; break;
         default: deployments_usage(stderr); return 2;
         }
@@ -64,60 +100,30 @@ int cli_deployments(int argc, char **argv)
         deployments_usage(stderr);
         return 2;
     }
-    const char *base = cli_tracking_uri(tracking);
-    if (!base)
-        base = "http://127.0.0.1:5000";
     struct karena *a = karena_new(1u << 20);
-    CURL *curl = curl_easy_init();
-    if (!a || !curl)
+    if (!a)
         return 1;
-    struct kbuf body, answer;
+    struct kbuf body;
     kbuf_init(&body, 1u << 16);
-    kbuf_init(&answer, ANSWER_MAX);
     struct jw w;
     jw_init(&w, &body);
     jw_obj(&w);
-    if (name && strcmp(cmd, "get") != 0)
-        jw_kstr(&w, "name", name);
-    if (uri)
-        jw_kstr(&w, "model_uri", uri);
+    jw_kstr_opt(&w, "name", name);
+    jw_kstr_opt(&w, "model_uri", uri);
+    jw_kstr_opt(&w, "prediction_log", log);
     jw_obj_end(&w);
-    char *esc = name ? curl_easy_escape(curl, name, 0) : NULL;
-    char *url = strcmp(cmd, "get") == 0
-                    ? karena_sprintf(a, "%s/api/2.0/keel/deployments/get?name=%s", base, esc)
-                    : karena_sprintf(a, "%s/api/2.0/keel/deployments/%s", base, cmd);
-    curl_free(esc);
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 600L);
-    if (strcmp(cmd, "get") != 0 && strcmp(cmd, "list") != 0)
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data);
-    CURLcode rc = curl_easy_perform(curl);
-    long status = 0;
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    int exit_code = 0;
-    if (rc != CURLE_OK) {
-        fprintf(stderr, "keel deployments: cannot reach %s: %s\n", base, curl_easy_strerror(rc));
-        exit_code = 1;
-    } else if (status != 200) {
-        const struct jval *doc = jp_parse(a, answer.data ? answer.data : "", answer.len, NULL);
-        const struct jval *msg = jv_get(doc, "message");
-        fprintf(stderr, "keel deployments %s: %s\n", cmd,
-                jv_is_string(msg) ? msg->u.s : (answer.data ? answer.data : "error"));
-        exit_code = 1;
-    } else {
-        fwrite(answer.data ? answer.data : "", 1, answer.len, stdout);
-        fputc('\n', stdout);
-    }
-    curl_slist_free_all(h);
-    curl_easy_cleanup(curl);
+    char *json = karena_strndup(a, body.data ? body.data : "{}", body.len);
+    const char *path = strcmp(cmd, "get") == 0
+                           ? karena_sprintf(a, "/api/2.0/keel/deployments/get?name=%s",
+                                            rest_url_encode(a, name, false))
+                           : karena_sprintf(a, "/api/2.0/keel/deployments/%s", cmd);
+    char *who = karena_sprintf(a, "keel deployments %s", cmd);
+    int rc = call_and_print(who, tracking, named && strcmp(cmd, "get") != 0 ? "POST" : "GET",
+                            path, strcmp(cmd, "get") && strcmp(cmd, "list") ? json : NULL,
+                            NULL);
     kbuf_free(&body);
-    kbuf_free(&answer);
     karena_free(a);
-    return exit_code;
+    return rc;
 }
 
 static void predictions_usage(FILE *f)
@@ -135,86 +141,42 @@ int cli_predictions(int argc, char **argv)
         predictions_usage(help ? stdout : stderr);
         return help ? 0 : 2;
     }
+    /* each flag is the query parameter of the same name */
     static const struct option longopts[] = {
-        {"deployment", required_argument, NULL, 'd'},
-        {"request-id", required_argument, NULL, 'r'},
-        {"model-version", required_argument, NULL, 'v'},
-        {"start-time", required_argument, NULL, 's'},
-        {"end-time", required_argument, NULL, 'e'},
-        {"max-results", required_argument, NULL, 'n'},
-        {"tracking-uri", required_argument, NULL, 't'},
+        {"deployment", required_argument, NULL, 0},
+        {"request-id", required_argument, NULL, 1},
+        {"model-version", required_argument, NULL, 2},
+        {"start-time", required_argument, NULL, 3},
+        {"end-time", required_argument, NULL, 4},
+        {"max-results", required_argument, NULL, 5},
+        {"tracking-uri", required_argument, NULL, 6},
         {NULL, 0, NULL, 0},
     };
-    const char *keys[] = {"deployment", "request_id", "model_version", "start_time",
-                          "end_time", "max_results"};
-    const char *vals[6] = {0};
-    const char *tracking = NULL;
+    static const char *const params[] = {"deployment", "request_id", "model_version",
+                                         "start_time", "end_time", "max_results"};
+    const char *vals[7] = {0};
     int ch;
     optind = 2;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        const char *which = strchr("drvsen", ch);
-        if (ch == 't')
-            tracking = optarg;
-        else if (which && ch)
-            vals[which - "drvsen"] = optarg;
-        else {
+        if (ch < 0 || ch > 6) {
             predictions_usage(stderr);
             return 2;
         }
+        vals[ch] = optarg;
     }
-    const char *base = cli_tracking_uri(tracking);
-    if (!base)
-        base = "http://127.0.0.1:5000";
     struct karena *a = karena_new(1u << 20);
-    CURL *curl = curl_easy_init();
-    if (!a || !curl)
+    if (!a)
         return 1;
-    struct kbuf url, answer;
-    kbuf_init(&url, 1u << 16);
-    kbuf_init(&answer, 512u << 20);
-    kbuf_printf(&url, "%s/api/2.0/keel/predictions?", base);
-    for (int i = 0; i < 6; i++) {
-        if (!vals[i])
-            continue;
-        char *esc = curl_easy_escape(curl, vals[i], 0);
-        kbuf_printf(&url, "%s=%s&", keys[i], esc ? esc : "");
-        curl_free(esc);
-    }
-    kbuf_addc(&url, '\0');
-    curl_easy_setopt(curl, CURLOPT_URL, url.data);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer);
-    CURLcode rc = curl_easy_perform(curl);
-    long status = 0;
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    int exit_code = 0;
-    const struct jval *doc =
-        rc == CURLE_OK ? jp_parse(a, answer.data ? answer.data : "", answer.len, NULL) : NULL;
-    if (rc != CURLE_OK) {
-        fprintf(stderr, "keel predictions: cannot reach %s: %s\n", base, curl_easy_strerror(rc));
-        exit_code = 1;
-    } else if (status != 200 || !jv_is_array(jv_get(doc, "predictions"))) {
-        const struct jval *msg = jv_get(doc, "message");
-        fprintf(stderr, "keel predictions query: %s\n",
-                jv_is_string(msg) ? msg->u.s : "unexpected answer");
-        exit_code = 1;
-    } else {
-        const struct jval *list = jv_get(doc, "predictions");
-        struct kbuf line;
-        kbuf_init(&line, 512u << 20);
-        for (size_t i = 0; i < list->n; i++) {
-            struct jw w;
-            kbuf_reset(&line);
-            jw_init(&w, &line);
-            jw_json(&w, &list->u.items[i]);
-            fwrite(line.data, 1, line.len, stdout);
-            fputc('\n', stdout);
-        }
-        kbuf_free(&line);
-    }
-    curl_easy_cleanup(curl);
-    kbuf_free(&url);
-    kbuf_free(&answer);
+    struct kbuf path;
+    kbuf_init(&path, 1u << 16);
+    kbuf_adds(&path, "/api/2.0/keel/predictions?");
+    for (int i = 0; i < 6; i++)
+        if (vals[i])
+            kbuf_printf(&path, "%s=%s&", params[i], rest_url_encode(a, vals[i], false));
+    kbuf_addc(&path, '\0');
+    int rc = call_and_print("keel predictions query", vals[6], "GET", path.data, NULL,
+                            "predictions");
+    kbuf_free(&path);
     karena_free(a);
-    return exit_code;
+    return rc;
 }
