@@ -33,13 +33,16 @@ PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(
 "$KEEL" server --port "$PORT" --data-dir "$TMP/data" >"$TMP/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
-for mode in off best-effort required; do
+# name:prediction_log:max_batch_rows:max_batch_wait_us
+for spec in off:off:0:0 best-effort:best-effort:0:0 required:required:0:0 \
+            batched:off:64:200 batched-logged:best-effort:64:200; do
+  IFS=: read -r mode log rows wait <<<"$spec"
   curl -sf -X POST "http://127.0.0.1:$PORT/api/2.0/keel/deployments/create" \
     -H 'Content-Type: application/json' \
-    -d "{\"name\": \"bc-$mode\", \"model_uri\": \"$FIX/models/xgb-booster-binary\", \"prediction_log\": \"$mode\"}" >/dev/null
+    -d "{\"name\": \"bc-$mode\", \"model_uri\": \"$FIX/models/xgb-booster-binary\", \"prediction_log\": \"$log\", \"max_batch_rows\": $rows, \"max_batch_wait_us\": $wait}" >/dev/null
   out=$(KEEL_PATH=/deployments/bc-$mode/invocations KEEL_CONTENT_TYPE=application/json \
     KEEL_BODY_FILE=$TMP/split.json wrk -t2 -c"$CONNS" -d"$DURATION" --timeout 10s --latency \
     -s "$HERE/wrk/invocations.lua" "http://127.0.0.1:$PORT" | grep '^RESULT')
-  echo "log=$mode $out"
+  echo "$mode (log $log, batch $rows rows / $wait us) $out"
 done
-curl -s "http://127.0.0.1:$PORT/metrics" | grep '^keel_prediction_log'
+curl -s "http://127.0.0.1:$PORT/metrics" | grep -E '^keel_prediction_log|^keel_deployment_batch'

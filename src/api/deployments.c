@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "deploy/batcher.h"
 #include "deploy/deploy.h"
 #include "deploy/predlog.h"
 #include "serve/scoring.h"
@@ -48,6 +49,8 @@ static void write_deployment(struct api_call *c, const struct keel_deployment *d
     jw_kint(w, "last_updated_timestamp", d->last_updated_time);
     jw_kstr(w, "status", live ? st.status : "FAILED");
     jw_kstr(w, "prediction_log", d->prediction_log ? d->prediction_log : "best-effort");
+    jw_kint(w, "max_batch_rows", d->max_batch_rows);
+    jw_kint(w, "max_batch_wait_us", d->max_batch_wait_us);
     if (live) {
         jw_kstr_opt(w, "model_name", st.model_name);
         jw_kstr_opt(w, "model_version", st.model_version);
@@ -76,12 +79,20 @@ static enum keel_err answer_one(struct api_call *c, const char *name)
 static enum keel_err h_put(struct api_call *c, bool update)
 {
     const char *name = NULL, *uri = NULL, *log = NULL;
+    int64_t rows = 0, wait = 0;
+    bool has_rows = false, has_wait = false;
     enum keel_err e;
     if ((e = api_arg_str(c, "name", true, &name)) != KEEL_OK ||
         (e = api_arg_str(c, "model_uri", true, &uri)) != KEEL_OK ||
         (e = api_arg_str(c, "prediction_log", false, &log)) != KEEL_OK ||
+        (e = api_arg_int(c, "max_batch_rows", false, &rows, &has_rows)) != KEEL_OK ||
+        (e = api_arg_int(c, "max_batch_wait_us", false, &wait, &has_wait)) != KEEL_OK ||
         (e = check_name(c, name)))
         return e;
+    if (rows < 0 || rows > 100000 || wait < 0 || wait > 1000000)
+        return keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER,
+                         "max_batch_rows must be 0 (off) to 100000 and max_batch_wait_us 0 to "
+                         "1000000");
     if (log && deploy_log_parse(log) < 0)
         return keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER,
                          "Invalid prediction_log '%s': best-effort, required or off", log);
@@ -93,6 +104,10 @@ static enum keel_err h_put(struct api_call *c, bool update)
         return e;
     if (!log)
         log = update && existing.prediction_log ? existing.prediction_log : "best-effort";
+    if (!has_rows)
+        rows = update ? existing.max_batch_rows : 0;
+    if (!has_wait)
+        wait = update ? existing.max_batch_wait_us : (rows ? 1000 : 0);
     c->ctx->errmsg = NULL;
     e = deploy_load(c->app->deploys, name, uri, c->ctx);
     if (e != KEEL_OK) {
@@ -102,13 +117,18 @@ static enum keel_err h_put(struct api_call *c, bool update)
                          "Model '%s' could not be loaded for deployment '%s': %s", uri, name,
                          c->ctx->errmsg ? c->ctx->errmsg : "unknown error");
     }
-    e = store_deployment_put(c->app->store, c->ctx, name, uri, log, update);
+    struct keel_deployment d = {.name = name, .model_uri = uri, .prediction_log = log,
+                                .max_batch_rows = rows, .max_batch_wait_us = wait};
+    e = store_deployment_put(c->app->store, c->ctx, &d, update);
     if (e != KEEL_OK) {
         if (!update)
             deploy_remove(c->app->deploys, name);
         return e;
     }
     deploy_set_log(c->app->deploys, name, (enum deploy_log)deploy_log_parse(log));
+    if ((e = deploy_set_batching(c->app->deploys, name, (size_t)rows, (unsigned)wait,
+                                 c->ctx)) != KEEL_OK)
+        return e;
     return answer_one(c, name);
 }
 
@@ -310,6 +330,13 @@ static void log_prediction(struct keel_app *app, const struct deploy_state *st,
     }
 }
 
+static enum keel_err batched_predict(void *arg, const struct keel_model *m, const double *x,
+                                     size_t rows, struct keel_prediction *out,
+                                     struct keel_ctx *ctx)
+{
+    return batcher_predict(arg, m, x, rows, out, ctx);
+}
+
 void api_write_metrics(struct keel_app *app, struct http_response *resp)
 {
     resp->status = 200;
@@ -364,9 +391,12 @@ bool api_deployment_scoring(struct keel_app *app, struct keel_ctx *ctx,
         return true;
     }
     struct scoring_capture cap = {0};
+    void *batch_arg = st.batcher;
     struct scoring_target t = {.model = m, .name = st.name, .version = st.model_version,
                                .mlflow_version = keel_model_mlflow_version(m),
-                               .limits = {.max_rows = DEPLOY_MAX_ROWS}, .capture = &cap};
+                               .limits = {.max_rows = DEPLOY_MAX_ROWS}, .capture = &cap,
+                               .predict = batch_arg ? batched_predict : NULL,
+                               .predict_arg = batch_arg};
     char *request_id = karena_alloc(ctx->arena, 33);
     if (request_id)
         keel_uuid_hex(request_id);

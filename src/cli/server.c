@@ -205,6 +205,8 @@ static void serve_deployments(struct keel_app *app, const char *host, int port,
                     d[i].model_uri);
         deploy_set_log(app->deploys, d[i].name, log < 0 ? DEPLOY_LOG_BEST_EFFORT
                                                         : (enum deploy_log)log);
+        deploy_set_batching(app->deploys, d[i].name, (size_t)d[i].max_batch_rows,
+                            (unsigned)d[i].max_batch_wait_us, ctx);
     }
 }
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deploy/batcher.h"
 #include "deploy/deploy.h"
 #include "serve/fetch.h"
 #include "util/arena.h"
@@ -43,6 +44,11 @@ struct entry {
     uint64_t buckets[N_BUCKETS + 1];  /* the last is +Inf */
     double latency_sum;
     uint64_t load_failures;
+    /* batching: the batcher belongs to the slot, kept across deployments
+     * that use the slot, so no request can hold one that was freed */
+    struct batcher *batcher;
+    size_t max_batch_rows;
+    unsigned max_batch_wait_us;
 };
 
 struct deploy_set {
@@ -83,8 +89,10 @@ void deploy_set_free(struct deploy_set *s)
 {
     if (!s)
         return;
-    for (size_t i = 0; i < MAX_DEPLOYMENTS; i++)
+    for (size_t i = 0; i < MAX_DEPLOYMENTS; i++) {
         keel_model_unref(s->entries[i].model);
+        batcher_free(s->entries[i].batcher);
+    }
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s);
@@ -112,7 +120,11 @@ enum keel_err deploy_load(struct deploy_set *s, const char *name, const char *mo
             return keel_fail(ctx, KEEL_E_TOO_LARGE, "keel serves at most %d deployments",
                              MAX_DEPLOYMENTS);
         }
+        struct batcher *keep = e->batcher;
         memset(e, 0, sizeof *e);
+        e->batcher = keep;
+        if (keep)
+            batcher_configure(keep, 0, 0);
         e->used = true;
         copy(e->name, sizeof e->name, name);
     }
@@ -179,6 +191,24 @@ void deploy_set_log(struct deploy_set *s, const char *name, enum deploy_log log)
     pthread_mutex_unlock(&s->mu);
 }
 
+enum keel_err deploy_set_batching(struct deploy_set *s, const char *name, size_t max_rows,
+                                  unsigned max_wait_us, struct keel_ctx *ctx)
+{
+    enum keel_err err = KEEL_OK;
+    pthread_mutex_lock(&s->mu);
+    struct entry *e = find(s, name);
+    if (e && !e->batcher && max_rows)
+        err = batcher_new(&e->batcher, max_rows, max_wait_us, ctx);
+    if (e && err == KEEL_OK) {
+        if (e->batcher)
+            batcher_configure(e->batcher, max_rows, max_wait_us);
+        e->max_batch_rows = max_rows;
+        e->max_batch_wait_us = max_wait_us;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return err;
+}
+
 void deploy_remove(struct deploy_set *s, const char *name)
 {
     pthread_mutex_lock(&s->mu);
@@ -188,7 +218,11 @@ void deploy_remove(struct deploy_set *s, const char *name)
         while (e->loading)
             pthread_cond_wait(&s->cv, &s->mu);
         old = e->model;
+        struct batcher *keep = e->batcher;
         memset(e, 0, sizeof *e);
+        e->batcher = keep;
+        if (keep)
+            batcher_configure(keep, 0, 0);
     }
     pthread_mutex_unlock(&s->mu);
     keel_model_unref(old);
@@ -207,6 +241,9 @@ static void fill_state(const struct entry *e, struct deploy_state *st, struct ka
     st->error = karena_strdup(a, e->error);
     st->loaded_at = e->loaded_at;
     st->log = e->log;
+    st->batcher = e->max_batch_rows ? e->batcher : NULL;
+    st->max_batch_rows = e->max_batch_rows;
+    st->max_batch_wait_us = e->max_batch_wait_us;
 }
 
 struct keel_model *deploy_acquire(struct deploy_set *s, const char *name,
@@ -305,6 +342,22 @@ void deploy_write_metrics(struct deploy_set *s, struct kbuf *out)
         label(out, e->model_version);
         kbuf_printf(out, "\",status=\"%s\"} 1\n",
                     e->model ? "READY" : e->loading ? "LOADING" : "FAILED");
+    }
+    kbuf_adds(out, "# HELP keel_deployment_batches_total Batches scored by server-side "
+                   "batching, and the rows in them.\n# TYPE keel_deployment_batches_total counter\n"
+                   "# TYPE keel_deployment_batched_rows_total counter\n");
+    for (size_t i = 0; i < MAX_DEPLOYMENTS; i++) {
+        const struct entry *e = &s->entries[i];
+        if (!e->used || !e->batcher)
+            continue;
+        uint64_t batches = 0, rows = 0;
+        batcher_counts(e->batcher, &batches, &rows);
+        kbuf_adds(out, "keel_deployment_batches_total{deployment=\"");
+        label(out, e->name);
+        kbuf_printf(out, "\"} %llu\nkeel_deployment_batched_rows_total{deployment=\"",
+                    (unsigned long long)batches);
+        label(out, e->name);
+        kbuf_printf(out, "\"} %llu\n", (unsigned long long)rows);
     }
     kbuf_adds(out, "# HELP keel_deployment_load_failures_total Model loads that failed (the "
                    "previous model kept serving).\n"

@@ -46,7 +46,13 @@ struct deploy_state {
     const char *error;    /* the last load failure, or "" */
     int64_t loaded_at;    /* ms */
     enum deploy_log log;
+    struct batcher *batcher;  /* server-side batching, NULL when off; lives as long
+                                 as the set */
+    size_t max_batch_rows;
+    unsigned max_batch_wait_us;
 };
+
+struct batcher;
 
 enum keel_err deploy_set_new(struct deploy_set **out, const struct deploy_config *cfg,
                              struct keel_ctx *ctx);
@@ -64,6 +70,9 @@ enum keel_err deploy_load(struct deploy_set *s, const char *name, const char *mo
                           struct keel_ctx *ctx);
 /* Sets what the prediction log keeps of `name`'s requests (no-op when absent). */
 void deploy_set_log(struct deploy_set *s, const char *name, enum deploy_log log);
+/* Turns server-side batching of `name` on (max_rows > 0) or off. */
+enum keel_err deploy_set_batching(struct deploy_set *s, const char *name, size_t max_rows,
+                                  unsigned max_wait_us, struct keel_ctx *ctx);
 /* Stops serving `name`; its model goes when its last request ends. */
 void deploy_remove(struct deploy_set *s, const char *name);
 

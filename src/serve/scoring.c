@@ -204,6 +204,13 @@ static bool valid_utf8(const unsigned char *s, size_t n)
     return true;
 }
 
+static enum keel_err predict(const struct scoring_target *t, const double *x, size_t rows,
+                             struct keel_prediction *out, struct keel_ctx *ctx)
+{
+    return t->predict ? t->predict(t->predict_arg, t->model, x, rows, out, ctx)
+                      : keel_model_predict(t->model, x, rows, out, ctx);
+}
+
 static void capture_error(const struct scoring_target *t, const char *msg)
 {
     if (t->capture)
@@ -247,7 +254,7 @@ static void invocations(const struct scoring_target *t, struct keel_ctx *ctx,
         return;
     }
     struct keel_prediction pred;
-    e = keel_model_predict(t->model, frame.x, frame.rows, &pred, ctx);
+    e = predict(t, frame.x, frame.rows, &pred, ctx);
     if (e != KEEL_OK) {
         /* MLflow's words, with the model's own reason where MLflow puts its
          * Python traceback */
@@ -525,7 +532,7 @@ static void kserve_infer(const struct scoring_target *t, struct keel_ctx *ctx,
         t->capture->cols = keel_model_n_features(t->model);
     }
     struct keel_prediction pred;
-    if (keel_model_predict(t->model, x, rows, &pred, ctx) != KEEL_OK) {
+    if (predict(t, x, rows, &pred, ctx) != KEEL_OK) {
         kserve_error(resp, 400, ctx->errmsg ? ctx->errmsg : model_failed_msg);
         capture_error(t, ctx->errmsg ? ctx->errmsg : model_failed_msg);
         return;

@@ -40,6 +40,11 @@ struct scoring_target {
     const char *mlflow_version; /* what /version answers */
     struct payload_limits limits;
     struct scoring_capture *capture; /* NULL: nothing captured */
+    /* How rows are scored: keel_model_predict when NULL, else this (e.g.
+     * server-side batching), with the same contract. */
+    enum keel_err (*predict)(void *arg, const struct keel_model *m, const double *x,
+                             size_t rows, struct keel_prediction *out, struct keel_ctx *ctx);
+    void *predict_arg;
 };
 
 /*

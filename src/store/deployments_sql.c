@@ -11,7 +11,7 @@
 #include "util/time.h"
 
 struct put_args {
-    const char *name, *model_uri, *log;
+    const struct keel_deployment *d;
     bool update;
 };
 
@@ -19,33 +19,35 @@ static enum keel_err op_put(struct dbconn *c, struct keel_ctx *ctx, void *arg)
 {
     const struct put_args *a = arg;
     static const char ins[] = "INSERT INTO deployments(name, model_uri, last_updated_time, "
-                              "prediction_log, creation_time) VALUES (?1, ?2, ?3, ?4, ?3) "
-                              "ON CONFLICT(name) DO NOTHING";
+                              "prediction_log, max_batch_rows, max_batch_wait_us, creation_time) "
+                              "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?3) ON CONFLICT(name) DO NOTHING";
     static const char upd[] = "UPDATE deployments SET model_uri = ?2, last_updated_time = ?3, "
-                              "prediction_log = ?4 WHERE name = ?1";
+                              "prediction_log = ?4, max_batch_rows = ?5, max_batch_wait_us = ?6 "
+                              "WHERE name = ?1";
     sqlite3_stmt *s = db_stmt(c, ctx, a->update ? upd : ins);
     if (!s)
         return ctx->err;
     int64_t now = keel_now_ms();
-    db_bind_text(s, 1, a->name);
-    db_bind_text(s, 2, a->model_uri);
+    db_bind_text(s, 1, a->d->name);
+    db_bind_text(s, 2, a->d->model_uri);
     sqlite3_bind_int64(s, 3, now);
-    db_bind_text(s, 4, a->log);
+    db_bind_text(s, 4, a->d->prediction_log ? a->d->prediction_log : "best-effort");
+    sqlite3_bind_int64(s, 5, a->d->max_batch_rows);
+    sqlite3_bind_int64(s, 6, a->d->max_batch_wait_us);
     if (sqlite3_step(s) != SQLITE_DONE)
         return db_fail(c, ctx, "deployment write");
     if (sqlite3_changes(c->db) == 0)
         return a->update ? keel_fail(ctx, KEEL_E_NOT_FOUND, "Deployment '%s' does not exist.",
-                                     a->name)
+                                     a->d->name)
                          : keel_fail(ctx, KEEL_E_ALREADY_EXISTS,
-                                     "Deployment '%s' already exists.", a->name);
+                                     "Deployment '%s' already exists.", a->d->name);
     return KEEL_OK;
 }
 
-enum keel_err store_deployment_put(struct store *st, struct keel_ctx *ctx, const char *name,
-                                   const char *model_uri, const char *prediction_log,
-                                   bool update)
+enum keel_err store_deployment_put(struct store *st, struct keel_ctx *ctx,
+                                   const struct keel_deployment *d, bool update)
 {
-    struct put_args a = {name, model_uri, prediction_log, update};
+    struct put_args a = {d, update};
     return store_write(st, ctx, op_put, &a);
 }
 
@@ -76,13 +78,16 @@ static void row(struct keel_ctx *ctx, sqlite3_stmt *s, struct keel_deployment *d
     d->creation_time = sqlite3_column_int64(s, 2);
     d->last_updated_time = sqlite3_column_int64(s, 3);
     d->prediction_log = db_text(ctx, s, 4);
+    d->max_batch_rows = sqlite3_column_int64(s, 5);
+    d->max_batch_wait_us = sqlite3_column_int64(s, 6);
 }
 
 enum keel_err store_deployment_get(struct store *st, struct keel_ctx *ctx, const char *name,
                                    struct keel_deployment *out)
 {
     static const char sql[] =
-        "SELECT name, model_uri, creation_time, last_updated_time, prediction_log FROM deployments "
+        "SELECT name, model_uri, creation_time, last_updated_time, prediction_log, "
+        "max_batch_rows, max_batch_wait_us FROM deployments "
         "WHERE name = ?";
     struct dbconn *c = store_reader(st);
     sqlite3_stmt *s = db_stmt(c, ctx, sql);
@@ -106,7 +111,8 @@ enum keel_err store_deployment_list(struct store *st, struct keel_ctx *ctx,
                                     struct keel_deployment **out, size_t *n)
 {
     static const char sql[] =
-        "SELECT name, model_uri, creation_time, last_updated_time, prediction_log FROM deployments "
+        "SELECT name, model_uri, creation_time, last_updated_time, prediction_log, "
+        "max_batch_rows, max_batch_wait_us FROM deployments "
         "ORDER BY name";
     struct dbconn *c = store_reader(st);
     sqlite3_stmt *s = db_stmt(c, ctx, sql);

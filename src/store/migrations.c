@@ -168,6 +168,7 @@ static const char *const migrations[] = {
     "CREATE TABLE deployments ("
     "  name TEXT PRIMARY KEY, model_uri TEXT NOT NULL,"
     "  prediction_log TEXT NOT NULL DEFAULT 'best-effort',"
+    "  max_batch_rows INTEGER NOT NULL DEFAULT 0, max_batch_wait_us INTEGER NOT NULL DEFAULT 0,"
     "  creation_time INTEGER NOT NULL, last_updated_time INTEGER NOT NULL);",
 };
 

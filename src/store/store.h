@@ -404,14 +404,16 @@ enum keel_err store_artifact_digest_used(struct store *st, struct keel_ctx *ctx,
 struct keel_deployment {
     const char *name, *model_uri;
     const char *prediction_log; /* "off", "best-effort" or "required" */
+    int64_t max_batch_rows;     /* server-side batching; 0: off */
+    int64_t max_batch_wait_us;
     int64_t creation_time, last_updated_time;
 };
 
 /* Creates (KEEL_E_ALREADY_EXISTS when the name is taken) or, with update,
- * changes the model URI of (KEEL_E_NOT_FOUND when missing) a deployment. */
-enum keel_err store_deployment_put(struct store *st, struct keel_ctx *ctx, const char *name,
-                                   const char *model_uri, const char *prediction_log,
-                                   bool update);
+ * changes (KEEL_E_NOT_FOUND when missing) deployment d->name: its model URI,
+ * prediction log and batching. The times are the store's. */
+enum keel_err store_deployment_put(struct store *st, struct keel_ctx *ctx,
+                                   const struct keel_deployment *d, bool update);
 enum keel_err store_deployment_get(struct store *st, struct keel_ctx *ctx, const char *name,
                                    struct keel_deployment *out);
 /* Every deployment, by name. */

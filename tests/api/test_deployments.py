@@ -351,3 +351,38 @@ def test_metrics_in_prometheus_text_format(keel):
     for x in lines:
         if not x.startswith("#"):
             float(x.rsplit(" ", 1)[1])
+
+
+def test_server_side_batching_gives_each_request_its_own_rows(keel):
+    csv, preds = golden("xgb-booster-binary")
+    header, *rows = csv.splitlines()
+    d = ok(requests.post(keel.url + KEEL + "/create", json={
+        "name": "batched", "model_uri": str(BREAST), "max_batch_rows": 64,
+        "max_batch_wait_us": 20000}))["deployment"]
+    assert d["max_batch_rows"] == 64 and d["max_batch_wait_us"] == 20000
+
+    def one(i):
+        k = i % len(rows)
+        body = header + "\n" + rows[k] + "\n" + (rows[(k + 1) % len(rows)] + "\n" if i % 3 == 0 else "")
+        r = requests.post(f"{keel.url}/deployments/batched/invocations", data=body,
+                          headers={"Content-Type": "text/csv"}, timeout=30)
+        want = [preds[k]] + ([preds[(k + 1) % len(rows)]] if i % 3 == 0 else [])
+        return r.status_code, r.json(), want
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(one, range(400)))
+    for status, body, want in results:
+        assert status == 200 and body == {"predictions": want}, (body, want)
+    metrics = requests.get(keel.url + "/metrics").text.splitlines()
+    batches = int(next(x for x in metrics
+                       if x.startswith('keel_deployment_batches_total{deployment="batched"}')
+                       ).rsplit(" ", 1)[1])
+    batched = int(next(x for x in metrics
+                       if x.startswith('keel_deployment_batched_rows_total{deployment="batched"}')
+                       ).rsplit(" ", 1)[1])
+    assert batched == 400 + len(range(0, 400, 3))  # every row went through a batch
+    assert batches < 400  # and requests shared them
+    # turned off again by an update: requests are scored on their own
+    ok(requests.post(keel.url + KEEL + "/update", json={
+        "name": "batched", "model_uri": str(BREAST), "max_batch_rows": 0}))
+    assert one(1)[1] == {"predictions": [preds[1]]}
