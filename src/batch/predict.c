@@ -462,72 +462,67 @@ static void put_pred(struct kbuf *b, const struct keel_prediction *p, size_t i)
     kbuf_adds(b, tmp);
 }
 
+/* Row r's prediction as a JSON value: a number, or a list of them. */
+static void put_pred_json(struct kbuf *b, const struct keel_prediction *p, size_t r)
+{
+    size_t cols = p->flat ? 1 : p->cols;
+    if (!p->flat)
+        kbuf_addc(b, '[');
+    for (size_t k = 0; k < cols; k++) {
+        if (k)
+            kbuf_adds(b, ", ");
+        put_pred(b, p, r * cols + k);
+    }
+    if (!p->flat)
+        kbuf_addc(b, ']');
+}
+
 /* Row r's prediction p[r] in the output format. */
 static void format_row(const struct job *j, struct chunk *c, const struct row *row,
                        const struct keel_prediction *p, size_t r, struct karena *a)
 {
     struct kbuf *b = &c->out;
     size_t cols = p->flat ? 1 : p->cols;
-    switch (j->o->out_format) {
-    case BATCH_OUT_JSON:
+    if (j->o->out_format == BATCH_OUT_JSON) {
         if (c->rows)
             kbuf_adds(b, ", ");
-        if (!p->flat)
-            kbuf_addc(b, '[');
-        for (size_t k = 0; k < cols; k++) {
-            if (k)
-                kbuf_adds(b, ", ");
-            put_pred(b, p, r * cols + k);
-        }
-        if (!p->flat)
-            kbuf_addc(b, ']');
-        break;
-    case BATCH_OUT_CSV:
+        put_pred_json(b, p, r);
+    } else {
+        bool csv = j->o->out_format == BATCH_OUT_CSV;
+        if (!csv)
+            kbuf_addc(b, '{');
         for (size_t k = 0; k < j->o->n_keep; k++) {
             const char *v;
             size_t n;
             bool js;
             keep_value(j, row, k, &v, &n, &js, a);
-            csv_field_out(b, v, n);
-            kbuf_addc(b, ',');
-        }
-        for (size_t k = 0; k < cols; k++) {
-            if (k)
+            if (csv) {
+                csv_field_out(b, v, n);
                 kbuf_addc(b, ',');
-            put_pred(b, p, r * cols + k);
-        }
-        kbuf_addc(b, '\n');
-        break;
-    case BATCH_OUT_JSONL:
-        kbuf_addc(b, '{');
-        for (size_t k = 0; k < j->o->n_keep; k++) {
-            const char *v;
-            size_t n;
-            bool js;
-            keep_value(j, row, k, &v, &n, &js, a);
+                continue;
+            }
             struct jval key = {.type = J_STRING, .u.s = j->o->keep[k], .n = strlen(j->o->keep[k])};
+            struct jval text = {.type = J_STRING, .u.s = v, .n = n};
             json_dump_python(b, &key);
             kbuf_adds(b, ": ");
-            if (js) {
+            if (js)
                 kbuf_add(b, v, n);
-            } else {
-                struct jval s = {.type = J_STRING, .u.s = v, .n = n};
-                json_dump_python(b, &s);
-            }
+            else
+                json_dump_python(b, &text);
             kbuf_adds(b, ", ");
         }
-        kbuf_adds(b, "\"prediction\": ");
-        if (!p->flat)
-            kbuf_addc(b, '[');
-        for (size_t k = 0; k < cols; k++) {
-            if (k)
-                kbuf_adds(b, ", ");
-            put_pred(b, p, r * cols + k);
+        if (csv) {
+            for (size_t k = 0; k < cols; k++) {
+                if (k)
+                    kbuf_addc(b, ',');
+                put_pred(b, p, r * cols + k);
+            }
+            kbuf_addc(b, '\n');
+        } else {
+            kbuf_adds(b, "\"prediction\": ");
+            put_pred_json(b, p, r);
+            kbuf_adds(b, "}\n");
         }
-        if (!p->flat)
-            kbuf_addc(b, ']');
-        kbuf_adds(b, "}\n");
-        break;
     }
     c->pred_cols = p->flat ? 0 : p->cols;
     c->rows++;
