@@ -25,6 +25,9 @@ struct keel_app {
     struct blobstore *blobs;           /* the proxied artifacts' content */
     struct deploy_set *deploys;        /* the models served by deployment name */
     struct predlog *predlog;           /* the deployments' prediction log */
+    /* readiness: set once the stored deployments have been loaded at start
+     * (GET /ready answers 503 before, 200 after; /health is liveness) */
+    volatile int ready;
     bool serve_artifacts;              /* the mlflow-artifacts API is on */
     /* Which MLflow server keel answers as where 2.x and 3.x differ on the
      * same endpoint (error envelope, run shapes, messages): false = 2.x */

@@ -184,6 +184,12 @@ void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
         http_respond_text(resp, 200, "text/plain; charset=utf-8", KEEL_VERSION);
         return;
     }
+    if (strcmp(req->path, "/ready") == 0) {
+        bool ready = __atomic_load_n(&a->ready, __ATOMIC_ACQUIRE);
+        http_respond_text(resp, ready ? 200 : 503, "text/plain; charset=utf-8",
+                          ready ? "OK" : "loading deployments");
+        return;
+    }
     if (strcmp(req->path, "/metrics") == 0 && strcmp(req->method, "GET") == 0) {
         api_write_metrics(app, resp);
         return;

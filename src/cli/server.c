@@ -39,7 +39,7 @@ struct server_opts {
     int mlflow_api; /* 2 or 3 */
     unsigned follow_ms; /* how often moving model references are re-resolved */
     unsigned log_retention_days;
-    size_t log_queue;
+    size_t log_queue, log_segment_bytes;
     unsigned workers;
     size_t max_body;
     uint64_t max_artifact;
@@ -60,6 +60,8 @@ static void server_usage(FILE *f)
             "  --prediction-log-retention-days N  delete prediction log partitions older\n"
             "                                than N days (0: keep)\n"
             "  --prediction-log-queue N      best-effort records waiting before drops (65536)\n"
+            "  --prediction-log-segment-bytes N  start a new log segment past N bytes\n"
+            "                                (64 MiB; segments also roll hourly)\n"
             "  --deployment-poll-ms N        how often deployments of an alias or stage\n"
             "                                look for a new version (2000)\n"
             "  --mlflow-api 2|3              answer as MLflow 2.x or 3.x where their\n"
@@ -75,7 +77,7 @@ static int parse_opts(int argc, char **argv, struct server_opts *o)
 {
     enum {
         O_BACKEND = 256, O_ROOT, O_DEST, O_SERVE, O_NO_SERVE, O_DATA, O_MAXBODY, O_MAXART, O_API,
-        O_FOLLOW, O_RETENTION, O_LOGQUEUE, O_HELP
+        O_FOLLOW, O_RETENTION, O_LOGQUEUE, O_SEGMENT, O_HELP
     };
     static const struct option longopts[] = {
         {"host", required_argument, NULL, 'h'},
@@ -93,6 +95,7 @@ static int parse_opts(int argc, char **argv, struct server_opts *o)
         {"deployment-poll-ms", required_argument, NULL, O_FOLLOW},
         {"prediction-log-retention-days", required_argument, NULL, O_RETENTION},
         {"prediction-log-queue", required_argument, NULL, O_LOGQUEUE},
+        {"prediction-log-segment-bytes", required_argument, NULL, O_SEGMENT},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -164,6 +167,14 @@ static int parse_opts(int argc, char **argv, struct server_opts *o)
             o->log_queue = strtoul(optarg, &end, 10);
             if (!*optarg || *end || o->log_queue == 0 || o->log_queue > 10000000) {
                 fprintf(stderr, "keel server: invalid --prediction-log-queue '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case O_SEGMENT:
+            o->log_segment_bytes = strtoull(optarg, &end, 10);
+            if (!*optarg || *end || o->log_segment_bytes < 1024) {
+                fprintf(stderr, "keel server: invalid --prediction-log-segment-bytes '%s' "
+                                "(at least 1024)\n", optarg);
                 return 2;
             }
             break;
@@ -277,6 +288,7 @@ int cli_server(int argc, char **argv)
     struct predlog *predlog = NULL;
     struct predlog_config pc = {.dir = karena_sprintf(a, "%s/predictions", o.data_dir),
                                 .queue_max = o.log_queue,
+                                .segment_bytes = o.log_segment_bytes,
                                 .retention_days = o.log_retention_days};
     if (predlog_open(&predlog, &pc, &ctx) != KEEL_OK) {
         fprintf(stderr, "keel server: %s\n", ctx.errmsg);
@@ -308,6 +320,7 @@ int cli_server(int argc, char **argv)
     fprintf(stderr, "keel server listening on http://%s:%d (store %s, artifact root %s)\n",
             o.host, http_server_port(srv), db, root);
     serve_deployments(&app, o.host, http_server_port(srv), &ctx);
+    __atomic_store_n(&app.ready, 1, __ATOMIC_RELEASE);
     struct deploy_follower *follower = NULL;
     if (deploy_follow_start(&follower, st, deploys, o.follow_ms, &ctx) != KEEL_OK)
         fprintf(stderr, "keel server: deployments will not follow their aliases: %s\n",

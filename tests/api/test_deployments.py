@@ -386,3 +386,32 @@ def test_server_side_batching_gives_each_request_its_own_rows(keel):
     ok(requests.post(keel.url + KEEL + "/update", json={
         "name": "batched", "model_uri": str(BREAST), "max_batch_rows": 0}))
     assert one(1)[1] == {"predictions": [preds[1]]}
+
+
+def test_prediction_log_segments_roll_and_old_partitions_go(tmp_path):
+    import time
+    old = tmp_path / "data" / "predictions" / "deployment=iris" / "date=2000-01-01"
+    old.mkdir(parents=True)
+    (old / "part-1-000000.jsonl.gz").write_bytes(b"")
+    server = KeelServer(tmp_path, "--prediction-log-retention-days", "30",
+                        "--prediction-log-segment-bytes", "1024").start()
+    try:
+        csv, _ = golden("xgb-classifier-iris")
+        ok(requests.post(server.url + KEEL + "/create", json={
+            "name": "iris", "model_uri": str(IRIS), "prediction_log": "required"}))
+        ids = [score(server, "iris", csv).headers["X-Request-Id"] for _ in range(12)]
+        parts = sorted((tmp_path / "data" / "predictions" / "deployment=iris").glob(
+            "date=*/part-*.jsonl.gz"))
+        assert len(parts) > 2, parts  # each record is ~1 KiB compressed to less; rolled anyway
+        deadline = time.monotonic() + 10
+        while old.exists():
+            assert time.monotonic() < deadline, "the 2000-01-01 partition was kept"
+            time.sleep(0.05)
+        assert [r["request_id"] for r in query(server, deployment="iris")] == ids
+    finally:
+        _shutdown([server])
+
+
+def test_readiness_follows_the_start_liveness_does_not(keel):
+    assert requests.get(keel.url + "/health").status_code == 200
+    assert requests.get(keel.url + "/ready").status_code == 200
