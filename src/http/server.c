@@ -24,15 +24,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/arena.h"
 
 #define HTTP_MAX_QUERY_PARAMS 256
 #define HTTP_CONNECTION_MEMORY (256u << 10)
+#define HTTP_STOP_GRACE_MS 30000
 
 struct http_server {
     struct MHD_Daemon *mhd;
+    /* requests between their first callback and their completion: a stop
+     * waits for them to be answered (graceful shutdown) */
+    int active;
     struct http_server_config cfg;
     http_handler_fn handler;
     const struct http_stream_ops *streams;
@@ -206,6 +211,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!(st = state_new(s, conn, url, method)))
             return MHD_NO;
         *con_cls = st;
+        __atomic_add_fetch(&s->active, 1, __ATOMIC_ACQ_REL);
         response_init(&st->early, 4096);
         st->early.status = 0;
         if (s->streams)
@@ -256,6 +262,8 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     if (st) {
         state_free(cls, st);
         *con_cls = NULL;
+        struct http_server *s = cls;
+        __atomic_sub_fetch(&s->active, 1, __ATOMIC_ACQ_REL);
     }
 }
 
@@ -320,7 +328,7 @@ enum keel_err http_server_start(struct http_server **out, const struct http_serv
     s->handler = handler;
     s->streams = streams;
     s->app = app;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     flags |= cfg->threads ? MHD_USE_AUTO : MHD_USE_THREAD_PER_CONNECTION;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
@@ -349,7 +357,18 @@ void http_server_stop(struct http_server *s)
 {
     if (!s)
         return;
+    /* stop accepting, then let the requests in flight be answered (bounded
+     * by HTTP_STOP_GRACE_MS) before the connections are closed */
+    MHD_socket listen = MHD_quiesce_daemon(s->mhd);
+    for (int waited = 0; waited < HTTP_STOP_GRACE_MS &&
+                         __atomic_load_n(&s->active, __ATOMIC_ACQUIRE) > 0;
+         waited += 10) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     MHD_stop_daemon(s->mhd);
+    if (listen != MHD_INVALID_SOCKET)
+        close(listen);
     free(s);
 }
 

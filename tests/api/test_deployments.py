@@ -415,3 +415,35 @@ def test_prediction_log_segments_roll_and_old_partitions_go(tmp_path):
 def test_readiness_follows_the_start_liveness_does_not(keel):
     assert requests.get(keel.url + "/health").status_code == 200
     assert requests.get(keel.url + "/ready").status_code == 200
+
+
+def test_sigterm_lets_the_request_in_flight_finish(tmp_path):
+    import signal
+    import time
+    server = KeelServer(tmp_path).start()
+    try:
+        csv, preds = golden("xgb-booster-binary")
+        header, *rows = csv.splitlines()
+        ok(requests.post(server.url + KEEL + "/create", json={
+            "name": "bc", "model_uri": str(BREAST), "prediction_log": "required"}))
+        body = header + "\n" + "\n".join(rows * 5000) + "\n"  # 100,000 rows: seconds of work
+        result = {}
+
+        def big():
+            r = requests.post(f"{server.url}/deployments/bc/invocations", data=body,
+                              headers={"Content-Type": "text/csv"}, timeout=120)
+            result["status"], result["n"] = r.status_code, len(r.json()["predictions"])
+            result["id"] = r.headers["X-Request-Id"]
+
+        t = threading.Thread(target=big)
+        t.start()
+        time.sleep(0.3)
+        server.proc.send_signal(signal.SIGTERM)
+        t.join()
+        assert server.proc.wait(timeout=60) == 0
+        assert result.get("status") == 200 and result["n"] == len(rows) * 5000, result
+        server.start()  # and its record was kept
+        assert [r["request_id"] for r in query(server, deployment="bc", max_results=5)] == \
+            [result["id"]]
+    finally:
+        _shutdown([server])
