@@ -31,6 +31,7 @@ struct serve_opts {
     int port;
     unsigned workers;
     size_t max_body, max_rows;
+    bool access_log;
 };
 
 static void serve_usage(FILE *f)
@@ -50,6 +51,7 @@ static void serve_usage(FILE *f)
             "  --name NAME             the model's name on the KServe v2 routes (model)\n"
             "  --max-body-bytes N      largest accepted request body (%u)\n"
             "  --max-rows N            most rows scored in one request (%u)\n"
+            "  --access-log            one JSON line per answered request on stderr\n"
             "  --env-manager NAME      accepted for MLflow compatibility; keel needs no\n"
             "                          Python environment\n",
             SERVE_MAX_BODY, SERVE_MAX_ROWS);
@@ -69,7 +71,7 @@ static int parse_size(const char *flag, const char *s, size_t *out)
 
 static int serve_parse(int argc, char **argv, struct serve_opts *o)
 {
-    enum { O_NAME = 256, O_MAXBODY, O_MAXROWS, O_ENV, O_TRACKING, O_CACHE, O_HELP };
+    enum { O_NAME = 256, O_MAXBODY, O_MAXROWS, O_ENV, O_TRACKING, O_CACHE, O_ACCESS, O_HELP };
     static const struct option longopts[] = {
         {"model-uri", required_argument, NULL, 'm'},
         {"host", required_argument, NULL, 'h'},
@@ -81,6 +83,7 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
         {"env-manager", required_argument, NULL, O_ENV},
         {"tracking-uri", required_argument, NULL, O_TRACKING},
         {"cache-dir", required_argument, NULL, O_CACHE},
+        {"access-log", no_argument, NULL, O_ACCESS},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -118,6 +121,7 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
         case O_ENV: break;
         case O_TRACKING: o->tracking_uri = optarg; break;
         case O_CACHE: o->cache_dir = optarg; break;
+        case O_ACCESS: o->access_log = true; break;
         case O_HELP: serve_usage(stdout); return 0;
         default: serve_usage(stderr); return 2;
         }
@@ -176,7 +180,7 @@ static int models_serve(int argc, char **argv)
     struct http_server_config hc = {.host = o.host, .port = o.port, .max_body = o.max_body,
                                     .arena_ceiling = SERVE_ARENA_CEILING,
                                     .connection_limit = 1024, .timeout_s = 60,
-                                    .threads = o.workers};
+                                    .threads = o.workers, .access_log = o.access_log};
     sigset_t stop;
     cli_block_stop_signals(&stop);
     struct http_server *srv = NULL;

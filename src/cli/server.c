@@ -40,6 +40,7 @@ struct server_opts {
     unsigned follow_ms; /* how often moving model references are re-resolved */
     unsigned log_retention_days;
     size_t log_queue, log_segment_bytes;
+    int access_log;
     unsigned workers;
     size_t max_body;
     uint64_t max_artifact;
@@ -57,6 +58,7 @@ static void server_usage(FILE *f)
             "                                (DATA_DIR/artifacts)\n"
             "  --serve-artifacts             proxy artifacts through keel (default)\n"
             "  --no-serve-artifacts          clients write artifacts to the root directly\n"
+            "  --access-log                  one JSON line per answered request on stderr\n"
             "  --prediction-log-retention-days N  delete prediction log partitions older\n"
             "                                than N days (0: keep)\n"
             "  --prediction-log-queue N      best-effort records waiting before drops (65536)\n"
@@ -77,7 +79,7 @@ static int parse_opts(int argc, char **argv, struct server_opts *o)
 {
     enum {
         O_BACKEND = 256, O_ROOT, O_DEST, O_SERVE, O_NO_SERVE, O_DATA, O_MAXBODY, O_MAXART, O_API,
-        O_FOLLOW, O_RETENTION, O_LOGQUEUE, O_SEGMENT, O_HELP
+        O_FOLLOW, O_RETENTION, O_LOGQUEUE, O_SEGMENT, O_ACCESS, O_HELP
     };
     static const struct option longopts[] = {
         {"host", required_argument, NULL, 'h'},
@@ -96,6 +98,7 @@ static int parse_opts(int argc, char **argv, struct server_opts *o)
         {"prediction-log-retention-days", required_argument, NULL, O_RETENTION},
         {"prediction-log-queue", required_argument, NULL, O_LOGQUEUE},
         {"prediction-log-segment-bytes", required_argument, NULL, O_SEGMENT},
+        {"access-log", no_argument, NULL, O_ACCESS},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -178,6 +181,7 @@ static int parse_opts(int argc, char **argv, struct server_opts *o)
                 return 2;
             }
             break;
+        case O_ACCESS: o->access_log = 1; break;
         case O_HELP: server_usage(stdout); return 0;
         default: server_usage(stderr); return 2;
         }
@@ -304,7 +308,8 @@ int cli_server(int argc, char **argv)
                            .mlflow3 = o.mlflow_api == 3};
     struct http_server_config hc = {.host = o.host, .port = o.port, .max_body = o.max_body,
                                     .arena_ceiling = REQUEST_ARENA_CEILING,
-                                    .connection_limit = 1024, .timeout_s = 120};
+                                    .connection_limit = 1024, .timeout_s = 120,
+                                    .access_log = o.access_log};
     sigset_t stop;
     cli_block_stop_signals(&stop);
     struct http_server *srv = NULL;

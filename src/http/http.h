@@ -13,6 +13,7 @@
 #ifndef KEEL_HTTP_H
 #define KEEL_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -88,6 +89,7 @@ struct http_server_config {
      * store); N: N threads each polling many connections (CPU-bound handlers
      * such as scoring, where thread count should follow the cores) */
     unsigned threads;
+    bool access_log; /* one JSON line per answered request on stderr */
 };
 
 struct http_server;

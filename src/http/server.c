@@ -23,11 +23,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "util/arena.h"
+#include "util/json.h"
 
 #define HTTP_MAX_QUERY_PARAMS 256
 #define HTTP_CONNECTION_MEMORY (256u << 10)
@@ -54,6 +56,7 @@ struct conn_state {
     void *stream;        /* the application's, while a stream is open */
     bool stream_failed;  /* a write failed: the rest is discarded */
     struct http_response early; /* status != 0: answer without the body */
+    struct timespec started;     /* for the access log */
 };
 
 void http_response_header(struct http_response *r, const char *name, const char *value)
@@ -143,6 +146,62 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_re
     return ret;
 }
 
+static const char *header_of(const struct http_response *r, const char *name)
+{
+    for (int i = 0; i < r->n_headers; i++)
+        if (strcasecmp(r->header_names[i], name) == 0)
+            return r->header_values[i];
+    return NULL;
+}
+
+/* One JSON line on stderr per answered request (--access-log). The line is
+ * written with one call, so lines of concurrent requests do not interleave. */
+static void access_log(const struct http_server *s, const struct conn_state *st,
+                       const struct http_response *resp)
+{
+    if (!s->cfg.access_log)
+        return;
+    struct timespec now, wall;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    clock_gettime(CLOCK_REALTIME, &wall);
+    double ms = (double)(now.tv_sec - st->started.tv_sec) * 1e3 +
+                (double)(now.tv_nsec - st->started.tv_nsec) / 1e6;
+    struct tm tm;
+    time_t secs = wall.tv_sec;
+    gmtime_r(&secs, &tm);
+    char ts[40];
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+    struct kbuf line;
+    kbuf_init(&line, 16384);
+    struct jw w;
+    jw_init(&w, &line);
+    jw_obj(&w);
+    char stamp[64];
+    snprintf(stamp, sizeof stamp, "%s.%03ldZ", ts, wall.tv_nsec / 1000000);
+    jw_kstr(&w, "time", stamp);
+    jw_kstr(&w, "level", resp->status >= 500 ? "error" : resp->status >= 400 ? "warn" : "info");
+    jw_kstr(&w, "event", "request");
+    jw_kstr(&w, "method", st->req.method ? st->req.method : "");
+    jw_kstr(&w, "path", st->req.path ? st->req.path : "");
+    jw_kint(&w, "status", resp->status);
+    jw_key(&w, "duration_ms");
+    jw_double_fast(&w, ms);
+    jw_kint(&w, "bytes", (int64_t)(resp->fd >= 0 ? resp->fd_len : resp->body.len));
+    static const char *const extra[][2] = {{"X-Request-Id", "request_id"},
+                                           {"X-Deployment", "deployment"},
+                                           {"X-Model-Version", "model_version"}};
+    for (size_t i = 0; i < sizeof extra / sizeof *extra; i++) {
+        const char *v = header_of(resp, extra[i][0]);
+        if (v)
+            jw_kstr(&w, extra[i][1], v);
+    }
+    jw_obj_end(&w);
+    kbuf_addc(&line, '\n');
+    if (w.err == KEEL_OK && line.data)
+        fwrite(line.data, 1, line.len, stderr);
+    kbuf_free(&line);
+}
+
 static enum MHD_Result too_large(struct http_server *s, struct MHD_Connection *conn)
 {
     struct http_response resp;
@@ -169,6 +228,7 @@ static struct conn_state *state_new(struct http_server *s, struct MHD_Connection
         return NULL;
     }
     st->ctx.arena = st->arena;
+    clock_gettime(CLOCK_MONOTONIC, &st->started);
     kbuf_init(&st->body, s->cfg.max_body);
     struct query_collect q = {
         .arena = st->arena,
@@ -251,6 +311,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         st->req.body_len = st->body.len;
         s->handler(s->app, &st->ctx, &st->req, &resp);
     }
+    access_log(s, st, &resp);
     return send_response(conn, &resp);
 }
 

@@ -447,3 +447,24 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path):
             [result["id"]]
     finally:
         _shutdown([server])
+
+
+def test_access_log_is_one_json_line_per_request(tmp_path):
+    server = KeelServer(tmp_path, "--access-log").start()
+    try:
+        csv, _ = golden("xgb-classifier-iris")
+        ok(requests.post(server.url + KEEL + "/create", json={"name": "iris",
+                                                               "model_uri": str(IRIS)}))
+        rid = score(server, "iris", csv).headers["X-Request-Id"]
+        assert requests.get(server.url + "/nope").status_code == 404
+    finally:
+        _shutdown([server])
+    lines = [json.loads(x) for x in server.stderr().splitlines() if x.startswith("{")]
+    scored = [x for x in lines if x.get("request_id") == rid]
+    assert len(scored) == 1, lines
+    x = scored[0]
+    assert x["event"] == "request" and x["method"] == "POST" and x["status"] == 200
+    assert x["path"] == "/deployments/iris/invocations" and x["deployment"] == "iris"
+    assert x["duration_ms"] > 0 and x["time"].endswith("Z") and x["level"] == "info"
+    assert any(y["path"] == "/nope" and y["status"] == 404 and y["level"] == "warn"
+               for y in lines)
