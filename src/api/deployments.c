@@ -406,7 +406,9 @@ bool api_deployment_scoring(struct keel_app *app, struct keel_ctx *ctx,
     if (cap.scored && request_id && app->predlog && st.log != DEPLOY_LOG_OFF)
         log_prediction(app, &st, m, &cap, request_id, started, keel_now_us() - t0, resp, ctx);
     if (cap.scored)
-        deploy_observe(app->deploys, st.name, resp->status, keel_now_us() - t0);
+        deploy_observe(app->deploys, st.name, resp->status, keel_now_us() - t0,
+                       cap.predict_start_us ? cap.predict_start_us - t0 : 0,
+                       cap.predict_end_us - cap.predict_start_us);
     http_response_header(resp, "X-Deployment", st.name);
     http_response_header(resp, "X-Model-Version", *st.model_version ? st.model_version : "none");
     if (request_id)

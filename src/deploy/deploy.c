@@ -43,6 +43,8 @@ struct entry {
     uint64_t by_class[6];             /* 1xx..5xx by first digit */
     uint64_t buckets[N_BUCKETS + 1];  /* the last is +Inf */
     double latency_sum;
+    double before_model_sum, model_sum; /* seconds, over requests that reached the model */
+    uint64_t model_calls;
     uint64_t load_failures;
     /* batching: the batcher belongs to the slot, kept across deployments
      * that use the slot, so no request can hold one that was freed */
@@ -263,7 +265,8 @@ struct keel_model *deploy_acquire(struct deploy_set *s, const char *name,
     return m;
 }
 
-void deploy_observe(struct deploy_set *s, const char *name, int status, int64_t latency_us)
+void deploy_observe(struct deploy_set *s, const char *name, int status, int64_t latency_us,
+                    int64_t before_model_us, int64_t model_us)
 {
     double secs = (double)latency_us / 1e6;
     pthread_mutex_lock(&s->mu);
@@ -275,6 +278,11 @@ void deploy_observe(struct deploy_set *s, const char *name, int status, int64_t 
             b++;
         e->buckets[b]++;
         e->latency_sum += secs;
+        if (model_us > 0) {
+            e->model_calls++;
+            e->model_sum += (double)model_us / 1e6;
+            e->before_model_sum += (double)before_model_us / 1e6;
+        }
     }
     pthread_mutex_unlock(&s->mu);
 }
@@ -327,6 +335,25 @@ void deploy_write_metrics(struct deploy_set *s, struct kbuf *out)
         kbuf_adds(out, "keel_deployment_request_duration_seconds_count{deployment=\"");
         label(out, e->name);
         kbuf_printf(out, "\"} %llu\n", (unsigned long long)cum);
+    }
+    kbuf_adds(out, "# HELP keel_deployment_model_seconds Time in the model call (a batch's "
+                   "wait included), and before it (decoding), over requests that reached the "
+                   "model.\n# TYPE keel_deployment_model_seconds summary\n"
+                   "# TYPE keel_deployment_before_model_seconds summary\n");
+    for (size_t i = 0; i < MAX_DEPLOYMENTS; i++) {
+        const struct entry *e = &s->entries[i];
+        if (!e->used)
+            continue;
+        static const char *const names[] = {"keel_deployment_model_seconds",
+                                            "keel_deployment_before_model_seconds"};
+        for (int k = 0; k < 2; k++) {
+            kbuf_printf(out, "%s_sum{deployment=\"", names[k]);
+            label(out, e->name);
+            kbuf_printf(out, "\"} %.6f\n%s_count{deployment=\"",
+                        k ? e->before_model_sum : e->model_sum, names[k]);
+            label(out, e->name);
+            kbuf_printf(out, "\"} %llu\n", (unsigned long long)e->model_calls);
+        }
     }
     kbuf_adds(out, "# HELP keel_deployment_model_info The model a deployment serves now "
                    "(1), with its version and status.\n# TYPE keel_deployment_model_info gauge\n");

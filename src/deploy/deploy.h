@@ -81,8 +81,11 @@ void deploy_remove(struct deploy_set *s, const char *name);
  * not served. *state (may be NULL) describes it. */
 struct keel_model *deploy_acquire(struct deploy_set *s, const char *name,
                                   struct deploy_state *state, struct keel_ctx *ctx);
-/* Counts one answered scoring request of `name` (HTTP status, duration). */
-void deploy_observe(struct deploy_set *s, const char *name, int status, int64_t latency_us);
+/* Counts one answered scoring request of `name`: HTTP status, total
+ * duration, and the part spent in the model call (0 when none was made)
+ * and before it (decoding, waiting for a batch). */
+void deploy_observe(struct deploy_set *s, const char *name, int status, int64_t latency_us,
+                    int64_t before_model_us, int64_t model_us);
 /* Appends the deployments' metrics in Prometheus' text format: requests by
  * status class, a latency histogram, load failures, the version served. */
 void deploy_write_metrics(struct deploy_set *s, struct kbuf *out);

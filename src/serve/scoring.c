@@ -24,6 +24,7 @@
 #include "util/arena.h"
 #include "util/json.h"
 #include "util/jparse.h"
+#include "util/time.h"
 #include "version.h"
 
 static const char unsupported_type_prefix[] =
@@ -207,8 +208,13 @@ static bool valid_utf8(const unsigned char *s, size_t n)
 static enum keel_err predict(const struct scoring_target *t, const double *x, size_t rows,
                              struct keel_prediction *out, struct keel_ctx *ctx)
 {
-    return t->predict ? t->predict(t->predict_arg, t->model, x, rows, out, ctx)
-                      : keel_model_predict(t->model, x, rows, out, ctx);
+    if (t->capture)
+        t->capture->predict_start_us = keel_now_us();
+    enum keel_err e = t->predict ? t->predict(t->predict_arg, t->model, x, rows, out, ctx)
+                                 : keel_model_predict(t->model, x, rows, out, ctx);
+    if (t->capture)
+        t->capture->predict_end_us = keel_now_us();
+    return e;
 }
 
 static void capture_error(const struct scoring_target *t, const char *msg)

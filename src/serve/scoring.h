@@ -31,6 +31,8 @@ struct scoring_capture {
     struct keel_prediction pred; /* when scored */
     bool predicted;
     const char *error;         /* the refusal's message, when refused */
+    int64_t predict_start_us, predict_end_us; /* keel_now_us() around the model call
+                                                 (batch wait included), 0 when none */
 };
 
 struct scoring_target {

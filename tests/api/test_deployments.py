@@ -347,6 +347,13 @@ def test_metrics_in_prometheus_text_format(keel):
     assert any(x.startswith('keel_deployment_model_info{deployment="m1"') and
                x.endswith('status="READY"} 1') for x in lines)
     assert any(x.startswith('keel_prediction_log_records_total{outcome="dropped"}') for x in lines)
+    # the 400 never reached the model: 3 model calls, their time apart from decoding
+    assert 'keel_deployment_model_seconds_count{deployment="m1"} 3' in lines
+    model_s = float(next(x for x in lines if x.startswith(
+        'keel_deployment_model_seconds_sum{deployment="m1"}')).rsplit(" ", 1)[1])
+    total_s = float(next(x for x in lines if x.startswith(
+        'keel_deployment_request_duration_seconds_sum{deployment="m1"}')).rsplit(" ", 1)[1])
+    assert 0 < model_s < total_s
     # every sample line is "name{labels} value" with a number
     for x in lines:
         if not x.startswith("#"):
