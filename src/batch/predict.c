@@ -41,6 +41,7 @@
 
 #include "batch/batch.h"
 #include "serve/payload.h"
+#include "serve/scoring.h"
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/csv.h"
@@ -447,21 +448,6 @@ static void csv_field_out(struct kbuf *b, const char *p, size_t n)
     kbuf_addc(b, '"');
 }
 
-static void put_pred(struct kbuf *b, const struct keel_prediction *p, size_t i)
-{
-    char tmp[40];
-    if (p->kind == KEEL_PRED_INT64) {
-        snprintf(tmp, sizeof tmp, "%lld", (long long)p->i64[i]);
-    } else {
-        double v = (double)p->f32[i];
-        if (v != v)
-            snprintf(tmp, sizeof tmp, "NaN");
-        else
-            json_format_double(v, tmp, sizeof tmp);
-    }
-    kbuf_adds(b, tmp);
-}
-
 /* Row r's prediction as a JSON value: a number, or a list of them. */
 static void put_pred_json(struct kbuf *b, const struct keel_prediction *p, size_t r)
 {
@@ -471,7 +457,7 @@ static void put_pred_json(struct kbuf *b, const struct keel_prediction *p, size_
     for (size_t k = 0; k < cols; k++) {
         if (k)
             kbuf_adds(b, ", ");
-        put_pred(b, p, r * cols + k);
+        scoring_put_value(b, p, r * cols + k);
     }
     if (!p->flat)
         kbuf_addc(b, ']');
@@ -515,7 +501,7 @@ static void format_row(const struct job *j, struct chunk *c, const struct row *r
             for (size_t k = 0; k < cols; k++) {
                 if (k)
                     kbuf_addc(b, ',');
-                put_pred(b, p, r * cols + k);
+                scoring_put_value(b, p, r * cols + k);
             }
             kbuf_addc(b, '\n');
         } else {

@@ -23,6 +23,7 @@
 #include "model/model.h"
 #include "serve/fetch.h"
 #include "serve/payload.h"
+#include "serve/scoring.h"
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/json.h"
@@ -253,7 +254,6 @@ static enum keel_err predict_document(const struct keel_model *m, const char *in
                 kbuf_printf(&out, "%sprediction_%zu%s", k ? "," : "", k, k + 1 == cols ? "\n" : "");
     }
     for (size_t r = 0; r < frame.rows; r++) {
-        char tmp[40];
         if (fmt == BATCH_OUT_JSON && r)
             kbuf_adds(&out, ", ");
         if (fmt == BATCH_OUT_JSONL)
@@ -264,11 +264,7 @@ static enum keel_err predict_document(const struct keel_model *m, const char *in
             size_t i = r * cols + k;
             if (k)
                 kbuf_adds(&out, fmt == BATCH_OUT_CSV ? "," : ", ");
-            if (p.kind == KEEL_PRED_INT64)
-                snprintf(tmp, sizeof tmp, "%lld", (long long)p.i64[i]);
-            else
-                json_format_double((double)p.f32[i], tmp, sizeof tmp);
-            kbuf_adds(&out, tmp);
+            scoring_put_value(&out, &p, i);
         }
         if ((fmt != BATCH_OUT_CSV) && !p.flat)
             kbuf_addc(&out, ']');

@@ -237,8 +237,9 @@ static void fill_state(const struct entry *e, struct deploy_state *st, struct ka
     st->model_name = karena_strdup(a, e->model_name);
     st->model_version = karena_strdup(a, e->model_version);
     st->run_id = karena_strdup(a, e->run_id);
-    st->flavor = e->model ? keel_model_flavor(e->model) : "";
-    st->model_class = e->model ? keel_model_class(e->model) : "";
+    /* copies: the model may be swapped out and freed once the lock is gone */
+    st->flavor = karena_strdup(a, e->model ? keel_model_flavor(e->model) : "");
+    st->model_class = karena_strdup(a, e->model ? keel_model_class(e->model) : "");
     st->status = e->model ? "READY" : e->loading ? "LOADING" : "FAILED";
     st->error = karena_strdup(a, e->error);
     st->loaded_at = e->loaded_at;

@@ -480,9 +480,8 @@ static bool matches(const struct jval *rec, const struct predlog_filter *f)
 }
 
 static enum keel_err scan_file(const char *path, const struct predlog_filter *f, struct kbuf *out,
-                               size_t *found, struct karena *scratch_parent)
+                               size_t *found)
 {
-    (void)scratch_parent;
     gzFile gz = gzopen(path, "rb");
     if (!gz)
         return KEEL_OK; /* removed by retention meanwhile */
@@ -552,7 +551,7 @@ enum keel_err predlog_query(struct predlog *l, const struct predlog_filter *f, s
             for (size_t k = 0; parts && k < np && e == KEEL_OK && *n_found < f->limit; k++) {
                 char *path = karena_sprintf(ctx->arena, "%s/%s", pdir, parts[k]);
                 if (path)
-                    e = scan_file(path, f, out, n_found, ctx->arena);
+                    e = scan_file(path, f, out, n_found);
             }
         }
     }

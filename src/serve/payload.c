@@ -552,17 +552,10 @@ static long frame_column(struct frame *f, const char *s, size_t n, size_t pos)
         if (col >= 0 && f->input_of[col] >= 0)
             return f->input_of[col];
     }
-    if (s && col < 0) {
+    if (s && col < 0) /* a name the signature lacks (or no signature): look back */
         for (size_t i = 0; i < f->n_names; i++)
-            if (f->map[i] < 0 && f->names[i].s && f->names[i].n == n &&
-                !memcmp(f->names[i].s, s, n))
+            if (f->names[i].s && f->names[i].n == n && !memcmp(f->names[i].s, s, n))
                 return (long)i;
-        if (!f->sig->has_inputs) {
-            for (size_t i = 0; i < f->n_names; i++)
-                if (f->names[i].s && f->names[i].n == n && !memcmp(f->names[i].s, s, n))
-                    return (long)i;
-        }
-    }
     if (!f->sig->has_inputs)
         col = f->n_names < f->out_cols ? (long)f->n_names : -1;
     if (f->n_names == f->cap_names) {

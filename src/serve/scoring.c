@@ -66,9 +66,7 @@ static void mlflow_error(struct http_response *resp, enum keel_err e, const char
     mlflow_error_trace(resp, e, msg, NULL);
 }
 
-/* One prediction value as Python's json.dumps prints a numpy value widened by
- * tolist(): int64 as an integer, float32 as the double it widens to. */
-static void put_value(struct kbuf *b, const struct keel_prediction *p, size_t i)
+void scoring_put_value(struct kbuf *b, const struct keel_prediction *p, size_t i)
 {
     char tmp[40];
     if (p->kind == KEEL_PRED_INT64) {
@@ -93,14 +91,14 @@ static void put_predictions(struct kbuf *b, const struct keel_prediction *p)
         if (r)
             kbuf_adds(b, ", ");
         if (p->flat) {
-            put_value(b, p, r);
+            scoring_put_value(b, p, r);
             continue;
         }
         kbuf_addc(b, '[');
         for (size_t c = 0; c < p->cols; c++) {
             if (c)
                 kbuf_adds(b, ", ");
-            put_value(b, p, r * p->cols + c);
+            scoring_put_value(b, p, r * p->cols + c);
         }
         kbuf_addc(b, ']');
     }

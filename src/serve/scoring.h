@@ -49,6 +49,12 @@ struct scoring_target {
     void *predict_arg;
 };
 
+/* Appends value i of p as MLflow's scoring server prints it (Python's
+ * json.dumps of the numpy value widened by tolist(): int64 as an integer,
+ * float32 as the double it widens to, shortest round-trip; NaN, Infinity).
+ * Batch output prints predictions the same way. */
+void scoring_put_value(struct kbuf *b, const struct keel_prediction *p, size_t i);
+
 /*
  * Answers the request whose path, relative to the mount point, is `path`
  * (starts with '/'). Returns false, leaving resp untouched, when the path is
