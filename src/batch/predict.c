@@ -361,29 +361,36 @@ static struct row *split_rows(const struct chunk *c, bool csv, size_t *n, struct
 static const char *make_body(const struct job *j, const struct row *rows, size_t n,
                              size_t *len, struct karena *a)
 {
-    struct kbuf b;
-    size_t total = j->header_len + 64;
+    static const char open[] = "{\"dataframe_records\": [", close[] = "]}";
+    bool csv = j->o->in_format == BATCH_IN_CSV;
+    size_t total = csv ? j->header_len : sizeof open + sizeof close;
     for (size_t i = 0; i < n; i++)
-        total += rows[i].len + 2;
-    kbuf_init(&b, total + 1);
-    if (j->o->in_format == BATCH_IN_CSV) {
-        kbuf_add(&b, j->header, j->header_len);
-        for (size_t i = 0; i < n; i++) {
-            kbuf_add(&b, rows[i].p, rows[i].len);
-            kbuf_addc(&b, '\n');
-        }
+        total += rows[i].len + 1;
+    /* written once, straight into the arena: a chunk is megabytes */
+    char *out = karena_alloc(a, total + 1), *w = out;
+    if (!out)
+        return NULL;
+    if (csv) {
+        memcpy(w, j->header, j->header_len);
+        w += j->header_len;
     } else {
-        kbuf_adds(&b, "{\"dataframe_records\": [");
-        for (size_t i = 0; i < n; i++) {
-            if (i)
-                kbuf_addc(&b, ',');
-            kbuf_add(&b, rows[i].p, rows[i].len);
-        }
-        kbuf_adds(&b, "]}");
+        memcpy(w, open, sizeof open - 1);
+        w += sizeof open - 1;
     }
-    char *out = karena_strndup(a, b.data ? b.data : "", b.len);
-    *len = b.len;
-    kbuf_free(&b);
+    for (size_t i = 0; i < n; i++) {
+        if (!csv && i)
+            *w++ = ',';
+        memcpy(w, rows[i].p, rows[i].len);
+        w += rows[i].len;
+        if (csv)
+            *w++ = '\n';
+    }
+    if (!csv) {
+        memcpy(w, close, sizeof close - 1);
+        w += sizeof close - 1;
+    }
+    *w = '\0';
+    *len = (size_t)(w - out);
     return out;
 }
 
