@@ -77,3 +77,128 @@ bool decimal_parse(const char *s, size_t n, double *out)
     }
     return slow_path(s, n, out);
 }
+
+/* ---- double to shortest decimal ----
+ *
+ * The exact method (Steele & White's), in 128-bit integers: v = m * 2^e is
+ * the centre of the interval of reals that round to it, whose ends are
+ * v -/+ half an ulp. Scaled by 10^q so that v * 10^q has 17 integer digits,
+ * the interval spans at least one integer; the shortest decimal is the
+ * multiple of the largest power of ten inside it, and among several such
+ * multiples the one nearest v. Every quantity is exact: 4m + 2 < 2^55 and
+ * 10^21 < 2^70 keep the products below 2^128, which bounds the range this
+ * handles (10^q for q <= 21 and a right shift, so roughly 2e-5 <= v < 1e16,
+ * normal doubles only); the caller formats anything else another way. */
+
+typedef unsigned __int128 u128;
+
+static u128 pow10_u128(int q)
+{
+    u128 p = 1;
+    while (q-- > 0)
+        p *= 10;
+    return p;
+}
+
+static const uint64_t pow10_u64[] = {1ULL,
+                                     10ULL,
+                                     100ULL,
+                                     1000ULL,
+                                     10000ULL,
+                                     100000ULL,
+                                     1000000ULL,
+                                     10000000ULL,
+                                     100000000ULL,
+                                     1000000000ULL,
+                                     10000000000ULL,
+                                     100000000000ULL,
+                                     1000000000000ULL,
+                                     10000000000000ULL,
+                                     100000000000000ULL,
+                                     1000000000000000ULL,
+                                     10000000000000000ULL,
+                                     100000000000000000ULL,
+                                     1000000000000000000ULL};
+
+/* x * 10^q / 2^s: its floor, whether it was exact, and its fraction
+ * against one half (-1, 0, 1). */
+static uint64_t scaled(uint64_t x, u128 p10, int s, bool *exact, int *vs_half)
+{
+    u128 prod = (u128)x * p10;
+    u128 rem = prod & (((u128)1 << s) - 1), half = (u128)1 << (s - 1);
+    *exact = rem == 0;
+    *vs_half = rem < half ? -1 : rem > half;
+    return (uint64_t)(prod >> s);
+}
+
+bool decimal_shortest(double v, struct decimal_digits *out)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    out->negative = bits >> 63;
+    int biased = (int)((bits >> 52) & 0x7ff);
+    uint64_t frac = bits & ((1ULL << 52) - 1);
+    if (biased == 0 || biased == 0x7ff)
+        return false; /* zero, subnormal, inf, nan: not this path's */
+    uint64_t m = frac | (1ULL << 52);
+    int e = biased - 1075; /* |v| = m * 2^e */
+    /* in units of 2^(e-2): v = 4m, the ends 4m -/+ 2 (the lower one is
+     * closer, 4m - 1, when m is a power of two above the smallest normal) */
+    uint64_t vx = 4 * m, lx = frac == 0 && biased > 1 ? 4 * m - 1 : 4 * m - 2, hx = 4 * m + 2;
+    int s = 2 - e;
+    if (s <= 0 || s >= 127)
+        return false;
+    /* q so that |v| * 10^q lies in [1e16, 1e18): estimated from the binary
+     * exponent (log10(2) ~ 0.30103), then corrected once */
+    int exp2 = e + 52;
+    int est = (int)((exp2 * 78913L) >> 18); /* floor(exp2 * log10 2), within one */
+    int q = 16 - est;
+    if (q < 0 || q > 21)
+        return false;
+    u128 p10 = pow10_u128(q);
+    bool vexact, lexact, hexact;
+    int vhalf, ignored;
+    uint64_t vi = scaled(vx, p10, s, &vexact, &vhalf);
+    uint64_t li = scaled(lx, p10, s, &lexact, &ignored);
+    uint64_t hi = scaled(hx, p10, s, &hexact, &ignored);
+    bool inclusive = (m & 1) == 0; /* ties round to even: an even v owns its ends */
+    uint64_t a = lexact && inclusive ? li : li + 1, b = hexact && !inclusive ? hi - 1 : hi;
+    /* the largest k with a multiple of 10^k in [a, b] */
+    int k = 0;
+    uint64_t ak = a, bk = b;
+    while (k < 18 && (ak + 9) / 10 <= bk / 10) {
+        ak = (ak + 9) / 10;
+        bk /= 10;
+        k++;
+    }
+    /* the multiple nearest v: v * 10^q / 10^k rounded, kept inside [ak, bk] */
+    uint64_t pk = pow10_u64[k];
+    uint64_t d = vi / pk, r = vi % pk;
+    if (k == 0) {
+        if (vhalf > 0 || (vhalf == 0 && (d & 1)))
+            d++;
+    } else if (r > pk / 2 || (r == pk / 2 && (!vexact || (d & 1)))) {
+        d++;
+    }
+    if (d < ak)
+        d = ak;
+    if (d > bk)
+        d = bk;
+    /* digits, trailing zeros dropped */
+    int exp10 = k - q;
+    while (d % 10 == 0) {
+        d /= 10;
+        exp10++;
+    }
+    char tmp[24];
+    int n = 0;
+    while (d) {
+        tmp[n++] = (char)('0' + d % 10);
+        d /= 10;
+    }
+    for (int i = 0; i < n; i++)
+        out->digits[i] = tmp[n - 1 - i];
+    out->n = n;
+    out->exp10 = exp10 + n - 1; /* of the first digit */
+    return true;
+}

@@ -1,5 +1,5 @@
 /*
- * decimal.h -- decimal text to double, correctly rounded, fast.
+ * decimal.h -- decimal text to double and back, correctly rounded, fast.
  *
  * Batch scoring reads tens of millions of numbers; strtod takes ~100 ns for
  * each (locale handling, arbitrary precision). Most numbers in data files
@@ -19,5 +19,17 @@
  * before the exponent); false for anything else, including white space,
  * hex, inf and nan, which callers handle by their own rules. */
 bool decimal_parse(const char *s, size_t n, double *out);
+
+/* The shortest decimal that reads back to v: digits[0..n) (no leading or
+ * trailing zeros) times 10^(exp10 - n + 1), i.e. exp10 is the power of ten
+ * of the first digit; among equally short ones, the nearest to v. Exact
+ * integer arithmetic, no printf; false outside roughly 2e-5 <= |v| < 1e16
+ * (and for zero, subnormals, inf and nan), which callers format otherwise. */
+struct decimal_digits {
+    char digits[20];
+    int n, exp10;
+    bool negative;
+};
+bool decimal_shortest(double v, struct decimal_digits *out);
 
 #endif

@@ -2,6 +2,7 @@
  * json.c -- JSON writer and Python-repr rendering (see json.h).
  */
 #include "util/json.h"
+#include "util/decimal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -113,7 +114,57 @@ void jw_int(struct jw *w, int64_t v)
     put(w, tmp, (size_t)n);
 }
 
+/* Python's repr of the digits: positional for 1e-4 <= |v| < 1e16 (with at
+ * least ".0"), else C's exponent form ("1e-05", "1.5e+20"). */
+static size_t repr_digits(const struct decimal_digits *d, char *out)
+{
+    size_t o = 0;
+    if (d->negative)
+        out[o++] = '-';
+    int x = d->exp10;
+    if (x >= -4 && x < 16) {
+        if (x < 0) {
+            out[o++] = '0';
+            out[o++] = '.';
+            for (int i = 0; i < -x - 1; i++)
+                out[o++] = '0';
+            memcpy(out + o, d->digits, (size_t)d->n);
+            o += (size_t)d->n;
+        } else {
+            for (int i = 0; i <= x; i++)
+                out[o++] = i < d->n ? d->digits[i] : '0';
+            out[o++] = '.';
+            if (d->n > x + 1) {
+                memcpy(out + o, d->digits + x + 1, (size_t)(d->n - x - 1));
+                o += (size_t)(d->n - x - 1);
+            } else {
+                out[o++] = '0';
+            }
+        }
+    } else {
+        out[o++] = d->digits[0];
+        if (d->n > 1) {
+            out[o++] = '.';
+            memcpy(out + o, d->digits + 1, (size_t)(d->n - 1));
+            o += (size_t)(d->n - 1);
+        }
+        o += (size_t)sprintf(out + o, "e%c%02d", x < 0 ? '-' : '+', x < 0 ? -x : x);
+    }
+    out[o] = '\0';
+    return o;
+}
+
 void json_format_double(double v, char *out, size_t n)
+{
+    struct decimal_digits d;
+    if (n >= 32 && decimal_shortest(v, &d)) {
+        repr_digits(&d, out);
+        return;
+    }
+    json_format_double_reference(v, out, n);
+}
+
+void json_format_double_reference(double v, char *out, size_t n)
 {
     /* the shortest precision that reads back to v; reading back is monotonic
      * in the precision (17 digits always do), so search it by halves. Most
@@ -169,10 +220,8 @@ void jw_double_fast(struct jw *w, double v)
         return;
     }
     char tmp[40];
-    int n = snprintf(tmp, sizeof tmp, "%.15g", v);
-    if (strtod(tmp, NULL) != v)
-        n = snprintf(tmp, sizeof tmp, "%.17g", v);
-    put(w, tmp, (size_t)n);
+    json_format_double(v, tmp, sizeof tmp);
+    put(w, tmp, strlen(tmp));
 }
 
 void jw_bool(struct jw *w, bool v)

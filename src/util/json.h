@@ -43,9 +43,8 @@ void jw_str(struct jw *w, const char *s);
 void jw_strn(struct jw *w, const char *s, size_t n);
 void jw_int(struct jw *w, int64_t v);
 void jw_double(struct jw *w, double v);
-/* A double that reads back exactly, cheaply: 15 significant digits when
- * they round-trip (most data values), else 17; not always the shortest
- * text, so not MLflow's wire form -- for keel's own logs. NaN/inf as null. */
+/* A double as jw_double writes it, but NaN and infinities as null (strict
+ * JSON, for keel's own logs and records). */
 void jw_double_fast(struct jw *w, double v);
 void jw_bool(struct jw *w, bool v);
 void jw_null(struct jw *w);
@@ -58,8 +57,13 @@ void jw_kstr(struct jw *w, const char *key, const char *v);
 void jw_kstr_opt(struct jw *w, const char *key, const char *v);
 void jw_kint(struct jw *w, const char *key, int64_t v);
 
-/* Shortest round-trip repr of a finite double into out (>= 32 bytes). */
+/* Shortest round-trip repr of a finite double into out (>= 32 bytes), as
+ * Python's repr() writes it: integer arithmetic (decimal_shortest) where it
+ * applies, else the reference below. */
 void json_format_double(double v, char *out, size_t n);
+/* The same by printf and strtod (a search over precisions): slower, for
+ * the values decimal_shortest leaves out, and as the tests' oracle. */
+void json_format_double_reference(double v, char *out, size_t n);
 
 /* Python repr() of a JSON value, as MLflow's messages print request values:
  * {'key': 'a', 'n': 1, 'ok': True, 'x': None}. Appended to b. */

@@ -185,6 +185,72 @@ static void test_decimal_parse_matches_strtod(void **state)
     }
 }
 
+static uint64_t rng_next(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+static void same_as_reference(double v)
+{
+    char got[40], want[40];
+    json_format_double(v, got, sizeof got);
+    json_format_double_reference(v, want, sizeof want);
+    if (strcmp(got, want) != 0)
+        fail_msg("%.17g: '%s' != reference '%s'", v, got, want);
+}
+
+/* The integer shortest-digits path prints what the printf search prints,
+ * for every kind of value it takes: random bit patterns, short decimals,
+ * widened float32s, powers of two and ten and their neighbours. */
+static void test_shortest_matches_reference(void **state)
+{
+    (void)state;
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    for (int i = 0; i < 300000; i++) {
+        uint64_t bits = rng_next(&x);
+        /* exponents across and beyond the fast path's range */
+        bits = (bits & 0x800fffffffffffffULL) | ((uint64_t)(1023 - 24 + (int)(bits >> 52) % 80) << 52);
+        double v;
+        memcpy(&v, &bits, sizeof v);
+        same_as_reference(v);
+        same_as_reference((double)(float)v);
+    }
+    for (int i = 0; i < 200000; i++) {
+        char buf[40];
+        uint64_t r = rng_next(&x);
+        snprintf(buf, sizeof buf, "%llu.%llue%d", (unsigned long long)(r % 100000),
+                 (unsigned long long)((r >> 20) % 10000000), (int)((r >> 50) % 30) - 15);
+        same_as_reference(strtod(buf, NULL));
+        same_as_reference(-strtod(buf, NULL));
+    }
+    for (int e = -30; e <= 30; e++) {
+        double p = pow(10, e), t = ldexp(1, e);
+        same_as_reference(p);
+        same_as_reference(nextafter(p, 0));
+        same_as_reference(nextafter(p, INFINITY));
+        same_as_reference(t);
+        same_as_reference(nextafter(t, 0));
+        same_as_reference(nextafter(t, INFINITY));
+    }
+    /* the values served and logged take the integer path */
+    struct decimal_digits d;
+    static const double fast[] = {0.1, 17.99, 0.8723456263542175, 1e-4, 9.999e15, -122.8, 1.0};
+    for (size_t i = 0; i < sizeof fast / sizeof *fast; i++)
+        if (!decimal_shortest(fast[i], &d))
+            fail_msg("%.17g left to the reference", fast[i]);
+    assert_false(decimal_shortest(1e-300, &d));
+    assert_false(decimal_shortest(0.0, &d));
+    check_double(0.5, "0.5");
+    check_double(2.5, "2.5");
+    check_double(9007199254740993.0, "9007199254740992.0");
+    check_double(0.30000000000000004, "0.30000000000000004");
+    check_double((double)0.87234562f, "0.8723456263542175");
+    check_double(5e-324, "5e-324");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -195,6 +261,7 @@ int main(void)
         cmocka_unit_test(test_key_names),
         cmocka_unit_test(test_uri_append_like_mlflow),
         cmocka_unit_test(test_decimal_parse_matches_strtod),
+        cmocka_unit_test(test_shortest_matches_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
