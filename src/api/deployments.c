@@ -255,6 +255,8 @@ static void log_prediction(struct keel_app *app, const struct deploy_state *st,
 {
     struct kbuf b;
     kbuf_init(&b, 64u << 20);
+    /* the column names, then ~20 characters a number: one allocation */
+    kbuf_reserve(&b, 512 + strlen(keel_model_columns_json(m)) + 24 * cap->rows * cap->cols);
     struct jw w;
     jw_init(&w, &b);
     jw_obj(&w);
@@ -267,16 +269,14 @@ static void log_prediction(struct keel_app *app, const struct deploy_state *st,
     jw_kstr(&w, "run_id", st->run_id);
     jw_key(&w, "inputs");
     jw_obj(&w);
-    const struct keel_signature *sig = keel_model_signature(m);
     jw_key(&w, "columns");
-    jw_arr(&w);
-    for (size_t c = 0; cap->x && c < cap->cols; c++) {
-        if (sig->has_inputs && c < sig->n_inputs)
-            jw_str(&w, sig->inputs[c].name);
-        else
-            jw_int(&w, (int64_t)c);
+    if (cap->x) {
+        const char *cols = keel_model_columns_json(m); /* the decoded frame is in its order */
+        jw_raw(&w, cols, strlen(cols));
+    } else {
+        jw_arr(&w);
+        jw_arr_end(&w);
     }
-    jw_arr_end(&w);
     jw_key(&w, "data");
     jw_arr(&w);
     for (size_t r = 0; cap->x && r < cap->rows; r++) {
@@ -312,10 +312,12 @@ static void log_prediction(struct keel_app *app, const struct deploy_state *st,
         jw_null(&w);
     jw_obj_end(&w);
     bool required = st->log == DEPLOY_LOG_REQUIRED;
-    enum keel_err e = w.err != KEEL_OK ? w.err
-                                       : predlog_append(app->predlog, st->name, ts_ms, b.data,
-                                                        b.len, required, ctx);
+    size_t len = 0;
+    char *json = w.err == KEEL_OK ? kbuf_take(&b, &len) : NULL;
     kbuf_free(&b);
+    enum keel_err e = json ? predlog_append(app->predlog, st->name, ts_ms, json, len, required, ctx)
+                           : keel_fail(ctx, w.err ? w.err : KEEL_E_NOMEM,
+                                       "the prediction record could not be built");
     if (e != KEEL_OK && required) {
         struct jw ew;
         resp->status = 503;

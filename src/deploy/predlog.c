@@ -4,8 +4,10 @@
  * Design note. One writer thread. Request threads put records on `queue`
  * (bounded by queue_max for best-effort records; required ones are always
  * accepted, their requests being the backpressure) and, when required, wait
- * on `done_cv` until the writer marks them done. The writer takes the whole
- * queue at once, groups it by partition (deployment, UTC date), appends each
+ * on `done_cv` until the writer marks them done. Best-effort records wait
+ * up to LINGER_MS (or until LINGER_RECORDS are queued) so that the writer
+ * wakes, compresses and writes once for many of them; a required record
+ * ends the wait at once. The writer takes the whole queue at once, groups it by partition (deployment, UTC date), appends each
  * group to the partition's open segment as one gzip member, fsyncs when the
  * group holds a required record, then marks every record done and wakes the
  * waiters. Invariants: a required record is reported done only after the
@@ -17,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,15 +37,17 @@
 #define OPEN_SEGMENTS 64
 #define MAX_RECORD (64u << 20)
 #define RETENTION_CHECK_MS 60000
+#define LINGER_MS 50
+#define LINGER_RECORDS 1024
 
 struct rec {
-    char deployment[128];
     int64_t ts;
     char *json;
     size_t len;
     bool required, done;
     enum keel_err err;
     struct rec *next;
+    char deployment[128]; /* last: only its used part is written */
 };
 
 struct segment {
@@ -60,7 +65,7 @@ struct predlog {
     pthread_mutex_t mu;
     pthread_cond_t work_cv, done_cv;
     struct rec *head, *tail;
-    size_t n_queued;
+    size_t n_queued, n_required;
     bool stop;
     uint64_t seq;
     struct predlog_stats stats;
@@ -239,18 +244,34 @@ static void retention(struct predlog *l, int64_t now)
         closedir(d);
 }
 
+static size_t linger_records(const struct predlog *l)
+{
+    return l->cfg.queue_max / 2 < LINGER_RECORDS ? l->cfg.queue_max / 2 + 1 : LINGER_RECORDS;
+}
+
 static void *writer_main(void *arg)
 {
     struct predlog *l = arg;
+    pthread_setname_np(pthread_self(), "keel-predlog");
     pthread_mutex_lock(&l->mu);
     for (;;) {
         while (!l->head && !l->stop)
             pthread_cond_wait(&l->work_cv, &l->mu);
         if (!l->head && l->stop)
             break;
+        if (!l->n_required) { /* best-effort only: gather more before writing */
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += LINGER_MS * 1000000L;
+            until.tv_sec += until.tv_nsec / 1000000000L;
+            until.tv_nsec %= 1000000000L;
+            while (!l->stop && !l->n_required && l->n_queued < linger_records(l) &&
+                   pthread_cond_timedwait(&l->work_cv, &l->mu, &until) != ETIMEDOUT) {
+            }
+        }
         struct rec *batch = l->head;
         l->head = l->tail = NULL;
-        l->n_queued = 0;
+        l->n_queued = l->n_required = 0;
         pthread_mutex_unlock(&l->mu);
 
         /* group by partition, keeping arrival order inside each group */
@@ -372,23 +393,24 @@ void predlog_close(struct predlog *l)
 }
 
 enum keel_err predlog_append(struct predlog *l, const char *deployment, int64_t ts_ms,
-                             const char *json, size_t len, bool required, struct keel_ctx *ctx)
+                             char *json, size_t len, bool required, struct keel_ctx *ctx)
 {
-    if (len > MAX_RECORD)
+    if (len > MAX_RECORD) {
+        free(json);
         return keel_fail(ctx, KEEL_E_TOO_LARGE, "prediction record of %zu bytes over the %u limit",
                          len, MAX_RECORD);
-    struct rec *r = calloc(1, sizeof *r);
-    char *copy = malloc(len + 1);
-    if (!r || !copy) {
-        free(r);
-        free(copy);
+    }
+    struct rec *r = malloc(sizeof *r);
+    if (!r) {
+        free(json);
         return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
     }
-    memcpy(copy, json, len);
-    copy[len] = '\0';
-    snprintf(r->deployment, sizeof r->deployment, "%s", deployment);
+    memset(r, 0, offsetof(struct rec, deployment));
+    size_t dn = strnlen(deployment, sizeof r->deployment - 1);
+    memcpy(r->deployment, deployment, dn);
+    r->deployment[dn] = '\0';
     r->ts = ts_ms;
-    r->json = copy;
+    r->json = json;
     r->len = len;
     r->required = required;
     pthread_mutex_lock(&l->mu);
@@ -396,7 +418,7 @@ enum keel_err predlog_append(struct predlog *l, const char *deployment, int64_t 
         l->stats.dropped += !required;
         l->stats.failed += required;
         pthread_mutex_unlock(&l->mu);
-        free(copy);
+        free(json);
         free(r);
         return required ? keel_fail(ctx, KEEL_E_IO, "the prediction log is closed")
                         : keel_fail(ctx, KEEL_E_TOO_LARGE, "the prediction log queue is full");
@@ -407,7 +429,10 @@ enum keel_err predlog_append(struct predlog *l, const char *deployment, int64_t 
         l->head = r;
     l->tail = r;
     l->n_queued++;
-    pthread_cond_signal(&l->work_cv);
+    l->n_required += required;
+    /* the writer waits for the first record, then lingers for more */
+    if (required || l->n_queued == 1 || l->n_queued == linger_records(l))
+        pthread_cond_signal(&l->work_cv);
     if (!required) {
         pthread_mutex_unlock(&l->mu);
         return KEEL_OK;

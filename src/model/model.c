@@ -21,6 +21,7 @@
 
 #include "util/arena.h"
 #include "util/buf.h"
+#include "util/json.h"
 
 /* Holds the parsed MLmodel (names of up to MLMODEL_MAX_COLUMNS columns from
  * a file of at most MLMODEL_MAX_BYTES) and the runner's strings. */
@@ -33,6 +34,7 @@ struct keel_model {
     void *state;          /* runner->free() releases it */
     const char *model_class;
     size_t n_features;
+    const char *columns_json;
     struct mlmodel ml;    /* flavors, mlflow_version, signature */
 };
 
@@ -128,6 +130,31 @@ static enum keel_err check_signature(struct keel_model *m, struct keel_ctx *ctx)
     return KEEL_OK;
 }
 
+static enum keel_err render_columns(struct keel_model *m, struct keel_ctx *ctx)
+{
+    struct kbuf b;
+    kbuf_init(&b, MODEL_ARENA_CEILING);
+    struct jw w;
+    jw_init(&w, &b);
+    jw_arr(&w);
+    const struct keel_signature *sig = &m->ml.sig;
+    for (size_t c = 0; c < m->n_features; c++) {
+        if (sig->has_inputs && c < sig->n_inputs)
+            jw_str(&w, sig->inputs[c].name);
+        else
+            jw_int(&w, (int64_t)c);
+    }
+    jw_arr_end(&w);
+    char *s = w.err == KEEL_OK ? karena_alloc(m->arena, b.len + 1) : NULL;
+    if (s) {
+        memcpy(s, b.data, b.len);
+        s[b.len] = '\0';
+    }
+    kbuf_free(&b);
+    m->columns_json = s;
+    return s ? KEEL_OK : keel_fail(ctx, KEEL_E_NOMEM, "out of memory loading a model");
+}
+
 enum keel_err keel_model_load(const char *dir, struct keel_model **out, struct keel_ctx *ctx)
 {
     *out = NULL;
@@ -150,6 +177,8 @@ enum keel_err keel_model_load(const char *dir, struct keel_model **out, struct k
         e = load_flavor(m, dir, ctx);
     if (!e)
         e = check_signature(m, ctx);
+    if (!e)
+        e = render_columns(m, ctx);
     if (e) {
         model_free(m);
         return e;
@@ -191,6 +220,8 @@ const char *keel_model_class(const struct keel_model *m) { return m->model_class
 const char *keel_model_mlflow_version(const struct keel_model *m) { return m->ml.mlflow_version; }
 
 size_t keel_model_n_features(const struct keel_model *m) { return m->n_features; }
+
+const char *keel_model_columns_json(const struct keel_model *m) { return m->columns_json; }
 
 enum keel_err keel_model_predict(const struct keel_model *m, const double *x, size_t rows,
                                  struct keel_prediction *out, struct keel_ctx *ctx)

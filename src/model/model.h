@@ -106,6 +106,9 @@ const char *keel_model_mlflow_version(const struct keel_model *m);
 /* Number of input features the model expects (== signature n_inputs when
  * the signature has inputs). */
 size_t keel_model_n_features(const struct keel_model *m);
+/* The input columns as a JSON array, rendered once at load: the signature's
+ * names, else the positions 0..n_features-1 (for records that name them). */
+const char *keel_model_columns_json(const struct keel_model *m);
 
 /*
  * Scores `rows` rows of x, each keel_model_n_features() doubles in signature

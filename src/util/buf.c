@@ -48,6 +48,11 @@ static enum keel_err grow(struct kbuf *b, size_t extra)
     return KEEL_OK;
 }
 
+enum keel_err kbuf_reserve(struct kbuf *b, size_t n)
+{
+    return grow(b, n);
+}
+
 enum keel_err kbuf_add(struct kbuf *b, const void *p, size_t n)
 {
     enum keel_err e = grow(b, n);

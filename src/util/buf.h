@@ -22,6 +22,8 @@ void kbuf_init(struct kbuf *b, size_t max);
 /* Releases the storage; the kbuf may be reused after kbuf_init(). */
 void kbuf_free(struct kbuf *b);
 void kbuf_reset(struct kbuf *b);
+/* Room for n more bytes now (one allocation instead of several). */
+enum keel_err kbuf_reserve(struct kbuf *b, size_t n);
 enum keel_err kbuf_add(struct kbuf *b, const void *p, size_t n);
 enum keel_err kbuf_adds(struct kbuf *b, const char *s);
 enum keel_err kbuf_addc(struct kbuf *b, char c);

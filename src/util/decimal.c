@@ -92,14 +92,6 @@ bool decimal_parse(const char *s, size_t n, double *out)
 
 typedef unsigned __int128 u128;
 
-static u128 pow10_u128(int q)
-{
-    u128 p = 1;
-    while (q-- > 0)
-        p *= 10;
-    return p;
-}
-
 static const uint64_t pow10_u64[] = {1ULL,
                                      10ULL,
                                      100ULL,
@@ -118,7 +110,20 @@ static const uint64_t pow10_u64[] = {1ULL,
                                      1000000000000000ULL,
                                      10000000000000000ULL,
                                      100000000000000000ULL,
-                                     1000000000000000000ULL};
+                                     1000000000000000000ULL,
+                                     10000000000000000000ULL};
+#define POW10_20 ((u128)10000000000000000000ULL * 10)
+static const u128 pow10_wide[] = {POW10_20, POW10_20 * 10};
+
+static u128 pow10_u128(int q)
+{
+    return q < 20 ? (u128)pow10_u64[q] : pow10_wide[q - 20];
+}
+
+/* "00".."99", for writing digits two at a time */
+static const char digit_pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233"
+                                  "34353637383940414243444546474849505152535455565758596061626364656667"
+                                  "6869707172737475767778798081828384858687888990919293949596979899";
 
 /* x * 10^q / 2^s: its floor, whether it was exact, and its fraction
  * against one half (-1, 0, 1). */
@@ -155,7 +160,7 @@ bool decimal_shortest(double v, struct decimal_digits *out)
     int q = 16 - est;
     if (q < 0 || q > 21)
         return false;
-    u128 p10 = pow10_u128(q);
+    const u128 p10 = pow10_u128(q);
     bool vexact, lexact, hexact;
     int vhalf, ignored;
     uint64_t vi = scaled(vx, p10, s, &vexact, &vhalf);
@@ -163,14 +168,23 @@ bool decimal_shortest(double v, struct decimal_digits *out)
     uint64_t hi = scaled(hx, p10, s, &hexact, &ignored);
     bool inclusive = (m & 1) == 0; /* ties round to even: an even v owns its ends */
     uint64_t a = lexact && inclusive ? li : li + 1, b = hexact && !inclusive ? hi - 1 : hi;
-    /* the largest k with a multiple of 10^k in [a, b] */
+    /* the largest k with a multiple of 10^k in [a, b]: [ak, bk] is [a, b]
+     * in units of 10^k, rounded inwards; a power that fits implies every
+     * smaller one does, so the steps can be taken largest first (divisions
+     * by constants, which compile to multiplications) */
     int k = 0;
     uint64_t ak = a, bk = b;
-    while (k < 18 && (ak + 9) / 10 <= bk / 10) {
-        ak = (ak + 9) / 10;
-        bk /= 10;
-        k++;
+#define SHORTEN(P, STEP)                                                                          \
+    while ((ak + (P) - 1) / (P) <= bk / (P)) {                                                    \
+        ak = (ak + (P) - 1) / (P);                                                                \
+        bk /= (P);                                                                                \
+        k += (STEP);                                                                              \
     }
+    SHORTEN(100000000ULL, 8)
+    SHORTEN(10000ULL, 4)
+    SHORTEN(100ULL, 2)
+    SHORTEN(10ULL, 1)
+#undef SHORTEN
     /* the multiple nearest v: v * 10^q / 10^k rounded, kept inside [ak, bk] */
     uint64_t pk = pow10_u64[k];
     uint64_t d = vi / pk, r = vi % pk;
@@ -190,14 +204,21 @@ bool decimal_shortest(double v, struct decimal_digits *out)
         d /= 10;
         exp10++;
     }
-    char tmp[24];
-    int n = 0;
-    while (d) {
-        tmp[n++] = (char)('0' + d % 10);
-        d /= 10;
+    int n = 1;
+    for (uint64_t t = d; t >= 10; t /= 10)
+        n++;
+    char *o = out->digits + n;
+    while (d >= 100) {
+        o -= 2;
+        memcpy(o, digit_pairs + 2 * (d % 100), 2);
+        d /= 100;
     }
-    for (int i = 0; i < n; i++)
-        out->digits[i] = tmp[n - 1 - i];
+    if (d >= 10) {
+        o -= 2;
+        memcpy(o, digit_pairs + 2 * d, 2);
+    } else {
+        *--o = (char)('0' + d);
+    }
     out->n = n;
     out->exp10 = exp10 + n - 1; /* of the first digit */
     return true;

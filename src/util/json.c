@@ -224,6 +224,12 @@ void jw_double_fast(struct jw *w, double v)
     put(w, tmp, strlen(tmp));
 }
 
+void jw_raw(struct jw *w, const char *json, size_t n)
+{
+    before_value(w);
+    put(w, json, n);
+}
+
 void jw_bool(struct jw *w, bool v)
 {
     before_value(w);

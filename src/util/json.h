@@ -47,6 +47,8 @@ void jw_double(struct jw *w, double v);
  * JSON, for keel's own logs and records). */
 void jw_double_fast(struct jw *w, double v);
 void jw_bool(struct jw *w, bool v);
+/* A value already rendered as JSON (the caller vouches for it). */
+void jw_raw(struct jw *w, const char *json, size_t n);
 void jw_null(struct jw *w);
 /* Copies a parsed value. */
 void jw_json(struct jw *w, const struct jval *v);
