@@ -6,7 +6,7 @@
 #   make bench      run the benchmarks (see docs/benchmarks.md)
 
 CC      ?= cc
-PKGS    := libmicrohttpd sqlite3 libcrypto yaml-0.1 xgboost libcurl zlib
+PKGS    := libmicrohttpd sqlite3 libcrypto yaml-0.1 xgboost libcurl zlib libdeflate
 CSTD    := -std=c17 -D_GNU_SOURCE
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wno-format-nonliteral -Wvla -Wpointer-arith

@@ -4,14 +4,16 @@
 # off, best-effort and required, wrk 8 connections, the breast-cancer booster; next to
 # `keel models serve` on the same model (bench/serve.sh measures that one alone).
 #
-# Environment: KEEL (binary, default build/keel), DURATION (10s), CONNS (8).
+# Environment: KEEL (binary, default build/keel), DURATION (4s a run), CONNS (8),
+# ROUNDS (5: every configuration runs once a round, in turn).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 KEEL=${KEEL:-$ROOT/build/keel}
 FIX=${KEEL_FIXTURES:-$ROOT/../shared/fixtures}
-DURATION=${DURATION:-10s}
+DURATION=${DURATION:-4s}
+ROUNDS=${ROUNDS:-5}
 CONNS=${CONNS:-8}
 PY=/usr/bin/python3
 TMP=$(mktemp -d "${TMPDIR:-/var/tmp}/keel-deploy-bench.XXXXXX")
@@ -34,15 +36,38 @@ PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(
 SERVER_PID=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
 # name:prediction_log:max_batch_rows:max_batch_wait_us
-for spec in off:off:0:0 best-effort:best-effort:0:0 required:required:0:0 \
-            batched:off:64:200 batched-logged:best-effort:64:200; do
+SPECS="off:off:0:0 best-effort:best-effort:0:0 required:required:0:0 batched:off:64:200
+       batched-logged:best-effort:64:200"
+for spec in $SPECS; do
   IFS=: read -r mode log rows wait <<<"$spec"
   curl -sf -X POST "http://127.0.0.1:$PORT/api/2.0/keel/deployments/create" \
     -H 'Content-Type: application/json' \
     -d "{\"name\": \"bc-$mode\", \"model_uri\": \"$FIX/models/xgb-booster-binary\", \"prediction_log\": \"$log\", \"max_batch_rows\": $rows, \"max_batch_wait_us\": $wait}" >/dev/null
-  out=$(KEEL_PATH=/deployments/bc-$mode/invocations KEEL_CONTENT_TYPE=application/json \
-    KEEL_BODY_FILE=$TMP/split.json wrk -t2 -c"$CONNS" -d"$DURATION" --timeout 10s --latency \
-    -s "$HERE/wrk/invocations.lua" "http://127.0.0.1:$PORT" | grep '^RESULT')
-  echo "$mode (log $log, batch $rows rows / $wait us) $out"
 done
+# The configurations take turns, ROUNDS times, and each figure is the median
+# of its rounds: on a shared two-core machine one run alone can be off by a
+# quarter, and turns spread that over every configuration alike.
+for round in $(seq "$ROUNDS"); do
+  for spec in $SPECS; do
+    IFS=: read -r mode log rows wait <<<"$spec"
+    out=$(KEEL_PATH=/deployments/bc-$mode/invocations KEEL_CONTENT_TYPE=application/json \
+      KEEL_BODY_FILE=$TMP/split.json wrk -t2 -c"$CONNS" -d"$DURATION" --timeout 10s --latency \
+      -s "$HERE/wrk/invocations.lua" "http://127.0.0.1:$PORT" | grep '^RESULT')
+    echo "round $round $mode (log $log, batch $rows rows / $wait us) $out" | tee -a "$TMP/results"
+  done
+done
+$PY - "$TMP/results" <<'PYEOF'
+import re, statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    m = re.match(r"round (\d+) (\S+) .*req_per_s=([\d.]+) p50_ms=([\d.]+) .*p99_ms=([\d.]+)", line)
+    if m:
+        runs.setdefault(m.group(2), {})[int(m.group(1))] = tuple(map(float, m.group(3, 4, 5)))
+print("median of %d rounds:" % len(runs["off"]))
+for mode, r in runs.items():
+    rps, p50, p99 = (statistics.median(v[i] for v in r.values()) for i in range(3))
+    print(f"  {mode:15s} {rps:9.0f} req/s  p50 {p50:.2f} ms  p99 {p99:.2f} ms")
+ratio = statistics.median(runs["best-effort"][k][0] / runs["off"][k][0] for k in runs["off"])
+print(f"  best-effort / off, median of the rounds' ratios: {ratio:.1%}")
+PYEOF
 curl -s "http://127.0.0.1:$PORT/metrics" | grep -E '^keel_prediction_log|^keel_deployment_batch'

@@ -198,6 +198,22 @@ void json_format_double_reference(double v, char *out, size_t n)
     }
 }
 
+/* A finite double's repr written straight into the buffer (no copy, no
+ * strlen): numbers are most of what prediction records and batch outputs
+ * hold. */
+static void put_finite(struct jw *w, double v)
+{
+    if (w->err == KEEL_OK)
+        w->err = kbuf_reserve(w->b, 40);
+    if (w->err != KEEL_OK)
+        return;
+    char *out = w->b->data + w->b->len;
+    struct decimal_digits d;
+    size_t n = decimal_shortest(v, &d) ? repr_digits(&d, out)
+                                       : (json_format_double_reference(v, out, 40), strlen(out));
+    w->b->len += n;
+}
+
 void jw_double(struct jw *w, double v)
 {
     before_value(w);
@@ -206,9 +222,7 @@ void jw_double(struct jw *w, double v)
     } else if (isinf(v)) {
         put(w, v > 0 ? "\"Infinity\"" : "\"-Infinity\"", v > 0 ? 10 : 11);
     } else {
-        char tmp[40];
-        json_format_double(v, tmp, sizeof tmp);
-        put(w, tmp, strlen(tmp));
+        put_finite(w, v);
     }
 }
 
@@ -219,9 +233,7 @@ void jw_double_fast(struct jw *w, double v)
         put(w, "null", 4);
         return;
     }
-    char tmp[40];
-    json_format_double(v, tmp, sizeof tmp);
-    put(w, tmp, strlen(tmp));
+    put_finite(w, v);
 }
 
 void jw_raw(struct jw *w, const char *json, size_t n)
