@@ -40,6 +40,7 @@ struct server_opts {
     unsigned follow_ms; /* how often moving model references are re-resolved */
     unsigned log_retention_days;
     size_t log_queue, log_segment_bytes;
+    unsigned log_segment_s;
     int access_log;
     unsigned workers;
     size_t max_body;
@@ -63,7 +64,8 @@ static void server_usage(FILE *f)
             "                                than N days (0: keep)\n"
             "  --prediction-log-queue N      best-effort records waiting before drops (65536)\n"
             "  --prediction-log-segment-bytes N  start a new log segment past N bytes\n"
-            "                                (64 MiB; segments also roll hourly)\n"
+            "                                (64 MiB)\n"
+            "  --prediction-log-segment-seconds N  ... or once it is N seconds old (3600)\n"
             "  --deployment-poll-ms N        how often deployments of an alias or stage\n"
             "                                look for a new version (2000)\n"
             "  --mlflow-api 2|3              answer as MLflow 2.x or 3.x where their\n"
@@ -79,7 +81,7 @@ static int parse_opts(int argc, char **argv, struct server_opts *o)
 {
     enum {
         O_BACKEND = 256, O_ROOT, O_DEST, O_SERVE, O_NO_SERVE, O_DATA, O_MAXBODY, O_MAXART, O_API,
-        O_FOLLOW, O_RETENTION, O_LOGQUEUE, O_SEGMENT, O_ACCESS, O_HELP
+        O_FOLLOW, O_RETENTION, O_LOGQUEUE, O_SEGMENT, O_SEGMENT_AGE, O_ACCESS, O_HELP
     };
     static const struct option longopts[] = {
         {"host", required_argument, NULL, 'h'},
@@ -98,6 +100,7 @@ static int parse_opts(int argc, char **argv, struct server_opts *o)
         {"prediction-log-retention-days", required_argument, NULL, O_RETENTION},
         {"prediction-log-queue", required_argument, NULL, O_LOGQUEUE},
         {"prediction-log-segment-bytes", required_argument, NULL, O_SEGMENT},
+        {"prediction-log-segment-seconds", required_argument, NULL, O_SEGMENT_AGE},
         {"access-log", no_argument, NULL, O_ACCESS},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
@@ -181,6 +184,16 @@ static int parse_opts(int argc, char **argv, struct server_opts *o)
                 return 2;
             }
             break;
+        case O_SEGMENT_AGE: {
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (!*optarg || *end || v == 0 || v > 7 * 86400) {
+                fprintf(stderr, "keel server: invalid --prediction-log-segment-seconds '%s' "
+                                "(1 to 604800)\n", optarg);
+                return 2;
+            }
+            o->log_segment_s = (unsigned)v;
+            break;
+        }
         case O_ACCESS: o->access_log = 1; break;
         case O_HELP: server_usage(stdout); return 0;
         default: server_usage(stderr); return 2;
@@ -293,6 +306,7 @@ int cli_server(int argc, char **argv)
     struct predlog_config pc = {.dir = karena_sprintf(a, "%s/predictions", o.data_dir),
                                 .queue_max = o.log_queue,
                                 .segment_bytes = o.log_segment_bytes,
+                                .segment_age_s = o.log_segment_s,
                                 .retention_days = o.log_retention_days};
     if (predlog_open(&predlog, &pc, &ctx) != KEEL_OK) {
         fprintf(stderr, "keel server: %s\n", ctx.errmsg);

@@ -45,7 +45,7 @@ struct batcher {
     size_t max_rows;
     unsigned max_wait_us;
     struct batch *forming;
-    uint64_t batches, rows;
+    struct batcher_sizes sizes;
 };
 
 enum keel_err batcher_new(struct batcher **out, size_t max_rows, unsigned max_wait_us,
@@ -79,11 +79,10 @@ void batcher_free(struct batcher *b)
     free(b);
 }
 
-void batcher_counts(struct batcher *b, uint64_t *batches, uint64_t *rows)
+void batcher_sizes(struct batcher *b, struct batcher_sizes *out)
 {
     pthread_mutex_lock(&b->mu);
-    *batches = b->batches;
-    *rows = b->rows;
+    *out = b->sizes;
     pthread_mutex_unlock(&b->mu);
 }
 
@@ -177,8 +176,12 @@ enum keel_err batcher_predict(struct batcher *b, const struct keel_model *m, con
         ;
     b->forming = NULL;
     mine.state = 1;
-    b->batches++;
-    b->rows += mine.rows;
+    b->sizes.batches++;
+    b->sizes.rows += mine.rows;
+    size_t bucket = 0; /* the first power of two >= rows, else +Inf */
+    while (bucket < BATCHER_SIZE_BUCKETS && mine.rows > ((size_t)1 << bucket))
+        bucket++;
+    b->sizes.by_size[bucket]++;
     pthread_cond_broadcast(&b->cv); /* requests waiting for a closed batch may start one */
     pthread_mutex_unlock(&b->mu);
 

@@ -34,7 +34,14 @@ void batcher_free(struct batcher *b);
 enum keel_err batcher_predict(struct batcher *b, const struct keel_model *m, const double *x,
                               size_t rows, struct keel_prediction *out, struct keel_ctx *ctx);
 
-/* Batches scored and rows in them, since creation. */
-void batcher_counts(struct batcher *b, uint64_t *batches, uint64_t *rows);
+/* Batches scored since creation: how many, their rows, and how many had at
+ * most 1, 2, 4, ... 1024 rows (by_size[i]: <= 2^i, not cumulative; the last
+ * slot: more). */
+#define BATCHER_SIZE_BUCKETS 11
+struct batcher_sizes {
+    uint64_t batches, rows;
+    uint64_t by_size[BATCHER_SIZE_BUCKETS + 1];
+};
+void batcher_sizes(struct batcher *b, struct batcher_sizes *out);
 
 #endif

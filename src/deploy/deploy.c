@@ -371,21 +371,31 @@ void deploy_write_metrics(struct deploy_set *s, struct kbuf *out)
         kbuf_printf(out, "\",status=\"%s\"} 1\n",
                     e->model ? "READY" : e->loading ? "LOADING" : "FAILED");
     }
-    kbuf_adds(out, "# HELP keel_deployment_batches_total Batches scored by server-side "
-                   "batching, and the rows in them.\n# TYPE keel_deployment_batches_total counter\n"
-                   "# TYPE keel_deployment_batched_rows_total counter\n");
+    kbuf_adds(out, "# HELP keel_deployment_batch_rows Rows in each batch scored by "
+                   "server-side batching.\n# TYPE keel_deployment_batch_rows histogram\n");
     for (size_t i = 0; i < MAX_DEPLOYMENTS; i++) {
         const struct entry *e = &s->entries[i];
         if (!e->used || !e->batcher)
             continue;
-        uint64_t batches = 0, rows = 0;
-        batcher_counts(e->batcher, &batches, &rows);
-        kbuf_adds(out, "keel_deployment_batches_total{deployment=\"");
+        struct batcher_sizes z;
+        batcher_sizes(e->batcher, &z);
+        uint64_t cum = 0;
+        for (size_t b = 0; b <= BATCHER_SIZE_BUCKETS; b++) {
+            cum += z.by_size[b];
+            kbuf_adds(out, "keel_deployment_batch_rows_bucket{deployment=\"");
+            label(out, e->name);
+            if (b < BATCHER_SIZE_BUCKETS)
+                kbuf_printf(out, "\",le=\"%zu\"} %llu\n", (size_t)1 << b,
+                            (unsigned long long)cum);
+            else
+                kbuf_printf(out, "\",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+        }
+        kbuf_adds(out, "keel_deployment_batch_rows_sum{deployment=\"");
         label(out, e->name);
-        kbuf_printf(out, "\"} %llu\nkeel_deployment_batched_rows_total{deployment=\"",
-                    (unsigned long long)batches);
+        kbuf_printf(out, "\"} %llu\nkeel_deployment_batch_rows_count{deployment=\"",
+                    (unsigned long long)z.rows);
         label(out, e->name);
-        kbuf_printf(out, "\"} %llu\n", (unsigned long long)rows);
+        kbuf_printf(out, "\"} %llu\n", (unsigned long long)z.batches);
     }
     kbuf_adds(out, "# HELP keel_deployment_load_failures_total Model loads that failed (the "
                    "previous model kept serving).\n"

@@ -381,18 +381,49 @@ def test_server_side_batching_gives_each_request_its_own_rows(keel):
     for status, body, want in results:
         assert status == 200 and body == {"predictions": want}, (body, want)
     metrics = requests.get(keel.url + "/metrics").text.splitlines()
-    batches = int(next(x for x in metrics
-                       if x.startswith('keel_deployment_batches_total{deployment="batched"}')
-                       ).rsplit(" ", 1)[1])
-    batched = int(next(x for x in metrics
-                       if x.startswith('keel_deployment_batched_rows_total{deployment="batched"}')
-                       ).rsplit(" ", 1)[1])
+
+    def sample(prefix):
+        return int(next(x for x in metrics if x.startswith(prefix)).rsplit(" ", 1)[1])
+
+    batches = sample('keel_deployment_batch_rows_count{deployment="batched"}')
+    batched = sample('keel_deployment_batch_rows_sum{deployment="batched"}')
     assert batched == 400 + len(range(0, 400, 3))  # every row went through a batch
     assert batches < 400  # and requests shared them
+    # the batch-size histogram: cumulative, ending at the count; no batch
+    # holds more than max_batch_rows (64), and some held more than one row
+    les = ("1", "2", "4", "8", "16", "32", "64", "128", "+Inf")
+    buckets = [sample(f'keel_deployment_batch_rows_bucket{{deployment="batched",le="{le}"}}')
+               for le in les]
+    assert buckets == sorted(buckets) and buckets[-1] == batches
+    assert buckets[les.index("64")] == batches and buckets[0] < batches
     # turned off again by an update: requests are scored on their own
     ok(requests.post(keel.url + KEEL + "/update", json={
         "name": "batched", "model_uri": str(BREAST), "max_batch_rows": 0}))
     assert one(1)[1] == {"predictions": [preds[1]]}
+
+
+def test_prediction_log_segments_roll_by_age(tmp_path):
+    """A segment older than --prediction-log-segment-seconds is closed and the
+    next record starts a new one; every segment stays a whole gzip file."""
+    import gzip
+    import time
+    server = KeelServer(tmp_path, "--prediction-log-segment-seconds", "1").start()
+    try:
+        csv, _ = golden("xgb-classifier-iris")
+        ok(requests.post(server.url + KEEL + "/create", json={
+            "name": "iris", "model_uri": str(IRIS), "prediction_log": "required"}))
+        part_glob = "date=*/part-*.jsonl.gz"
+        where = tmp_path / "data" / "predictions" / "deployment=iris"
+        first = [score(server, "iris", csv).headers["X-Request-Id"] for _ in range(3)]
+        assert len(list(where.glob(part_glob))) == 1  # young: one segment
+        time.sleep(1.2)
+        second = [score(server, "iris", csv).headers["X-Request-Id"] for _ in range(3)]
+        parts = sorted(where.glob(part_glob))
+        assert len(parts) == 2, parts
+        seen = [[json.loads(line)["request_id"] for line in gzip.open(p, "rt")] for p in parts]
+        assert sorted(seen) == sorted([first, second])
+    finally:
+        _shutdown([server])
 
 
 def test_prediction_log_segments_roll_and_old_partitions_go(tmp_path):
@@ -422,6 +453,42 @@ def test_prediction_log_segments_roll_and_old_partitions_go(tmp_path):
 def test_readiness_follows_the_start_liveness_does_not(keel):
     assert requests.get(keel.url + "/health").status_code == 200
     assert requests.get(keel.url + "/ready").status_code == 200
+
+
+def test_not_ready_while_deployments_load_at_start(tmp_path):
+    """/ready answers 503 until every stored deployment has been loaded (or
+    has failed to); /health answers 200 throughout. The load is held up for
+    real: the model's file becomes a FIFO, and opening a FIFO blocks until
+    someone opens its other end."""
+    import os
+    import shutil
+    import time
+    model = tmp_path / "model"
+    shutil.copytree(BREAST, model)
+    server = KeelServer(tmp_path).start()
+    try:
+        ok(requests.post(server.url + KEEL + "/create",
+                         json={"name": "held", "model_uri": str(model)}))
+        server.stop()
+        (model / "model.xgb").unlink()
+        os.mkfifo(model / "model.xgb")
+        server.start()
+        for _ in range(5):
+            assert requests.get(server.url + "/ready").status_code == 503
+            assert requests.get(server.url + "/health").status_code == 200
+            time.sleep(0.05)
+        with open(model / "model.xgb", "wb"):  # lets the load go on
+            pass
+        deadline = time.monotonic() + 10
+        while requests.get(server.url + "/ready").status_code != 200:
+            assert time.monotonic() < deadline, "never became ready"
+            time.sleep(0.05)
+        # the load itself failed (a FIFO is no model file): ready all the
+        # same, and the failure shows in the deployment's state
+        d = ok(requests.get(server.url + KEEL + "/get", params={"name": "held"}))["deployment"]
+        assert d["status"] == "FAILED" and "not a regular file" in d["error"]
+    finally:
+        _shutdown([server])
 
 
 def test_sigterm_lets_the_request_in_flight_finish(tmp_path):
