@@ -132,12 +132,25 @@ static void chunk_free(struct chunk *c)
  * or 0 when there is none yet. */
 static size_t next_row_end(const char *buf, size_t from, size_t len, bool csv, bool *inq)
 {
-    for (size_t i = from; i < len; i++) {
-        char c = buf[i];
-        if (c == '"' && csv)
-            *inq = !*inq;
-        else if (c == '\n' && !*inq)
-            return i + 1;
+    /* by memchr, which scans many bytes a step: outside quotes to the next
+     * line end, then back for a quote before it; inside, to the closing one */
+    size_t i = from;
+    while (i < len) {
+        if (*inq) {
+            const char *q = memchr(buf + i, '"', len - i);
+            if (!q)
+                return 0;
+            *inq = false;
+            i = (size_t)(q - buf) + 1;
+            continue;
+        }
+        const char *nl = memchr(buf + i, '\n', len - i);
+        size_t stop = nl ? (size_t)(nl - buf) : len;
+        const char *q = csv ? memchr(buf + i, '"', stop - i) : NULL;
+        if (!q)
+            return nl ? stop + 1 : 0;
+        *inq = true;
+        i = (size_t)(q - buf) + 1;
     }
     return 0;
 }

@@ -60,6 +60,32 @@ void csv_feed(struct csv_reader *r, const char *buf, size_t len, bool last)
     r->last = last;
 }
 
+bool csv_peek_plain(const struct csv_reader *r, const char **line, size_t *len)
+{
+    if (r->err || !r->bom_done || r->state != ST_ROW_START || r->pos >= r->len)
+        return false;
+    const char *p = r->buf + r->pos;
+    size_t rest = r->len - r->pos;
+    const char *nl = memchr(p, '\n', rest);
+    if (!nl)
+        return false;
+    size_t n = (size_t)(nl - p);
+    if (n && p[n - 1] == '\r')
+        n--;
+    if (memchr(p, '"', n) || memchr(p, '\r', n) || n > r->max_field)
+        return false;
+    *line = p;
+    *len = n;
+    return true;
+}
+
+void csv_skip_plain(struct csv_reader *r, size_t len)
+{
+    r->row_line = r->line;
+    r->pos += len + (r->buf[r->pos + len] == '\r' ? 2 : 1);
+    r->line++;
+}
+
 enum csv_error csv_error(const struct csv_reader *r) { return r->err; }
 
 uint64_t csv_line(const struct csv_reader *r) { return r->err ? r->err_line : r->row_line; }

@@ -116,6 +116,18 @@ void csv_feed(struct csv_reader *r, const char *buf, size_t len, bool last);
 /* The next row: *fields (an array of *nfields) valid until the next call. */
 enum csv_status csv_next(struct csv_reader *r, const struct csv_field **fields, size_t *nfields);
 
+/*
+ * A fast lane for plain rows. When the reader stands at the start of a row
+ * whose line is whole in the piece, ends in LF or CRLF and holds no quote
+ * and no other CR, csv_peek_plain() gives that line's bytes (without the
+ * line end) and returns true; the row is its text split at every ','. The
+ * caller either reads it itself and calls csv_skip_plain() -- exactly as if
+ * csv_next() had returned it -- or leaves it to csv_next(). False: read the
+ * row with csv_next().
+ */
+bool csv_peek_plain(const struct csv_reader *r, const char **line, size_t *len);
+void csv_skip_plain(struct csv_reader *r, size_t len);
+
 /* Why csv_next() answered CSV_ERROR (CSV_OK otherwise). */
 enum csv_error csv_error(const struct csv_reader *r);
 /* A sentence for an error ("a quoted field is not closed"), static. */

@@ -25,57 +25,56 @@ static bool slow_path(const char *s, size_t n, double *out)
 
 bool decimal_parse(const char *s, size_t n, double *out)
 {
-    size_t i = 0;
+    return n && decimal_parse_prefix(s, n, out) == n;
+}
+
+size_t decimal_parse_prefix(const char *s, size_t n, double *out)
+{
+    /* one tight loop a digit: batch scoring reads tens of millions of these */
+    const char *p = s, *end = s + n;
     bool neg = false;
-    if (i < n && (s[i] == '+' || s[i] == '-'))
-        neg = s[i++] == '-';
-    uint64_t mant = 0;
-    int digits = 0, frac = 0, seen = 0;
-    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++, seen++) {
-        if (mant || s[i] != '0') {
-            if (digits < 19)
-                mant = mant * 10 + (uint64_t)(s[i] - '0');
-            else
-                frac--; /* a digit past 19: kept only by strtod */
-            digits++;
-        }
+    if (p < end && (*p == '+' || *p == '-'))
+        neg = *p++ == '-';
+    uint64_t mant = 0; /* wraps past 19 digits; then only strtod's answer counts */
+    const char *int_start = p;
+    while (p < end && (unsigned char)(*p - '0') < 10)
+        mant = mant * 10 + (uint64_t)(*p++ - '0');
+    size_t digits = (size_t)(p - int_start), frac = 0;
+    if (p < end && *p == '.') {
+        const char *frac_start = ++p;
+        while (p < end && (unsigned char)(*p - '0') < 10)
+            mant = mant * 10 + (uint64_t)(*p++ - '0');
+        frac = (size_t)(p - frac_start);
+        digits += frac;
     }
-    if (i < n && s[i] == '.') {
-        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++, seen++) {
-            if (mant || s[i] != '0') {
-                if (digits < 19)
-                    mant = mant * 10 + (uint64_t)(s[i] - '0');
-                digits++;
-            }
-            frac++;
-        }
-    }
-    if (!seen)
-        return false;
+    if (!digits)
+        return 0;
     long exp = 0;
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        size_t j = i + 1;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        const char *q = p + 1;
         bool eneg = false;
-        if (j < n && (s[j] == '+' || s[j] == '-'))
-            eneg = s[j++] == '-';
-        if (j >= n || s[j] < '0' || s[j] > '9')
-            return false;
-        for (; j < n && s[j] >= '0' && s[j] <= '9'; j++)
+        if (q < end && (*q == '+' || *q == '-'))
+            eneg = *q++ == '-';
+        if (q >= end || (unsigned char)(*q - '0') >= 10)
+            return 0;
+        for (; q < end && (unsigned char)(*q - '0') < 10; q++)
             if (exp < 100000)
-                exp = exp * 10 + (s[j] - '0');
+                exp = exp * 10 + (*q - '0');
         exp = eneg ? -exp : exp;
-        i = j;
+        p = q;
     }
-    if (i != n)
-        return false;
-    long e10 = exp - frac;
-    if (digits <= 15 && mant < ((uint64_t)1 << 53) && e10 >= -22 && e10 <= 22) {
+    size_t len = (size_t)(p - s);
+    long e10 = exp - (long)frac;
+    /* Clinger: an exact mantissa (19 digits cannot have wrapped, and below
+     * 2^53 it converts exactly) times or over an exact power of ten is one
+     * correctly rounded operation */
+    if (digits <= 19 && mant < ((uint64_t)1 << 53) && e10 >= -22 && e10 <= 22) {
         double v = (double)mant;
         v = e10 < 0 ? v / pow10_exact[-e10] : v * pow10_exact[e10];
         *out = neg ? -v : v;
-        return true;
+        return len;
     }
-    return slow_path(s, n, out);
+    return slow_path(s, len, out) ? len : 0;
 }
 
 /* ---- double to shortest decimal ----

@@ -19,6 +19,9 @@
  * before the exponent); false for anything else, including white space,
  * hex, inf and nan, which callers handle by their own rules. */
 bool decimal_parse(const char *s, size_t n, double *out);
+/* The same for the longest such number at the start of s[0..n): its length,
+ * or 0 when s does not start with one (or its exponent is cut short, "1e"). */
+size_t decimal_parse_prefix(const char *s, size_t n, double *out);
 
 /* The shortest decimal that reads back to v: digits[0..n) (no leading or
  * trailing zeros) times 10^(exp10 - n + 1), i.e. exp10 is the power of ten
