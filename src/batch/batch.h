@@ -35,6 +35,8 @@ struct batch_options {
     const char *rejects;      /* where rejected rows go (with skip_errors) */
     unsigned shard, shards;   /* process part `shard` of `shards` (0-based); shards 0 or 1: all */
     bool progress;            /* rows, rows/s and ETA on stderr while running */
+    bool digests;             /* SHA-256 of input and output into the stats (for the job's
+                                 record; hashing 5 GB costs seconds, so only when asked) */
 };
 
 struct batch_stats {
@@ -42,8 +44,8 @@ struct batch_stats {
     uint64_t rejected;        /* rows refused (written to the rejects file) */
     uint64_t bytes_in, bytes_out;
     double seconds;
-    char input_sha256[65];    /* of the bytes this job read (its shard's, with the header) */
-    char output_sha256[65];   /* of the bytes it wrote */
+    char input_sha256[65];    /* of the bytes this job read (its shard's, with the header); */
+    char output_sha256[65];   /* of the bytes it wrote; both "" without o->digests */
 };
 
 /*

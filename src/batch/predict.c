@@ -218,7 +218,8 @@ static bool emit_chunk(struct job *j, const char *buf, size_t cut, uint64_t *lin
     c->len = cut;
     c->first_line = *line;
     *line += count_lines(data, cut);
-    EVP_DigestUpdate(j->in_hash, data, cut); /* exactly the bytes this job scores */
+    if (j->in_hash)
+        EVP_DigestUpdate(j->in_hash, data, cut); /* exactly the bytes this job scores */
     queue_chunk(j, c);
     return !job_failed(j);
 }
@@ -661,11 +662,12 @@ struct sink {
     uint64_t bytes;
 };
 
-static enum keel_err sink_open(struct sink *s, const char *path, struct keel_ctx *ctx)
+static enum keel_err sink_open(struct sink *s, const char *path, bool digest,
+                               struct keel_ctx *ctx)
 {
     memset(s, 0, sizeof *s);
-    s->hash = EVP_MD_CTX_new();
-    if (!s->hash || !EVP_DigestInit_ex(s->hash, EVP_sha256(), NULL))
+    if (digest && (!(s->hash = EVP_MD_CTX_new()) ||
+                   !EVP_DigestInit_ex(s->hash, EVP_sha256(), NULL)))
         return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
     if (strcmp(path, "-") == 0) {
         s->fd = STDOUT_FILENO;
@@ -687,7 +689,8 @@ static enum keel_err sink_open(struct sink *s, const char *path, struct keel_ctx
 
 static bool sink_write(struct sink *s, const char *p, size_t n)
 {
-    EVP_DigestUpdate(s->hash, p, n);
+    if (s->hash)
+        EVP_DigestUpdate(s->hash, p, n);
     s->bytes += n;
     while (n) {
         ssize_t w = write(s->fd, p, n);
@@ -810,7 +813,8 @@ static enum keel_err read_header(struct job *j, struct keel_ctx *ctx)
     if (!end) {
         buf[len++] = '\n';
     }
-    EVP_DigestUpdate(j->in_hash, buf, end ? end : len - 1);
+    if (j->in_hash)
+        EVP_DigestUpdate(j->in_hash, buf, end ? end : len - 1);
     j->bytes_read += end ? end : len - 1;
     j->header = buf;
     j->header_len = len;
@@ -894,13 +898,14 @@ enum keel_err batch_predict(const struct keel_model *model, const struct batch_o
     struct job j = {.model = model, .o = o, .in_fd = -1, .cap = 2 * (size_t)o->threads + 2};
     pthread_mutex_init(&j.mu, NULL);
     pthread_cond_init(&j.cv, NULL);
-    j.in_hash = EVP_MD_CTX_new();
+    j.in_hash = o->digests ? EVP_MD_CTX_new() : NULL;
     struct sink out = {.fd = -1}, rej = {.fd = -1};
     enum keel_err e = KEEL_OK;
     pthread_t reader, *workers = calloc(o->threads, sizeof *workers);
     unsigned started = 0;
     bool reader_started = false;
-    if (!j.in_hash || !workers || !EVP_DigestInit_ex(j.in_hash, EVP_sha256(), NULL)) {
+    if (!workers ||
+        (o->digests && (!j.in_hash || !EVP_DigestInit_ex(j.in_hash, EVP_sha256(), NULL)))) {
         e = keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
         goto done;
     }
@@ -924,8 +929,8 @@ enum keel_err batch_predict(const struct keel_model *model, const struct batch_o
         if ((e = shard_range(&j, ctx)) != KEEL_OK)
             goto done;
     }
-    if ((e = sink_open(&out, o->output, ctx)) != KEEL_OK ||
-        (o->skip_errors && (e = sink_open(&rej, o->rejects, ctx)) != KEEL_OK))
+    if ((e = sink_open(&out, o->output, o->digests, ctx)) != KEEL_OK ||
+        (o->skip_errors && (e = sink_open(&rej, o->rejects, false, ctx)) != KEEL_OK))
         goto done;
 
     double t0 = now_s(), last_progress = t0;

@@ -346,7 +346,9 @@ int cli_models_predict(int argc, char **argv)
     if (rc >= 0)
         return rc;
     struct batch_options bo = {.input = o.input, .output = o.output, .threads = o.threads,
-                               .chunk_rows = o.chunk_rows, .shards = 1};
+                               .chunk_rows = o.chunk_rows, .shards = 1,
+                               /* the digests go into the job's run: only with a server */
+                               .digests = cli_tracking_uri(o.tracking_uri) != NULL};
     int kind = input_kind(&o);
     if (kind < 0) {
         fprintf(stderr, "keel models predict: say the input's format with -t csv|jsonl|json "
