@@ -312,12 +312,11 @@ static void log_prediction(struct keel_app *app, const struct deploy_state *st,
         jw_null(&w);
     jw_obj_end(&w);
     bool required = st->log == DEPLOY_LOG_REQUIRED;
-    size_t len = 0;
-    char *json = w.err == KEEL_OK ? kbuf_take(&b, &len) : NULL;
+    enum keel_err e = w.err == KEEL_OK
+                          ? predlog_append(app->predlog, st->name, ts_ms, b.data, b.len, required,
+                                           ctx)
+                          : keel_fail(ctx, w.err, "the prediction record could not be built");
     kbuf_free(&b);
-    enum keel_err e = json ? predlog_append(app->predlog, st->name, ts_ms, json, len, required, ctx)
-                           : keel_fail(ctx, w.err ? w.err : KEEL_E_NOMEM,
-                                       "the prediction record could not be built");
     if (e != KEEL_OK && required) {
         struct jw ew;
         resp->status = 503;

@@ -42,6 +42,11 @@
 #define LINGER_RECORDS 1024
 #define MEMBER_INPUT (4u << 20)
 
+#define DEPLOYMENT_MAX 128
+#define SPOOL_MAX (256u << 20) /* bytes of best-effort records waiting */
+
+/* A record the writer handles: a required one (allocated by its request,
+ * which waits on `done`), or a view of a spooled best-effort one. */
 struct rec {
     int64_t ts;
     char *json;
@@ -49,8 +54,25 @@ struct rec {
     bool required, done;
     enum keel_err err;
     struct rec *next;
-    char deployment[128]; /* last: only its used part is written */
+    char deployment[DEPLOYMENT_MAX];
 };
+
+/* Best-effort records back to back, each a struct spooled, the deployment
+ * name and its NUL, the JSON; 8-byte aligned. */
+struct spooled {
+    uint32_t len, dep_len;
+    int64_t ts;
+};
+
+struct spool {
+    char *buf;
+    size_t len, cap;
+};
+
+static size_t spooled_size(const struct spooled *h)
+{
+    return (sizeof *h + h->dep_len + 1 + h->len + 7) & ~(size_t)7;
+}
 
 struct segment {
     char key[160];      /* "<deployment>/<date>" */
@@ -66,7 +88,8 @@ struct predlog {
     pthread_t writer;
     pthread_mutex_t mu;
     pthread_cond_t work_cv, done_cv;
-    struct rec *head, *tail;
+    struct rec *head, *tail;   /* required records */
+    struct spool spool, spare; /* best-effort ones; the writer swaps the two */
     size_t n_queued, n_required;
     bool stop;
     uint64_t seq;
@@ -274,9 +297,9 @@ static void *writer_main(void *arg)
     pthread_setname_np(pthread_self(), "keel-predlog");
     pthread_mutex_lock(&l->mu);
     for (;;) {
-        while (!l->head && !l->stop)
+        while (!l->head && !l->spool.len && !l->stop)
             pthread_cond_wait(&l->work_cv, &l->mu);
-        if (!l->head && l->stop)
+        if (!l->head && !l->spool.len && l->stop)
             break;
         if (!l->n_required) { /* best-effort only: gather more before writing */
             struct timespec until;
@@ -291,18 +314,39 @@ static void *writer_main(void *arg)
         struct rec *batch = l->head;
         l->head = l->tail = NULL;
         l->n_queued = l->n_required = 0;
+        struct spool spooled = l->spool; /* the filled one is the writer's now */
+        l->spool = l->spare;
+        l->spool.len = 0;
         pthread_mutex_unlock(&l->mu);
 
-        /* group by partition, keeping arrival order inside each group */
-        size_t n = 0;
+        /* every record as a struct rec (views of the spooled ones), then
+         * grouped by partition, keeping arrival order inside each group */
+        size_t n = 0, n_spooled = 0;
         for (struct rec *r = batch; r; r = r->next)
             n++;
-        struct rec **all = malloc(n * sizeof *all);
-        bool *taken = calloc(n, sizeof *taken);
+        for (size_t at = 0; at < spooled.len; n_spooled++)
+            at += spooled_size((const struct spooled *)(spooled.buf + at));
+        n += n_spooled;
+        struct rec **all = malloc((n ? n : 1) * sizeof *all);
+        bool *taken = calloc(n ? n : 1, sizeof *taken);
+        struct rec *views = malloc((n_spooled ? n_spooled : 1) * sizeof *views);
         size_t k = 0;
-        for (struct rec *r = batch; r; r = r->next)
-            if (all)
-                all[k++] = r;
+        for (struct rec *r = batch; r && all; r = r->next)
+            all[k++] = r;
+        for (size_t at = 0, v = 0; all && views && at < spooled.len; v++) {
+            struct spooled h;
+            memcpy(&h, spooled.buf + at, sizeof h);
+            struct rec *r = &views[v];
+            r->ts = h.ts;
+            r->required = false;
+            memcpy(r->deployment, spooled.buf + at + sizeof h, h.dep_len + 1);
+            r->json = spooled.buf + at + sizeof h + h.dep_len + 1;
+            r->len = h.len;
+            all[k++] = r;
+            at += spooled_size(&h);
+        }
+        if (!views) /* out of memory: the spooled records are lost, counted */
+            n -= n_spooled;
         int64_t now = keel_now_ms();
         uint64_t written = 0, dropped = 0, failed = 0;
         for (size_t i = 0; all && taken && i < n; i++) {
@@ -335,23 +379,20 @@ static void *writer_main(void *arg)
         if (!all || !taken)
             for (struct rec *r = batch; r; r = r->next)
                 r->err = KEEL_E_NOMEM;
+        if (!all || !taken || !views)
+            dropped += n_spooled;
         free(all);
         free(taken);
+        free(views);
         retention(l, now);
 
         pthread_mutex_lock(&l->mu);
+        l->spare = spooled; /* its buffer is reused for the next batch */
         l->stats.written += written;
         l->stats.dropped += dropped;
         l->stats.failed += failed;
-        for (struct rec *r = batch, *next; r; r = next) {
-            next = r->next;
-            if (r->required) {
-                r->done = true; /* the waiter frees it */
-            } else {
-                free(r->json);
-                free(r);
-            }
-        }
+        for (struct rec *r = batch; r; r = r->next)
+            r->done = true; /* required: the waiter frees it */
         pthread_cond_broadcast(&l->done_cv);
     }
     pthread_mutex_unlock(&l->mu);
@@ -413,40 +454,86 @@ void predlog_close(struct predlog *l)
     pthread_cond_destroy(&l->done_cv);
     libdeflate_free_compressor(l->gz);
     free(l->in);
+    free(l->spool.buf);
+    free(l->spare.buf);
     free(l->out);
     free(l);
 }
 
-enum keel_err predlog_append(struct predlog *l, const char *deployment, int64_t ts_ms,
-                             char *json, size_t len, bool required, struct keel_ctx *ctx)
+/* A best-effort record into the spool (lock held): false when full. */
+static bool spool_put(struct predlog *l, const char *deployment, int64_t ts_ms, const char *json,
+                      size_t len)
 {
-    if (len > MAX_RECORD) {
-        free(json);
+    struct spooled h = {.len = (uint32_t)len,
+                        .dep_len = (uint32_t)strnlen(deployment, DEPLOYMENT_MAX - 1),
+                        .ts = ts_ms};
+    size_t need = spooled_size(&h);
+    struct spool *sp = &l->spool;
+    if (sp->len + need > SPOOL_MAX)
+        return false;
+    if (sp->len + need > sp->cap) {
+        size_t cap = sp->cap ? sp->cap : 1u << 20;
+        while (cap < sp->len + need)
+            cap *= 2;
+        char *b = realloc(sp->buf, cap);
+        if (!b)
+            return false;
+        sp->buf = b;
+        sp->cap = cap;
+    }
+    char *w = sp->buf + sp->len;
+    memcpy(w, &h, sizeof h);
+    memcpy(w + sizeof h, deployment, h.dep_len);
+    w[sizeof h + h.dep_len] = '\0';
+    memcpy(w + sizeof h + h.dep_len + 1, json, len);
+    sp->len += need;
+    return true;
+}
+
+enum keel_err predlog_append(struct predlog *l, const char *deployment, int64_t ts_ms,
+                             const char *json, size_t len, bool required, struct keel_ctx *ctx)
+{
+    if (len > MAX_RECORD)
         return keel_fail(ctx, KEEL_E_TOO_LARGE, "prediction record of %zu bytes over the %u limit",
                          len, MAX_RECORD);
+    if (!required) {
+        /* copied into the spool under the lock: no allocation to free on
+         * another thread, which was a visible share of a record's cost */
+        pthread_mutex_lock(&l->mu);
+        bool ok = !l->stop && l->n_queued < l->cfg.queue_max &&
+                  spool_put(l, deployment, ts_ms, json, len);
+        if (ok) {
+            l->n_queued++;
+            /* the writer waits for the first record, then lingers for more */
+            if (l->n_queued == 1 || l->n_queued == linger_records(l))
+                pthread_cond_signal(&l->work_cv);
+        } else {
+            l->stats.dropped++;
+        }
+        pthread_mutex_unlock(&l->mu);
+        return ok ? KEEL_OK : keel_fail(ctx, KEEL_E_TOO_LARGE, "the prediction log queue is full");
     }
-    struct rec *r = malloc(sizeof *r);
-    if (!r) {
-        free(json);
+    struct rec *r = calloc(1, sizeof *r);
+    char *copy = malloc(len + 1);
+    if (!r || !copy) {
+        free(r);
+        free(copy);
         return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
     }
-    memset(r, 0, offsetof(struct rec, deployment));
-    size_t dn = strnlen(deployment, sizeof r->deployment - 1);
-    memcpy(r->deployment, deployment, dn);
-    r->deployment[dn] = '\0';
+    memcpy(copy, json, len);
+    copy[len] = '\0';
+    snprintf(r->deployment, sizeof r->deployment, "%s", deployment);
     r->ts = ts_ms;
-    r->json = json;
+    r->json = copy;
     r->len = len;
-    r->required = required;
+    r->required = true;
     pthread_mutex_lock(&l->mu);
-    if (l->stop || (!required && l->n_queued >= l->cfg.queue_max)) {
-        l->stats.dropped += !required;
-        l->stats.failed += required;
+    if (l->stop) {
+        l->stats.failed++;
         pthread_mutex_unlock(&l->mu);
-        free(json);
+        free(copy);
         free(r);
-        return required ? keel_fail(ctx, KEEL_E_IO, "the prediction log is closed")
-                        : keel_fail(ctx, KEEL_E_TOO_LARGE, "the prediction log queue is full");
+        return keel_fail(ctx, KEEL_E_IO, "the prediction log is closed");
     }
     if (l->tail)
         l->tail->next = r;
@@ -454,14 +541,8 @@ enum keel_err predlog_append(struct predlog *l, const char *deployment, int64_t 
         l->head = r;
     l->tail = r;
     l->n_queued++;
-    l->n_required += required;
-    /* the writer waits for the first record, then lingers for more */
-    if (required || l->n_queued == 1 || l->n_queued == linger_records(l))
-        pthread_cond_signal(&l->work_cv);
-    if (!required) {
-        pthread_mutex_unlock(&l->mu);
-        return KEEL_OK;
-    }
+    l->n_required++;
+    pthread_cond_signal(&l->work_cv);
     while (!r->done)
         pthread_cond_wait(&l->done_cv, &l->mu);
     pthread_mutex_unlock(&l->mu);

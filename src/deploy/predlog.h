@@ -50,12 +50,11 @@ enum keel_err predlog_open(struct predlog **out, const struct predlog_config *cf
 /* Writes what is queued, stops the writer, closes the segments. NULL is safe. */
 void predlog_close(struct predlog *l);
 
-/* Appends one record (json: a JSON object, len bytes, no line end,
- * malloc'd; the log owns and frees it, also on failure) of `deployment` at
- * ts_ms. required: waits until durable; KEEL_E_IO when it cannot be.
- * Otherwise queues, or drops (and counts) when the queue is full. */
+/* Appends one record (json: a JSON object, len bytes, no line end; copied)
+ * of `deployment` at ts_ms. required: waits until durable; KEEL_E_IO when it
+ * cannot be. Otherwise queues, or drops (and counts) when the queue is full. */
 enum keel_err predlog_append(struct predlog *l, const char *deployment, int64_t ts_ms,
-                             char *json, size_t len, bool required, struct keel_ctx *ctx);
+                             const char *json, size_t len, bool required, struct keel_ctx *ctx);
 
 void predlog_get_stats(struct predlog *l, struct predlog_stats *out);
 
