@@ -10,6 +10,8 @@
  * request id (X-Request-Id), under which the prediction log keeps it.
  */
 #include <ctype.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
@@ -246,22 +248,75 @@ static void put_value(struct jw *w, const struct keel_prediction *p, size_t i)
         jw_double_fast(w, (double)p->f32[i]);
 }
 
-/* One record of the prediction log for a scored request; in `required`
- * mode a record that cannot be made durable turns the answer into an error. */
-static void log_prediction(struct keel_app *app, const struct deploy_state *st,
-                           const struct keel_model *m, const struct scoring_capture *cap,
-                           const char *request_id, int64_t ts_ms, int64_t latency_us,
-                           struct http_response *resp, struct keel_ctx *ctx)
+/*
+ * Record building, per request thread. What a record says about the
+ * deployment and the model (names, URI, version, run, input columns) is the
+ * same for every request a model version answers: it is rendered once into
+ * the thread's `prefix` and reused while the thread keeps scoring the same
+ * model for the same deployment. The record itself is built in the thread's
+ * `out`, kept between requests. Both go when the thread ends.
+ */
+struct record_tls {
+    const struct keel_model *model;
+    char *name, *uri, *version; /* what `prefix` was rendered for */
+    struct kbuf prefix, out;
+};
+
+static pthread_key_t record_key;
+static bool record_key_ok;
+static pthread_once_t record_once = PTHREAD_ONCE_INIT;
+
+static void record_tls_free(void *p)
 {
-    struct kbuf b;
-    kbuf_init(&b, 64u << 20);
-    /* the column names, then ~20 characters a number: one allocation */
-    kbuf_reserve(&b, 512 + strlen(keel_model_columns_json(m)) + 24 * cap->rows * cap->cols);
-    struct jw w;
-    jw_init(&w, &b);
+    struct record_tls *t = p;
+    free(t->name);
+    free(t->uri);
+    free(t->version);
+    kbuf_free(&t->prefix);
+    kbuf_free(&t->out);
+    free(t);
+}
+
+static void record_key_init(void)
+{
+    record_key_ok = pthread_key_create(&record_key, record_tls_free) == 0;
+}
+
+static bool same(const char *a, const char *b)
+{
+    return a && b && strcmp(a, b) == 0;
+}
+
+/* The thread's record buffers, the prefix current for (st, m); NULL when
+ * out of memory. */
+static struct record_tls *record_tls(const struct deploy_state *st, const struct keel_model *m)
+{
+    pthread_once(&record_once, record_key_init);
+    struct record_tls *t = record_key_ok ? pthread_getspecific(record_key) : NULL;
+    if (!t) {
+        if (!record_key_ok || !(t = calloc(1, sizeof *t)))
+            return NULL;
+        kbuf_init(&t->prefix, 64u << 20);
+        kbuf_init(&t->out, 64u << 20);
+        if (pthread_setspecific(record_key, t) != 0) {
+            record_tls_free(t);
+            return NULL;
+        }
+    }
+    if (t->model == m && same(t->name, st->name) && same(t->uri, st->model_uri) &&
+        same(t->version, st->model_version))
+        return t;
+    free(t->name);
+    free(t->uri);
+    free(t->version);
+    t->model = NULL;
+    t->name = strdup(st->name);
+    t->uri = strdup(st->model_uri);
+    t->version = strdup(st->model_version);
+    kbuf_reset(&t->prefix);
+    struct jw w; /* the members after timestamp_ms, up to the input rows */
+    jw_init(&w, &t->prefix);
     jw_obj(&w);
-    jw_kstr(&w, "request_id", request_id);
-    jw_kint(&w, "timestamp_ms", ts_ms);
     jw_kstr(&w, "deployment", st->name);
     jw_kstr(&w, "model_uri", st->model_uri);
     jw_kstr(&w, "model_name", st->model_name);
@@ -270,54 +325,80 @@ static void log_prediction(struct keel_app *app, const struct deploy_state *st,
     jw_key(&w, "inputs");
     jw_obj(&w);
     jw_key(&w, "columns");
-    if (cap->x) {
-        const char *cols = keel_model_columns_json(m); /* the decoded frame is in its order */
-        jw_raw(&w, cols, strlen(cols));
-    } else {
+    const char *cols = keel_model_columns_json(m);
+    jw_raw(&w, cols, strlen(cols));
+    if (w.err != KEEL_OK || !t->name || !t->uri || !t->version)
+        return NULL;
+    t->model = m;
+    return t;
+}
+
+/* One record of the prediction log for a scored request; in `required`
+ * mode a record that cannot be made durable turns the answer into an error. */
+static void log_prediction(struct keel_app *app, const struct deploy_state *st,
+                           const struct keel_model *m, const struct scoring_capture *cap,
+                           const char *request_id, int64_t ts_ms, int64_t latency_us,
+                           struct http_response *resp, struct keel_ctx *ctx)
+{
+    struct record_tls *t = record_tls(st, m);
+    enum keel_err e = KEEL_E_NOMEM;
+    if (t) {
+        struct kbuf *b = &t->out;
+        kbuf_reset(b);
+        /* {"request_id":..,"timestamp_ms":.. then the prefix past its "{" */
+        struct jw w;
+        jw_init(&w, b);
+        kbuf_adds(b, "{\"request_id\":\"");
+        kbuf_adds(b, request_id); /* hex */
+        kbuf_adds(b, "\",\"timestamp_ms\":");
+        jw_int(&w, ts_ms);
+        kbuf_addc(b, ',');
+        kbuf_add(b, t->prefix.data + 1, t->prefix.len - 1);
+        kbuf_adds(b, ",\"data\":");
         jw_arr(&w);
-        jw_arr_end(&w);
-    }
-    jw_key(&w, "data");
-    jw_arr(&w);
-    for (size_t r = 0; cap->x && r < cap->rows; r++) {
-        jw_arr(&w);
-        for (size_t c = 0; c < cap->cols; c++) {
-            jw_double_fast(&w, cap->x[r * cap->cols + c]);
+        for (size_t r = 0; cap->x && r < cap->rows; r++) {
+            jw_arr(&w);
+            for (size_t c = 0; c < cap->cols; c++)
+                jw_double_fast(&w, cap->x[r * cap->cols + c]);
+            jw_arr_end(&w);
         }
         jw_arr_end(&w);
-    }
-    jw_arr_end(&w);
-    jw_obj_end(&w);
-    jw_key(&w, "outputs");
-    jw_arr(&w);
-    const struct keel_prediction *p = &cap->pred;
-    for (size_t r = 0; cap->predicted && r < p->rows; r++) {
-        if (p->flat) {
-            put_value(&w, p, r);
-            continue;
-        }
+        kbuf_adds(b, "},\"outputs\":");
+        jw_init(&w, b);
         jw_arr(&w);
-        for (size_t k = 0; k < p->cols; k++)
-            put_value(&w, p, r * p->cols + k);
+        const struct keel_prediction *p = &cap->pred;
+        for (size_t r = 0; cap->predicted && r < p->rows; r++) {
+            if (p->flat) {
+                put_value(&w, p, r);
+                continue;
+            }
+            jw_arr(&w);
+            for (size_t k = 0; k < p->cols; k++)
+                put_value(&w, p, r * p->cols + k);
+            jw_arr_end(&w);
+        }
         jw_arr_end(&w);
+        kbuf_adds(b, ",\"latency_ms\":");
+        jw_init(&w, b);
+        jw_double_fast(&w, (double)latency_us / 1000.0);
+        kbuf_adds(b, ",\"status\":");
+        jw_int(&w, resp->status);
+        kbuf_adds(b, ",\"error\":");
+        if (cap->error)
+            jw_str(&w, cap->error);
+        else
+            jw_null(&w);
+        e = kbuf_addc(b, '}');
+        if (e == KEEL_OK && w.err != KEEL_OK)
+            e = w.err;
+        bool required = st->log == DEPLOY_LOG_REQUIRED;
+        e = e == KEEL_OK ? predlog_append(app->predlog, st->name, ts_ms, b->data, b->len, required,
+                                          ctx)
+                         : keel_fail(ctx, e, "the prediction record could not be built");
+        if (b->cap > (1u << 20)) /* a huge request's buffer is not kept */
+            kbuf_free(b);
     }
-    jw_arr_end(&w);
-    jw_key(&w, "latency_ms");
-    jw_double_fast(&w, (double)latency_us / 1000.0);
-    jw_kint(&w, "status", resp->status);
-    jw_key(&w, "error");
-    if (cap->error)
-        jw_str(&w, cap->error);
-    else
-        jw_null(&w);
-    jw_obj_end(&w);
-    bool required = st->log == DEPLOY_LOG_REQUIRED;
-    enum keel_err e = w.err == KEEL_OK
-                          ? predlog_append(app->predlog, st->name, ts_ms, b.data, b.len, required,
-                                           ctx)
-                          : keel_fail(ctx, w.err, "the prediction record could not be built");
-    kbuf_free(&b);
-    if (e != KEEL_OK && required) {
+    if (e != KEEL_OK && st->log == DEPLOY_LOG_REQUIRED) {
         struct jw ew;
         resp->status = 503;
         resp->content_type = "application/json";

@@ -108,10 +108,16 @@ void jw_strn(struct jw *w, const char *s, size_t n)
 
 void jw_int(struct jw *w, int64_t v)
 {
-    char tmp[32];
-    int n = snprintf(tmp, sizeof tmp, "%lld", (long long)v);
+    char tmp[24], *p = tmp + sizeof tmp; /* digits from the right, no printf */
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
     before_value(w);
-    put(w, tmp, (size_t)n);
+    put(w, p, (size_t)(tmp + sizeof tmp - p));
 }
 
 /* Python's repr of the digits: positional for 1e-4 <= |v| < 1e16 (with at

@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,16 @@ static void test_writer_nesting_and_escapes(void **state)
     jw_obj_end(&w);
     assert_int_equal(w.err, KEEL_OK);
     assert_string_equal(b.data, "{\"a\":\"x\\\"y\\n\",\"l\":[1,\"NaN\",{}],\"n\":-5}");
+    /* integers at both ends of the range */
+    kbuf_reset(&b);
+    jw_init(&w, &b);
+    jw_arr(&w);
+    jw_int(&w, 0);
+    jw_int(&w, INT64_MIN);
+    jw_int(&w, INT64_MAX);
+    jw_int(&w, -10);
+    jw_arr_end(&w);
+    assert_string_equal(b.data, "[0,-9223372036854775808,9223372036854775807,-10]");
     kbuf_free(&b);
 }
 
