@@ -3,6 +3,7 @@
 #   make            build build/keel (and build/asan/keel, the sanitizer build)
 #   make run        install missing Debian packages, build, start keel server
 #   make check      install, build, run every test (plain and ASan+UBSan)
+#   make fuzz       fuzz every parser with libFuzzer, FUZZ_SECONDS (60) each
 #   make bench      run the benchmarks (see docs/benchmarks.md)
 
 CC      ?= cc
@@ -25,12 +26,24 @@ ASAN_OBJ := $(patsubst src/%.c,build/asan/obj/%.o,$(LIB_SRC))
 UNITS      := $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRC))
 ASAN_UNITS := $(patsubst tests/unit/%.c,build/asan/tests/%,$(UNIT_SRC))
 
+# fuzz targets (tests/fuzz/fuzz_*.c): replayed over their corpora by `make check`
+# (gcc, ASan+UBSan, tests/fuzz/replay.c as main); fuzzed by `make fuzz` (clang's
+# libFuzzer, FUZZ_SECONDS each; new inputs land in build/fuzz/corpus/<target>)
+FUZZ_SRC     := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
+FUZZ_REPLAYS := $(patsubst %,build/asan/fuzz/%,$(FUZZ_NAMES))
+FUZZ_BINS    := $(patsubst %,build/fuzz/%,$(FUZZ_NAMES))
+FUZZ_OBJ     := $(patsubst src/%.c,build/fuzz/obj/%.o,$(LIB_SRC))
+FUZZ_CC      ?= clang
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_SECONDS ?= 60
+
 # unit tests: cmocka; jansson only as the reference in the JSON parser's differential test
 TEST_LIBS := -lcmocka -ljansson
 PYTHON  := /usr/bin/python3
 
-.PHONY: all deps run check unit api unit-asan api-asan bench clean
-all: build/keel build/asan/keel $(UNITS) $(ASAN_UNITS)
+.PHONY: all deps run check unit api unit-asan api-asan fuzz-replay fuzz bench clean
+all: build/keel build/asan/keel $(UNITS) $(ASAN_UNITS) $(FUZZ_REPLAYS)
 
 deps:
 	@scripts/install-deps.sh
@@ -57,6 +70,18 @@ build/asan/tests/%: tests/unit/%.c tests/unit/testlib.h $(ASAN_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(SAN) $< $(ASAN_OBJ) -o $@ $(PKG_LIBS) $(TEST_LIBS)
 
+build/asan/fuzz/%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(ASAN_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(SAN) $< tests/fuzz/replay.c $(ASAN_OBJ) -o $@ $(PKG_LIBS)
+
+build/fuzz/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CFLAGS_ALL) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+build/fuzz/%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CFLAGS_ALL) $(FUZZ_SAN) -fsanitize=fuzzer $< $(FUZZ_OBJ) -o $@ $(PKG_LIBS)
+
 run: deps
 	@$(MAKE) --no-print-directory build/keel
 	./build/keel server --host 127.0.0.1 --port 5000
@@ -73,11 +98,23 @@ api: build/keel
 api-asan: build/asan/keel
 	KEEL_BIN=$(CURDIR)/build/asan/keel KEEL_ASAN=1 $(PYTHON) -m pytest -q tests/api
 
+fuzz-replay: $(FUZZ_REPLAYS)
+	@set -e; for t in $(FUZZ_NAMES); do echo "== fuzz corpus: $$t"; \
+	  build/asan/fuzz/$$t tests/fuzz/corpus/$$t; done
+
+fuzz: deps $(FUZZ_BINS)
+	@set -e; for t in $(FUZZ_NAMES); do echo "== fuzzing $$t for $(FUZZ_SECONDS) s"; \
+	  mkdir -p build/fuzz/corpus/$$t build/fuzz/crashes/$$t; \
+	  build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+	    -artifact_prefix=build/fuzz/crashes/$$t/ build/fuzz/corpus/$$t tests/fuzz/corpus/$$t; \
+	done
+
 check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory api
 	@$(MAKE) --no-print-directory unit-asan
+	@$(MAKE) --no-print-directory fuzz-replay
 	@$(MAKE) --no-print-directory api-asan
 
 build/bench/%: bench/%.c $(OBJ)
@@ -94,4 +131,4 @@ bench: deps build/keel build/bench/scoring_overhead build/bench/xgb_matrix
 clean:
 	rm -rf build
 
--include $(OBJ:.o=.d) $(ASAN_OBJ:.o=.d) build/obj/main.d build/asan/obj/main.d
+-include $(OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d) build/obj/main.d build/asan/obj/main.d

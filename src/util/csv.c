@@ -236,8 +236,8 @@ static void start_field(struct csv_reader *r, size_t seg, bool quoted)
 static enum csv_status emit(struct csv_reader *r, const struct csv_field **fields, size_t *n)
 {
     for (size_t i = 0; i < r->nfields; i++)
-        if (r->spill[i] != SIZE_MAX)
-            r->fields[i].p = r->scratch + r->spill[i];
+        if (r->spill[i] != SIZE_MAX) /* empty spilled fields may find no scratch yet */
+            r->fields[i].p = r->scratch ? r->scratch + r->spill[i] : "";
     r->row_done = true;
     *fields = r->fields;
     *n = r->nfields;

@@ -120,7 +120,8 @@ enum csv_status csv_next(struct csv_reader *r, const struct csv_field **fields, 
  * A fast lane for plain rows. When the reader stands at the start of a row
  * whose line is whole in the piece, ends in LF or CRLF and holds no quote
  * and no other CR, csv_peek_plain() gives that line's bytes (without the
- * line end) and returns true; the row is its text split at every ','. The
+ * line end) and returns true; the row is its text split at every ',' (an
+ * empty line is a blank row, with no fields). The
  * caller either reads it itself and calls csv_skip_plain() -- exactly as if
  * csv_next() had returned it -- or leaves it to csv_next(). False: read the
  * row with csv_next().
