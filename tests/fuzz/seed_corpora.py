@@ -109,3 +109,13 @@ for text in ["17.99", "-0.0", "1e22", "9007199254740993", "0.1", "2.225073858507
 for text in ["model/MLmodel", "a/b/../c", "../etc/passwd", "/abs", "a//b", "a/./b", "",
              "%2e%2e/x", "dir/", "C:\\x", "a\x01b"]:
     put("artifact_path", text)
+
+# router: byte 0 = method (bit 7: MLflow 3 dialect), the path and query, the body
+METHODS = {"GET": 0, "POST": 1, "DELETE": 2, "PATCH": 3, "PUT": 4}
+for ex in exchanges():
+    if ex.get("method") not in METHODS:
+        continue
+    body = ex.get("request_body")
+    text = "" if body is None else body if isinstance(body, str) else json.dumps(body)
+    mlflow3 = 0x80 if "/3.0/" in ex["path"] or "logged-models" in ex["path"] else 0
+    put("router", bytes([METHODS[ex["method"]] | mlflow3]) + (ex["path"] + "\n" + text).encode())

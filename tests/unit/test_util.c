@@ -63,6 +63,12 @@ static void test_writer_nesting_and_escapes(void **state)
     jw_obj_end(&w);
     assert_int_equal(w.err, KEEL_OK);
     assert_string_equal(b.data, "{\"a\":\"x\\\"y\\n\",\"l\":[1,\"NaN\",{}],\"n\":-5}");
+    /* invalid UTF-8 from a request becomes U+FFFD; valid sequences stay */
+    kbuf_reset(&b);
+    jw_init(&w, &b);
+    jw_str(&w, "a\xae" "b\xc3\xa9\xed\xa0\x80\xf0\x9f\x98\x80");
+    assert_string_equal(b.data, "\"a\xef\xbf\xbd" "b\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+                                "\xf0\x9f\x98\x80\"");
     /* integers at both ends of the range */
     kbuf_reset(&b);
     jw_init(&w, &b);
