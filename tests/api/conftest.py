@@ -107,6 +107,17 @@ class KeelServer:
         self.stop()
         return self.start()
 
+    def wait_ready(self):
+        """Wait until GET /ready answers 200: the stored deployments are loaded
+        (start() waits only for /health, which answers before they are)."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while requests.get(self.url + "/ready", timeout=5).status_code != 200:
+            if time.monotonic() > deadline:
+                pytest.fail(f"keel did not become ready within {START_TIMEOUT:.0f} s\n"
+                            f"stderr:\n{self.stderr()}", pytrace=False)
+            time.sleep(0.05)
+        return self
+
     def sanitizer_reports(self):
         """Sanitizer findings in the stderr of every process this server has run."""
         found = []

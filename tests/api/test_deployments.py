@@ -103,7 +103,7 @@ def test_registered_alias_deployment_survives_a_restart(tmp_path):
         assert d["deployment"]["model_version"] == version
         r = score(server, "churn", csv)
         assert r.json() == {"predictions": preds} and r.headers["X-Model-Version"] == version
-        server.restart()
+        server.restart().wait_ready()  # deployments load after the server answers
         r = score(server, "churn", csv)
         assert r.status_code == 200, r.text
         assert r.json() == {"predictions": preds} and r.headers["X-Model-Version"] == version
