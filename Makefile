@@ -42,8 +42,8 @@ FUZZ_SECONDS ?= 60
 TEST_LIBS := -lcmocka -ljansson
 PYTHON  := /usr/bin/python3
 
-.PHONY: all deps run check unit api unit-asan api-asan fuzz-replay fuzz bench clean
-all: build/keel build/asan/keel $(UNITS) $(ASAN_UNITS) $(FUZZ_REPLAYS)
+.PHONY: all deps run check unit api unit-asan api-asan fuzz-replay fuzz torture bench clean
+all: build/keel build/asan/keel $(UNITS) $(ASAN_UNITS) $(FUZZ_REPLAYS) build/tests/torture
 
 deps:
 	@scripts/install-deps.sh
@@ -82,6 +82,12 @@ build/fuzz/%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(CFLAGS_ALL) $(FUZZ_SAN) -fsanitize=fuzzer $< $(FUZZ_OBJ) -o $@ $(PKG_LIBS)
 
+# fault injection: every allocation of the request path fails in turn (plain build:
+# the test replaces the process's allocator, which the sanitizers' runtime owns)
+build/tests/torture: tests/fault/torture.c $(OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $< $(OBJ) -o $@ $(PKG_LIBS)
+
 run: deps
 	@$(MAKE) --no-print-directory build/keel
 	./build/keel server --host 127.0.0.1 --port 5000
@@ -102,6 +108,9 @@ fuzz-replay: $(FUZZ_REPLAYS)
 	@set -e; for t in $(FUZZ_NAMES); do echo "== fuzz corpus: $$t"; \
 	  build/asan/fuzz/$$t tests/fuzz/corpus/$$t; done
 
+torture: build/tests/torture
+	build/tests/torture
+
 fuzz: deps $(FUZZ_BINS)
 	@set -e; for t in $(FUZZ_NAMES); do echo "== fuzzing $$t for $(FUZZ_SECONDS) s"; \
 	  mkdir -p build/fuzz/corpus/$$t build/fuzz/crashes/$$t; \
@@ -112,6 +121,7 @@ fuzz: deps $(FUZZ_BINS)
 check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory torture
 	@$(MAKE) --no-print-directory api
 	@$(MAKE) --no-print-directory unit-asan
 	@$(MAKE) --no-print-directory fuzz-replay
