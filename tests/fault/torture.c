@@ -1,21 +1,28 @@
 /*
- * torture.c -- every allocation of keel's request path fails in turn.
+ * torture.c -- every allocation, then every write, of keel's request path
+ * fails in turn.
  *
- * A script of requests (experiments, runs, metrics, params, tags, search,
- * the registry, deployments, artifact listing) runs through api_handle on a
- * real SQLite store in a temporary directory. First it runs once to count
- * the allocations it makes (malloc, calloc, realloc -- keel's own and those
- * of SQLite, libyaml and the rest, since this binary replaces the process's
+ * A script of requests (experiments, runs, search, the registry,
+ * deployments, artifact listing, refusals) runs through api_handle on a real
+ * SQLite store in a temporary directory. First it runs once to count the
+ * allocations it makes (malloc, calloc, realloc -- keel's own and those of
+ * SQLite, libyaml and the rest, since this binary replaces the process's
  * allocator). Then, for each allocation k in turn (every STRIDE-th when there
  * are many), the script runs again on a fresh store with allocation k failing
  * and every later one succeeding. Each run must end without a crash; every
  * answer must be a status in 200..599 and, if JSON, valid JSON; and after the
- * failure the store must still answer the whole script's reads and pass
- * SQLite's integrity check. curl's torture mode, for keel.
+ * failure the store must still answer the script's reads and pass SQLite's
+ * integrity check. curl's torture mode, for keel.
  *
- * Usage: torture [MAX_RUNS]   (default 100000: every allocation; fewer
- * samples them evenly)
+ * Then the same for every write (write, pwrite, fsync, fdatasync failing
+ * with ENOSPC: a full disk), with one more rule: what was acknowledged (a
+ * 200 for a create) is there after the store is closed and opened again.
+ *
+ * Usage: torture [MAX_RUNS]   (default 100000: every fault; fewer samples
+ * them evenly)
  */
+#include <dlfcn.h>
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,7 +53,7 @@ static atomic_long counting = 0; /* 1 while the script runs */
 static atomic_long n_allocs = 0;
 static long fail_at = -1;
 static atomic_int failed_one = 0;
-static long refused_runs = 0; /* runs where the failure turned an answer into an error */
+static long refused_runs[2]; /* runs where the fault turned an answer into an error */
 
 static int should_fail(void)
 {
@@ -73,6 +80,56 @@ void *calloc(size_t a, size_t b)
 void *realloc(void *p, size_t n)
 {
     return should_fail() ? NULL : __libc_realloc(p, n);
+}
+
+/* ---- writes: count, and fail number `io_fail_at` with ENOSPC ---- */
+
+static atomic_long io_counting = 0;
+static atomic_long n_io = 0;
+static long io_fail_at = -1;
+
+static int io_should_fail(void)
+{
+    if (!atomic_load_explicit(&io_counting, memory_order_relaxed))
+        return 0;
+    long k = atomic_fetch_add(&n_io, 1);
+    if (k == io_fail_at) {
+        atomic_store(&failed_one, 1);
+        errno = ENOSPC;
+        return 1;
+    }
+    return 0;
+}
+
+#define REAL(name, type) ((type)dlsym(RTLD_NEXT, name))
+
+ssize_t write(int fd, const void *buf, size_t n)
+{
+    return io_should_fail() ? -1 : REAL("write", ssize_t (*)(int, const void *, size_t))(fd, buf, n);
+}
+
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    return io_should_fail() ? -1
+                            : REAL("pwrite", ssize_t (*)(int, const void *, size_t, off_t))(
+                                  fd, buf, n, off);
+}
+
+ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
+{
+    return io_should_fail() ? -1
+                            : REAL("pwrite64", ssize_t (*)(int, const void *, size_t, off_t))(
+                                  fd, buf, n, off);
+}
+
+int fsync(int fd)
+{
+    return io_should_fail() ? -1 : REAL("fsync", int (*)(int))(fd);
+}
+
+int fdatasync(int fd)
+{
+    return io_should_fail() ? -1 : REAL("fdatasync", int (*)(int))(fd);
 }
 
 /* ---- the script ---- */
@@ -189,68 +246,141 @@ static int integrity_ok(const struct env *e)
     return ok;
 }
 
-/* The script on a fresh store with allocation k failing (-1: none). Returns
- * the allocations counted, or -1 when a rule was broken. */
-static long run(long k)
+enum fault { FAULT_ALLOC, FAULT_WRITE };
+
+static const char *const fault_name[] = {"allocation", "write"};
+
+/* Steps whose 200 promises something lasting, and the read that must find
+ * it after the store is closed and opened again. */
+static const struct {
+    size_t step;
+    struct step check;
+} promises[] = {
+    {0, {"GET", "/api/2.0/mlflow/experiments/get-by-name", "experiment_name=torture", ""}},
+    {4, {"GET", "/api/2.0/mlflow/registered-models/get", "name=m", ""}},
+};
+
+static void close_env(struct env *e)
+{
+    deploy_set_free(e->app.deploys);
+    blobstore_close(e->app.blobs);
+    store_close(e->app.store);
+}
+
+/* Opens the store in e->dir again (after close_env). */
+static int reopen_env(struct env *e)
+{
+    char keep[64];
+    memcpy(keep, e->dir, sizeof keep);
+    char db[128], blobs[128];
+    snprintf(db, sizeof db, "%s/keel.db", keep);
+    snprintf(blobs, sizeof blobs, "%s/artifacts", keep);
+    memset(&e->app, 0, sizeof e->app);
+    struct karena *a = karena_new(1u << 20);
+    struct keel_ctx ctx = {.arena = a};
+    struct store_config sc = {.path = db, .default_artifact_root = "mlflow-artifacts:/",
+                              .readers = 1};
+    struct deploy_config dc = {.tracking_uri = "http://127.0.0.1:1", .cache_dir = keep};
+    int rc = store_open(&e->app.store, &sc, &ctx) == KEEL_OK &&
+                     blobstore_open(&e->app.blobs, blobs, 1u << 20, &ctx) == KEEL_OK &&
+                     deploy_set_new(&e->app.deploys, &dc, &ctx) == KEEL_OK
+                 ? 0
+                 : -1;
+    e->app.ready = 1;
+    karena_free(a);
+    return rc;
+}
+
+/* The script on a fresh store with fault k of the kind failing (-1: none).
+ * Returns the faults' candidates counted (allocations or writes), or -1
+ * when a rule was broken. */
+static long run(enum fault kind, long k)
 {
     struct env e;
     if (env_open(&e) != 0) {
         fprintf(stderr, "torture: cannot set up a store\n");
         exit(2);
     }
-    fail_at = k;
-    atomic_store(&n_allocs, 0);
     atomic_store(&failed_one, 0);
-    atomic_store(&counting, 1);
-    int broken = 0, statuses[N_STEPS];
+    if (kind == FAULT_ALLOC) {
+        fail_at = k;
+        atomic_store(&n_allocs, 0);
+        atomic_store(&counting, 1);
+    } else {
+        io_fail_at = k;
+        atomic_store(&n_io, 0);
+        atomic_store(&io_counting, 1);
+    }
+    int broken = 0, statuses[N_STEPS] = {0};
     for (size_t i = 0; i < N_STEPS && !broken; i++)
         if ((statuses[i] = request(&e, &script[i])) == 0) {
-            fprintf(stderr, "torture: allocation %ld failing: step %zu (%s %s) broke the rules\n",
-                    k, i, script[i].method, script[i].path);
+            fprintf(stderr, "torture: %s %ld failing: step %zu (%s %s) broke the rules\n",
+                    fault_name[kind], k, i, script[i].method, script[i].path);
             broken = 1;
         }
     atomic_store(&counting, 0);
-    long n = atomic_load(&n_allocs);
-    static int baseline[N_STEPS];
+    atomic_store(&io_counting, 0);
+    long n = kind == FAULT_ALLOC ? atomic_load(&n_allocs) : atomic_load(&n_io);
+    static int baseline[2][N_STEPS];
     if (k < 0) {
-        memcpy(baseline, statuses, sizeof baseline);
+        memcpy(baseline[kind], statuses, sizeof baseline[kind]);
     } else if (!broken) {
         for (size_t i = 0; i < N_STEPS; i++)
-            if (statuses[i] != baseline[i]) {
-                refused_runs++;
+            if (statuses[i] != baseline[kind][i]) {
+                refused_runs[kind]++;
                 break;
             }
     }
-    /* afterwards, with memory again: the reads answer and the file is whole */
+    /* afterwards, with the fault gone: the reads answer */
     for (size_t i = 0; i < N_STEPS && !broken; i++)
         if (strcmp(script[i].method, "GET") == 0 && request(&e, &script[i]) == 0)
             broken = 1;
-    deploy_set_free(e.app.deploys);
-    blobstore_close(e.app.blobs);
-    store_close(e.app.store);
+    close_env(&e);
     if (!broken && !integrity_ok(&e)) {
-        fprintf(stderr, "torture: allocation %ld failing: the store failed its integrity "
-                        "check\n", k);
+        fprintf(stderr, "torture: %s %ld failing: the store failed its integrity check\n",
+                fault_name[kind], k);
+        broken = 1;
+    }
+    /* and what was acknowledged is there after the store is opened again */
+    if (!broken && reopen_env(&e) == 0) {
+        for (size_t p = 0; p < sizeof promises / sizeof *promises; p++)
+            if (statuses[promises[p].step] == 200 && request(&e, &promises[p].check) != 200) {
+                fprintf(stderr, "torture: %s %ld failing: step %zu was acknowledged but is "
+                                "gone after reopening\n", fault_name[kind], k, promises[p].step);
+                broken = 1;
+            }
+        close_env(&e);
+    } else if (!broken) {
+        fprintf(stderr, "torture: %s %ld failing: the store does not open again\n",
+                fault_name[kind], k);
         broken = 1;
     }
     keel_rmtree(e.dir);
     return broken ? -1 : n;
 }
 
-int main(int argc, char **argv)
+/* Every fault of the kind in turn (every stride-th past max_runs). */
+static long torture(enum fault kind, long max_runs)
 {
-    long max_runs = argc > 1 ? atol(argv[1]) : 100000;
-    long total = run(-1);
+    long total = run(kind, -1);
     if (total <= 0) {
         fprintf(stderr, "torture: the script fails without any fault injected\n");
         return 1;
     }
     long stride = total / max_runs + 1, runs = 0, bad = 0;
     for (long k = 0; k < total; k += stride, runs++)
-        if (run(k) < 0)
+        if (run(kind, k) < 0)
             bad++;
-    printf("torture: %ld allocations in the script; failed each of %ld in turn (every %ld-th): "
-           "%ld changed an answer (an error instead), %ld broke a rule\n", total, runs, stride,
-           refused_runs, bad);
+    printf("torture: %ld %ss in the script; failed each of %ld in turn (every %ld-th): "
+           "%ld changed an answer (an error instead), %ld broke a rule\n", total,
+           fault_name[kind], runs, stride, refused_runs[kind], bad);
+    return bad;
+}
+
+int main(int argc, char **argv)
+{
+    long max_runs = argc > 1 ? atol(argv[1]) : 100000;
+    long bad = torture(FAULT_ALLOC, max_runs);
+    bad += torture(FAULT_WRITE, max_runs);
     return bad ? 1 : 0;
 }
