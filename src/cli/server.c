@@ -41,6 +41,7 @@ struct server_opts {
     unsigned log_retention_days;
     size_t log_queue, log_segment_bytes;
     unsigned log_segment_s;
+    unsigned max_connections, connection_timeout_s;
     int access_log;
     unsigned workers;
     size_t max_body;
@@ -60,6 +61,8 @@ static void server_usage(FILE *f)
             "  --serve-artifacts             proxy artifacts through keel (default)\n"
             "  --no-serve-artifacts          clients write artifacts to the root directly\n"
             "  --access-log                  one JSON line per answered request on stderr\n"
+            "  --max-connections N           open connections at once; more are refused (1024)\n"
+            "  --connection-timeout SECONDS  close a connection idle this long (120)\n"
             "  --prediction-log-retention-days N  delete prediction log partitions older\n"
             "                                than N days (0: keep)\n"
             "  --prediction-log-queue N      best-effort records waiting before drops (65536)\n"
@@ -81,7 +84,8 @@ static int parse_opts(int argc, char **argv, struct server_opts *o)
 {
     enum {
         O_BACKEND = 256, O_ROOT, O_DEST, O_SERVE, O_NO_SERVE, O_DATA, O_MAXBODY, O_MAXART, O_API,
-        O_FOLLOW, O_RETENTION, O_LOGQUEUE, O_SEGMENT, O_SEGMENT_AGE, O_ACCESS, O_HELP
+        O_FOLLOW, O_RETENTION, O_LOGQUEUE, O_SEGMENT, O_SEGMENT_AGE, O_ACCESS, O_MAXCONN,
+        O_CONNTIMEOUT, O_HELP
     };
     static const struct option longopts[] = {
         {"host", required_argument, NULL, 'h'},
@@ -102,6 +106,8 @@ static int parse_opts(int argc, char **argv, struct server_opts *o)
         {"prediction-log-segment-bytes", required_argument, NULL, O_SEGMENT},
         {"prediction-log-segment-seconds", required_argument, NULL, O_SEGMENT_AGE},
         {"access-log", no_argument, NULL, O_ACCESS},
+        {"max-connections", required_argument, NULL, O_MAXCONN},
+        {"connection-timeout", required_argument, NULL, O_CONNTIMEOUT},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -195,6 +201,20 @@ static int parse_opts(int argc, char **argv, struct server_opts *o)
             break;
         }
         case O_ACCESS: o->access_log = 1; break;
+        case O_MAXCONN:
+        case O_CONNTIMEOUT: {
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (!*optarg || *end || v == 0 || v > 1000000) {
+                fprintf(stderr, "keel server: invalid --%s '%s'\n",
+                        ch == O_MAXCONN ? "max-connections" : "connection-timeout", optarg);
+                return 2;
+            }
+            if (ch == O_MAXCONN)
+                o->max_connections = (unsigned)v;
+            else
+                o->connection_timeout_s = (unsigned)v;
+            break;
+        }
         case O_HELP: server_usage(stdout); return 0;
         default: server_usage(stderr); return 2;
         }
@@ -242,7 +262,8 @@ int cli_server(int argc, char **argv)
 {
     struct server_opts o = {.host = "127.0.0.1", .port = 5000, .serve_artifacts = 1, .mlflow_api = 2,
                             .workers = 4, .data_dir = "./keel-data", .follow_ms = 2000,
-                            .max_body = DEFAULT_MAX_BODY, .max_artifact = DEFAULT_MAX_ARTIFACT};
+                            .max_body = DEFAULT_MAX_BODY, .max_artifact = DEFAULT_MAX_ARTIFACT,
+                            .max_connections = 1024, .connection_timeout_s = 120};
     int rc = parse_opts(argc, argv, &o);
     if (rc >= 0)
         return rc;
@@ -322,7 +343,8 @@ int cli_server(int argc, char **argv)
                            .mlflow3 = o.mlflow_api == 3};
     struct http_server_config hc = {.host = o.host, .port = o.port, .max_body = o.max_body,
                                     .arena_ceiling = REQUEST_ARENA_CEILING,
-                                    .connection_limit = 1024, .timeout_s = 120,
+                                    .connection_limit = o.max_connections,
+                                    .timeout_s = o.connection_timeout_s,
                                     .access_log = o.access_log};
     sigset_t stop;
     cli_block_stop_signals(&stop);
