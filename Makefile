@@ -137,6 +137,7 @@ bench: deps build/keel build/bench/scoring_overhead build/bench/xgb_matrix
 	bench/serve.sh
 	bench/batch.sh
 	bench/deploy.sh
+	bench/soak.sh
 
 clean:
 	rm -rf build

@@ -43,6 +43,8 @@
 #include "util/fs.h"
 #include "util/jparse.h"
 
+#include "../harness/app.h"
+
 /* ---- the allocator: counts, and fails allocation number `fail_at` ---- */
 
 extern void *__libc_malloc(size_t);
@@ -165,28 +167,7 @@ struct env {
 static int env_open(struct env *e)
 {
     snprintf(e->dir, sizeof e->dir, "/tmp/keel-torture-XXXXXX");
-    if (!mkdtemp(e->dir))
-        return -1;
-    static char db[128], blobs[128];
-    snprintf(db, sizeof db, "%s/keel.db", e->dir);
-    snprintf(blobs, sizeof blobs, "%s/artifacts", e->dir);
-    mkdir(blobs, 0700);
-    memset(&e->app, 0, sizeof e->app);
-    struct karena *a = karena_new(1u << 20);
-    struct keel_ctx ctx = {.arena = a};
-    struct store_config sc = {.path = db, .default_artifact_root = "mlflow-artifacts:/",
-                              .readers = 1};
-    struct deploy_config dc = {.tracking_uri = "http://127.0.0.1:1", .cache_dir = e->dir};
-    int rc = store_open(&e->app.store, &sc, &ctx) == KEEL_OK &&
-                     blobstore_open(&e->app.blobs, blobs, 1u << 20, &ctx) == KEEL_OK &&
-                     deploy_set_new(&e->app.deploys, &dc, &ctx) == KEEL_OK
-                 ? 0
-                 : -1;
-    e->app.artifacts_destination = blobs;
-    e->app.serve_artifacts = true;
-    e->app.ready = 1;
-    karena_free(a);
-    return rc;
+    return mkdtemp(e->dir) ? harness_app_open(&e->app, e->dir) : -1;
 }
 
 /* One request; its status (0 when the answer broke the rules). */
@@ -197,18 +178,7 @@ static int request(struct env *e, const struct step *s)
         return 500; /* the arena itself failed: the server answers 500 then */
     struct keel_ctx ctx = {.arena = a};
     struct http_param params[8];
-    size_t np = 0;
-    char *q = s->query ? karena_strdup(a, s->query) : NULL;
-    for (char *p = q; p && *p && np < 8;) {
-        char *amp = strchr(p, '&');
-        if (amp)
-            *amp++ = '\0';
-        char *eq = strchr(p, '=');
-        if (eq)
-            *eq++ = '\0';
-        params[np++] = (struct http_param){.key = p, .value = eq ? eq : ""};
-        p = amp;
-    }
+    size_t np = harness_split_query(s->query ? karena_strdup(a, s->query) : NULL, params, 8);
     struct http_request req = {.method = s->method, .path = s->path, .query = params,
                                .n_query = np, .content_type = "application/json",
                                .body = s->body, .body_len = strlen(s->body)};
@@ -260,37 +230,6 @@ static const struct {
     {4, {"GET", "/api/2.0/mlflow/registered-models/get", "name=m", ""}},
 };
 
-static void close_env(struct env *e)
-{
-    deploy_set_free(e->app.deploys);
-    blobstore_close(e->app.blobs);
-    store_close(e->app.store);
-}
-
-/* Opens the store in e->dir again (after close_env). */
-static int reopen_env(struct env *e)
-{
-    char keep[64];
-    memcpy(keep, e->dir, sizeof keep);
-    char db[128], blobs[128];
-    snprintf(db, sizeof db, "%s/keel.db", keep);
-    snprintf(blobs, sizeof blobs, "%s/artifacts", keep);
-    memset(&e->app, 0, sizeof e->app);
-    struct karena *a = karena_new(1u << 20);
-    struct keel_ctx ctx = {.arena = a};
-    struct store_config sc = {.path = db, .default_artifact_root = "mlflow-artifacts:/",
-                              .readers = 1};
-    struct deploy_config dc = {.tracking_uri = "http://127.0.0.1:1", .cache_dir = keep};
-    int rc = store_open(&e->app.store, &sc, &ctx) == KEEL_OK &&
-                     blobstore_open(&e->app.blobs, blobs, 1u << 20, &ctx) == KEEL_OK &&
-                     deploy_set_new(&e->app.deploys, &dc, &ctx) == KEEL_OK
-                 ? 0
-                 : -1;
-    e->app.ready = 1;
-    karena_free(a);
-    return rc;
-}
-
 /* The script on a fresh store with fault k of the kind failing (-1: none).
  * Returns the faults' candidates counted (allocations or writes), or -1
  * when a rule was broken. */
@@ -335,21 +274,21 @@ static long run(enum fault kind, long k)
     for (size_t i = 0; i < N_STEPS && !broken; i++)
         if (strcmp(script[i].method, "GET") == 0 && request(&e, &script[i]) == 0)
             broken = 1;
-    close_env(&e);
+    harness_app_close(&e.app);
     if (!broken && !integrity_ok(&e)) {
         fprintf(stderr, "torture: %s %ld failing: the store failed its integrity check\n",
                 fault_name[kind], k);
         broken = 1;
     }
     /* and what was acknowledged is there after the store is opened again */
-    if (!broken && reopen_env(&e) == 0) {
+    if (!broken && harness_app_open(&e.app, e.dir) == 0) {
         for (size_t p = 0; p < sizeof promises / sizeof *promises; p++)
             if (statuses[promises[p].step] == 200 && request(&e, &promises[p].check) != 200) {
                 fprintf(stderr, "torture: %s %ld failing: step %zu was acknowledged but is "
                                 "gone after reopening\n", fault_name[kind], k, promises[p].step);
                 broken = 1;
             }
-        close_env(&e);
+        harness_app_close(&e.app);
     } else if (!broken) {
         fprintf(stderr, "torture: %s %ld failing: the store does not open again\n",
                 fault_name[kind], k);

@@ -27,6 +27,8 @@
 #include "util/fs.h"
 #include "util/jparse.h"
 
+#include "../harness/app.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct keel_app app;
@@ -43,27 +45,13 @@ static void setup(void)
     if (!mkdtemp(dir))
         abort();
     atexit(teardown);
-    static char db[512], blobs[512], preds[512];
-    snprintf(db, sizeof db, "%s/keel.db", dir);
-    snprintf(blobs, sizeof blobs, "%s/artifacts", dir);
+    static char preds[128];
     snprintf(preds, sizeof preds, "%s/predictions", dir);
-    mkdir(blobs, 0700);
     struct karena *a = karena_new(1u << 20);
     struct keel_ctx ctx = {.arena = a};
-    struct store_config sc = {.path = db, .default_artifact_root = "mlflow-artifacts:/",
-                              .readers = 1};
-    struct deploy_config dc = {.tracking_uri = "http://127.0.0.1:1", .cache_dir = dir};
     struct predlog_config pc = {.dir = preds};
-    if (store_open(&app.store, &sc, &ctx) != KEEL_OK ||
-        blobstore_open(&app.blobs, blobs, 1u << 20, &ctx) != KEEL_OK ||
-        deploy_set_new(&app.deploys, &dc, &ctx) != KEEL_OK ||
-        predlog_open(&app.predlog, &pc, &ctx) != KEEL_OK) {
-        fprintf(stderr, "fuzz_router: setup: %s\n", ctx.errmsg ? ctx.errmsg : "");
+    if (harness_app_open(&app, dir) != 0 || predlog_open(&app.predlog, &pc, &ctx) != KEEL_OK)
         abort();
-    }
-    app.artifacts_destination = blobs;
-    app.serve_artifacts = true;
-    app.ready = 1;
     karena_free(a);
 }
 
@@ -96,16 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *q = strchr(target, '?');
     if (q) {
         *q++ = '\0';
-        for (char *p = q; p && *p && np < 64;) {
-            char *amp = strchr(p, '&');
-            if (amp)
-                *amp++ = '\0';
-            char *eq = strchr(p, '=');
-            if (eq)
-                *eq++ = '\0';
-            params[np++] = (struct http_param){.key = p, .value = eq ? eq : ""};
-            p = amp;
-        }
+        np = harness_split_query(q, params, 64);
     }
     struct http_request req = {.method = method, .path = target, .query = params, .n_query = np,
                                .content_type = "application/json", .body = body,
