@@ -376,7 +376,7 @@ static bool kserve_numeric(const char *dt)
  * returns the number of scalars seen, or SIZE_MAX on a non-numeric value. */
 static size_t kserve_flatten(const struct jval *v, double *out, size_t want, size_t at, int depth)
 {
-    if (depth > 8)
+    if (!v || depth > 8) /* no "data" at all, or nested past any tensor keel takes */
         return SIZE_MAX;
     if (jv_is_array(v)) {
         for (size_t i = 0; i < v->n; i++) {

@@ -106,6 +106,11 @@ def test_v2_infer_one_tensor_per_column(breast):
                   "data": [1.0]}]}, 400, "missing input"),
     ({"inputs": [{"name": "x", "shape": [5000, 4], "datatype": "FP64", "data": []}]}, 413,
      "limit"),
+    # found by fuzzing: a tensor without "data" (it crashed the decoder)
+    ({"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64"}]}, 400, "4 numbers"),
+    ({"inputs": [{"name": n, "shape": [1], "datatype": "FP64"} for n in (
+        "sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)")]},
+     400, "data must hold 1 numbers"),
 ])
 def test_v2_infer_refusals(iris, body, status, needle):
     r = requests.post(iris.url + "/v2/models/iris/infer", json=body)
