@@ -90,7 +90,8 @@ enum keel_err api_arg_int(struct api_call *c, const char *name, bool required, i
     }
     if (jv_is_int(v)) {
         *out = jv_int(v);
-    } else if (jv_is_real(v) && jv_real(v) == (double)(int64_t)jv_real(v)) {
+    } else if (jv_is_real(v) && jv_real(v) >= -0x1p63 && jv_real(v) < 0x1p63 &&
+               jv_real(v) == (double)(int64_t)jv_real(v)) { /* cast only what fits */
         *out = (int64_t)jv_real(v);
     } else if (!jv_is_string(v) || !parse_int_text(jv_str(v), out)) {
         return api_fail_invalid(c, name, v);

@@ -54,7 +54,8 @@ static bool int_value(const struct jval *v, int64_t *out)
         *out = jv_int(v);
         return true;
     }
-    if (jv_is_real(v) && floor(jv_real(v)) == jv_real(v)) {
+    if (jv_is_real(v) && floor(jv_real(v)) == jv_real(v) && jv_real(v) >= -0x1p63 &&
+        jv_real(v) < 0x1p63) { /* cast only what fits */
         *out = (int64_t)jv_real(v);
         return true;
     }
