@@ -256,14 +256,16 @@ void blob_upload_abort(struct blob_upload *u)
     free(u);
 }
 
-/* fsync of a directory, so a rename into it is durable */
-static void sync_dir(const char *path)
+/* fsync of a directory, so a rename into it is durable; false when it is
+ * not known to be */
+static bool sync_dir(const char *path)
 {
     int fd = open(path, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
+    if (fd < 0)
+        return false;
+    bool ok = fsync(fd) == 0;
+    close(fd);
+    return ok;
 }
 
 enum keel_err blob_upload_commit(struct blob_upload *u, struct keel_ctx *ctx,
@@ -306,11 +308,13 @@ enum keel_err blob_upload_commit(struct blob_upload *u, struct keel_ctx *ctx,
         blob_upload_abort(u);
         return e;
     }
-    sync_dir(dir);
+    /* the content is in place either way; only a durable name is acknowledged
+     * (an unreferenced copy left by a failure here is gc's to remove) */
+    e = sync_dir(dir) ? KEEL_OK : io_fail(ctx, "cannot sync the directory of", final);
     close(u->fd);
     EVP_MD_CTX_free(u->md);
     free(u);
-    return KEEL_OK;
+    return e;
 }
 
 enum keel_err blob_open(struct blobstore *bs, struct keel_ctx *ctx, const char *digest, int *fd,

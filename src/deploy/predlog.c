@@ -110,13 +110,15 @@ static void date_of(int64_t ms, char out[11])
     strftime(out, 11, "%Y-%m-%d", &tm);
 }
 
-static void fsync_dir(const char *path)
+/* false when the directory's entries are not known to be durable */
+static bool fsync_dir(const char *path)
 {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
+    if (fd < 0)
+        return false;
+    bool ok = fsync(fd) == 0;
+    close(fd);
+    return ok;
 }
 
 static void segment_close(struct segment *s)
@@ -162,7 +164,12 @@ static struct segment *segment_for(struct predlog *l, const char *deployment, co
     s->fd = open(s->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (s->fd < 0)
         return NULL;
-    fsync_dir(dir);
+    if (!fsync_dir(dir)) { /* a segment whose name may not survive holds no record */
+        close(s->fd);
+        unlink(s->path);
+        s->fd = -1;
+        return NULL;
+    }
     snprintf(s->key, sizeof s->key, "%s", key);
     s->bytes = 0;
     s->opened_ms = s->used_ms = now;
