@@ -256,18 +256,6 @@ void blob_upload_abort(struct blob_upload *u)
     free(u);
 }
 
-/* fsync of a directory, so a rename into it is durable; false when it is
- * not known to be */
-static bool sync_dir(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_DIRECTORY);
-    if (fd < 0)
-        return false;
-    bool ok = fsync(fd) == 0;
-    close(fd);
-    return ok;
-}
-
 enum keel_err blob_upload_commit(struct blob_upload *u, struct keel_ctx *ctx,
                                  char digest[BLOB_DIGEST_HEX + 1], uint64_t *size)
 {
@@ -310,7 +298,7 @@ enum keel_err blob_upload_commit(struct blob_upload *u, struct keel_ctx *ctx,
     }
     /* the content is in place either way; only a durable name is acknowledged
      * (an unreferenced copy left by a failure here is gc's to remove) */
-    e = sync_dir(dir) ? KEEL_OK : io_fail(ctx, "cannot sync the directory of", final);
+    e = keel_fsync_dir(dir) ? KEEL_OK : io_fail(ctx, "cannot sync the directory of", final);
     close(u->fd);
     EVP_MD_CTX_free(u->md);
     free(u);

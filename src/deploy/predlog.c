@@ -110,17 +110,6 @@ static void date_of(int64_t ms, char out[11])
     strftime(out, 11, "%Y-%m-%d", &tm);
 }
 
-/* false when the directory's entries are not known to be durable */
-static bool fsync_dir(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    bool ok = fsync(fd) == 0;
-    close(fd);
-    return ok;
-}
-
 static void segment_close(struct segment *s)
 {
     if (s->fd >= 0) {
@@ -164,7 +153,7 @@ static struct segment *segment_for(struct predlog *l, const char *deployment, co
     s->fd = open(s->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (s->fd < 0)
         return NULL;
-    if (!fsync_dir(dir)) { /* a segment whose name may not survive holds no record */
+    if (!keel_fsync_dir(dir)) { /* a segment whose name may not survive holds no record */
         close(s->fd);
         unlink(s->path);
         s->fd = -1;

@@ -713,15 +713,6 @@ static bool safe_name(const char *s)
            strcmp(s, "..") != 0;
 }
 
-static void fsync_dir(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 /* Lists <root>/<rel> and fetches what it holds, depth directories down. */
 static enum keel_err walk(struct tree *t, const char *rel, int depth)
 {
@@ -787,7 +778,8 @@ static enum keel_err walk(struct tree *t, const char *rel, int depth)
             return keel_fail(c->ctx, KEEL_E_IO, "Cannot create %s: %s", local, strerror(errno));
         if ((e = walk(t, child, depth + 1)))
             return e;
-        fsync_dir(local);
+        if (!keel_fsync_dir(local))
+            return keel_fail(c->ctx, KEEL_E_IO, "Cannot sync %s: %s", local, strerror(errno));
     }
     return KEEL_OK;
 }
@@ -843,10 +835,13 @@ static enum keel_err fetch_proxy_tree(struct fetch_client *c, const char *uri,
         e = keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER, "Cache path '%s' is too long", cache_dir);
     if (!e && chmod(t.dir, 0755) != 0) /* mkdtemp made it private */
         e = keel_fail(c->ctx, KEEL_E_IO, "Cannot chmod %s: %s", t.dir, strerror(errno));
+    if (!e && !keel_fsync_dir(t.dir))
+        e = keel_fail(c->ctx, KEEL_E_IO, "Cannot sync %s: %s", t.dir, strerror(errno));
     if (!e) {
-        fsync_dir(t.dir);
         if (rename(t.dir, final) == 0) {
-            fsync_dir(cache_dir);
+            if (!keel_fsync_dir(cache_dir)) /* in place, but its name not known durable */
+                e = keel_fail(c->ctx, KEEL_E_IO, "Cannot sync %s: %s", cache_dir,
+                              strerror(errno));
         } else if ((errno == EEXIST || errno == ENOTEMPTY) && is_dir(final)) {
             keel_rmtree(t.dir); /* the same model, already cached */
         } else {

@@ -4,6 +4,8 @@
 #include "util/fs.h"
 
 #include <errno.h>
+#include <unistd.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
@@ -37,4 +39,14 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 void keel_rmtree(const char *path)
 {
     nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+bool keel_fsync_dir(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    bool ok = fsync(fd) == 0;
+    close(fd);
+    return ok;
 }
