@@ -15,6 +15,7 @@
 #include "store/store.h"
 #include "util/json.h"
 
+struct auth;
 struct blobstore;
 struct deploy_set;
 struct predlog;
@@ -25,6 +26,7 @@ struct keel_app {
     struct blobstore *blobs;           /* the proxied artifacts' content */
     struct deploy_set *deploys;        /* the models served by deployment name */
     struct predlog *predlog;           /* the deployments' prediction log */
+    struct auth *auth;                 /* NULL: authentication off (policy.c) */
     /* readiness: set once the stored deployments have been loaded at start
      * (GET /ready answers 503 before, 200 after; /health is liveness) */
     volatile int ready;
@@ -52,6 +54,7 @@ struct api_call {
      * MLflow 3 has): errors also carry sqlstate and error_class, type
      * errors use MLflow 3's wording, runs carry inputs and outputs */
     bool mlflow3;
+    const struct api_guard *guard; /* the endpoint's, while policy.c checks it */
 };
 
 typedef enum keel_err (*api_handler)(struct api_call *c);
@@ -97,6 +100,64 @@ extern const struct api_route api_registry_routes[];
 extern const struct api_route api_deployment_routes[];
 extern const struct api_route api_keel_model_routes[];
 extern const struct api_route api_logged_model_routes[];
+
+extern const struct api_route api_user_routes[];
+/* Every route table, NULL-terminated. */
+const struct api_route *const *api_route_tables(void);
+
+/* ---- who may call what (policy.c) ---- */
+
+/* What an endpoint acts on, for its permission check. */
+enum guard_kind {
+    G_NONE,            /* no check (the unused second slot) */
+    G_SIGNED_IN,       /* any signed-in user (creations; searches show what they may read) */
+    G_ADMIN,           /* admins only */
+    G_SELF,            /* the argument names the caller (or is absent); admins: anyone */
+    G_EXPERIMENT,      /* the experiment whose id is the argument */
+    G_EXPERIMENT_NAME, /* the experiment the argument names */
+    G_EXPERIMENTS,     /* every experiment whose id the argument lists */
+    G_RUN,             /* the experiment of the run the argument (or run_uuid) names */
+    G_RUNS,            /* the experiments of every run the argument lists */
+    G_LOGGED_MODEL,    /* the experiment of the logged model the path's tail starts with */
+    G_ARTIFACT_PATH,   /* the experiment a proxied artifact path (tail or argument) starts with */
+    G_MODEL,           /* the registered model the argument names */
+    G_MODEL_URI,       /* what the model URI in the argument names */
+    G_DEPLOYMENT,      /* what the deployment the argument names serves */
+};
+
+struct api_check {
+    enum guard_kind kind;
+    int need;        /* enum auth_level: the least permission on the resource */
+    const char *arg; /* the request argument naming the resource */
+};
+
+struct api_guard {
+    const char *method, *path; /* as in the route tables */
+    struct api_check check[2]; /* every check must pass */
+};
+
+/* The table, terminated by a {NULL} entry. */
+extern const struct api_guard api_guards[];
+/* The guard of a route (NULL: none -- a server refuses to start). */
+const struct api_guard *api_guard_find(const char *method, const char *path);
+/* Whether every route has a guard and every guard a route; NULL when so,
+ * else the first offender ("GET mlflow/..."), in static storage. */
+const char *api_policy_gap(void);
+/* Authentication (when app->auth is set and ctx->who not yet) and then,
+ * when g is not NULL, g's checks against the request's arguments and tail.
+ * True when the request may proceed; otherwise resp holds the refusal: 401
+ * (asking for credentials), 403, 429, or an error. */
+bool api_gate(struct keel_app *app, struct keel_ctx *ctx, const struct http_request *req,
+              const struct api_guard *g, const char *tail, const struct jval *args,
+              struct http_response *resp);
+/* Whether the caller holds `need` (an enum auth_level) on what a model URI
+ * names: deployment lists show only those. */
+bool api_may_use_model_uri(struct api_call *c, const char *uri, int need);
+/* An experiment id as permission rows key it (decimal, no leading zeros). */
+const char *api_experiment_key(struct api_call *c, const char *text);
+/* MLflow's JSON error answer. */
+void api_respond_error(struct http_response *resp, enum keel_err e, const char *msg,
+                       bool mlflow3);
 
 /* The streamed artifact upload (PUT mlflow-artifacts/artifacts/<path>). */
 extern const struct http_stream_ops api_stream_ops;

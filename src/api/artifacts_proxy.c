@@ -295,6 +295,11 @@ static void *stream_open(void *appv, struct keel_ctx *ctx, const struct http_req
     }
     if (!rest)
         return NULL;
+    static const struct api_guard *guard;
+    if (!guard) /* the table is constant: a race stores the same pointer */
+        guard = api_guard_find("PUT", "mlflow-artifacts/artifacts/*");
+    if (!api_gate(app, ctx, req, guard, rest, NULL, early))
+        return NULL;
     struct upload *u = karena_calloc(ctx->arena, 1, sizeof *u);
     const char *path;
     enum keel_err e;

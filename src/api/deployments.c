@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "auth/auth.h"
 #include "deploy/batcher.h"
 #include "deploy/deploy.h"
 #include "deploy/predlog.h"
@@ -155,7 +156,8 @@ static enum keel_err h_list(struct api_call *c)
     jw_key(&c->out, "deployments");
     jw_arr(&c->out);
     for (size_t i = 0; i < n; i++)
-        write_deployment(c, &d[i]);
+        if (api_may_use_model_uri(c, d[i].model_uri, AUTH_READ))
+            write_deployment(c, &d[i]);
     jw_arr_end(&c->out);
     jw_obj_end(&c->out);
     return KEEL_OK;
@@ -466,6 +468,13 @@ bool api_deployment_scoring(struct keel_app *app, struct keel_ctx *ctx,
     } else {
         return false;
     }
+    static const struct api_guard *guards[2];
+    if (!guards[0]) { /* the table is constant: a race stores the same pointers */
+        guards[1] = api_guard_find("*", "/v2/models/*");
+        guards[0] = api_guard_find("*", "/deployments/*");
+    }
+    if (!api_gate(app, ctx, req, guards[sub == p], name, NULL, resp))
+        return true;
     struct deploy_state st;
     struct keel_model *m = deploy_acquire(app->deploys, name, &st, ctx);
     if (!m) {

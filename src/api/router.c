@@ -8,6 +8,7 @@
  * status from the one error table (util/err.c).
  */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,12 +27,19 @@ static const struct api_route *const route_tables[] = {
     api_keel_model_routes,
     api_logged_model_routes,
     api_deployment_routes,
+    api_user_routes,
+    NULL,
 };
+
+const struct api_route *const *api_route_tables(void)
+{
+    return route_tables;
+}
 
 static const char *const api_prefixes[] = {"/api/2.0/", "/ajax-api/2.0/"};
 
-static void respond_error(struct http_response *resp, enum keel_err e, const char *msg,
-                          bool mlflow3)
+void api_respond_error(struct http_response *resp, enum keel_err e, const char *msg,
+                       bool mlflow3)
 {
     struct jw w;
     kbuf_reset(&resp->body);
@@ -135,7 +143,7 @@ static const struct api_route *find_route(const char *path, const char *method,
                                           bool *path_known, const char **tail)
 {
     *path_known = false;
-    for (size_t t = 0; t < sizeof route_tables / sizeof *route_tables; t++) {
+    for (size_t t = 0; route_tables[t]; t++) {
         for (const struct api_route *r = route_tables[t]; r->method; r++) {
             if (!path_matches(r->path, path, tail))
                 continue;
@@ -164,6 +172,41 @@ static bool client_is_mlflow3(const struct keel_app *a, const struct http_reques
     return strtol(v, NULL, 10) >= 3;
 }
 
+/* Each route's guard, found once: route_guards[t][i] for route_tables[t][i]. */
+static const struct api_guard **route_guards[sizeof route_tables / sizeof *route_tables];
+static pthread_once_t guards_once = PTHREAD_ONCE_INIT;
+
+static void find_guards(void)
+{
+    for (size_t t = 0; route_tables[t]; t++) {
+        size_t n = 0;
+        while (route_tables[t][n].method)
+            n++;
+        route_guards[t] = calloc(n ? n : 1, sizeof *route_guards[t]);
+        for (size_t i = 0; route_guards[t] && i < n; i++)
+            route_guards[t][i] = api_guard_find(route_tables[t][i].method,
+                                                route_tables[t][i].path);
+    }
+}
+
+/* A route without a guard (which api_policy_gap() keeps from starting) or
+ * whose guard table could not be built is refused to all but admins. */
+static const struct api_guard *guard_of(const struct api_route *route)
+{
+    static const struct api_guard admins = {"", "", {{G_ADMIN, 0, NULL}}};
+    pthread_once(&guards_once, find_guards);
+    for (size_t t = 0; route_tables[t]; t++) {
+        size_t n = 0;
+        while (route_tables[t][n].method)
+            n++;
+        if (route >= route_tables[t] && route < route_tables[t] + n)
+            return route_guards[t] && route_guards[t][route - route_tables[t]]
+                       ? route_guards[t][route - route_tables[t]]
+                       : &admins;
+    }
+    return &admins;
+}
+
 enum keel_err api_not_routed(struct api_call *c)
 {
     c->html_error_page = true;
@@ -180,14 +223,17 @@ void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
         http_respond_text(resp, 200, "text/plain; charset=utf-8", "OK");
         return;
     }
-    if (strcmp(req->path, "/version") == 0) {
-        http_respond_text(resp, 200, "text/plain; charset=utf-8", KEEL_VERSION);
-        return;
-    }
     if (strcmp(req->path, "/ready") == 0) {
         bool ready = __atomic_load_n(&a->ready, __ATOMIC_ACQUIRE);
         http_respond_text(resp, ready ? 200 : 503, "text/plain; charset=utf-8",
                           ready ? "OK" : "loading deployments");
+        return;
+    }
+    /* everything below needs credentials when authentication is on */
+    if (!api_gate(app, ctx, req, NULL, NULL, NULL, resp))
+        return;
+    if (strcmp(req->path, "/version") == 0) {
+        http_respond_text(resp, 200, "text/plain; charset=utf-8", KEEL_VERSION);
         return;
     }
     if (strcmp(req->path, "/metrics") == 0 && strcmp(req->method, "GET") == 0) {
@@ -213,7 +259,7 @@ void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
     }
     const char *ct = content_type_problem(req);
     if (ct) {
-        respond_error(resp, KEEL_E_INVALID_PARAMETER, ct, client_is_mlflow3(a, req));
+        api_respond_error(resp, KEEL_E_INVALID_PARAMETER, ct, client_is_mlflow3(a, req));
         return;
     }
     struct api_call c = {
@@ -227,9 +273,11 @@ void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
     };
     c.args = c.from_query ? args_from_query(ctx->arena, req) : args_from_body(ctx->arena, req);
     if (!c.args) {
-        respond_error(resp, KEEL_E_NOMEM, "out of memory", c.mlflow3);
+        api_respond_error(resp, KEEL_E_NOMEM, "out of memory", c.mlflow3);
         return;
     }
+    if (!api_gate(app, ctx, req, guard_of(route), tail, c.args, resp))
+        return;
     jw_init(&c.out, &resp->body);
     enum keel_err e = route->handler(&c);
     if (e == KEEL_OK && c.out.err != KEEL_OK)
@@ -244,7 +292,7 @@ void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
         return;
     }
     if (e != KEEL_OK) {
-        respond_error(resp, e, ctx->errmsg, c.mlflow3);
+        api_respond_error(resp, e, ctx->errmsg, c.mlflow3);
         return;
     }
     resp->status = 200;

@@ -29,6 +29,7 @@ struct rest_client {
     CURL *curl;                      /* one handle, so connections are reused */
     struct curl_slist *headers;      /* every request */
     struct curl_slist *json_headers; /* requests with a JSON body */
+    bool explicit_auth;              /* rest_set_authorization(): no environment creds */
     char curl_err[CURL_ERROR_SIZE];
 };
 
@@ -92,6 +93,27 @@ enum keel_err rest_open(const char *tracking_uri, struct karena *a, struct rest_
     return KEEL_OK;
 }
 
+enum keel_err rest_set_authorization(struct rest_client *c, const char *authorization,
+                                     struct keel_ctx *ctx)
+{
+    const char *h = karena_sprintf(c->a, "Authorization: %s", authorization);
+    struct curl_slist *plain = h ? curl_slist_append(NULL, h) : NULL;
+    struct curl_slist *json = plain ? curl_slist_append(NULL, h) : NULL;
+    struct curl_slist *json2 = json ? curl_slist_append(json, "Content-Type: application/json")
+                                    : NULL;
+    if (!json2) {
+        curl_slist_free_all(plain);
+        curl_slist_free_all(json);
+        return nomem(ctx);
+    }
+    curl_slist_free_all(c->headers);
+    curl_slist_free_all(c->json_headers);
+    c->headers = plain;
+    c->json_headers = json2;
+    c->explicit_auth = true;
+    return KEEL_OK;
+}
+
 void rest_close(struct rest_client *c)
 {
     if (!c)
@@ -124,7 +146,7 @@ CURL *rest_prepare(struct rest_client *c, const char *url, bool json_body)
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, json_body ? c->json_headers : c->headers);
     const char *user = getenv("MLFLOW_TRACKING_USERNAME");
     const char *pass = getenv("MLFLOW_TRACKING_PASSWORD");
-    if (user && *user && pass) {
+    if (user && *user && pass && !c->explicit_auth) {
         curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         curl_easy_setopt(h, CURLOPT_USERNAME, user);
         curl_easy_setopt(h, CURLOPT_PASSWORD, pass);

@@ -45,6 +45,11 @@ enum keel_err rest_open(const char *tracking_uri, struct karena *a, struct rest_
                         struct keel_ctx *ctx);
 /* Frees the client. NULL is safe. */
 void rest_close(struct rest_client *c);
+/* Sends `authorization` (a whole Authorization header value, e.g. "Bearer
+ * ...", copied) with every request instead of the environment's
+ * credentials: keel server calling itself. */
+enum keel_err rest_set_authorization(struct rest_client *c, const char *authorization,
+                                     struct keel_ctx *ctx);
 
 /* The tracking URI as given (for messages), and without its trailing '/'s
  * (what paths are appended to). Valid until rest_close(). */

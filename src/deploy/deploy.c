@@ -57,6 +57,7 @@ struct deploy_set {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     char tracking_uri[512];
+    char authorization[128]; /* how this server signs in to itself; "" when open */
     char cache_dir[1024];
     struct entry entries[MAX_DEPLOYMENTS];
 };
@@ -80,10 +81,11 @@ enum keel_err deploy_set_new(struct deploy_set **out, const struct deploy_config
     return KEEL_OK;
 }
 
-void deploy_set_self(struct deploy_set *s, const char *tracking_uri)
+void deploy_set_self(struct deploy_set *s, const char *tracking_uri, const char *authorization)
 {
     pthread_mutex_lock(&s->mu);
     copy(s->tracking_uri, sizeof s->tracking_uri, tracking_uri);
+    copy(s->authorization, sizeof s->authorization, authorization);
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -133,12 +135,14 @@ enum keel_err deploy_load(struct deploy_set *s, const char *name, const char *mo
     while (e->loading)
         pthread_cond_wait(&s->cv, &s->mu);
     e->loading = true;
-    char tracking[512], cache[1024];
+    char tracking[512], cache[1024], authorization[128];
     copy(tracking, sizeof tracking, s->tracking_uri);
     copy(cache, sizeof cache, s->cache_dir);
+    copy(authorization, sizeof authorization, s->authorization);
     pthread_mutex_unlock(&s->mu);
 
-    struct model_fetch_config fc = {.tracking_uri = tracking, .cache_dir = cache};
+    struct model_fetch_config fc = {.tracking_uri = tracking, .cache_dir = cache,
+                                    .authorization = *authorization ? authorization : NULL};
     struct model_fetch_result fetched;
     struct keel_model *m = NULL;
     enum keel_err err = model_fetch(model_uri, &fc, &fetched, ctx);

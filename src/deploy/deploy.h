@@ -58,8 +58,9 @@ enum keel_err deploy_set_new(struct deploy_set **out, const struct deploy_config
                              struct keel_ctx *ctx);
 /* Frees the set and drops its references. NULL is safe. */
 void deploy_set_free(struct deploy_set *s);
-/* Sets the URL the server answers on, once it is known. */
-void deploy_set_self(struct deploy_set *s, const char *tracking_uri);
+/* Sets the URL the server answers on, once it is known, and the
+ * Authorization header value it signs in to itself with (NULL: none). */
+void deploy_set_self(struct deploy_set *s, const char *tracking_uri, const char *authorization);
 
 /*
  * Loads model_uri for deployment `name` and makes it the one served (adding

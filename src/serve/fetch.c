@@ -952,6 +952,8 @@ enum keel_err model_fetch(const char *uri, const struct model_fetch_config *cfg,
     struct fetch_target t = {NULL, NULL, NULL, NULL};
     const char *dir = NULL, *digest = NULL;
     enum keel_err e = rest_open(tracking, c.scratch, &c.rest, ctx);
+    if (!e && cfg->authorization)
+        e = rest_set_authorization(c.rest, cfg->authorization, ctx);
     if (!e)
         e = fetch_remote(&c, uri, cfg->cache_dir, &t, &dir, &digest);
     if (!e) {

@@ -18,6 +18,10 @@
 struct model_fetch_config {
     const char *tracking_uri; /* http(s)://host:port; NULL: only local URIs work */
     const char *cache_dir;    /* where fetched models are kept */
+    /* an Authorization header value for the tracking server instead of the
+     * environment's credentials (keel server fetching from itself); NULL:
+     * those */
+    const char *authorization;
 };
 
 struct model_fetch_result {

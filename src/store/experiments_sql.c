@@ -174,7 +174,9 @@ static enum keel_err op_exp_create(struct dbconn *c, struct keel_ctx *ctx, void 
         if (e)
             return e;
     }
-    return KEEL_OK;
+    char id_text[24];
+    snprintf(id_text, sizeof id_text, "%lld", (long long)a->id);
+    return sql_grant_creator(c, ctx, STORE_RES_EXPERIMENT, id_text);
 }
 
 enum keel_err store_experiment_create(struct store *st, struct keel_ctx *ctx, const char *name,
@@ -323,12 +325,14 @@ enum keel_err store_experiment_search(struct store *st, struct keel_ctx *ctx,
     const char *stage = view == STORE_VIEW_ACTIVE    ? "e.lifecycle_stage = 'active'"
                         : view == STORE_VIEW_DELETED ? "e.lifecycle_stage = 'deleted'"
                                                      : "1";
-    char *sql = karena_sprintf(ctx->arena,
-                               "SELECT e.experiment_id, e.name, e.artifact_location, "
-                               "e.lifecycle_stage, e.creation_time, e.last_update_time "
-                               "FROM experiments e WHERE %s AND (%s) ORDER BY %s "
-                               "LIMIT ? OFFSET ?",
-                               stage, q.where, q.order_by);
+    const char *visible = sql_visible(ctx, STORE_RES_EXPERIMENT, "e.experiment_id");
+    char *sql = visible ? karena_sprintf(ctx->arena,
+                                         "SELECT e.experiment_id, e.name, e.artifact_location, "
+                                         "e.lifecycle_stage, e.creation_time, e.last_update_time "
+                                         "FROM experiments e WHERE %s AND (%s) AND %s "
+                                         "ORDER BY %s LIMIT ? OFFSET ?",
+                                         stage, q.where, visible, q.order_by)
+                        : NULL;
     if (!sql)
         return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
     struct dbconn *c = store_reader(st);

@@ -170,6 +170,26 @@ static const char *const migrations[] = {
     "  prediction_log TEXT NOT NULL DEFAULT 'best-effort',"
     "  max_batch_rows INTEGER NOT NULL DEFAULT 0, max_batch_wait_us INTEGER NOT NULL DEFAULT 0,"
     "  creation_time INTEGER NOT NULL, last_updated_time INTEGER NOT NULL);",
+    /* 7: users, their permissions (MLflow's vocabulary and tables) and their
+     * bearer tokens (only a hash of each secret) */
+    "CREATE TABLE users ("
+    "  id INTEGER PRIMARY KEY, username TEXT NOT NULL UNIQUE,"
+    "  password_hash TEXT NOT NULL, is_admin INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE experiment_permissions ("
+    "  experiment_id TEXT NOT NULL,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  permission TEXT NOT NULL, PRIMARY KEY (user_id, experiment_id)) WITHOUT ROWID;"
+    "CREATE TABLE registered_model_permissions ("
+    "  name TEXT NOT NULL,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  permission TEXT NOT NULL, PRIMARY KEY (user_id, name)) WITHOUT ROWID;"
+    "CREATE INDEX registered_model_permissions_name ON registered_model_permissions(name);"
+    "CREATE TABLE auth_tokens ("
+    "  id TEXT PRIMARY KEY,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL, secret_hash BLOB NOT NULL,"
+    "  creation_time INTEGER NOT NULL, expiration_time INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX auth_tokens_user ON auth_tokens(user_id);",
 };
 
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])

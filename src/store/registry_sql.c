@@ -277,7 +277,8 @@ static enum keel_err op_rm_create(struct dbconn *c, struct keel_ctx *ctx, void *
         if (e)
             return e;
     }
-    return sql_rm_load(c, ctx, a->name, a->out);
+    enum keel_err e = sql_grant_creator(c, ctx, STORE_RES_REGISTERED_MODEL, a->name);
+    return e ? e : sql_rm_load(c, ctx, a->name, a->out);
 }
 
 enum keel_err store_rm_create(struct store *st, struct keel_ctx *ctx, const char *name,
@@ -346,6 +347,13 @@ static enum keel_err op_rm_rename(struct dbconn *c, struct keel_ctx *ctx, void *
     db_bind_text(s, 2, a->other);
     if (sqlite3_step(s) != SQLITE_DONE)
         return db_fail(c, ctx, "rename versions");
+    /* permissions follow the model; any left on the new name by a grant
+     * made before the model existed give way */
+    static const char stale[] = "DELETE FROM registered_model_permissions WHERE name = ?";
+    static const char follow[] = "UPDATE registered_model_permissions SET name = ? WHERE name = ?";
+    if ((e = exec1(c, ctx, stale, a->other, NULL, NULL, 0, false)) ||
+        (e = exec1(c, ctx, follow, a->other, a->name, NULL, 0, false)))
+        return e;
     return sql_rm_load(c, ctx, a->other, a->out);
 }
 
@@ -360,9 +368,13 @@ static enum keel_err op_rm_delete(struct dbconn *c, struct keel_ctx *ctx, void *
 {
     struct rm_args *a = arg;
     static const char sql[] = "DELETE FROM registered_models WHERE name = ?";
+    /* a model registered later under the same name starts with no grants */
+    static const char perms[] = "DELETE FROM registered_model_permissions WHERE name = ?";
     struct keel_registered_model rm;
     enum keel_err e = rm_row(c, ctx, a->name, &rm);
-    return e ? e : exec1(c, ctx, sql, a->name, NULL, NULL, 0, false);
+    if (!e)
+        e = exec1(c, ctx, sql, a->name, NULL, NULL, 0, false);
+    return e ? e : exec1(c, ctx, perms, a->name, NULL, NULL, 0, false);
 }
 
 enum keel_err store_rm_delete(struct store *st, struct keel_ctx *ctx, const char *name)
@@ -725,6 +737,7 @@ struct registry_search {
                              unsigned, struct search_sql *);
     const char *select; /* "SELECT <key columns> FROM <table> <alias>" */
     bool versions;      /* the keys are (name, version) */
+    const char *name_column; /* the registered model's name in `select` */
 };
 
 static enum keel_err load_rm(struct dbconn *c, struct keel_ctx *ctx, const char *name,
@@ -759,8 +772,11 @@ static enum keel_err registry_search(struct store *st, struct keel_ctx *ctx,
         e = search_page_token_decode(ctx, page.page_token, &offset);
     if (e)
         return e;
-    const char *sql = karena_sprintf(ctx->arena, "%s WHERE (%s) ORDER BY %s LIMIT ? OFFSET ?",
-                                     rs->select, q.where, q.order_by);
+    const char *visible = sql_visible(ctx, STORE_RES_REGISTERED_MODEL, rs->name_column);
+    const char *sql = visible ? karena_sprintf(ctx->arena,
+                                               "%s WHERE (%s) AND %s ORDER BY %s LIMIT ? OFFSET ?",
+                                               rs->select, q.where, visible, q.order_by)
+                              : NULL;
     if (!sql)
         return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
     const char **names = NULL;
@@ -792,7 +808,8 @@ enum keel_err store_rm_search(struct store *st, struct keel_ctx *ctx, const char
                               const char **next_token)
 {
     static const struct registry_search rs = {search_compile_registered_models,
-                                              "SELECT m.name FROM registered_models m", false};
+                                              "SELECT m.name FROM registered_models m", false,
+                                              "m.name"};
     return registry_search(st, ctx, &rs, filter, order_by, n_order_by, page, hide_prompts,
                            sizeof **out, load_rm, (void **)out, n_out, next_token);
 }
@@ -805,7 +822,7 @@ enum keel_err store_mv_search(struct store *st, struct keel_ctx *ctx, const char
 {
     static const struct registry_search rs = {search_compile_model_versions,
                                               "SELECT v.name, v.version FROM model_versions v",
-                                              true};
+                                              true, "v.name"};
     return registry_search(st, ctx, &rs, filter, order_by, n_order_by, page, hide_prompts,
                            sizeof **out, load_mv, (void **)out, n_out, next_token);
 }

@@ -48,6 +48,14 @@ void *db_grow(struct keel_ctx *ctx, void *v, size_t n, size_t *cap, size_t size)
 typedef enum keel_err (*store_write_fn)(struct dbconn *c, struct keel_ctx *ctx, void *arg);
 enum keel_err store_write(struct store *st, struct keel_ctx *ctx, store_write_fn fn, void *arg);
 
+/* SQL true for the rows whose experiment id / registered model name in
+ * `column` the request's principal (ctx->who) may read; "1" when nothing
+ * limits them. NULL when out of memory. (auth_sql.c) */
+const char *sql_visible(struct keel_ctx *ctx, enum store_resource kind, const char *column);
+/* Inside a create: MANAGE on the new resource for the principal, if any. */
+enum keel_err sql_grant_creator(struct dbconn *c, struct keel_ctx *ctx, enum store_resource kind,
+                                const char *resource);
+
 /* Borrow / return a read connection. */
 struct dbconn *store_reader(struct store *st);
 void store_reader_put(struct store *st, struct dbconn *c);

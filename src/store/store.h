@@ -421,4 +421,88 @@ enum keel_err store_deployment_list(struct store *st, struct keel_ctx *ctx,
                                     struct keel_deployment **out, size_t *n);
 enum keel_err store_deployment_delete(struct store *st, struct keel_ctx *ctx, const char *name);
 
+/* ---- users, permissions and tokens (auth_sql.c) ----
+ * The tables of MLflow's authentication: a user's password is stored only as
+ * the hash auth/ made of it, a token only as the SHA-256 of its secret.
+ * Permissions are MLflow's words ("READ", "EDIT", "MANAGE",
+ * "NO_PERMISSIONS"), checked by the caller. Messages are MLflow's. */
+
+struct keel_user {
+    int64_t id;
+    const char *username;
+    const char *password_hash;
+    bool is_admin;
+};
+
+enum store_resource { STORE_RES_EXPERIMENT, STORE_RES_REGISTERED_MODEL };
+
+struct keel_permission {
+    const char *resource; /* the experiment id or the registered model's name */
+    int64_t user_id;
+    const char *permission;
+};
+
+struct keel_token {
+    const char *id, *name;
+    int64_t user_id;
+    const char *username;
+    bool is_admin;
+    const unsigned char *secret_hash; /* 32 bytes */
+    int64_t creation_time, expiration_time; /* ms; expiration 0: never */
+};
+
+enum keel_err store_user_count(struct store *st, struct keel_ctx *ctx, int64_t *n);
+enum keel_err store_user_create(struct store *st, struct keel_ctx *ctx, const char *username,
+                                const char *password_hash, bool is_admin, struct keel_user *out);
+/* KEEL_E_NOT_FOUND with MLflow's message when there is no such user. */
+enum keel_err store_user_get(struct store *st, struct keel_ctx *ctx, const char *username,
+                             struct keel_user *out);
+enum keel_err store_user_list(struct store *st, struct keel_ctx *ctx, struct keel_user **out,
+                              size_t *n);
+/* Changes what is given: password_hash when not NULL, is_admin when >= 0. */
+enum keel_err store_user_update(struct store *st, struct keel_ctx *ctx, const char *username,
+                                const char *password_hash, int is_admin);
+/* Deletes the user with their permissions and tokens. */
+enum keel_err store_user_delete(struct store *st, struct keel_ctx *ctx, const char *username);
+
+enum keel_err store_permission_create(struct store *st, struct keel_ctx *ctx,
+                                      enum store_resource kind, const char *resource,
+                                      const char *username, const char *permission,
+                                      struct keel_permission *out);
+enum keel_err store_permission_get(struct store *st, struct keel_ctx *ctx,
+                                   enum store_resource kind, const char *resource,
+                                   const char *username, struct keel_permission *out);
+enum keel_err store_permission_update(struct store *st, struct keel_ctx *ctx,
+                                      enum store_resource kind, const char *resource,
+                                      const char *username, const char *permission);
+enum keel_err store_permission_delete(struct store *st, struct keel_ctx *ctx,
+                                      enum store_resource kind, const char *resource,
+                                      const char *username);
+/* A user's permissions of one kind, by resource. */
+enum keel_err store_permission_list(struct store *st, struct keel_ctx *ctx,
+                                    enum store_resource kind, int64_t user_id,
+                                    struct keel_permission **out, size_t *n);
+/* The permission user_id holds on a resource; *permission NULL when none
+ * (the server's default then applies). The hot path of every check. */
+enum keel_err store_permission_of(struct store *st, struct keel_ctx *ctx,
+                                  enum store_resource kind, const char *resource,
+                                  int64_t user_id, const char **permission);
+
+/* The experiment a run (or, with logged_model, a logged model) belongs to;
+ * KEEL_E_NOT_FOUND when there is none. What permission checks ask. */
+enum keel_err store_experiment_of(struct store *st, struct keel_ctx *ctx, bool logged_model,
+                                  const char *id, int64_t *experiment_id);
+
+enum keel_err store_token_create(struct store *st, struct keel_ctx *ctx,
+                                 const struct keel_token *t);
+/* The token with that id and its user; KEEL_E_NOT_FOUND when none. */
+enum keel_err store_token_get(struct store *st, struct keel_ctx *ctx, const char *id,
+                              struct keel_token *out);
+/* A user's tokens (every user's when user_id is 0), newest first. */
+enum keel_err store_token_list(struct store *st, struct keel_ctx *ctx, int64_t user_id,
+                               struct keel_token **out, size_t *n);
+/* Revokes token `id`; only a token of user_id unless user_id is 0. */
+enum keel_err store_token_delete(struct store *st, struct keel_ctx *ctx, const char *id,
+                                 int64_t user_id);
+
 #endif

@@ -11,7 +11,9 @@
 #define KEEL_ERR_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum keel_err {
     KEEL_OK = 0,
@@ -51,6 +53,20 @@ struct keel_ctx {
     struct karena *arena;
     enum keel_err err;
     char *errmsg; /* arena-owned; NULL until keel_fail() */
+    /* who the call acts for when authentication is on (NULL when it is off,
+     * and for keel's own work): the store shows searches only what they may
+     * read and grants them MANAGE on what they create */
+    const struct keel_principal *who;
+};
+
+/* An authenticated user, as the request layer established it (auth/). */
+struct keel_principal {
+    int64_t user_id;
+    const char *username;
+    bool is_admin;
+    /* whether a resource without a permission row for this user is readable
+     * (the server's default permission) */
+    bool default_read;
 };
 
 /* Record a failure with a printf-style message; returns e so callers can
