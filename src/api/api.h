@@ -138,6 +138,8 @@ struct api_guard {
 
 /* The table, terminated by a {NULL} entry. */
 extern const struct api_guard api_guards[];
+/* What a guard kind is called in `keel policy` ("experiment", "run"...). */
+const char *api_guard_kind_name(enum guard_kind kind);
 /* The guard of a route (NULL: none -- a server refuses to start). */
 const struct api_guard *api_guard_find(const char *method, const char *path);
 /* Whether every route has a guard and every guard a route; NULL when so,

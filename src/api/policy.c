@@ -149,6 +149,28 @@ const struct api_guard api_guards[] = {
     {NULL, NULL, {{G_NONE, 0, NULL}}},
 };
 
+static const char *const kind_names[] = {
+    [G_NONE] = "none",
+    [G_SIGNED_IN] = "signed-in",
+    [G_ADMIN] = "admin",
+    [G_SELF] = "self",
+    [G_EXPERIMENT] = "experiment",
+    [G_EXPERIMENT_NAME] = "experiment-name",
+    [G_EXPERIMENTS] = "experiments",
+    [G_RUN] = "run",
+    [G_RUNS] = "runs",
+    [G_LOGGED_MODEL] = "logged-model",
+    [G_ARTIFACT_PATH] = "artifact-path",
+    [G_MODEL] = "registered-model",
+    [G_MODEL_URI] = "model-uri",
+    [G_DEPLOYMENT] = "deployment",
+};
+
+const char *api_guard_kind_name(enum guard_kind kind)
+{
+    return kind_names[kind];
+}
+
 /* ---- resolving a guard's resource ---- */
 
 /* A request argument as text: a string, or an integer printed. */

@@ -33,8 +33,9 @@ class KeelServer:
     data_dir/keel-<n>.stdout and .stderr.
     """
 
-    def __init__(self, data_dir, *extra_args):
+    def __init__(self, data_dir, *extra_args, env=None):
         self.data_dir = Path(data_dir)
+        self.env = dict(os.environ, **env) if env else None  # e.g. KEEL_ADMIN_PASSWORD
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.extra_args = [str(a) for a in extra_args]
         self.proc = None
@@ -65,7 +66,7 @@ class KeelServer:
         self.logs.append((out, err))
         with open(out, "wb") as fo, open(err, "wb") as fe:
             self.proc = subprocess.Popen(self.command(port), stdin=subprocess.DEVNULL,
-                                         stdout=fo, stderr=fe)
+                                         stdout=fo, stderr=fe, env=self.env)
         self.url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + START_TIMEOUT
         while True:
@@ -145,12 +146,12 @@ def _shutdown(servers):
 
 @pytest.fixture
 def start_keel():
-    """Factory: start_keel(data_dir, *extra_args) -> started KeelServer, stopped (and
+    """Factory: start_keel(data_dir, *extra_args, env=None) -> started KeelServer, stopped (and
     checked for sanitizer reports) at the end of the test."""
     servers = []
 
-    def start(data_dir, *extra_args):
-        server = KeelServer(data_dir, *extra_args)
+    def start(data_dir, *extra_args, env=None):
+        server = KeelServer(data_dir, *extra_args, env=env)
         servers.append(server)
         return server.start()
 

@@ -10,6 +10,9 @@ import sys
 import textwrap
 
 import pytest
+import requests
+
+from conftest import KeelServer, _shutdown
 
 SCRIPT = textwrap.dedent(
     """
@@ -220,11 +223,12 @@ def _mlflow_env(generation):
     return env
 
 
-def _run_client(keel, script, generation):
+def _run_client(keel, script, generation, **extra_env):
     env = _mlflow_env(generation)
     if env is None:
         pytest.skip(f"no MLflow {generation}.x client importable (Debian has no package; "
                     f"set {GENERATIONS[generation]})")
+    env.update(extra_env)
     r = subprocess.run([sys.executable, "-c", f"URL = {keel.url!r}\n" + script], env=env,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.strip().endswith("OK"), r.stdout + r.stderr
@@ -247,3 +251,69 @@ def test_mlflow_client_registry(keel, generation):
 
 def test_mlflow3_client_logged_models_registry_autolog(keel):
     _run_client(keel, MLFLOW3_SCRIPT, "3")
+
+
+DENIED_SCRIPT = textwrap.dedent(
+    """
+import mlflow
+from mlflow.exceptions import MlflowException
+mlflow.set_tracking_uri(URL)
+try:
+    mlflow.MlflowClient().search_experiments()
+except MlflowException as e:
+    assert "401" in str(e), e
+    print("OK")
+"""
+)
+
+TOKEN_SCRIPT = textwrap.dedent(
+    """
+import mlflow
+mlflow.set_tracking_uri(URL)
+client = mlflow.MlflowClient()
+exp = client.create_experiment("made-with-a-token")
+assert "made-with-a-token" in [e.name for e in client.search_experiments()]
+# another user's experiment with NO_PERMISSIONS for this one is neither listed nor readable
+assert "closed" not in [e.name for e in client.search_experiments()]
+try:
+    client.get_experiment_by_name("closed")
+    raise SystemExit("read an experiment without permission")
+except mlflow.exceptions.MlflowException as e:
+    assert "403" in str(e), e
+print("OK")
+"""
+)
+
+
+@pytest.mark.parametrize("generation", sorted(GENERATIONS))
+def test_mlflow_client_with_credentials(tmp_path, generation):
+    """--auth: the unmodified client signs in with MLFLOW_TRACKING_USERNAME/_PASSWORD or
+    MLFLOW_TRACKING_TOKEN, does the whole registry workflow as a non-admin user, and is
+    refused with a wrong password or without the permission."""
+    if _mlflow_env(generation) is None:
+        pytest.skip(f"no MLflow {generation}.x client importable (set {GENERATIONS[generation]})")
+    admin = ("admin", "admin-password-1")
+    server = KeelServer(tmp_path / "keel", "--auth",
+                        env={"KEEL_ADMIN_USERNAME": admin[0], "KEEL_ADMIN_PASSWORD": admin[1]})
+    try:
+        server.start()
+        for user in ("alice", "mallory"):
+            r = requests.post(server.url + "/api/2.0/mlflow/users/create", auth=admin,
+                              json={"username": user, "password": user + "-password-1"},
+                              timeout=30)
+            assert r.status_code == 200, r.text
+        _run_client(server, REGISTRY_SCRIPT, generation, MLFLOW_TRACKING_USERNAME="alice",
+                    MLFLOW_TRACKING_PASSWORD="alice-password-1")
+        _run_client(server, DENIED_SCRIPT, generation, MLFLOW_TRACKING_USERNAME="alice",
+                    MLFLOW_TRACKING_PASSWORD="wrong-password")
+        closed = requests.post(server.url + "/api/2.0/mlflow/experiments/create", auth=admin,
+                               json={"name": "closed"}, timeout=30).json()["experiment_id"]
+        requests.post(server.url + "/api/2.0/mlflow/experiments/permissions/create", auth=admin,
+                      json={"experiment_id": closed, "username": "mallory",
+                            "permission": "NO_PERMISSIONS"}, timeout=30).raise_for_status()
+        token = requests.post(server.url + "/api/2.0/keel/tokens/create",
+                              auth=("mallory", "mallory-password-1"), json={"name": "ci"},
+                              timeout=30).json()["token"]
+        _run_client(server, TOKEN_SCRIPT, generation, MLFLOW_TRACKING_TOKEN=token)
+    finally:
+        _shutdown([server])
