@@ -102,6 +102,7 @@ extern const struct api_route api_keel_model_routes[];
 extern const struct api_route api_logged_model_routes[];
 
 extern const struct api_route api_user_routes[];
+extern const struct api_route api_audit_routes[];
 /* Every route table, NULL-terminated. */
 const struct api_route *const *api_route_tables(void);
 
@@ -157,6 +158,12 @@ bool api_gate(struct keel_app *app, struct keel_ctx *ctx, const struct http_requ
 bool api_may_use_model_uri(struct api_call *c, const char *uri, int need);
 /* An experiment id as permission rows key it (decimal, no leading zeros). */
 const char *api_experiment_key(struct api_call *c, const char *text);
+/* A request's audit record (api/audit.c): who (NULL: nobody signed in),
+ * "METHOD path", the guard's resources, the essential arguments and the
+ * outcome. NULL when out of memory. */
+struct keel_audit *api_audit_new(struct keel_ctx *ctx, const char *who, const char *method,
+                                 const char *path, const struct api_guard *g,
+                                 const struct jval *args, const char *tail, const char *outcome);
 /* MLflow's JSON error answer. */
 void api_respond_error(struct http_response *resp, enum keel_err e, const char *msg,
                        bool mlflow3);

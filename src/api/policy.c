@@ -140,6 +140,9 @@ const struct api_guard api_guards[] = {
     {"GET", "keel/tokens/list", ONE(G_SELF, R, "username")},
     {"POST", "keel/tokens/revoke", ONE(G_SIGNED_IN, R, NULL)}, /* own tokens only */
     {"DELETE", "keel/tokens/revoke", ONE(G_SIGNED_IN, R, NULL)},
+    /* the audit log */
+    {"GET", "keel/audit", ONE(G_ADMIN, M, NULL)},
+    {"GET", "keel/audit/verify", ONE(G_ADMIN, M, NULL)},
     /* outside the API prefixes: scoring through a deployment (the name is
      * in the path; any method), and the server's own pages */
     {"*", "/deployments/*", ONE(G_DEPLOYMENT, R, NULL)},
@@ -486,6 +489,25 @@ static const char not_authenticated[] =
     "https://www.mlflow.org/docs/latest/auth/index.html#authenticating-to-mlflow "
     "on how to authenticate.";
 
+/* A refused attempt is an audit record of its own. Nothing to record when
+ * no credentials came at all (a client asking what it must send). */
+static void record_refusal(struct keel_app *app, struct keel_ctx *ctx,
+                           const struct http_request *req, const char *who,
+                           const struct api_guard *g, const char *tail, const struct jval *args,
+                           const char *outcome)
+{
+    struct keel_audit *saved = ctx->audit;
+    enum keel_err err = ctx->err;
+    char *msg = ctx->errmsg;
+    ctx->audit = api_audit_new(ctx, who, req->method, req->path, g, args, tail, outcome);
+    if (ctx->audit && store_audit_append(app->store, ctx) != KEEL_OK)
+        fprintf(stderr, "keel server: cannot record a refused %s %s: %s\n", req->method,
+                req->path, ctx->errmsg ? ctx->errmsg : "");
+    ctx->audit = saved;
+    ctx->err = err;
+    ctx->errmsg = msg;
+}
+
 static bool authenticate(struct keel_app *app, struct keel_ctx *ctx,
                          const struct http_request *req, struct http_response *resp)
 {
@@ -499,13 +521,20 @@ static bool authenticate(struct keel_app *app, struct keel_ctx *ctx,
     case AUTH_OK:
         ctx->who = who;
         return true;
-    case AUTH_MISSING:
     case AUTH_REFUSED:
+        record_refusal(app, ctx, req,
+                       auth_claimed_user(ctx, http_header(req, "Authorization")), NULL, NULL,
+                       NULL, "unauthenticated");
+        /* fall through */
+    case AUTH_MISSING:
         /* MLflow's answer, which makes clients and browsers ask for credentials */
         http_respond_text(resp, 401, "text/html; charset=utf-8", not_authenticated);
         http_response_header(resp, "WWW-Authenticate", "Basic realm=\"mlflow\"");
         return false;
     case AUTH_THROTTLED: {
+        record_refusal(app, ctx, req,
+                       auth_claimed_user(ctx, http_header(req, "Authorization")), NULL, NULL,
+                       NULL, "throttled");
         http_respond_text(resp, 429, "text/plain; charset=utf-8",
                           "Too many failed sign-in attempts for this user; try again later.");
         const char *after = karena_sprintf(ctx->arena, "%d", retry_after);
@@ -539,6 +568,7 @@ bool api_gate(struct keel_app *app, struct keel_ctx *ctx, const struct http_requ
         return false;
     }
     if (!allowed) {
+        record_refusal(app, ctx, req, ctx->who->username, g, tail, args, "denied");
         http_respond_text(resp, 403, "text/html; charset=utf-8", "Permission denied");
         return false;
     }

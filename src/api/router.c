@@ -28,6 +28,7 @@ static const struct api_route *const route_tables[] = {
     api_logged_model_routes,
     api_deployment_routes,
     api_user_routes,
+    api_audit_routes,
     NULL,
 };
 
@@ -276,8 +277,13 @@ void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
         api_respond_error(resp, KEEL_E_NOMEM, "out of memory", c.mlflow3);
         return;
     }
-    if (!api_gate(app, ctx, req, guard_of(route), tail, c.args, resp))
+    const struct api_guard *guard = guard_of(route);
+    if (!api_gate(app, ctx, req, guard, tail, c.args, resp))
         return;
+    /* what changes, the store records with the change (store/audit_sql.c) */
+    if (strcmp(req->method, "GET") != 0)
+        ctx->audit = api_audit_new(ctx, ctx->who ? ctx->who->username : NULL, req->method,
+                                   req->path, guard, c.args, tail, "ok");
     jw_init(&c.out, &resp->body);
     enum keel_err e = route->handler(&c);
     if (e == KEEL_OK && c.out.err != KEEL_OK)

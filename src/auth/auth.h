@@ -77,6 +77,10 @@ enum auth_outcome auth_authenticate(struct auth *a, struct keel_ctx *ctx,
  * it acts as an admin named "keel". */
 const char *auth_self_credential(const struct auth *a);
 
+/* Who an Authorization header claims to be, for the record of a refusal:
+ * the Basic username, "token <id>" for a bearer token, else NULL. */
+const char *auth_claimed_user(struct keel_ctx *ctx, const char *authorization);
+
 /* A new bearer token for user_id: *token_text (arena) is shown once and
  * never stored; info is what is kept. expires_ms 0: never expires. */
 #define AUTH_TOKEN_NAME_MAX 256

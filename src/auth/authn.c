@@ -34,6 +34,7 @@
 
 #include "auth/auth.h"
 #include "util/arena.h"
+#include "util/jparse.h"
 #include "util/time.h"
 
 #define CACHE_SLOTS 1024
@@ -339,6 +340,31 @@ enum auth_outcome auth_authenticate(struct auth *a, struct keel_ctx *ctx,
     if (o == AUTH_OK)
         who->default_read = a->default_level >= AUTH_READ;
     return o;
+}
+
+const char *auth_claimed_user(struct keel_ctx *ctx, const char *authorization)
+{
+    if (!authorization || strlen(authorization) > AUTH_HEADER_MAX)
+        return NULL;
+    if (strncasecmp(authorization, "Bearer ", 7) == 0) {
+        const char *t = authorization + 7;
+        size_t pre = sizeof TOKEN_PREFIX - 1;
+        if (strlen(t) != TOKEN_LEN || strncmp(t, TOKEN_PREFIX, pre) != 0)
+            return "token (malformed)";
+        return karena_sprintf(ctx->arena, "token %.*s", TOKEN_ID_LEN, t + pre);
+    }
+    if (strncasecmp(authorization, "Basic ", 6) != 0)
+        return NULL;
+    const char *b64 = authorization + 6;
+    size_t len = strlen(b64);
+    char *plain = len % 4 == 0 && len ? karena_alloc(ctx->arena, len / 4 * 3 + 1) : NULL;
+    int n = plain ? EVP_DecodeBlock((unsigned char *)plain, (const unsigned char *)b64, (int)len)
+                  : -1;
+    if (n <= 0)
+        return NULL;
+    plain[n] = '\0';
+    plain[strcspn(plain, ":")] = '\0';
+    return jp_utf8_valid(plain, strlen(plain)) ? plain : NULL;
 }
 
 /* ---- issuing tokens ---- */

@@ -14,6 +14,7 @@ int cli_models_predict(int argc, char **argv);
 int cli_deployments(int argc, char **argv);
 int cli_predictions(int argc, char **argv);
 int cli_policy(int argc, char **argv);
+int cli_audit(int argc, char **argv);
 
 struct karena;
 

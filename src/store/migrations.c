@@ -190,6 +190,12 @@ static const char *const migrations[] = {
     "  name TEXT NOT NULL, secret_hash BLOB NOT NULL,"
     "  creation_time INTEGER NOT NULL, expiration_time INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX auth_tokens_user ON auth_tokens(user_id);",
+    /* 8: the audit log, a hash chain (store/audit_sql.c), and its head */
+    "CREATE TABLE audit_log ("
+    "  seq INTEGER PRIMARY KEY, record TEXT NOT NULL,"
+    "  prev_hash BLOB NOT NULL, hash BLOB NOT NULL);"
+    "CREATE TABLE audit_head ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash BLOB NOT NULL);",
 };
 
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])

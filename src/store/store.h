@@ -493,6 +493,45 @@ enum keel_err store_permission_of(struct store *st, struct keel_ctx *ctx,
 enum keel_err store_experiment_of(struct store *st, struct keel_ctx *ctx, bool logged_model,
                                   const char *id, int64_t *experiment_id);
 
+/* ---- the audit log (audit_sql.c) ----
+ * Every change made through the API is recorded with the change itself: the
+ * request leaves a keel_audit in its ctx, and the writer stores it with the
+ * request's first successful write, inside that write's savepoint -- no
+ * change without its record, no record without its change. Records are
+ * numbered 1, 2, 3... and chained: each holds the SHA-256 of the one before,
+ * and its own hash covers that and its text. audit_head holds the last
+ * number and hash, so removing records from the end shows too. */
+
+struct keel_audit {
+    /* a JSON object: what happened, by whom, to what; the writer adds
+     * "seq" and "time" in front */
+    const char *fields;
+    bool stored; /* set by the writer once the record is in the transaction */
+};
+
+struct keel_audit_record {
+    int64_t seq;
+    const char *record;             /* the JSON text the hash covers */
+    unsigned char prev_hash[32], hash[32];
+};
+
+/* Stores ctx->audit on its own (a refused attempt changes nothing else). */
+enum keel_err store_audit_append(struct store *st, struct keel_ctx *ctx);
+/* Up to max records from seq `from` on. */
+enum keel_err store_audit_list(struct store *st, struct keel_ctx *ctx, int64_t from, size_t max,
+                               struct keel_audit_record **out, size_t *n);
+
+struct keel_audit_verdict {
+    bool ok;
+    int64_t records;     /* how many were checked */
+    int64_t first_bad;   /* the first record that is not what the chain says (0: none) */
+    const char *reason;  /* why, in words */
+    unsigned char head[32]; /* the last hash: keep it elsewhere to anchor the chain */
+};
+/* Walks the whole chain: numbering, links, hashes, and the head. */
+enum keel_err store_audit_verify(struct store *st, struct keel_ctx *ctx,
+                                 struct keel_audit_verdict *out);
+
 enum keel_err store_token_create(struct store *st, struct keel_ctx *ctx,
                                  const struct keel_token *t);
 /* The token with that id and its user; KEEL_E_NOT_FOUND when none. */

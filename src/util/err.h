@@ -57,6 +57,9 @@ struct keel_ctx {
      * and for keel's own work): the store shows searches only what they may
      * read and grants them MANAGE on what they create */
     const struct keel_principal *who;
+    /* the request's audit record, stored by the store's writer with the
+     * request's first successful write, in its transaction (store.h) */
+    struct keel_audit *audit;
 };
 
 /* An authenticated user, as the request layer established it (auth/). */
