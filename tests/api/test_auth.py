@@ -429,3 +429,60 @@ def test_no_permissions_by_default(tmp_path):
         assert [e["name"] for e in exps] == ["closed"]
     finally:
         _shutdown([server])
+
+
+def audit_records(w):
+    got = w.call(ADMIN, "GET", "/api/2.0/keel/audit", params={"max_results": 10000})["records"]
+    return [dict(json.loads(r["record"]), hash=r["hash"]) for r in got]
+
+
+def test_changes_and_refusals_are_in_a_verifiable_audit_log(world, tmp_path):
+    world.call(OWNER, "POST", API + "/registered-models/alias",
+               json={"name": "privmodel", "alias": "champion", "version": "1"})
+    assert world.request(STRANGER, "POST", API + "/experiments/update",
+                         json={"experiment_id": world.exp, "new_name": "x"}).status_code == 403
+    assert world.request(("owner", "a-wrong-password"), "GET", "/version").status_code == 401
+    records = audit_records(world)
+    assert [r["seq"] for r in records] == list(range(1, len(records) + 1))
+    alias = [r for r in records if r["action"] == "POST /api/2.0/mlflow/registered-models/alias"]
+    assert alias[-1]["principal"] == "owner" and alias[-1]["outcome"] == "ok"
+    assert alias[-1]["request"] == {"name": "privmodel", "alias": "champion", "version": "1"}
+    assert {"type": "registered-model", "id": "privmodel"} in alias[-1]["resource"]
+    denied = [r for r in records if r["outcome"] == "denied"
+              and r["action"] == "POST /api/2.0/mlflow/experiments/update"]
+    assert denied and denied[-1]["principal"] == "stranger"
+    assert {"type": "experiment", "id": world.exp} in denied[-1]["resource"]
+    assert any(r["outcome"] == "unauthenticated" and r["principal"] == "owner"
+               for r in records)
+    created = [r for r in records if r["action"] == "POST /api/2.0/mlflow/users/create"]
+    assert created and all(r["request"].get("password") in ("***", None) for r in created)
+    text = json.dumps(records)
+    for _, password in (ADMIN, OWNER, STRANGER):
+        assert password not in text
+    # only admins read it
+    assert world.request(OWNER, "GET", "/api/2.0/keel/audit").status_code == 403
+    verdict = world.call(ADMIN, "GET", "/api/2.0/keel/audit/verify")
+    assert verdict["ok"] is True and verdict["records"] >= len(records)
+    # `keel audit verify` reads a copy of the store and names the first bad record
+    copy = tmp_path / "copy.db"
+    src = sqlite3.connect(world.server.data_dir / "keel.db")
+    dst = sqlite3.connect(copy)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+    uri = f"sqlite:///{copy}"
+    r = subprocess.run([KEEL_BIN, "audit", "verify", "--backend-store-uri", uri],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith("ok: "), r.stdout + r.stderr
+    listed = subprocess.run([KEEL_BIN, "audit", "list", "--backend-store-uri", uri, "--start",
+                             "2", "--max", "3"], capture_output=True, text=True, timeout=60)
+    assert [json.loads(line)["seq"] for line in listed.stdout.splitlines()] == [2, 3, 4]
+    dst.execute("UPDATE audit_log SET record = replace(record, 'owner', 'nobody') "
+                "WHERE seq = (SELECT min(seq) FROM audit_log WHERE record LIKE '%owner%')")
+    dst.commit()
+    bad = dst.execute("SELECT min(seq) FROM audit_log WHERE record LIKE '%nobody%'").fetchone()[0]
+    dst.close()
+    r = subprocess.run([KEEL_BIN, "audit", "verify", "--backend-store-uri", uri],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and r.stdout.startswith(f"record {bad} is bad"), r.stdout
