@@ -103,6 +103,7 @@ extern const struct api_route api_logged_model_routes[];
 
 extern const struct api_route api_user_routes[];
 extern const struct api_route api_audit_routes[];
+extern const struct api_route api_history_routes[];
 /* Every route table, NULL-terminated. */
 const struct api_route *const *api_route_tables(void);
 

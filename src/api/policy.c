@@ -108,6 +108,7 @@ const struct api_guard api_guards[] = {
     {"POST", "mlflow/model-versions/set-tag", ONE(G_MODEL, E, "name")},
     {"DELETE", "mlflow/model-versions/delete-tag", ONE(G_MODEL, M, "name")},
     {"GET", "keel/models/resolve", ONE(G_MODEL_URI, R, "uri")},
+    {"GET", "keel/models/history", ONE(G_MODEL, R, "name")},
     /* deployments: what they serve decides; a deployment of a local
      * directory reads the server's files, so only admins make one */
     {"POST", "keel/deployments/create", ONE(G_MODEL_URI, E, "model_uri")},

@@ -29,6 +29,7 @@ static const struct api_route *const route_tables[] = {
     api_deployment_routes,
     api_user_routes,
     api_audit_routes,
+    api_history_routes,
     NULL,
 };
 

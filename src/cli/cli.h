@@ -24,6 +24,12 @@ const char *cli_store_path(struct karena *a, const char *backend_uri, const char
 /* --artifacts-destination, or DATA_DIR/artifacts without one. */
 const char *cli_artifacts_path(struct karena *a, const char *destination, const char *data_dir);
 int cli_mkdirs(const char *path);
+/* One call to the server at `tracking` (or the environment's, or
+ * http://127.0.0.1:5000); prints the answer's JSON (each item of `list_key`
+ * on its own line when given) or `who`: the error. The exit code. */
+int cli_call_and_print(const char *who, const char *tracking, const char *method,
+                       const char *path, const char *json, const char *list_key);
+int cli_models_history(int argc, char **argv);
 /* --tracking-uri, else KEEL_TRACKING_URI, else MLFLOW_TRACKING_URI; NULL when
  * none is set. */
 const char *cli_tracking_uri(const char *flag);

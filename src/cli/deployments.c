@@ -20,43 +20,6 @@
 #include "util/json.h"
 #include "util/jparse.h"
 
-#define CLI_ARENA (64u << 20)
-
-/* One call to the server; prints the answer (each item of `list_key` on its
- * own line when given, else the whole answer) or the error. Exit code. */
-static int call_and_print(const char *who, const char *tracking, const char *method,
-                          const char *path, const char *json, const char *list_key)
-{
-    const char *base = cli_tracking_uri(tracking);
-    struct karena *a = karena_new(CLI_ARENA);
-    if (!a)
-        return 1;
-    struct keel_ctx ctx = {.arena = a};
-    struct rest_client *c = NULL;
-    const struct jval *answer = NULL;
-    enum keel_err e = rest_open(base ? base : "http://127.0.0.1:5000", a, &c, &ctx);
-    if (e == KEEL_OK)
-        e = rest_call(c, method, path, json, &answer, &ctx);
-    if (e == KEEL_OK) {
-        struct kbuf out;
-        kbuf_init(&out, REST_MAX_ANSWER * 2);
-        const struct jval *list = list_key ? jv_get(answer, list_key) : NULL;
-        for (size_t i = 0; i < (list ? jv_len(list) : 1); i++) {
-            struct jw w;
-            kbuf_reset(&out);
-            jw_init(&w, &out);
-            jw_json(&w, list ? jv_at(list, i) : answer);
-            fwrite(out.data ? out.data : "", 1, out.len, stdout);
-            fputc('\n', stdout);
-        }
-        kbuf_free(&out);
-    } else {
-        fprintf(stderr, "%s: %s\n", who, ctx.errmsg ? ctx.errmsg : "failed");
-    }
-    rest_close(c);
-    karena_free(a);
-    return e == KEEL_OK ? 0 : 1;
-}
 
 static void deployments_usage(FILE *f)
 {
@@ -118,7 +81,7 @@ int cli_deployments(int argc, char **argv)
                                             rest_url_encode(a, name, false))
                            : karena_sprintf(a, "/api/2.0/keel/deployments/%s", cmd);
     char *who = karena_sprintf(a, "keel deployments %s", cmd);
-    int rc = call_and_print(who, tracking, named && strcmp(cmd, "get") != 0 ? "POST" : "GET",
+    int rc = cli_call_and_print(who, tracking, named && strcmp(cmd, "get") != 0 ? "POST" : "GET",
                             path, strcmp(cmd, "get") && strcmp(cmd, "list") ? json : NULL,
                             NULL);
     kbuf_free(&body);
@@ -174,7 +137,7 @@ int cli_predictions(int argc, char **argv)
         if (vals[i])
             kbuf_printf(&path, "%s=%s&", params[i], rest_url_encode(a, vals[i], false));
     kbuf_addc(&path, '\0');
-    int rc = call_and_print("keel predictions query", vals[6], "GET", path.data, NULL,
+    int rc = cli_call_and_print("keel predictions query", vals[6], "GET", path.data, NULL,
                             "predictions");
     kbuf_free(&path);
     karena_free(a);

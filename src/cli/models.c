@@ -207,6 +207,7 @@ static const struct {
 } model_commands[] = {
     {"serve", models_serve, "serve a model over HTTP (MLflow scoring protocol, KServe v2)"},
     {"predict", cli_models_predict, "score a CSV or JSON-lines file with a model, as a job"},
+    {"history", cli_models_history, "what a model's aliases and stages pointed to, and when"},
 };
 
 int cli_models(int argc, char **argv)

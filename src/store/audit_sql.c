@@ -21,6 +21,7 @@
  *     keep the head printed by `keel audit verify` elsewhere to anchor it.
  */
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -224,4 +225,85 @@ enum keel_err store_audit_verify(struct store *st, struct keel_ctx *ctx,
         bad(v, ctx, last, "the recorded head does not match the last record");
     memcpy(v->head, prev, 32);
     return KEEL_OK;
+}
+
+/* ---- the registry's history, read from the chain ---- */
+
+/* One row per successful change of an alias, a stage, a version's or a
+ * model's existence or name; the method and endpoint say which. */
+static const struct {
+    const char *method, *suffix;
+    enum registry_event_kind kind;
+} registry_actions[] = {
+    {"POST", "/mlflow/registered-models/alias", REG_ALIAS_SET},
+    {"DELETE", "/mlflow/registered-models/alias", REG_ALIAS_DELETE},
+    {"POST", "/mlflow/model-versions/transition-stage", REG_TRANSITION},
+    {"DELETE", "/mlflow/model-versions/delete", REG_VERSION_DELETE},
+    {"POST", "/mlflow/registered-models/rename", REG_RENAME},
+    {"DELETE", "/mlflow/registered-models/delete", REG_MODEL_DELETE},
+};
+
+static bool registry_kind(const char *action, enum registry_event_kind *kind)
+{
+    for (size_t i = 0; action && i < sizeof registry_actions / sizeof *registry_actions; i++) {
+        size_t m = strlen(registry_actions[i].method), n = strlen(action),
+               k = strlen(registry_actions[i].suffix);
+        if (strncmp(action, registry_actions[i].method, m) == 0 && action[m] == ' ' &&
+            n >= k && strcmp(action + n - k, registry_actions[i].suffix) == 0) {
+            *kind = registry_actions[i].kind;
+            return true;
+        }
+    }
+    return false;
+}
+
+enum keel_err store_registry_events(struct store *st, struct keel_ctx *ctx,
+                                    struct keel_registry_event **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    size_t cap = 0;
+    struct dbconn *c = store_reader(st);
+    enum keel_err e = KEEL_OK;
+    /* a full pass over the log: the history of a model is asked for rarely */
+    sqlite3_stmt *s = db_stmt(
+        c, ctx,
+        "SELECT seq, json_extract(record, '$.time'), json_extract(record, '$.principal'), "
+        "json_extract(record, '$.action'), json_extract(record, '$.request.name'), "
+        "json_extract(record, '$.request.new_name'), json_extract(record, '$.request.alias'), "
+        "json_extract(record, '$.request.stage'), json_extract(record, '$.request.version'), "
+        "json_extract(record, '$.request.archive_existing_versions') "
+        "FROM audit_log WHERE json_valid(record) AND json_extract(record, '$.outcome') = 'ok' "
+        "AND json_extract(record, '$.action') LIKE '%/mlflow/%' ORDER BY seq");
+    int rc = SQLITE_DONE;
+    if (!s)
+        e = ctx->err;
+    while (!e && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        enum registry_event_kind kind;
+        if (!registry_kind((const char *)sqlite3_column_text(s, 3), &kind))
+            continue;
+        if (!(*out = db_grow(ctx, *out, *n, &cap, sizeof **out))) {
+            e = keel_fail(ctx, KEEL_E_TOO_LARGE, "result too large");
+            break;
+        }
+        const unsigned char *archive = sqlite3_column_text(s, 9);
+        (*out)[(*n)++] = (struct keel_registry_event){
+            .seq = sqlite3_column_int64(s, 0),
+            .time = sqlite3_column_int64(s, 1),
+            .principal = db_text(ctx, s, 2),
+            .kind = kind,
+            .name = db_text(ctx, s, 4),
+            .new_name = db_text(ctx, s, 5),
+            .alias = db_text(ctx, s, 6),
+            .stage = db_text(ctx, s, 7),
+            .version = sqlite3_column_int64(s, 8),
+            /* JSON true reads as 1; MLflow also takes the text "true" */
+            .archive_existing = archive && (strcmp((const char *)archive, "1") == 0 ||
+                                            strcasecmp((const char *)archive, "true") == 0),
+        };
+    }
+    if (!e && rc != SQLITE_DONE)
+        e = db_fail(c, ctx, "registry history");
+    store_reader_put(st, c);
+    return e;
 }

@@ -532,6 +532,23 @@ struct keel_audit_verdict {
 enum keel_err store_audit_verify(struct store *st, struct keel_ctx *ctx,
                                  struct keel_audit_verdict *out);
 
+/* What the audit log says happened to registered models' aliases and
+ * stages, in order: the successful changes that move them. */
+enum registry_event_kind {
+    REG_ALIAS_SET, REG_ALIAS_DELETE, REG_TRANSITION, REG_VERSION_DELETE, REG_RENAME,
+    REG_MODEL_DELETE
+};
+struct keel_registry_event {
+    int64_t seq, time;
+    const char *principal;
+    enum registry_event_kind kind;
+    const char *name, *new_name, *alias, *stage; /* NULL when the kind has none */
+    int64_t version;                             /* 0 when the kind has none */
+    bool archive_existing;                       /* a transition's flag */
+};
+enum keel_err store_registry_events(struct store *st, struct keel_ctx *ctx,
+                                    struct keel_registry_event **out, size_t *n);
+
 enum keel_err store_token_create(struct store *st, struct keel_ctx *ctx,
                                  const struct keel_token *t);
 /* The token with that id and its user; KEEL_E_NOT_FOUND when none. */
