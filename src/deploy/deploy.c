@@ -115,6 +115,12 @@ enum keel_err deploy_load(struct deploy_set *s, const char *name, const char *mo
 {
     pthread_mutex_lock(&s->mu);
     struct entry *e = find(s, name);
+    /* another load of this name is under way: wait, then look again -- the
+     * entry may have been removed, or its slot given to another name */
+    while (e && e->loading) {
+        pthread_cond_wait(&s->cv, &s->mu);
+        e = find(s, name);
+    }
     if (!e) {
         for (size_t i = 0; i < MAX_DEPLOYMENTS && !e; i++)
             if (!s->entries[i].used)
@@ -132,8 +138,6 @@ enum keel_err deploy_load(struct deploy_set *s, const char *name, const char *mo
         e->used = true;
         copy(e->name, sizeof e->name, name);
     }
-    while (e->loading)
-        pthread_cond_wait(&s->cv, &s->mu);
     e->loading = true;
     char tracking[512], cache[1024], authorization[128];
     copy(tracking, sizeof tracking, s->tracking_uri);
@@ -219,10 +223,12 @@ void deploy_remove(struct deploy_set *s, const char *name)
 {
     pthread_mutex_lock(&s->mu);
     struct entry *e = find(s, name);
+    while (e && e->loading) { /* look again after the wait, as deploy_load does */
+        pthread_cond_wait(&s->cv, &s->mu);
+        e = find(s, name);
+    }
     struct keel_model *old = NULL;
     if (e) {
-        while (e->loading)
-            pthread_cond_wait(&s->cv, &s->mu);
         old = e->model;
         struct batcher *keep = e->batcher;
         memset(e, 0, sizeof *e);

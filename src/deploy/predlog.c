@@ -523,6 +523,9 @@ enum keel_err predlog_append(struct predlog *l, const char *deployment, int64_t 
     r->json = copy;
     r->len = len;
     r->required = true;
+    /* failed until the writer says it is on disk: a record the writer never
+     * reached (it ran out of memory) must not be answered as kept */
+    r->err = KEEL_E_IO;
     pthread_mutex_lock(&l->mu);
     if (l->stop) {
         l->stats.failed++;
