@@ -16,6 +16,7 @@ static const struct {
     {"gc", cli_gc, "permanently remove deleted runs and unreferenced artifact contents"},
     {"deployments", cli_deployments, "create, update, get, list or delete a server's deployments"},
     {"predictions", cli_predictions, "query the prediction log of a server's deployments"},
+    {"keys", cli_keys, "put sealed artifacts under a new master key (`keel keys --help`)"},
     {"audit", cli_audit, "list or verify the audit log of a store (`keel audit --help`)"},
     {"policy", cli_policy, "print who may call each endpoint when --auth is on (JSON lines)"},
     {"models", cli_models, "serve a model, or score a file with it (`keel models --help`)"},

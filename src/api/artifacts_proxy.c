@@ -137,6 +137,25 @@ static bool parse_range(const char *h, uint64_t size, uint64_t *from, uint64_t *
     return true;
 }
 
+/* A sealed blob's bytes [from, from + len), decrypted as they are sent. */
+struct sealed_range {
+    struct blob_reader *blob;
+    uint64_t from;
+};
+
+static ssize_t sealed_range_read(void *arg, uint64_t pos, char *buf, size_t max)
+{
+    struct sealed_range *s = arg;
+    return blob_reader_read(s->blob, s->from + pos, buf, max);
+}
+
+static void sealed_range_free(void *arg)
+{
+    struct sealed_range *s = arg;
+    blob_reader_close(s->blob);
+    free(s);
+}
+
 static enum keel_err h_download(struct api_call *c)
 {
     const char *path;
@@ -166,9 +185,9 @@ static enum keel_err h_download(struct api_call *c)
                          c->app->artifacts_destination, path, c->app->artifacts_destination,
                          path);
     }
-    int fd;
+    struct blob_reader *blob = NULL;
     uint64_t size;
-    if ((e = blob_open(c->app->blobs, c->ctx, a.digest, &fd, &size)))
+    if ((e = blob_reader_open(c->app->blobs, c->ctx, a.digest, &blob, &size)))
         return e == KEEL_E_NOT_FOUND
                    ? keel_fail(c->ctx, KEEL_E_INTERNAL, "the content of %s is missing", path)
                    : e;
@@ -187,7 +206,7 @@ static enum keel_err h_download(struct api_call *c)
     const char *range = http_header(c->req, "Range");
     if (range) {
         if (!parse_range(range, size, &from, &len)) {
-            close(fd);
+            blob_reader_close(blob);
             r->status = 416;
             http_response_header(r, "Content-Range",
                                  karena_sprintf(c->ctx->arena, "bytes */%" PRIu64, size));
@@ -199,10 +218,38 @@ static enum keel_err h_download(struct api_call *c)
                              karena_sprintf(c->ctx->arena, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64,
                                             from, from + len - 1, size));
     }
-    r->fd = fd;
-    r->fd_offset = from;
-    r->fd_len = len;
     c->raw_response = true;
+    int fd = blob_reader_take_fd(blob);
+    if (fd >= 0) { /* a plain blob: sent from its file as it lies */
+        blob_reader_close(blob);
+        r->fd = fd;
+        r->fd_offset = from;
+        r->fd_len = len;
+        return KEEL_OK;
+    }
+    /* the first chunk is opened now, so content that does not authenticate
+     * gets a clear error rather than an answer cut short (later chunks can
+     * only cut it short: the status is sent by then) */
+    char probe;
+    if (len && blob_reader_read(blob, from, &probe, 1) != 1) {
+        blob_reader_close(blob);
+        c->raw_response = false;
+        return keel_fail(c->ctx, KEEL_E_INTERNAL,
+                         "the stored content of %s does not authenticate: it was changed "
+                         "on disk",
+                         path);
+    }
+    struct sealed_range *s = malloc(sizeof *s); /* lives until the body is sent */
+    if (!s) {
+        blob_reader_close(blob);
+        c->raw_response = false;
+        return keel_fail(c->ctx, KEEL_E_NOMEM, "out of memory");
+    }
+    *s = (struct sealed_range){blob, from};
+    r->source_read = sealed_range_read;
+    r->source_free = sealed_range_free;
+    r->source = s;
+    r->source_len = len;
     return KEEL_OK;
 }
 

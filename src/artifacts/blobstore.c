@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -28,14 +29,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crypto/seal.h"
 #include "util/arena.h"
 #include "util/fs.h"
 
 #define BLOBSTORE_ROOT_MAX 3072
 
+#define SEALED_SUFFIX ".sealed"
+
 struct blobstore {
     char root[BLOBSTORE_ROOT_MAX]; /* leaves room below PATH_MAX for the layout */
     uint64_t max_blob;
+    struct keel_key *key; /* NULL: blobs are written plain */
 };
 
 #define HASH_THREAD_AFTER (4u << 20)
@@ -50,6 +55,7 @@ struct hash_slot {
 struct blob_upload {
     struct blobstore *bs;
     int fd;
+    struct sealed_writer *sealed; /* the bytes go through it when the store has a key */
     char tmp[PATH_MAX];
     EVP_MD_CTX *md;
     uint64_t size;
@@ -96,12 +102,39 @@ enum keel_err blobstore_open(struct blobstore **out, const char *root, uint64_t 
 
 void blobstore_close(struct blobstore *bs)
 {
+    if (bs && bs->key) {
+        OPENSSL_cleanse(bs->key, sizeof *bs->key);
+        free(bs->key);
+    }
     free(bs);
+}
+
+enum keel_err blobstore_set_key(struct blobstore *bs, const struct keel_key *key,
+                                struct keel_ctx *ctx)
+{
+    struct keel_key *copy = NULL;
+    if (key && !(copy = malloc(sizeof *copy)))
+        return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+    if (copy)
+        *copy = *key;
+    if (bs->key) {
+        OPENSSL_cleanse(bs->key, sizeof *bs->key);
+        free(bs->key);
+    }
+    bs->key = copy;
+    return KEEL_OK;
+}
+
+static void blob_path_as(const struct blobstore *bs, const char *digest, bool sealed, char *out,
+                         size_t n)
+{
+    snprintf(out, n, "%s/blobs/sha256/%.2s/%s%s", bs->root, digest, digest,
+             sealed ? SEALED_SUFFIX : "");
 }
 
 static void blob_path(const struct blobstore *bs, const char *digest, char *out, size_t n)
 {
-    snprintf(out, n, "%s/blobs/sha256/%.2s/%s", bs->root, digest, digest);
+    blob_path_as(bs, digest, false, out, n);
 }
 
 static bool digest_ok(const char *d)
@@ -123,8 +156,12 @@ enum keel_err blob_upload_begin(struct blobstore *bs, struct keel_ctx *ctx,
     snprintf(u->tmp, sizeof u->tmp, "%s/tmp/upload-XXXXXX", bs->root);
     u->fd = mkstemp(u->tmp);
     u->md = EVP_MD_CTX_new();
-    if (u->fd < 0 || !u->md || EVP_DigestInit_ex(u->md, EVP_sha256(), NULL) != 1) {
-        enum keel_err e = io_fail(ctx, "cannot start upload in", bs->root);
+    enum keel_err e = KEEL_OK;
+    if (u->fd < 0 || !u->md || EVP_DigestInit_ex(u->md, EVP_sha256(), NULL) != 1)
+        e = io_fail(ctx, "cannot start upload in", bs->root);
+    else if (bs->key)
+        e = sealed_writer_new(u->fd, bs->key, &u->sealed, ctx);
+    if (e) {
         if (u->fd >= 0) {
             close(u->fd);
             unlink(u->tmp);
@@ -224,7 +261,7 @@ enum keel_err blob_upload_write(struct blob_upload *u, const void *data, size_t 
         return KEEL_E_TOO_LARGE;
     }
     const char *p = data;
-    for (size_t left = n; left;) {
+    for (size_t left = n; left && !u->sealed;) {
         ssize_t w = write(u->fd, p, left);
         if (w < 0 && errno == EINTR)
             continue;
@@ -234,6 +271,10 @@ enum keel_err blob_upload_write(struct blob_upload *u, const void *data, size_t 
         }
         p += w;
         left -= (size_t)w;
+    }
+    if (u->sealed && sealed_write(u->sealed, data, n) != KEEL_OK) {
+        u->failed = true;
+        return KEEL_E_IO;
     }
     if (!u->threaded && u->size + n > HASH_THREAD_AFTER)
         hasher_start(u); /* on failure, hashing simply stays inline */
@@ -253,6 +294,7 @@ void blob_upload_abort(struct blob_upload *u)
     close(u->fd);
     unlink(u->tmp);
     EVP_MD_CTX_free(u->md);
+    sealed_writer_free(u->sealed);
     free(u);
 }
 
@@ -266,6 +308,8 @@ enum keel_err blob_upload_commit(struct blob_upload *u, struct keel_ctx *ctx,
     hasher_stop(u); /* every byte hashed before the digest is read */
     if (u->failed)
         e = keel_fail(ctx, KEEL_E_IO, "the upload failed while it was written");
+    else if (u->sealed && sealed_finish(u->sealed) != KEEL_OK)
+        e = io_fail(ctx, "cannot seal", u->tmp);
     else if (EVP_DigestFinal_ex(u->md, md, &md_len) != 1 || md_len != 32)
         e = keel_fail(ctx, KEEL_E_INTERNAL, "SHA-256 failed");
     else if (fsync(u->fd) != 0)
@@ -280,11 +324,14 @@ enum keel_err blob_upload_commit(struct blob_upload *u, struct keel_ctx *ctx,
     }
     digest[BLOB_DIGEST_HEX] = '\0';
     *size = u->size;
-    char final[PATH_MAX], dir[PATH_MAX];
-    blob_path(u->bs, digest, final, sizeof final);
+    char final[PATH_MAX], dir[PATH_MAX], other[PATH_MAX];
+    blob_path_as(u->bs, digest, u->sealed != NULL, final, sizeof final);
+    blob_path_as(u->bs, digest, u->sealed == NULL, other, sizeof other);
     snprintf(dir, sizeof dir, "%s/blobs/sha256/%.2s", u->bs->root, digest);
     struct stat sb;
-    if (stat(final, &sb) == 0) {
+    /* a sealed copy serves a store without a key too (it says it needs
+     * one); a plain copy is replaced by a sealed one once there is a key */
+    if (stat(final, &sb) == 0 || (!u->sealed && stat(other, &sb) == 0)) {
         /* the content is already stored: keep that copy, and refresh its time so
          * a concurrent gc's grace period covers the row about to point at it */
         utimensat(AT_FDCWD, final, NULL, 0);
@@ -299,10 +346,114 @@ enum keel_err blob_upload_commit(struct blob_upload *u, struct keel_ctx *ctx,
     /* the content is in place either way; only a durable name is acknowledged
      * (an unreferenced copy left by a failure here is gc's to remove) */
     e = keel_fsync_dir(dir) ? KEEL_OK : io_fail(ctx, "cannot sync the directory of", final);
+    if (!e && u->sealed)
+        unlink(other); /* the plain copy of what is now sealed, if there was one */
     close(u->fd);
     EVP_MD_CTX_free(u->md);
+    sealed_writer_free(u->sealed);
     free(u);
     return e;
+}
+
+struct blob_reader {
+    int fd;                       /* a plain blob */
+    struct sealed_reader *sealed; /* or a sealed one */
+};
+
+enum keel_err blob_reader_open(struct blobstore *bs, struct keel_ctx *ctx, const char *digest,
+                               struct blob_reader **out, uint64_t *size)
+{
+    char path[PATH_MAX];
+    if (!digest_ok(digest))
+        return keel_fail(ctx, KEEL_E_NOT_FOUND, "no blob %s", digest);
+    struct blob_reader *r = calloc(1, sizeof *r);
+    if (!r)
+        return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+    blob_path_as(bs, digest, true, path, sizeof path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        enum keel_err e = bs->key ? sealed_reader_open(fd, bs->key, &r->sealed, size, ctx)
+                                  : keel_fail(ctx, KEEL_E_INVALID_STATE,
+                                              "blob %s is encrypted: start keel with the "
+                                              "encryption key it was written with",
+                                              digest);
+        if (!bs->key)
+            close(fd);
+        if (e) {
+            free(r);
+            return e;
+        }
+        r->fd = -1;
+        *out = r;
+        return KEEL_OK;
+    }
+    enum keel_err e = blob_open(bs, ctx, digest, &r->fd, size);
+    if (e) {
+        free(r);
+        return e;
+    }
+    *out = r;
+    return KEEL_OK;
+}
+
+ssize_t blob_reader_read(struct blob_reader *r, uint64_t pos, void *buf, size_t n)
+{
+    if (r->sealed)
+        return sealed_read(r->sealed, pos, buf, n);
+    ssize_t got;
+    do
+        got = pread(r->fd, buf, n, (off_t)pos);
+    while (got < 0 && errno == EINTR);
+    return got;
+}
+
+int blob_reader_take_fd(struct blob_reader *r)
+{
+    int fd = r->sealed ? -1 : r->fd;
+    if (!r->sealed)
+        r->fd = -1;
+    return fd;
+}
+
+void blob_reader_close(struct blob_reader *r)
+{
+    if (!r)
+        return;
+    if (r->sealed)
+        sealed_reader_close(r->sealed);
+    else if (r->fd >= 0)
+        close(r->fd);
+    free(r);
+}
+
+enum keel_err blobstore_each_sealed(struct blobstore *bs, struct keel_ctx *ctx,
+                                    enum keel_err (*each)(void *arg, const char *path),
+                                    void *arg)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 256; i++) {
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s/blobs/sha256/%c%c", bs->root, hex[i >> 4], hex[i & 15]);
+        DIR *d = opendir(dir);
+        if (!d) {
+            if (errno == ENOENT)
+                continue;
+            return io_fail(ctx, "cannot read", dir);
+        }
+        enum keel_err e = KEEL_OK;
+        for (struct dirent *de; !e && (de = readdir(d));) {
+            size_t n = strlen(de->d_name), k = sizeof SEALED_SUFFIX - 1;
+            if (n != BLOB_DIGEST_HEX + k || strcmp(de->d_name + BLOB_DIGEST_HEX, SEALED_SUFFIX))
+                continue;
+            char path[PATH_MAX + 80];
+            snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+            e = each(arg, path);
+        }
+        closedir(d);
+        if (e)
+            return e;
+    }
+    return KEEL_OK;
 }
 
 enum keel_err blob_open(struct blobstore *bs, struct keel_ctx *ctx, const char *digest, int *fd,
@@ -342,7 +493,12 @@ static enum keel_err sweep(const char *dir, time_t cutoff, bool (*keep)(void *, 
         snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
         if (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_mtime > cutoff)
             continue;
-        if (keep && keep(arg, de->d_name))
+        /* a sealed blob is kept or not by its digest, as a plain one is */
+        char digest[BLOB_DIGEST_HEX + 1];
+        size_t dn = strnlen(de->d_name, BLOB_DIGEST_HEX);
+        memcpy(digest, de->d_name, dn);
+        digest[dn] = '\0';
+        if (keep && keep(arg, digest))
             continue;
         if (unlink(path) == 0) {
             (*files)++;

@@ -10,6 +10,11 @@
  * written, and a crash leaves at most a temporary file or an unreferenced
  * blob, both removed by blobstore_gc().
  *
+ * With a master key set (blobstore_set_key), new blobs are sealed
+ * (crypto/seal.h) and stored as <digest>.sealed: the digest is still the
+ * plaintext's, so deduplication works across keys and rotations. Blobs
+ * written before a key was set are read as they are.
+ *
  * The operations are a backend's contract: the local directory backend
  * implements them now; an object-store backend implements the same.
  */
@@ -21,7 +26,11 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <sys/types.h>
+
 #include "util/err.h"
+
+struct keel_key;
 
 #define BLOB_DIGEST_HEX 64
 
@@ -32,6 +41,9 @@ struct blob_upload;
 enum keel_err blobstore_open(struct blobstore **out, const char *root, uint64_t max_blob,
                              struct keel_ctx *ctx);
 void blobstore_close(struct blobstore *bs);
+/* From now on, blobs are sealed under a copy of key (NULL: written plain). */
+enum keel_err blobstore_set_key(struct blobstore *bs, const struct keel_key *key,
+                                struct keel_ctx *ctx);
 
 /* A new upload. On success *out is owned by the caller until commit or
  * abort, exactly one of which must be called. */
@@ -46,8 +58,27 @@ enum keel_err blob_upload_commit(struct blob_upload *u, struct keel_ctx *ctx,
 /* Discards the upload and frees u. NULL is safe. */
 void blob_upload_abort(struct blob_upload *u);
 
-/* An open descriptor on a stored blob (the caller closes it) and its size.
- * KEEL_E_NOT_FOUND when the store has no such content. */
+/* A stored blob's plaintext, read by offset: plain or sealed alike. Its size
+ * in *size. KEEL_E_NOT_FOUND when the store has no such content; a sealed
+ * blob and no key, or another key, is KEEL_E_INVALID_STATE saying which. */
+struct blob_reader;
+enum keel_err blob_reader_open(struct blobstore *bs, struct keel_ctx *ctx, const char *digest,
+                               struct blob_reader **out, uint64_t *size);
+/* Up to n bytes from pos; 0 at the end; -1 on a read error or content that
+ * does not authenticate (errno EBADMSG). */
+ssize_t blob_reader_read(struct blob_reader *r, uint64_t pos, void *buf, size_t n);
+/* A plain blob's descriptor, handed over (to send as it is); -1 for a
+ * sealed one, which must be read through the reader. */
+int blob_reader_take_fd(struct blob_reader *r);
+void blob_reader_close(struct blob_reader *r); /* NULL is safe */
+/* The sealed blobs' paths, for re-keying: calls each(arg, path) for every
+ * one, stopping at the first error it returns. */
+enum keel_err blobstore_each_sealed(struct blobstore *bs, struct keel_ctx *ctx,
+                                    enum keel_err (*each)(void *arg, const char *path),
+                                    void *arg);
+
+/* An open descriptor on a stored plain blob (the caller closes it) and its
+ * size. KEEL_E_NOT_FOUND when the store has no such content. */
 enum keel_err blob_open(struct blobstore *bs, struct keel_ctx *ctx, const char *digest, int *fd,
                         uint64_t *size);
 

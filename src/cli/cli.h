@@ -15,6 +15,7 @@ int cli_deployments(int argc, char **argv);
 int cli_predictions(int argc, char **argv);
 int cli_policy(int argc, char **argv);
 int cli_audit(int argc, char **argv);
+int cli_keys(int argc, char **argv);
 
 struct karena;
 

@@ -17,9 +17,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "api/api.h"
 #include "artifacts/blobstore.h"
 #include "auth/auth.h"
+#include "crypto/seal.h"
 #include "deploy/deploy.h"
 #include "deploy/follow.h"
 #include "deploy/predlog.h"
@@ -51,6 +54,7 @@ struct server_opts {
     const char *default_permission; /* for users without a row on a resource */
     const char *admin_username;     /* the first admin (or KEEL_ADMIN_USERNAME) */
     const char *admin_password_file; /* its password (or KEEL_ADMIN_PASSWORD) */
+    const char *key_file; /* the master key for encryption at rest (or KEEL_ENCRYPTION_KEY) */
 };
 
 static void server_usage(FILE *f)
@@ -88,7 +92,9 @@ static void server_usage(FILE *f)
             "                                READ (default), EDIT, MANAGE, NO_PERMISSIONS\n"
             "  --admin-username NAME         with --auth: the admin to create if missing\n"
             "                                (or KEEL_ADMIN_USERNAME)\n"
-            "  --admin-password-file FILE    that admin's password (or KEEL_ADMIN_PASSWORD)\n",
+            "  --admin-password-file FILE    that admin's password (or KEEL_ADMIN_PASSWORD)\n"
+            "  --encryption-key-file FILE    seal stored artifacts under this 256-bit master\n"
+            "                                key (or KEEL_ENCRYPTION_KEY, hex or base64)\n",
             DEFAULT_MAX_BODY, (unsigned long long)DEFAULT_MAX_ARTIFACT);
 }
 
@@ -97,7 +103,7 @@ static int parse_opts(int argc, char **argv, struct server_opts *o)
     enum {
         O_BACKEND = 256, O_ROOT, O_DEST, O_SERVE, O_NO_SERVE, O_DATA, O_MAXBODY, O_MAXART, O_API,
         O_FOLLOW, O_RETENTION, O_LOGQUEUE, O_SEGMENT, O_SEGMENT_AGE, O_ACCESS, O_MAXCONN,
-        O_CONNTIMEOUT, O_AUTH, O_DEFAULT_PERM, O_ADMIN_USER, O_ADMIN_PASS, O_HELP
+        O_CONNTIMEOUT, O_AUTH, O_DEFAULT_PERM, O_ADMIN_USER, O_ADMIN_PASS, O_KEY_FILE, O_HELP
     };
     static const struct option longopts[] = {
         {"host", required_argument, NULL, 'h'},
@@ -124,6 +130,7 @@ static int parse_opts(int argc, char **argv, struct server_opts *o)
         {"default-permission", required_argument, NULL, O_DEFAULT_PERM},
         {"admin-username", required_argument, NULL, O_ADMIN_USER},
         {"admin-password-file", required_argument, NULL, O_ADMIN_PASS},
+        {"encryption-key-file", required_argument, NULL, O_KEY_FILE},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -244,6 +251,7 @@ static int parse_opts(int argc, char **argv, struct server_opts *o)
         }
         case O_ADMIN_USER: o->admin_username = optarg; break;
         case O_ADMIN_PASS: o->admin_password_file = optarg; break;
+        case O_KEY_FILE: o->key_file = optarg; break;
         case O_HELP: server_usage(stdout); return 0;
         default: server_usage(stderr); return 2;
         }
@@ -420,6 +428,24 @@ int cli_server(int argc, char **argv)
         store_close(st);
         karena_free(a);
         return 1;
+    }
+    const char *key_text = getenv("KEEL_ENCRYPTION_KEY");
+    if (blobs && (o.key_file || (key_text && *key_text))) {
+        struct keel_key key;
+        enum keel_err e = keel_key_load(&ctx, o.key_file, o.key_file ? NULL : key_text, &key);
+        if (!e)
+            e = blobstore_set_key(blobs, &key, &ctx);
+        char id[SEAL_KEY_ID + 1];
+        memcpy(id, key.id, sizeof id);
+        OPENSSL_cleanse(&key, sizeof key);
+        if (e) {
+            fprintf(stderr, "keel server: %s\n", ctx.errmsg);
+            blobstore_close(blobs);
+            store_close(st);
+            karena_free(a);
+            return 2;
+        }
+        fprintf(stderr, "keel server: artifacts are sealed under key %s\n", id);
     }
     struct auth *auth = NULL;
     const char *gap = api_policy_gap();

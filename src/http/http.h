@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "util/buf.h"
 #include "util/err.h"
@@ -49,6 +50,14 @@ struct http_response {
      * instead; the server closes fd once sent. */
     int fd;
     uint64_t fd_offset, fd_len;
+    /* Or, when source_read is set, the body is source_len bytes it produces
+     * (pos counts from 0; it returns how many it wrote into buf, or -1 on an
+     * error, which cuts the answer short); the server calls source_free
+     * once, whatever happens. For content that is not a file as it lies. */
+    ssize_t (*source_read)(void *source, uint64_t pos, char *buf, size_t max);
+    void (*source_free)(void *source);
+    void *source;
+    uint64_t source_len;
     const char *header_names[HTTP_MAX_HEADERS];
     const char *header_values[HTTP_MAX_HEADERS];
     int n_headers;

@@ -92,10 +92,45 @@ static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const c
     return MHD_YES;
 }
 
+/* A response source as libmicrohttpd calls it: our -1 becomes its "end
+ * with error", which closes the connection rather than send a short body
+ * as if it were whole. */
+struct source {
+    ssize_t (*read)(void *source, uint64_t pos, char *buf, size_t max);
+    void (*free)(void *source);
+    void *arg;
+};
+
+static ssize_t source_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct source *s = cls;
+    ssize_t n = s->read(s->arg, pos, buf, max);
+    return n > 0 ? n : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void source_free(void *cls)
+{
+    struct source *s = cls;
+    s->free(s->arg);
+    free(s);
+}
+
 static enum MHD_Result queue(struct MHD_Connection *conn, struct http_response *resp)
 {
     struct MHD_Response *r;
-    if (resp->fd >= 0) {
+    if (resp->source_read) {
+        struct source *s = malloc(sizeof *s);
+        if (!s)
+            return MHD_NO; /* response_free releases the source */
+        *s = (struct source){resp->source_read, resp->source_free, resp->source};
+        r = MHD_create_response_from_callback(resp->source_len, 64 * 1024, source_read, s,
+                                              source_free);
+        if (!r) {
+            free(s);
+            return MHD_NO;
+        }
+        resp->source_read = NULL; /* libmicrohttpd frees it now */
+    } else if (resp->fd >= 0) {
         r = MHD_create_response_from_fd_at_offset64(resp->fd_len, resp->fd,
                                                     (int64_t)resp->fd_offset);
         if (!r) {
@@ -137,6 +172,9 @@ static void response_free(struct http_response *r)
     if (r->fd >= 0)
         close(r->fd);
     r->fd = -1;
+    if (r->source_read && r->source_free)
+        r->source_free(r->source);
+    r->source_read = NULL;
 }
 
 static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_response *resp)
@@ -186,7 +224,9 @@ static void access_log(const struct http_server *s, const struct conn_state *st,
     jw_kint(&w, "status", resp->status);
     jw_key(&w, "duration_ms");
     jw_double_fast(&w, ms);
-    jw_kint(&w, "bytes", (int64_t)(resp->fd >= 0 ? resp->fd_len : resp->body.len));
+    jw_kint(&w, "bytes", (int64_t)(resp->source_read ? resp->source_len
+                                   : resp->fd >= 0   ? resp->fd_len
+                                                     : resp->body.len));
     static const char *const extra[][2] = {{"X-Request-Id", "request_id"},
                                            {"X-Deployment", "deployment"},
                                            {"X-Model-Version", "model_version"}};

@@ -1,0 +1,114 @@
+/*
+ * keys.c -- `keel keys rotate`: puts every sealed file of a data directory
+ * under a new master key by re-wrapping each file's data key (its header),
+ * never rewriting the data. Safe to stop and run again: files already under
+ * the new key are left as they are. Run it with the server stopped, or
+ * restart the server with the new key right after: a file sealed by a server
+ * still holding the old key after the walk passed it stays under the old one
+ * until the next run.
+ */
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "artifacts/blobstore.h"
+#include "cli/cli.h"
+#include "crypto/seal.h"
+#include "util/arena.h"
+
+static void keys_usage(FILE *f)
+{
+    fprintf(f, "usage: keel keys rotate --old-key-file FILE --new-key-file FILE [options]\n"
+               "  re-wraps every sealed artifact's data key under the new master key\n"
+               "  --artifacts-destination DIR   the proxied artifacts (DATA_DIR/artifacts)\n"
+               "  --data-dir DIR                keel's data directory (./keel-data)\n");
+}
+
+struct rotation {
+    const struct keel_key *from, *to;
+    struct keel_ctx *ctx;
+    unsigned long long files;
+};
+
+static enum keel_err rotate_one(void *arg, const char *path)
+{
+    struct rotation *r = arg;
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return keel_fail(r->ctx, KEEL_E_IO, "cannot open %s", path);
+    enum keel_err e = seal_rewrap(fd, r->from, r->to, r->ctx);
+    close(fd);
+    if (e)
+        return keel_fail(r->ctx, e, "%s: %s", path, r->ctx->errmsg ? r->ctx->errmsg : "");
+    r->files++;
+    return KEEL_OK;
+}
+
+int cli_keys(int argc, char **argv)
+{
+    enum { O_OLD = 256, O_NEW, O_DEST, O_DATA, O_HELP };
+    static const struct option longopts[] = {
+        {"old-key-file", required_argument, NULL, O_OLD},
+        {"new-key-file", required_argument, NULL, O_NEW},
+        {"artifacts-destination", required_argument, NULL, O_DEST},
+        {"data-dir", required_argument, NULL, O_DATA},
+        {"help", no_argument, NULL, O_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    if (argc < 2 || strcmp(argv[1], "rotate") != 0) {
+        bool help = argc >= 2 && strcmp(argv[1], "--help") == 0;
+        keys_usage(help ? stdout : stderr);
+        return help ? 0 : 2;
+    }
+    const char *old_file = NULL, *new_file = NULL, *dest_opt = NULL, *data_dir = "./keel-data";
+    int ch;
+    optind = 2;
+    while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (ch) {
+        case O_OLD: old_file = optarg; break;
+        case O_NEW: new_file = optarg; break;
+        case O_DEST: dest_opt = optarg; break;
+        case O_DATA: data_dir = optarg; break;
+        case O_HELP: keys_usage(stdout); return 0;
+        default: keys_usage(stderr); return 2;
+        }
+    }
+    if (!old_file || !new_file) {
+        keys_usage(stderr);
+        return 2;
+    }
+    struct karena *a = karena_new(16u << 20);
+    if (!a)
+        return 1;
+    struct keel_ctx ctx = {.arena = a};
+    struct keel_key from, to;
+    struct blobstore *bs = NULL;
+    int rc = 2;
+    const char *dest = cli_artifacts_path(a, dest_opt, data_dir);
+    if (keel_key_load(&ctx, old_file, NULL, &from) || keel_key_load(&ctx, new_file, NULL, &to)) {
+        fprintf(stderr, "keel keys: %s\n", ctx.errmsg);
+    } else if (strcmp(from.id, to.id) == 0) {
+        fprintf(stderr, "keel keys: the old and the new key are the same key (%s)\n", to.id);
+    } else if (blobstore_open(&bs, dest, UINT64_MAX, &ctx) != KEEL_OK) {
+        fprintf(stderr, "keel keys: %s\n", ctx.errmsg);
+        rc = 1;
+    } else {
+        struct rotation r = {&from, &to, &ctx, 0};
+        enum keel_err e = blobstore_each_sealed(bs, &ctx, rotate_one, &r);
+        if (e)
+            fprintf(stderr, "keel keys: stopped after %llu files: %s\n", r.files, ctx.errmsg);
+        else
+            printf("%llu sealed files are under key %s (was %s)\n", r.files, to.id, from.id);
+        rc = e ? 1 : 0;
+    }
+    blobstore_close(bs);
+    OPENSSL_cleanse(&from, sizeof from);
+    OPENSSL_cleanse(&to, sizeof to);
+    karena_free(a);
+    return rc;
+}
