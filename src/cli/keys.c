@@ -1,5 +1,6 @@
 /*
- * keys.c -- `keel keys rotate`: puts every sealed file of a data directory
+ * keys.c -- `keel keys rotate`: puts every sealed file of a data directory (the
+ * artifacts' blobs and the prediction log's segments)
  * under a new master key by re-wrapping each file's data key (its header),
  * never rewriting the data. Safe to stop and run again: files already under
  * the new key are left as they are. Run it with the server stopped, or
@@ -8,10 +9,12 @@
  * until the next run.
  */
 #include <fcntl.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -24,7 +27,8 @@
 static void keys_usage(FILE *f)
 {
     fprintf(f, "usage: keel keys rotate --old-key-file FILE --new-key-file FILE [options]\n"
-               "  re-wraps every sealed artifact's data key under the new master key\n"
+               "  re-wraps the data key of every sealed artifact and prediction log\n"
+               "  segment under the new master key; the data is not rewritten\n"
                "  --artifacts-destination DIR   the proxied artifacts (DATA_DIR/artifacts)\n"
                "  --data-dir DIR                keel's data directory (./keel-data)\n");
 }
@@ -47,6 +51,34 @@ static enum keel_err rotate_one(void *arg, const char *path)
         return keel_fail(r->ctx, e, "%s: %s", path, r->ctx->errmsg ? r->ctx->errmsg : "");
     r->files++;
     return KEEL_OK;
+}
+
+/* nftw() takes no argument: the walk's rotation, one walk at a time */
+static struct rotation *walking;
+static enum keel_err walk_err;
+
+static int rotate_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)sb, (void)ftw;
+    size_t n = strlen(path);
+    if (type != FTW_F || n < 7 || strcmp(path + n - 7, ".sealed") != 0)
+        return 0;
+    walk_err = rotate_one(walking, path);
+    return walk_err != KEEL_OK; /* stop at the first failure */
+}
+
+/* The sealed segments under the prediction log's directory, if it exists. */
+static enum keel_err rotate_predictions(struct rotation *r, const char *dir)
+{
+    struct stat sb;
+    if (!dir || stat(dir, &sb) != 0)
+        return KEEL_OK;
+    walking = r;
+    walk_err = KEEL_OK;
+    if (nftw(dir, rotate_entry, 16, FTW_PHYS) != 0 && walk_err == KEEL_OK)
+        walk_err = keel_fail(r->ctx, KEEL_E_IO, "cannot walk %s", dir);
+    walking = NULL;
+    return walk_err;
 }
 
 int cli_keys(int argc, char **argv)
@@ -100,6 +132,8 @@ int cli_keys(int argc, char **argv)
     } else {
         struct rotation r = {&from, &to, &ctx, 0};
         enum keel_err e = blobstore_each_sealed(bs, &ctx, rotate_one, &r);
+        if (!e)
+            e = rotate_predictions(&r, karena_sprintf(a, "%s/predictions", data_dir));
         if (e)
             fprintf(stderr, "keel keys: stopped after %llu files: %s\n", r.files, ctx.errmsg);
         else

@@ -429,23 +429,24 @@ int cli_server(int argc, char **argv)
         karena_free(a);
         return 1;
     }
+    /* encryption at rest: the blob store and the prediction log keep copies */
     const char *key_text = getenv("KEEL_ENCRYPTION_KEY");
-    if (blobs && (o.key_file || (key_text && *key_text))) {
-        struct keel_key key;
+    struct keel_key key;
+    bool sealing = o.key_file || (key_text && *key_text);
+    if (sealing) {
         enum keel_err e = keel_key_load(&ctx, o.key_file, o.key_file ? NULL : key_text, &key);
-        if (!e)
+        if (!e && blobs)
             e = blobstore_set_key(blobs, &key, &ctx);
-        char id[SEAL_KEY_ID + 1];
-        memcpy(id, key.id, sizeof id);
-        OPENSSL_cleanse(&key, sizeof key);
         if (e) {
+            OPENSSL_cleanse(&key, sizeof key);
             fprintf(stderr, "keel server: %s\n", ctx.errmsg);
             blobstore_close(blobs);
             store_close(st);
             karena_free(a);
             return 2;
         }
-        fprintf(stderr, "keel server: artifacts are sealed under key %s\n", id);
+        fprintf(stderr, "keel server: artifacts and prediction logs are sealed under key %s\n",
+                key.id);
     }
     struct auth *auth = NULL;
     const char *gap = api_policy_gap();
@@ -477,8 +478,11 @@ int cli_server(int argc, char **argv)
                                 .queue_max = o.log_queue,
                                 .segment_bytes = o.log_segment_bytes,
                                 .segment_age_s = o.log_segment_s,
-                                .retention_days = o.log_retention_days};
-    if (predlog_open(&predlog, &pc, &ctx) != KEEL_OK) {
+                                .retention_days = o.log_retention_days,
+                                .key = sealing ? &key : NULL};
+    enum keel_err log_err = predlog_open(&predlog, &pc, &ctx);
+    OPENSSL_cleanse(&key, sizeof key); /* the stores hold their own copies */
+    if (log_err != KEEL_OK) {
         fprintf(stderr, "keel server: %s\n", ctx.errmsg);
         deploy_set_free(deploys);
         auth_close(auth);

@@ -18,6 +18,9 @@
 
 #define MAGIC "KEELSEAL"
 #define VERSION 1
+#define KIND_AT 9 /* header byte: what follows it */
+#define KIND_CHUNKS 0
+#define KIND_RECORDS 1
 #define FIXED 16 /* magic, version, reserved */
 #define SLOT 72  /* generation 4, key id 8, nonce 12, wrapped key 32, tag 16 */
 #define KEY_ID_BYTES 8
@@ -51,13 +54,16 @@ static bool gcm(bool encrypt, const unsigned char key[32], const unsigned char n
     return ok;
 }
 
-static void chunk_nonce(uint64_t index, bool final, unsigned char nonce[12])
+/* byte 8 tells chunks (0, 1: final) and records (2) apart */
+static void chunk_nonce(uint64_t index, int kind, unsigned char nonce[12])
 {
     for (int i = 0; i < 8; i++)
         nonce[i] = (unsigned char)(index >> (56 - 8 * i));
-    nonce[8] = final;
+    nonce[8] = (unsigned char)kind;
     nonce[9] = nonce[10] = nonce[11] = 0;
 }
+
+#define NONCE_RECORD 2
 
 /* ---- master keys ---- */
 
@@ -277,15 +283,6 @@ bool seal_plain_size(uint64_t file_size, uint64_t *plain)
 
 /* ---- writing ---- */
 
-struct sealed_writer {
-    int fd;
-    unsigned char key[32];
-    uint64_t index;    /* the next chunk's number */
-    size_t have;       /* plaintext bytes waiting in buf */
-    unsigned char buf[SEAL_CHUNK];
-    unsigned char out[DISK_CHUNK];
-};
-
 static enum keel_err write_all(int fd, const void *p, size_t n)
 {
     const char *c = p;
@@ -301,6 +298,15 @@ static enum keel_err write_all(int fd, const void *p, size_t n)
     return KEEL_OK;
 }
 
+struct sealed_writer {
+    int fd;
+    unsigned char key[32];
+    uint64_t index;    /* the next chunk's number */
+    size_t have;       /* plaintext bytes waiting in buf */
+    unsigned char buf[SEAL_CHUNK];
+    unsigned char out[DISK_CHUNK];
+};
+
 static enum keel_err flush_chunk(struct sealed_writer *w, bool final)
 {
     unsigned char nonce[12];
@@ -313,6 +319,23 @@ static enum keel_err flush_chunk(struct sealed_writer *w, bool final)
     return e;
 }
 
+/* A new header of `kind` on fd, with a fresh data key sealed in slot 0. */
+static enum keel_err write_header(int fd, const struct keel_key *master, int kind,
+                                  unsigned char data_key[32], struct keel_ctx *ctx)
+{
+    unsigned char h[SEAL_HEADER] = {0};
+    memcpy(h, MAGIC, 8);
+    h[8] = VERSION;
+    h[KIND_AT] = (unsigned char)kind;
+    struct slot s = {0};
+    if (RAND_bytes(data_key, 32) != 1 || !slot_seal(h, &s, master, data_key, 1))
+        return keel_fail(ctx, KEEL_E_INTERNAL, "cannot make a data key");
+    slot_write(h, 0, &s);
+    if (write_all(fd, h, sizeof h) != KEEL_OK)
+        return keel_fail(ctx, KEEL_E_IO, "cannot write a sealed header: %s", strerror(errno));
+    return KEEL_OK;
+}
+
 enum keel_err sealed_writer_new(int fd, const struct keel_key *master,
                                 struct sealed_writer **out, struct keel_ctx *ctx)
 {
@@ -320,18 +343,10 @@ enum keel_err sealed_writer_new(int fd, const struct keel_key *master,
     if (!w)
         return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
     w->fd = fd;
-    unsigned char h[SEAL_HEADER] = {0};
-    memcpy(h, MAGIC, 8);
-    h[8] = VERSION;
-    struct slot s = {0};
-    if (RAND_bytes(w->key, sizeof w->key) != 1 || !slot_seal(h, &s, master, w->key, 1)) {
+    enum keel_err e = write_header(fd, master, KIND_CHUNKS, w->key, ctx);
+    if (e) {
         sealed_writer_free(w);
-        return keel_fail(ctx, KEEL_E_INTERNAL, "cannot make a data key");
-    }
-    slot_write(h, 0, &s);
-    if (write_all(fd, h, sizeof h) != KEEL_OK) {
-        sealed_writer_free(w);
-        return keel_fail(ctx, KEEL_E_IO, "cannot write a sealed header: %s", strerror(errno));
+        return e;
     }
     *out = w;
     return KEEL_OK;
@@ -391,7 +406,8 @@ enum keel_err sealed_reader_open(int fd, const struct keel_key *master,
     enum keel_err e = KEEL_OK;
     if (!r)
         e = keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
-    else if (size < 0 || pread(fd, h, sizeof h, 0) != (ssize_t)sizeof h || !seal_is_sealed(h, sizeof h))
+    else if (size < 0 || pread(fd, h, sizeof h, 0) != (ssize_t)sizeof h ||
+             !seal_is_sealed(h, sizeof h) || h[KIND_AT] != KIND_CHUNKS)
         e = keel_fail(ctx, KEEL_E_INVALID_STATE, "not a sealed file");
     else if (!seal_plain_size((uint64_t)size, &r->plain))
         e = keel_fail(ctx, KEEL_E_INVALID_STATE,
@@ -495,4 +511,111 @@ enum keel_err seal_rewrap(int fd, const struct keel_key *from, const struct keel
     if (pwrite(fd, empty, SLOT, FIXED + slot * SLOT) != SLOT || fsync(fd) != 0)
         return keel_fail(ctx, KEEL_E_IO, "cannot clear the old key slot: %s", strerror(errno));
     return KEEL_OK;
+}
+
+/* ---- sealed records ---- */
+
+enum keel_err seal_records_start(int fd, const struct keel_key *master,
+                                 unsigned char data_key[32], struct keel_ctx *ctx)
+{
+    return write_header(fd, master, KIND_RECORDS, data_key, ctx);
+}
+
+bool seal_record(const unsigned char data_key[32], uint64_t index, const void *p, size_t n,
+                 unsigned char *out)
+{
+    if (n > SEAL_RECORD_MAX)
+        return false;
+    unsigned char nonce[12];
+    chunk_nonce(index, NONCE_RECORD, nonce);
+    for (int i = 0; i < 4; i++)
+        out[i] = (unsigned char)(n >> (24 - 8 * i));
+    /* the length is authenticated too: it is the AAD */
+    return gcm(true, data_key, nonce, out, 4, p, n, out + 4, out + 4 + n);
+}
+
+struct sealed_records {
+    int fd;
+    unsigned char key[32];
+    uint64_t index; /* the next record's number */
+    off_t at;       /* its offset */
+    unsigned char *disk, *plain;
+    size_t cap;
+};
+
+enum keel_err sealed_records_open(int fd, const struct keel_key *master,
+                                  struct sealed_records **out, struct keel_ctx *ctx)
+{
+    unsigned char h[SEAL_HEADER];
+    struct sealed_records *r = calloc(1, sizeof *r);
+    enum keel_err e = KEEL_OK;
+    if (!r)
+        e = keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+    else if (pread(fd, h, sizeof h, 0) != (ssize_t)sizeof h || !seal_is_sealed(h, sizeof h) ||
+             h[KIND_AT] != KIND_RECORDS)
+        e = keel_fail(ctx, KEEL_E_INVALID_STATE, "not a sealed record file");
+    else if (find_slot(h, master, r->key, ctx) < 0)
+        e = ctx->err;
+    if (e) {
+        if (r)
+            OPENSSL_cleanse(r, sizeof *r);
+        free(r);
+        close(fd);
+        return e;
+    }
+    r->fd = fd;
+    r->at = SEAL_HEADER;
+    *out = r;
+    return KEEL_OK;
+}
+
+int sealed_records_next(struct sealed_records *r, const unsigned char **p, size_t *n)
+{
+    unsigned char len[4];
+    ssize_t got = pread(r->fd, len, 4, r->at);
+    if (got < 4)
+        return got < 0 ? -1 : 0; /* the end, or a length cut short by a crash */
+    size_t size = (size_t)len[0] << 24 | (size_t)len[1] << 16 | (size_t)len[2] << 8 | len[3];
+    if (size > SEAL_RECORD_MAX) {
+        errno = EBADMSG;
+        return -1;
+    }
+    if (size + SEAL_TAG > r->cap) {
+        unsigned char *d = realloc(r->disk, size + SEAL_TAG), *q = d ? realloc(r->plain, size + 1) : NULL;
+        if (d)
+            r->disk = d;
+        if (!q) {
+            errno = ENOMEM;
+            return -1;
+        }
+        r->plain = q;
+        r->cap = size + SEAL_TAG;
+    }
+    got = pread(r->fd, r->disk, size + SEAL_TAG, r->at + 4);
+    if (got < (ssize_t)(size + SEAL_TAG))
+        return got < 0 ? -1 : 0; /* a record cut short at the end: a crash mid-append */
+    unsigned char nonce[12];
+    chunk_nonce(r->index, NONCE_RECORD, nonce);
+    if (!gcm(false, r->key, nonce, len, 4, r->disk, size, r->plain, r->disk + size)) {
+        errno = EBADMSG;
+        return -1;
+    }
+    r->index++;
+    r->at += (off_t)(4 + size + SEAL_TAG);
+    *p = r->plain;
+    *n = size;
+    return 1;
+}
+
+void sealed_records_close(struct sealed_records *r)
+{
+    if (!r)
+        return;
+    close(r->fd);
+    if (r->plain)
+        OPENSSL_cleanse(r->plain, r->cap > SEAL_TAG ? r->cap - SEAL_TAG : 0);
+    free(r->disk);
+    free(r->plain);
+    OPENSSL_cleanse(r, sizeof *r);
+    free(r);
 }

@@ -78,6 +78,31 @@ enum keel_err sealed_reader_open(int fd, const struct keel_key *master,
 ssize_t sealed_read(struct sealed_reader *r, uint64_t pos, void *buf, size_t n);
 void sealed_reader_close(struct sealed_reader *r); /* NULL is safe; closes fd */
 
+/* ---- sealed records: append-only logs ----
+ * The same header (marked as a record file), then records sealed one at a
+ * time as [4-byte length][ciphertext][tag], the nonce being the record's
+ * number: a file that grows across a process's life (prediction-log
+ * segments), each append durable on its own. A record cut short at the end
+ * (a crash mid-append) reads as the end; a changed, reordered or dropped
+ * record does not authenticate. */
+#define SEAL_RECORD_MAX (256u << 20)
+/* Writes a record file's header on fd with a fresh data key (in data_key). */
+enum keel_err seal_records_start(int fd, const struct keel_key *master,
+                                 unsigned char data_key[32], struct keel_ctx *ctx);
+/* The bytes record n takes on disk. */
+static inline size_t seal_record_size(size_t n) { return 4 + n + SEAL_TAG; }
+/* Seals record number `index` of n bytes into out (seal_record_size(n)). */
+bool seal_record(const unsigned char data_key[32], uint64_t index, const void *p, size_t n,
+                 unsigned char *out);
+struct sealed_records;
+/* Opens a record file (the reader owns fd from then on, even on failure). */
+enum keel_err sealed_records_open(int fd, const struct keel_key *master,
+                                  struct sealed_records **out, struct keel_ctx *ctx);
+/* The next record: 1 with *p and *n (valid until the next call), 0 at the
+ * end, -1 when it does not authenticate (errno EBADMSG) or cannot be read. */
+int sealed_records_next(struct sealed_records *r, const unsigned char **p, size_t *n);
+void sealed_records_close(struct sealed_records *r); /* NULL is safe; closes fd */
+
 /* ---- re-keying ---- */
 /* Rewrites the header on fd: the data key, unwrapped with `from`, is sealed
  * under `to` into the other slot with a higher generation and fsync'd; then

@@ -13,7 +13,9 @@
  * waiters. Invariants: a required record is reported done only after the
  * fsync of the bytes that hold it; a segment only ever grows by whole gzip
  * members (a failed write is truncated back), so every segment is a valid
- * gzip file of whole JSON lines at all times.
+ * gzip file of whole JSON lines at all times. With a key, each member is
+ * sealed as one record of the segment (crypto/seal.h), which keeps the same
+ * property: a segment is whole sealed records, one per member.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -29,6 +31,9 @@
 #include <libdeflate.h>
 #include <zlib.h>
 
+#include <openssl/crypto.h>
+
+#include "crypto/seal.h"
 #include "deploy/predlog.h"
 #include "util/arena.h"
 #include "util/fs.h"
@@ -80,6 +85,9 @@ struct segment {
     int fd;
     uint64_t bytes;
     int64_t opened_ms, used_ms;
+    bool sealed;                 /* its members are sealed records under data_key */
+    unsigned char data_key[32];
+    uint64_t records;            /* sealed so far: the next record's number */
 };
 
 struct predlog {
@@ -96,6 +104,9 @@ struct predlog {
     struct predlog_stats stats;
     struct segment seg[OPEN_SEGMENTS];
     int64_t last_retention;
+    struct keel_key *key; /* seal segments under it; NULL: plain */
+    unsigned char *sealbuf; /* a sealed member (the writer's) */
+    size_t sealbuf_cap;
     struct libdeflate_compressor *gz; /* the writer's, with its buffers: */
     char *in, *out;                   /* a member's input (MEMBER_INPUT and one
                                          record at most) and its bound */
@@ -116,7 +127,7 @@ static void segment_close(struct segment *s)
         fsync(s->fd); /* best-effort records too reach the disk before we forget the fd */
         close(s->fd);
     }
-    memset(s, 0, sizeof *s);
+    OPENSSL_cleanse(s, sizeof *s); /* the data key with the rest */
     s->fd = -1;
 }
 
@@ -147,20 +158,23 @@ static struct segment *segment_for(struct predlog *l, const char *deployment, co
             (int)sizeof dir ||
         keel_mkdirs(dir) != 0)
         return NULL;
-    if (snprintf(s->path, sizeof s->path, "%s/part-%lld-%06llu.jsonl.gz", dir, (long long)now,
-                 (unsigned long long)l->seq++) >= (int)sizeof s->path)
+    if (snprintf(s->path, sizeof s->path, "%s/part-%lld-%06llu.jsonl.gz%s", dir, (long long)now,
+                 (unsigned long long)l->seq++, l->key ? ".sealed" : "") >= (int)sizeof s->path)
         return NULL;
     s->fd = open(s->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (s->fd < 0)
         return NULL;
-    if (!keel_fsync_dir(dir)) { /* a segment whose name may not survive holds no record */
+    s->sealed = l->key != NULL;
+    s->records = 0;
+    if ((s->sealed && seal_records_start(s->fd, l->key, s->data_key, NULL) != KEEL_OK) ||
+        !keel_fsync_dir(dir)) { /* a segment whose name may not survive holds no record */
         close(s->fd);
         unlink(s->path);
         s->fd = -1;
         return NULL;
     }
     snprintf(s->key, sizeof s->key, "%s", key);
-    s->bytes = 0;
+    s->bytes = s->sealed ? SEAL_HEADER : 0;
     s->opened_ms = s->used_ms = now;
     return s;
 }
@@ -203,6 +217,12 @@ static bool write_member(struct predlog *l, struct segment *s, struct rec **recs
         len = libdeflate_gzip_compress(l->gz, in, in_len, out, cap);
         ok = len > 0;
     }
+    if (ok && s->sealed) { /* the member, sealed as the segment's next record */
+        ok = reserve((char **)&l->sealbuf, &l->sealbuf_cap, seal_record_size(len)) &&
+             seal_record(s->data_key, s->records, out, len, l->sealbuf);
+        out = l->sealbuf;
+        len = seal_record_size(len);
+    }
     off_t before = (off_t)s->bytes;
     size_t done = 0;
     while (ok && done < len) {
@@ -223,6 +243,7 @@ static bool write_member(struct predlog *l, struct segment *s, struct rec **recs
         return false;
     }
     s->bytes += len;
+    s->records += s->sealed;
     return true;
 }
 
@@ -402,6 +423,13 @@ enum keel_err predlog_open(struct predlog **out, const struct predlog_config *cf
     if (!l)
         return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
     l->cfg = *cfg;
+    l->cfg.key = NULL; /* the copy below is the log's own */
+    if (cfg->key && !(l->key = malloc(sizeof *l->key))) {
+        free(l);
+        return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+    }
+    if (cfg->key)
+        *l->key = *cfg->key;
     if (!l->cfg.queue_max)
         l->cfg.queue_max = 65536;
     if (!l->cfg.segment_bytes)
@@ -412,10 +440,12 @@ enum keel_err predlog_open(struct predlog **out, const struct predlog_config *cf
     for (int i = 0; i < OPEN_SEGMENTS; i++)
         l->seg[i].fd = -1;
     if (keel_mkdirs(l->dir) != 0) {
+        free(l->key);
         free(l);
         return keel_fail(ctx, KEEL_E_IO, "cannot create %s: %s", cfg->dir, strerror(errno));
     }
     if (!(l->gz = libdeflate_alloc_compressor(1))) {
+        free(l->key);
         free(l);
         return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
     }
@@ -424,6 +454,7 @@ enum keel_err predlog_open(struct predlog **out, const struct predlog_config *cf
     pthread_cond_init(&l->done_cv, NULL);
     if (pthread_create(&l->writer, NULL, writer_main, l) != 0) {
         libdeflate_free_compressor(l->gz);
+        free(l->key);
         free(l);
         return keel_fail(ctx, KEEL_E_NOMEM, "cannot start the prediction log writer");
     }
@@ -453,6 +484,10 @@ void predlog_close(struct predlog *l)
     free(l->spool.buf);
     free(l->spare.buf);
     free(l->out);
+    free(l->sealbuf);
+    if (l->key)
+        OPENSSL_cleanse(l->key, sizeof *l->key);
+    free(l->key);
     free(l);
 }
 
@@ -609,46 +644,111 @@ static bool matches(const struct jval *rec, const struct predlog_filter *f)
     return true;
 }
 
-static enum keel_err scan_file(const char *path, const struct predlog_filter *f, struct kbuf *out,
-                               size_t *found)
+/* A query's pass over segment bytes, line by line. */
+struct scan {
+    const struct predlog_filter *f;
+    struct kbuf *out, line;
+    size_t *found;
+    enum keel_err e;
+};
+
+static void scan_feed(struct scan *sc, const char *block, size_t n)
 {
-    gzFile gz = gzopen(path, "rb");
-    if (!gz)
+    for (size_t i = 0; i < n && *sc->found < sc->f->limit && sc->e == KEEL_OK; i++) {
+        if (block[i] != '\n') {
+            if (kbuf_addc(&sc->line, block[i]) != KEEL_OK)
+                kbuf_reset(&sc->line); /* a record over the limit cannot be ours: skip */
+            continue;
+        }
+        struct karena *a = karena_new(4 * MAX_RECORD);
+        const struct jval *rec = a ? jp_parse(a, sc->line.data, sc->line.len, NULL) : NULL;
+        if (rec && matches(rec, sc->f)) {
+            if (*sc->found)
+                kbuf_addc(sc->out, ',');
+            if (kbuf_add(sc->out, sc->line.data, sc->line.len) != KEEL_OK)
+                sc->e = KEEL_E_TOO_LARGE;
+            (*sc->found)++;
+        }
+        karena_free(a);
+        kbuf_reset(&sc->line);
+    }
+}
+
+/* A sealed segment: each record is one gzip member. */
+static enum keel_err scan_sealed(struct predlog *l, const char *path, struct scan *sc,
+                                 struct keel_ctx *ctx)
+{
+    if (!l->key)
+        return keel_fail(ctx, KEEL_E_INVALID_STATE,
+                         "the prediction log segment %s is encrypted: start keel with the "
+                         "encryption key it was written with",
+                         path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return KEEL_OK; /* removed by retention meanwhile */
-    struct kbuf line;
-    kbuf_init(&line, MAX_RECORD + 1);
+    struct sealed_records *r = NULL;
+    enum keel_err e = sealed_records_open(fd, l->key, &r, ctx);
+    if (e)
+        return e;
+    const unsigned char *member;
+    size_t n;
+    int got;
+    while (sc->e == KEEL_OK && *sc->found < sc->f->limit &&
+           (got = sealed_records_next(r, &member, &n)) == 1) {
+        z_stream z = {0};
+        if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) {
+            sc->e = keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+            break;
+        }
+        z.next_in = (unsigned char *)member;
+        z.avail_in = (unsigned)n;
+        unsigned char block[65536];
+        int zr = Z_OK;
+        while (zr == Z_OK && sc->e == KEEL_OK) {
+            z.next_out = block;
+            z.avail_out = sizeof block;
+            zr = inflate(&z, Z_NO_FLUSH);
+            if (zr == Z_OK || zr == Z_STREAM_END)
+                scan_feed(sc, (const char *)block, sizeof block - z.avail_out);
+        }
+        inflateEnd(&z);
+        if (zr != Z_STREAM_END && sc->e == KEEL_OK)
+            sc->e = keel_fail(ctx, KEEL_E_INVALID_STATE, "a sealed member of %s is not gzip",
+                              path);
+    }
+    if (got < 0 && sc->e == KEEL_OK)
+        sc->e = keel_fail(ctx, KEEL_E_INVALID_STATE,
+                          "a record of the prediction log segment %s does not authenticate: "
+                          "it was changed on disk",
+                          path);
+    sealed_records_close(r);
+    return sc->e;
+}
+
+static enum keel_err scan_file(struct predlog *l, const char *path,
+                               const struct predlog_filter *f, struct kbuf *out, size_t *found,
+                               struct keel_ctx *ctx)
+{
+    struct scan sc = {.f = f, .out = out, .found = found, .e = KEEL_OK};
+    kbuf_init(&sc.line, MAX_RECORD + 1);
+    size_t len = strlen(path);
+    if (len > 7 && strcmp(path + len - 7, ".sealed") == 0) {
+        enum keel_err e = scan_sealed(l, path, &sc, ctx);
+        kbuf_free(&sc.line);
+        return e;
+    }
+    gzFile gz = gzopen(path, "rb");
+    if (!gz) {
+        kbuf_free(&sc.line);
+        return KEEL_OK; /* removed by retention meanwhile */
+    }
     char block[65536];
     int n;
-    enum keel_err e = KEEL_OK;
-    bool eof = false;
-    while (!eof && *found < f->limit && e == KEEL_OK) {
-        n = gzread(gz, block, sizeof block);
-        if (n <= 0) {
-            eof = true;
-            n = 0;
-        }
-        for (int i = 0; i < n && *found < f->limit; i++) {
-            if (block[i] != '\n') {
-                if (kbuf_addc(&line, block[i]) != KEEL_OK)
-                    kbuf_reset(&line); /* a record over the limit cannot be ours: skip */
-                continue;
-            }
-            struct karena *a = karena_new(4 * MAX_RECORD);
-            const struct jval *rec = a ? jp_parse(a, line.data, line.len, NULL) : NULL;
-            if (rec && matches(rec, f)) {
-                if (*found)
-                    kbuf_addc(out, ',');
-                if (kbuf_add(out, line.data, line.len) != KEEL_OK)
-                    e = KEEL_E_TOO_LARGE;
-                (*found)++;
-            }
-            karena_free(a);
-            kbuf_reset(&line);
-        }
-    }
-    kbuf_free(&line);
+    while (*found < f->limit && sc.e == KEEL_OK && (n = gzread(gz, block, sizeof block)) > 0)
+        scan_feed(&sc, block, (size_t)n);
+    kbuf_free(&sc.line);
     gzclose(gz);
-    return e;
+    return sc.e;
 }
 
 enum keel_err predlog_query(struct predlog *l, const struct predlog_filter *f, struct kbuf *out,
@@ -681,7 +781,7 @@ enum keel_err predlog_query(struct predlog *l, const struct predlog_filter *f, s
             for (size_t k = 0; parts && k < np && e == KEEL_OK && *n_found < f->limit; k++) {
                 char *path = karena_sprintf(ctx->arena, "%s/%s", pdir, parts[k]);
                 if (path)
-                    e = scan_file(path, f, out, n_found);
+                    e = scan_file(l, path, f, out, n_found, ctx);
             }
         }
     }

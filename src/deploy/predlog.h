@@ -36,7 +36,13 @@ struct predlog_config {
     size_t segment_bytes;    /* roll a segment past this size; 0: 64 MiB */
     unsigned segment_age_s;  /* roll a segment older than this; 0: 3600 */
     unsigned retention_days; /* delete older date= partitions; 0: keep all */
+    /* seal segments under this master key (copied; crypto/seal.h): each
+     * gzip member becomes one sealed record of a .jsonl.gz.sealed file,
+     * read back through keel. NULL: plain .jsonl.gz, readable by any tool */
+    const struct keel_key *key;
 };
+
+struct keel_key;
 
 struct predlog_stats {
     uint64_t written;        /* records on disk */

@@ -155,3 +155,58 @@ def test_a_deployment_loads_from_sealed_artifacts(sealed):
     r = requests.post(server.url + "/deployments/iris/invocations", data=csv, timeout=30,
                       headers={"Content-Type": "text/csv"})
     assert r.status_code == 200 and r.headers["X-Model-Version"] == "1"
+
+
+def predictions(server, **params):
+    r = requests.get(server.url + "/api/2.0/keel/predictions", params=params, timeout=30)
+    return r
+
+
+def test_the_prediction_log_is_sealed_and_read_back_through_keel(sealed, tmp_path):
+    server = sealed()
+    model = FIXTURES / "models" / "xgb-classifier-iris"
+    csv = (FIXTURES / "golden" / "xgb-classifier-iris" / "input.csv").read_text()
+    requests.post(server.url + "/api/2.0/keel/deployments/create", timeout=60, json={
+        "name": "iris", "model_uri": str(model), "prediction_log": "required"}).raise_for_status()
+    ids = []
+    for _ in range(4):
+        r = requests.post(server.url + "/deployments/iris/invocations", data=csv, timeout=30,
+                          headers={"Content-Type": "text/csv"})
+        assert r.status_code == 200
+        ids.append(r.headers["X-Request-Id"])
+    got = predictions(server, deployment="iris")
+    assert got.status_code == 200
+    assert [p["request_id"] for p in got.json()["predictions"]] == ids
+    server.kill9()  # the required records were durable; the segment is whole records
+    segments = sorted((server.data_dir / "data" / "predictions").rglob("part-*"))
+    assert segments and all(p.name.endswith(".jsonl.gz.sealed") for p in segments)
+    for p in segments:
+        data = p.read_bytes()
+        assert data.startswith(b"KEELSEAL") and not any(i.encode() in data for i in ids)
+    again = sealed(key=KEY1, data_dir=server.data_dir)
+    assert [p["request_id"] for p in predictions(again, deployment="iris").json()[
+        "predictions"]] == ids
+    again.stop()
+    plain = sealed(key=None, data_dir=server.data_dir)
+    r = predictions(plain, deployment="iris")
+    assert r.status_code == 500 and "encrypted" in r.json()["message"]
+    plain.stop()
+    old, new = tmp_path / "old.key", tmp_path / "new.key"
+    old.write_text(KEY1)
+    new.write_text(KEY2)
+    r = subprocess.run([KEEL_BIN, "keys", "rotate", "--old-key-file", str(old),
+                        "--new-key-file", str(new), "--data-dir", str(server.data_dir / "data"),
+                        "--artifacts-destination", str(server.data_dir / "artifacts")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith(f"{len(segments)} sealed files"), r.stdout
+    rotated = sealed(key=KEY2, data_dir=server.data_dir)
+    assert [p["request_id"] for p in predictions(rotated, deployment="iris").json()[
+        "predictions"]] == ids
+    rotated.stop()
+    # a changed byte in a record is refused
+    data = bytearray(segments[0].read_bytes())
+    data[200] ^= 1
+    segments[0].write_bytes(bytes(data))
+    tampered = sealed(key=KEY2, data_dir=server.data_dir)
+    r = predictions(tampered, deployment="iris")
+    assert r.status_code == 500 and "does not authenticate" in r.json()["message"]
