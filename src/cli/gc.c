@@ -6,16 +6,20 @@
  * never removed (an upload stores its content a moment before its row).
  */
 #include <getopt.h>
+#include <pwd.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "artifacts/artifacts.h"
 #include "artifacts/blobstore.h"
 #include "cli/cli.h"
 #include "store/store.h"
 #include "util/arena.h"
+#include "util/buf.h"
+#include "util/json.h"
 #include "util/time.h"
 
 #define DEFAULT_GRACE_S 3600
@@ -59,6 +63,32 @@ static const char **split_ids(struct karena *a, const char *text, size_t *n)
          t = strtok_r(NULL, ",", &save))
         v[(*n)++] = t;
     return v;
+}
+
+static const char *gc_audit_fields(struct karena *a, long long older, const char *ids)
+{
+    const struct passwd *pw = getpwuid(getuid());
+    struct kbuf b;
+    kbuf_init(&b, 8192);
+    struct jw w;
+    jw_init(&w, &b);
+    jw_obj(&w);
+    jw_kstr(&w, "principal",
+            karena_sprintf(a, "os:%s", pw && pw->pw_name ? pw->pw_name : "unknown"));
+    jw_kstr(&w, "action", "keel gc");
+    jw_key(&w, "resource");
+    jw_arr(&w);
+    jw_arr_end(&w);
+    jw_key(&w, "request");
+    jw_obj(&w);
+    jw_kint(&w, "older_than_s", older);
+    jw_kstr_opt(&w, "run_ids", ids);
+    jw_obj_end(&w);
+    jw_kstr(&w, "outcome", "ok");
+    jw_obj_end(&w);
+    const char *fields = w.err == KEEL_OK ? karena_strndup(a, b.data, b.len) : NULL;
+    kbuf_free(&b);
+    return fields;
 }
 
 int cli_gc(int argc, char **argv)
@@ -120,6 +150,10 @@ int cli_gc(int argc, char **argv)
         rc = 2;
         goto out;
     }
+    /* purging is a change like any other: the audit log records it, with
+     * the operating-system user who ran it */
+    struct keel_audit audit = {.fields = gc_audit_fields(a, older, ids_text)};
+    ctx.audit = audit.fields ? &audit : NULL;
     if (store_open(&st, &sc, &ctx) != KEEL_OK ||
         store_runs_purge(st, &ctx, keel_now_ms() - older * 1000, ids, n_ids, &uris,
                          &n_purged) != KEEL_OK)

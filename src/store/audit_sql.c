@@ -4,14 +4,14 @@
  * reordering a record shows.
  *
  * Design note -- the chain and the writer:
- *  1. Only the store's writer thread appends, so the chain has one order:
- *     the commit order. It keeps the last number and hash in memory
- *     (store_audit_head) and loads them from audit_head when the store opens.
- *  2. A record is appended inside the savepoint of the write it describes,
- *     after the write succeeded. If appending fails, the savepoint rolls
- *     back the change too. sqlite.c restores the in-memory head when a
- *     savepoint or the whole transaction is rolled back, so the head always
- *     matches what is committed.
+ *  1. A record is appended by the store's writer, inside the transaction
+ *     of the write it describes and after that write, so the transaction
+ *     already holds the database's write lock: the head (audit_head) it
+ *     reads is the committed one, even with another process (keel gc)
+ *     appending to the same store. The chain's order is the commit order.
+ *  2. A record is appended inside the savepoint of the write it describes.
+ *     If appending fails, the savepoint rolls back the change too; if the
+ *     change is rolled back, so is its record.
  *  3. record = {"seq": n, "time": ms, <the request's fields>};
  *     hash(n) = SHA-256(hash(n-1) || record), hash(0) = 32 zero bytes.
  *     Numbers have no gaps; audit_head = (last n, hash(n)).
@@ -48,7 +48,7 @@ enum keel_err sql_audit_head(struct dbconn *c, struct keel_ctx *ctx, int64_t *se
 {
     *seq = 0;
     memset(hash, 0, 32);
-    sqlite3_stmt *s = db_prepare(c, ctx, "SELECT seq, hash FROM audit_head WHERE id = 1");
+    sqlite3_stmt *s = db_stmt(c, ctx, "SELECT seq, hash FROM audit_head WHERE id = 1");
     if (!s)
         return ctx->err;
     int rc = sqlite3_step(s);
@@ -56,17 +56,24 @@ enum keel_err sql_audit_head(struct dbconn *c, struct keel_ctx *ctx, int64_t *se
         *seq = sqlite3_column_int64(s, 0);
         memcpy(hash, sqlite3_column_blob(s, 1), 32);
     }
-    sqlite3_finalize(s);
+    sqlite3_reset(s);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? KEEL_OK : db_fail(c, ctx, "audit head");
 }
 
-enum keel_err sql_audit_append(struct dbconn *c, struct keel_ctx *ctx, int64_t *seq,
-                               unsigned char hash[32])
+enum keel_err sql_audit_append(struct dbconn *c, struct keel_ctx *ctx)
 {
     const char *fields = ctx->audit->fields;
     if (!fields || fields[0] != '{')
         return keel_fail(ctx, KEEL_E_INTERNAL, "malformed audit record");
-    int64_t next = *seq + 1;
+    /* the head is read inside the transaction, which holds the database's
+     * write lock by now (the change came first): another process appending
+     * too (keel gc) cannot slip a record in between */
+    int64_t head_seq = 0;
+    unsigned char hash[32];
+    enum keel_err e = sql_audit_head(c, ctx, &head_seq, hash);
+    if (e)
+        return e;
+    int64_t next = head_seq + 1;
     const char *record = karena_sprintf(ctx->arena, "{\"seq\":%lld,\"time\":%lld%s%s",
                                         (long long)next, (long long)keel_now_ms(),
                                         fields[1] == '}' ? "" : ",", fields + 1);
@@ -92,8 +99,6 @@ enum keel_err sql_audit_append(struct dbconn *c, struct keel_ctx *ctx, int64_t *
     sqlite3_bind_blob(s, 2, h, 32, SQLITE_TRANSIENT);
     if (sqlite3_step(s) != SQLITE_DONE)
         return db_fail(c, ctx, "audit head");
-    *seq = next;
-    memcpy(hash, h, 32);
     return KEEL_OK;
 }
 

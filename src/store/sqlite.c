@@ -56,9 +56,6 @@ struct store {
     bool checkpoint_wanted;
     int wal_pages;       /* as reported by the last commit; writer thread only */
     int checkpoint_mark; /* wal_pages when the checkpointer was last woken */
-    /* the audit chain's head as committed (audit_sql.c); writer thread only */
-    int64_t audit_seq;
-    unsigned char audit_hash[32];
     pthread_mutex_t mu;
     pthread_cond_t work_cv, done_cv, reader_cv;
     struct write_op *head, *tail;
@@ -211,23 +208,15 @@ static bool tx(struct dbconn *c, struct keel_ctx *ctx, const char *sql)
 }
 
 /* The write, then the request's audit record in the same savepoint: a
- * record that cannot be stored undoes its change. The chain's head moves
- * only with a stored record and moves back when its savepoint is undone. */
-static enum keel_err run_op(struct store *st, struct dbconn *c, struct write_op *op)
+ * record that cannot be stored undoes its change. */
+static enum keel_err run_op(struct dbconn *c, struct write_op *op)
 {
     enum keel_err e = op->fn(c, op->ctx, op->arg);
     struct keel_audit *audit = op->ctx->audit;
     if (e || !audit || audit->stored)
         return e;
-    int64_t seq = st->audit_seq;
-    unsigned char hash[32];
-    memcpy(hash, st->audit_hash, sizeof hash);
-    e = sql_audit_append(c, op->ctx, &st->audit_seq, st->audit_hash);
-    if (e) {
-        st->audit_seq = seq;
-        memcpy(st->audit_hash, hash, sizeof hash);
+    if ((e = sql_audit_append(c, op->ctx)))
         return e;
-    }
     audit->stored = true;
     return KEEL_OK;
 }
@@ -235,9 +224,6 @@ static enum keel_err run_op(struct store *st, struct dbconn *c, struct write_op 
 static void run_batch(struct store *st, struct write_op *ops)
 {
     struct dbconn *c = &st->writer;
-    int64_t seq0 = st->audit_seq;
-    unsigned char hash0[32];
-    memcpy(hash0, st->audit_hash, sizeof hash0);
     bool ok = tx(c, ops->ctx, sql_begin);
     for (struct write_op *op = ops; op; op = op->next) {
         if (!ok) {
@@ -249,17 +235,11 @@ static void run_batch(struct store *st, struct write_op *ops)
             op->result = db_fail(c, op->ctx, "savepoint");
             continue;
         }
-        int64_t seq = st->audit_seq;
-        unsigned char hash[32];
-        memcpy(hash, st->audit_hash, sizeof hash);
         bool had_record = op->ctx->audit && op->ctx->audit->stored;
-        op->result = run_op(st, c, op);
+        op->result = run_op(c, op);
         if (op->result != KEEL_OK) {
             tx(c, op->ctx, sql_rollback_to);
-            /* the write may have failed after its record went in */
-            st->audit_seq = seq;
-            memcpy(st->audit_hash, hash, sizeof hash);
-            if (op->ctx->audit && !had_record)
+            if (op->ctx->audit && !had_record) /* its record went with it */
                 op->ctx->audit->stored = false;
         }
         tx(c, op->ctx, sql_release);
@@ -270,8 +250,6 @@ static void run_batch(struct store *st, struct write_op *ops)
             if (op->result == KEEL_OK)
                 op->result = keel_fail(op->ctx, KEEL_E_IO, "commit failed: %s", why);
         tx(c, ops->ctx, sql_rollback);
-        st->audit_seq = seq0;
-        memcpy(st->audit_hash, hash0, sizeof hash0);
     }
     if (st->wal_pages >= WAL_RESTART_PAGES) {
         sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
@@ -439,8 +417,6 @@ enum keel_err store_open(struct store **out, const struct store_config *cfg,
         e = store_migrate(st->writer.db, ctx);
     if (!e)
         e = ensure_default_experiment(st, ctx);
-    if (!e)
-        e = sql_audit_head(&st->writer, ctx, &st->audit_seq, st->audit_hash);
     for (unsigned i = 0; !e && i < st->n_readers; i++)
         e = conn_open(&st->readers[i], cfg->path, true, ctx);
     if (!e)

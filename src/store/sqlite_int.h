@@ -57,11 +57,11 @@ enum keel_err sql_grant_creator(struct dbconn *c, struct keel_ctx *ctx, enum sto
                                 const char *resource);
 
 /* The audit chain's last number and hash (0 and zeros when empty), and the
- * append of ctx->audit after them, advancing both. Writer only. (audit_sql.c) */
+ * append of ctx->audit after them, inside the writer's transaction.
+ * (audit_sql.c) */
 enum keel_err sql_audit_head(struct dbconn *c, struct keel_ctx *ctx, int64_t *seq,
                              unsigned char hash[32]);
-enum keel_err sql_audit_append(struct dbconn *c, struct keel_ctx *ctx, int64_t *seq,
-                               unsigned char hash[32]);
+enum keel_err sql_audit_append(struct dbconn *c, struct keel_ctx *ctx);
 
 /* Borrow / return a read connection. */
 struct dbconn *store_reader(struct store *st);

@@ -78,3 +78,15 @@ def test_kill9_mid_upload_leaves_only_collectable_leftovers(start_keel, tmp_path
     assert len(list(tmp.iterdir())) == 1  # the upload's temporary file, never visible
     r = _gc(s, "--grace", "0")
     assert r.returncode == 0 and list(tmp.iterdir()) == []
+
+
+def test_gc_is_in_the_audit_log(keel):
+    run, _ = _run(keel)
+    assert keel.api("POST", "/api/2.0/mlflow/runs/delete", json={"run_id": run}).status_code == 200
+    assert _gc(keel, "--run-ids", run).returncode == 0
+    records = keel.api("GET", "/api/2.0/keel/audit", params={"max_results": 1000}).json()[
+        "records"]
+    import json
+    gc = [json.loads(r["record"]) for r in records if '"keel gc"' in r["record"]]
+    assert gc and gc[-1]["principal"].startswith("os:") and gc[-1]["request"]["run_ids"] == run
+    assert keel.api("GET", "/api/2.0/keel/audit/verify").json()["ok"] is True
