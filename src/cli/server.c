@@ -7,6 +7,7 @@
  * mlflow-artifacts:/<id>; a plain local root is made absolute against the
  * working directory; URIs with a scheme are kept as given.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -30,6 +31,7 @@
 #include "http/http.h"
 #include "store/store.h"
 #include "util/arena.h"
+#include "util/fs.h"
 #include "util/uri.h"
 
 #define DEFAULT_MAX_BODY (64u << 20)
@@ -263,6 +265,26 @@ static int parse_opts(int argc, char **argv, struct server_opts *o)
     return -1;
 }
 
+/* In-memory model caches of keel servers that died without removing
+ * theirs (/dev/shm/keel-models-<pid>-*, the pid no longer running). */
+static void remove_dead_caches(void)
+{
+    DIR *d = opendir("/dev/shm");
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        long pid = 0;
+        if (sscanf(e->d_name, "keel-models-%ld-", &pid) != 1 || pid <= 0)
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue; /* alive, or not ours to know */
+        char path[300];
+        snprintf(path, sizeof path, "/dev/shm/%s", e->d_name);
+        keel_rmtree(path);
+    }
+    if (d)
+        closedir(d);
+}
+
 /* The first line of a file (the admin's password), in the arena. */
 static const char *read_secret_file(struct karena *a, const char *path)
 {
@@ -465,6 +487,18 @@ int cli_server(int argc, char **argv)
     }
     struct deploy_set *deploys = NULL;
     struct deploy_config dc = {.cache_dir = karena_sprintf(a, "%s/models", o.data_dir)};
+    /* the model cache holds plaintext copies of artifacts: with encryption
+     * on, it lives in memory (tmpfs), for this process only */
+    char shm_cache[64];
+    snprintf(shm_cache, sizeof shm_cache, "/dev/shm/keel-models-%ld-XXXXXX", (long)getpid());
+    if (sealing)
+        remove_dead_caches();
+    const char *memory_cache = sealing ? mkdtemp(shm_cache) : NULL;
+    if (memory_cache)
+        dc.cache_dir = memory_cache;
+    else if (sealing)
+        fprintf(stderr, "keel server: warning: no /dev/shm; deployments' model cache stays in "
+                        "plaintext at %s\n", dc.cache_dir);
     if (deploy_set_new(&deploys, &dc, &ctx) != KEEL_OK) {
         fprintf(stderr, "keel server: %s\n", ctx.errmsg);
         auth_close(auth);
@@ -485,6 +519,8 @@ int cli_server(int argc, char **argv)
     if (log_err != KEEL_OK) {
         fprintf(stderr, "keel server: %s\n", ctx.errmsg);
         deploy_set_free(deploys);
+        if (memory_cache)
+            keel_rmtree(memory_cache);
         auth_close(auth);
         blobstore_close(blobs);
         store_close(st);
@@ -507,6 +543,8 @@ int cli_server(int argc, char **argv)
         fprintf(stderr, "keel server: %s\n", ctx.errmsg ? ctx.errmsg : "cannot listen");
         predlog_close(predlog);
         deploy_set_free(deploys);
+        if (memory_cache)
+            keel_rmtree(memory_cache);
         auth_close(auth);
         blobstore_close(blobs);
         store_close(st);
@@ -526,6 +564,8 @@ int cli_server(int argc, char **argv)
     http_server_stop(srv); /* in-flight requests end here, their records queued */
     predlog_close(predlog);
     deploy_set_free(deploys);
+    if (memory_cache)
+        keel_rmtree(memory_cache);
     auth_close(auth);
     blobstore_close(blobs);
     store_close(st);

@@ -155,6 +155,9 @@ def test_a_deployment_loads_from_sealed_artifacts(sealed):
     r = requests.post(server.url + "/deployments/iris/invocations", data=csv, timeout=30,
                       headers={"Content-Type": "text/csv"})
     assert r.status_code == 200 and r.headers["X-Model-Version"] == "1"
+    # the fetched model is not kept on disk in plaintext: its cache is in memory
+    cache = server.data_dir / "data" / "models"
+    assert not (cache.exists() and any(p.is_file() for p in cache.rglob("*")))
 
 
 def predictions(server, **params):
