@@ -396,6 +396,30 @@ struct sealed_reader {
     unsigned char buf[SEAL_CHUNK];
 };
 
+/* Decrypts chunk i into r->buf. */
+static bool load_chunk(struct sealed_reader *r, uint64_t i)
+{
+    if (r->cached == i)
+        return true;
+    bool final = i + 1 == r->chunks;
+    size_t len = final ? (size_t)(r->plain - i * SEAL_CHUNK) : SEAL_CHUNK;
+    ssize_t got = pread(r->fd, r->disk, len + SEAL_TAG, (off_t)(SEAL_HEADER + i * DISK_CHUNK));
+    if (got != (ssize_t)(len + SEAL_TAG)) {
+        errno = EIO;
+        return false;
+    }
+    unsigned char nonce[12];
+    chunk_nonce(i, final, nonce);
+    if (!gcm(false, r->key, nonce, NULL, 0, r->disk, len, r->buf, r->disk + len)) {
+        r->cached = UINT64_MAX;
+        errno = EBADMSG;
+        return false;
+    }
+    r->cached = i;
+    r->cached_len = len;
+    return true;
+}
+
 enum keel_err sealed_reader_open(int fd, const struct keel_key *master,
                                  struct sealed_reader **out, uint64_t *plain_size,
                                  struct keel_ctx *ctx)
@@ -424,33 +448,16 @@ enum keel_err sealed_reader_open(int fd, const struct keel_key *master,
     r->fd = fd;
     r->chunks = ((uint64_t)size - SEAL_HEADER + DISK_CHUNK - 1) / DISK_CHUNK;
     r->cached = UINT64_MAX;
+    /* an empty file is one empty final chunk, which no read would ever open:
+     * authenticate it now, or a file cut to that shape would read as empty */
+    if (r->plain == 0 && !load_chunk(r, 0)) {
+        sealed_reader_close(r);
+        return keel_fail(ctx, KEEL_E_INVALID_STATE,
+                         "the sealed file does not authenticate: it was changed on disk");
+    }
     *plain_size = r->plain;
     *out = r;
     return KEEL_OK;
-}
-
-/* Decrypts chunk i into r->buf. */
-static bool load_chunk(struct sealed_reader *r, uint64_t i)
-{
-    if (r->cached == i)
-        return true;
-    bool final = i + 1 == r->chunks;
-    size_t len = final ? (size_t)(r->plain - i * SEAL_CHUNK) : SEAL_CHUNK;
-    ssize_t got = pread(r->fd, r->disk, len + SEAL_TAG, (off_t)(SEAL_HEADER + i * DISK_CHUNK));
-    if (got != (ssize_t)(len + SEAL_TAG)) {
-        errno = EIO;
-        return false;
-    }
-    unsigned char nonce[12];
-    chunk_nonce(i, final, nonce);
-    if (!gcm(false, r->key, nonce, NULL, 0, r->disk, len, r->buf, r->disk + len)) {
-        r->cached = UINT64_MAX;
-        errno = EBADMSG;
-        return false;
-    }
-    r->cached = i;
-    r->cached_len = len;
-    return true;
 }
 
 ssize_t sealed_read(struct sealed_reader *r, uint64_t pos, void *buf, size_t n)

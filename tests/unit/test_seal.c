@@ -174,6 +174,12 @@ static void test_cut_or_reordered_files_are_refused(void **state)
     assert_null(open_reader(fd, &k, &size, KEEL_E_INVALID_STATE, &ctx));
     assert_non_null(strstr(ctx.errmsg, "cut short"));
     close(fd);
+    /* cut to the shape of an empty file (a header and one tag's worth) */
+    fd = seal_file(&k, data, 5, 5);
+    assert_int_equal(ftruncate(fd, SEAL_HEADER + SEAL_TAG), 0);
+    ctx.errmsg = NULL;
+    assert_null(open_reader(fd, &k, &size, KEEL_E_INVALID_STATE, &ctx));
+    close(fd);
     /* chunks 0 and 1 swapped */
     fd = seal_file(&k, data, n, n);
     unsigned char *c0 = malloc(disk_chunk), *c1 = malloc(disk_chunk);
