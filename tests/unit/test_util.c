@@ -93,6 +93,37 @@ static void test_buffer_ceiling(void **state)
     kbuf_free(&b);
 }
 
+/* The first refused append is remembered, whatever succeeds after it, until
+ * the buffer is reset or freed. */
+static void test_buffer_sticky_error(void **state)
+{
+    (void)state;
+    struct kbuf b;
+    kbuf_init(&b, 8);
+    assert_int_equal(kbuf_failed(&b), KEEL_OK);
+    assert_int_equal(kbuf_adds(&b, "1234"), KEEL_OK);
+    assert_int_equal(kbuf_failed(&b), KEEL_OK);
+    assert_int_equal(kbuf_printf(&b, "%s", "56789"), KEEL_E_TOO_LARGE);
+    assert_int_equal(kbuf_failed(&b), KEEL_E_TOO_LARGE);
+    /* a later append that fits succeeds, but the document stays incomplete */
+    assert_int_equal(kbuf_addc(&b, '5'), KEEL_OK);
+    assert_string_equal(b.data, "12345");
+    assert_int_equal(kbuf_failed(&b), KEEL_E_TOO_LARGE);
+    kbuf_reset(&b);
+    assert_int_equal(kbuf_failed(&b), KEEL_OK);
+    assert_int_equal(kbuf_reserve(&b, 9), KEEL_E_TOO_LARGE);
+    assert_int_equal(kbuf_failed(&b), KEEL_E_TOO_LARGE);
+    kbuf_free(&b);
+    assert_int_equal(kbuf_failed(&b), KEEL_OK);
+    /* what the JSON writer could not write is remembered by the buffer too */
+    kbuf_init(&b, 4);
+    struct jw w;
+    jw_init(&w, &b);
+    jw_str(&w, "too long for four bytes");
+    assert_int_equal(kbuf_failed(&b), KEEL_E_TOO_LARGE);
+    kbuf_free(&b);
+}
+
 static void test_pyrepr(void **state)
 {
     (void)state;
@@ -274,6 +305,7 @@ int main(void)
         cmocka_unit_test(test_doubles_like_python_repr),
         cmocka_unit_test(test_writer_nesting_and_escapes),
         cmocka_unit_test(test_buffer_ceiling),
+        cmocka_unit_test(test_buffer_sticky_error),
         cmocka_unit_test(test_pyrepr),
         cmocka_unit_test(test_key_names),
         cmocka_unit_test(test_uri_append_like_mlflow),
