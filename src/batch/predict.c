@@ -52,7 +52,8 @@
 #define MAX_ROW_BYTES (64u << 20)     /* one row; past it the input is refused */
 #define MAX_CHUNK_BYTES (16u << 20)   /* a chunk ends at this size even with few rows */
 #define MAX_HEADER_BYTES (1u << 20)
-#define CHUNK_OUT_CEILING (512u << 20)
+#define CHUNK_OUT_CEILING (512u << 20) /* one chunk's output, and its rejects */
+#define MAX_KEPT_JSON_BYTES (1u << 20)  /* a kept JSON-lines value that is not a string */
 #define WORKER_ARENA_CEILING (1024u << 20)
 
 struct chunk {
@@ -408,9 +409,10 @@ static const char *make_body(const struct job *j, const struct row *rows, size_t
     return out;
 }
 
-/* The text of keep column k in a row, for the output. */
-static bool keep_value(const struct job *j, const struct row *r, size_t k, const char **p,
-                       size_t *n, bool *is_json, struct karena *a)
+/* The text of keep column k in a row, for the output (in a). Fails with
+ * KEEL_E_TOO_LARGE when a JSON value's text passes MAX_KEPT_JSON_BYTES. */
+static enum keel_err keep_value(const struct job *j, const struct row *r, size_t k,
+                                const char **p, size_t *n, bool *is_json, struct karena *a)
 {
     *is_json = false;
     if (j->o->in_format == BATCH_IN_CSV) {
@@ -422,11 +424,11 @@ static bool keep_value(const struct job *j, const struct row *r, size_t k, const
         if (csv_next(&rd, &f, &nf) != CSV_ROW || (size_t)j->keep_at[k] >= nf) {
             *p = "";
             *n = 0;
-            return true;
+            return KEEL_OK;
         }
         *p = f[j->keep_at[k]].p;
         *n = f[j->keep_at[k]].len;
-        return true;
+        return KEEL_OK;
     }
     const struct jval *doc = jp_parse(a, r->p, r->len, NULL);
     const struct jval *v = jv_get(doc, j->o->keep[k]);
@@ -434,21 +436,21 @@ static bool keep_value(const struct job *j, const struct row *r, size_t k, const
         *p = "null";
         *n = 4;
         *is_json = true;
-        return true;
+        return KEEL_OK;
     }
     if (jv_is_string(v)) {
         *p = v->u.s;
         *n = v->n;
-        return true;
+        return KEEL_OK;
     }
     struct kbuf b;
-    kbuf_init(&b, 1u << 20);
-    json_dump_python(&b, v);
-    *p = karena_strndup(a, b.data ? b.data : "", b.len);
+    kbuf_init(&b, MAX_KEPT_JSON_BYTES);
+    enum keel_err e = json_dump_python(&b, v);
+    *p = e == KEEL_OK ? karena_strndup(a, b.data ? b.data : "", b.len) : NULL;
     *n = b.len;
     *is_json = true;
     kbuf_free(&b);
-    return *p != NULL;
+    return e != KEEL_OK ? e : *p ? KEEL_OK : KEEL_E_NOMEM;
 }
 
 static void csv_field_out(struct kbuf *b, const char *p, size_t n)
@@ -484,8 +486,28 @@ static void put_pred_json(struct kbuf *b, const struct keel_prediction *p, size_
         kbuf_addc(b, ']');
 }
 
-/* Row r's prediction p[r] in the output format. */
-static void format_row(const struct job *j, struct chunk *c, const struct row *row,
+/* Fails the job for a row whose output (or rejects) buffer refused an
+ * append: the chunk is then never written, so no row is written truncated.
+ * Returns false when it did. */
+static bool row_written(struct job *j, const struct kbuf *b, const struct row *row,
+                        const char *what)
+{
+    enum keel_err e = kbuf_failed(b);
+    if (e == KEEL_OK)
+        return true;
+    if (e == KEEL_E_TOO_LARGE)
+        job_fail(j, e, "line %llu: the %s of one chunk passes its ceiling of %u MiB; use a "
+                 "smaller --chunk-rows", (unsigned long long)row->line, what,
+                 CHUNK_OUT_CEILING >> 20);
+    else
+        job_fail(j, e, "line %llu: cannot write the %s: out of memory",
+                 (unsigned long long)row->line, what);
+    return false;
+}
+
+/* Row r's prediction p[r] in the output format; false when the job failed
+ * instead (the row could not be written whole). */
+static bool format_row(struct job *j, struct chunk *c, const struct row *row,
                        const struct keel_prediction *p, size_t r, struct karena *a)
 {
     struct kbuf *b = &c->out;
@@ -502,7 +524,16 @@ static void format_row(const struct job *j, struct chunk *c, const struct row *r
             const char *v;
             size_t n;
             bool js;
-            keep_value(j, row, k, &v, &n, &js, a);
+            enum keel_err e = keep_value(j, row, k, &v, &n, &js, a);
+            if (e != KEEL_OK) {
+                if (e == KEEL_E_TOO_LARGE)
+                    job_fail(j, e, "line %llu: column '%s' is longer than %u MiB as JSON text",
+                             (unsigned long long)row->line, j->o->keep[k],
+                             MAX_KEPT_JSON_BYTES >> 20);
+                else
+                    job_fail(j, e, "line %llu: out of memory", (unsigned long long)row->line);
+                return false;
+            }
             if (csv) {
                 csv_field_out(b, v, n);
                 kbuf_addc(b, ',');
@@ -531,11 +562,16 @@ static void format_row(const struct job *j, struct chunk *c, const struct row *r
             kbuf_adds(b, "}\n");
         }
     }
+    if (!row_written(j, b, row, "output"))
+        return false;
     c->pred_cols = p->flat ? 0 : p->cols;
     c->rows++;
+    return true;
 }
 
-static void reject(struct chunk *c, const struct row *row, const char *why)
+/* Sets the row aside in the chunk's rejects; false when the job failed
+ * instead (the rejects could not hold it whole). */
+static bool reject(struct job *j, struct chunk *c, const struct row *row, const char *why)
 {
     struct jval reason = {.type = J_STRING, .u.s = why ? why : "", .n = why ? strlen(why) : 0};
     struct jval text = {.type = J_STRING, .u.s = row->p, .n = row->len};
@@ -544,7 +580,10 @@ static void reject(struct chunk *c, const struct row *row, const char *why)
     kbuf_adds(&c->rejects, ", \"row\": ");
     json_dump_python(&c->rejects, &text);
     kbuf_adds(&c->rejects, "}\n");
+    if (!row_written(j, &c->rejects, row, "rejects"))
+        return false;
     c->rejected++;
+    return true;
 }
 
 /* Decodes and scores rows[0..n) as one body; false (ctx says why) when any
@@ -597,20 +636,22 @@ static void score_chunk(struct job *j, struct chunk *c, struct keel_ctx *ctx)
     }
     struct keel_prediction pred;
     if (n && score_rows(j, rows, n, &pred, ctx)) {
-        for (size_t r = 0; r < n; r++)
-            format_row(j, c, &rows[r], &pred, r, ctx->arena);
+        for (size_t r = 0; r < n && format_row(j, c, &rows[r], &pred, r, ctx->arena); r++)
+            ;
         return;
     }
     /* something in the chunk is refused: row by row, to name it */
     for (size_t r = 0; r < n && !job_failed(j); r++) {
         ctx->errmsg = NULL;
         if (score_rows(j, &rows[r], 1, &pred, ctx)) {
-            format_row(j, c, &rows[r], &pred, 0, ctx->arena);
+            if (!format_row(j, c, &rows[r], &pred, 0, ctx->arena))
+                return;
         } else if (ctx->err == KEEL_E_NOMEM || ctx->err == KEEL_E_IO) {
             job_fail(j, ctx->err, "line %llu: %s", (unsigned long long)rows[r].line,
                      ctx->errmsg ? ctx->errmsg : "failed");
         } else if (j->o->skip_errors) {
-            reject(c, &rows[r], ctx->errmsg);
+            if (!reject(j, c, &rows[r], ctx->errmsg))
+                return;
         } else {
             job_fail(j, ctx->err ? ctx->err : KEEL_E_BAD_REQUEST, "line %llu: %s",
                      (unsigned long long)rows[r].line, ctx->errmsg ? ctx->errmsg : "refused");
@@ -773,7 +814,10 @@ static void write_csv_header(struct job *j, struct sink *s, size_t pred_cols)
             kbuf_printf(&b, "%sprediction_%zu", k ? "," : "", k);
     }
     kbuf_addc(&b, '\n');
-    if (!sink_write(s, b.data, b.len))
+    if (kbuf_failed(&b) != KEEL_OK)
+        job_fail(j, kbuf_failed(&b), "the output's header row passes its ceiling of %u bytes",
+                 MAX_HEADER_BYTES + 4096);
+    else if (!sink_write(s, b.data, b.len))
         job_fail(j, KEEL_E_IO, "cannot write %s: %s", j->o->output, strerror(errno));
     kbuf_free(&b);
 }

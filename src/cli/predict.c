@@ -30,6 +30,7 @@
 
 #define DEFAULT_CHUNK_ROWS 4096u
 #define MAX_JSON_DOCUMENT (1024u << 20)
+#define MAX_DOCUMENT_OUTPUT ((size_t)1 << 31) /* -t json's predictions, written whole */
 
 struct predict_opts {
     const char *model_uri, *input, *output, *in_type, *out_type, *keep, *rejects;
@@ -228,6 +229,8 @@ static enum keel_err predict_document(const struct keel_model *m, const char *in
                           "%s: a JSON document is read whole and must stay under %u bytes; use "
                           "CSV or JSON lines to stream a larger input",
                           in, MAX_JSON_DOCUMENT);
+    if (e == KEEL_OK && ferror(f))
+        e = keel_fail(ctx, KEEL_E_IO, "cannot read %s: %s", in, strerror(errno));
     if (f != stdin)
         fclose(f);
     struct payload_limits lim = {.max_rows = SIZE_MAX};
@@ -242,7 +245,7 @@ static enum keel_err predict_document(const struct keel_model *m, const char *in
     if (e != KEEL_OK)
         return e;
     struct kbuf out;
-    kbuf_init(&out, (size_t)1 << 31);
+    kbuf_init(&out, MAX_DOCUMENT_OUTPUT);
     size_t cols = frame.rows ? (p.flat ? 1 : p.cols) : 1;
     if (fmt == BATCH_OUT_JSON)
         kbuf_adds(&out, "{\"predictions\": [");
@@ -272,14 +275,28 @@ static enum keel_err predict_document(const struct keel_model *m, const char *in
     }
     if (fmt == BATCH_OUT_JSON)
         kbuf_adds(&out, "]}");
+    /* the appends are checked once, here: nothing is written truncated */
+    if (kbuf_failed(&out) != KEEL_OK) {
+        e = keel_fail(ctx, kbuf_failed(&out),
+                      kbuf_failed(&out) == KEEL_E_TOO_LARGE
+                          ? "the predictions pass %zu bytes, the most -t json writes whole; use "
+                            "CSV or JSON lines to stream a larger input"
+                          : "out of memory writing the predictions (%zu bytes at most)",
+                      MAX_DOCUMENT_OUTPUT);
+        kbuf_free(&out);
+        return e;
+    }
     FILE *o = strcmp(outpath, "-") == 0 ? stdout : fopen(outpath, "wb");
-    if (!o || fwrite(out.data ? out.data : "", 1, out.len, o) != out.len ||
-        (o != stdout && fclose(o) != 0)) {
+    bool written = o && fwrite(out.data ? out.data : "", 1, out.len, o) == out.len;
+    /* a stream's errors may show only when it is flushed (a full disk, a closed pipe) */
+    if (o == stdout)
+        written = fflush(stdout) == 0 && !ferror(stdout) && written;
+    else if (o)
+        written = fclose(o) == 0 && written;
+    if (!written) {
         e = keel_fail(ctx, KEEL_E_IO, "cannot write %s: %s", outpath, strerror(errno));
         if (o != stdout)
             unlink(outpath);
-    } else if (o == stdout) {
-        fflush(stdout);
     }
     st->rows = frame.rows;
     st->bytes_out = out.len;

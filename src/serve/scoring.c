@@ -276,8 +276,17 @@ static void invocations(const struct scoring_target *t, struct keel_ctx *ctx,
     kbuf_reset(&resp->body);
     kbuf_adds(&resp->body, "{\"predictions\": ");
     put_predictions(&resp->body, &pred);
-    if (kbuf_addc(&resp->body, '}') != KEEL_OK)
-        mlflow_error(resp, KEEL_E_TOO_LARGE, "The predictions exceed the response size limit.");
+    kbuf_addc(&resp->body, '}');
+    /* any append refused (the last one may still fit) leaves a truncated
+     * document: answer an error instead of a 200 with half the predictions */
+    enum keel_err full = kbuf_failed(&resp->body);
+    if (full != KEEL_OK) {
+        const char *why = full == KEEL_E_TOO_LARGE
+                              ? "The predictions exceed the response size limit."
+                              : "The predictions could not be written (out of memory).";
+        mlflow_error(resp, full, why);
+        capture_error(t, why);
+    }
 }
 
 /* ---- KServe v2 / Open Inference Protocol ---- */

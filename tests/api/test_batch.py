@@ -170,6 +170,44 @@ def test_corrupt_binary_input_is_refused_not_crashed(tmp_path):
     assert not (tmp_path / "out.csv").exists()
 
 
+def test_a_kept_value_past_its_ceiling_fails_the_job_instead_of_a_truncated_row(tmp_path):
+    text, _ = golden(IRIS)
+    header, *rows = text.splitlines()
+    cols = header.split(",")
+    inp = tmp_path / "in.jsonl"
+    with inp.open("w") as f:
+        for i, row in enumerate(rows):
+            rec = {c: float(v) for c, v in zip(cols, row.split(","))}
+            # a kept value that is not a string is written as its JSON text, which may
+            # hold 1 MiB; row 7's holds more
+            rec["blob"] = list(range(200000 if i == 7 else 3))
+            f.write(json.dumps(rec) + "\n")
+    for out in ("out.jsonl", "out.csv"):
+        r = predict(IRIS, inp, tmp_path / out, "--keep-columns", "blob", check=False)
+        assert r.returncode != 0, r.stderr
+        assert "line 8" in r.stderr and "'blob'" in r.stderr and "1 MiB" in r.stderr, r.stderr
+        assert not list(tmp_path.glob(out + "*")), list(tmp_path.iterdir())
+    # the same job without the long value writes every row whole
+    inp.write_text("".join(line for i, line in enumerate(inp.open()) if i != 7))
+    predict(IRIS, inp, tmp_path / "out.jsonl", "--keep-columns", "blob")
+    got = [json.loads(x) for x in (tmp_path / "out.jsonl").open()]
+    assert len(got) == len(rows) - 1 and all(g["blob"] == [0, 1, 2] for g in got)
+
+
+def test_a_failed_write_to_stdout_fails_the_job(tmp_path):
+    text, preds = golden(IRIS)
+    header, *rows = text.splitlines()
+    doc = {"dataframe_split": {"columns": header.split(","),
+                               "data": [[float(v) for v in r.split(",")] for r in rows]}}
+    inp = tmp_path / "in.json"
+    inp.write_text(json.dumps(doc))
+    with open("/dev/full", "w") as full:  # every write fails with ENOSPC
+        r = subprocess.run([KEEL_BIN, "models", "predict", "-m", str(FIXTURES / "models" / IRIS),
+                            "-i", str(inp), "-o", "-"], stdout=full, stderr=subprocess.PIPE,
+                           text=True, timeout=60)
+    assert r.returncode != 0 and "cannot write -" in r.stderr, r.stderr
+
+
 @pytest.mark.parametrize("n", [2, 3, 7])
 def test_shards_concatenate_to_the_whole(tmp_path, n):
     text, _ = golden(BREAST)
