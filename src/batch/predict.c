@@ -86,7 +86,6 @@ struct job {
     enum keel_err err;
     char errmsg[2048];
     uint64_t bytes_read;
-    unsigned idle_workers;
     EVP_MD_CTX *in_hash;
 };
 
@@ -409,48 +408,75 @@ static const char *make_body(const struct job *j, const struct row *rows, size_t
     return out;
 }
 
-/* The text of keep column k in a row, for the output (in a). Fails with
- * KEEL_E_TOO_LARGE when a JSON value's text passes MAX_KEPT_JSON_BYTES. */
-static enum keel_err keep_value(const struct job *j, const struct row *r, size_t k,
-                                const char **p, size_t *n, bool *is_json, struct karena *a)
+/* A kept column's text, for the output. */
+struct kept {
+    const char *p;
+    size_t n;
+    bool is_json; /* JSON text (a JSON line's value that is not a string), written as is */
+};
+
+/* Row r's keep columns into kv[0..n_keep), from one reading of the row
+ * (memory from a). A CSV row shorter than the header keeps "" for the
+ * missing columns, a JSON line without the key keeps null. False, the job
+ * failed, when the row does not read or a JSON value's text passes
+ * MAX_KEPT_JSON_BYTES. */
+static bool keep_values(struct job *j, const struct row *r, struct kept *kv, struct karena *a)
 {
-    *is_json = false;
+    unsigned long long line = (unsigned long long)r->line;
     if (j->o->in_format == BATCH_IN_CSV) {
         struct csv_reader rd;
-        const struct csv_field *f;
+        const struct csv_field *f = NULL;
         size_t nf = 0;
         csv_init(&rd, a, NULL);
         csv_feed(&rd, r->p, r->len, true);
-        if (csv_next(&rd, &f, &nf) != CSV_ROW || (size_t)j->keep_at[k] >= nf) {
-            *p = "";
-            *n = 0;
-            return KEEL_OK;
+        if (csv_next(&rd, &f, &nf) == CSV_ERROR) {
+            enum csv_error ce = csv_error(&rd);
+            job_fail(j, ce == CSV_E_NOMEM ? KEEL_E_NOMEM : KEEL_E_BAD_REQUEST,
+                     "line %llu: cannot read the kept columns: %s", line, csv_strerror(ce));
+            return false;
         }
-        *p = f[j->keep_at[k]].p;
-        *n = f[j->keep_at[k]].len;
-        return KEEL_OK;
+        for (size_t k = 0; k < j->o->n_keep; k++) {
+            size_t at = (size_t)j->keep_at[k];
+            kv[k] = at < nf ? (struct kept){f[at].p, f[at].len, false}
+                            : (struct kept){"", 0, false};
+        }
+        return true;
     }
-    const struct jval *doc = jp_parse(a, r->p, r->len, NULL);
-    const struct jval *v = jv_get(doc, j->o->keep[k]);
-    if (!v) {
-        *p = "null";
-        *n = 4;
-        *is_json = true;
-        return KEEL_OK;
+    const char *why = NULL;
+    const struct jval *doc = jp_parse(a, r->p, r->len, &why);
+    if (!doc) {
+        job_fail(j, KEEL_E_BAD_REQUEST, "line %llu: cannot read the kept columns: %s", line,
+                 why ? why : "parse error");
+        return false;
     }
-    if (jv_is_string(v)) {
-        *p = v->u.s;
-        *n = v->n;
-        return KEEL_OK;
+    for (size_t k = 0; k < j->o->n_keep; k++) {
+        const struct jval *v = jv_get(doc, j->o->keep[k]);
+        if (!v) {
+            kv[k] = (struct kept){"null", 4, true};
+            continue;
+        }
+        if (jv_is_string(v)) {
+            kv[k] = (struct kept){v->u.s, v->n, false};
+            continue;
+        }
+        struct kbuf b;
+        kbuf_init(&b, MAX_KEPT_JSON_BYTES);
+        enum keel_err e = json_dump_python(&b, v);
+        kv[k] = (struct kept){e == KEEL_OK ? karena_strndup(a, b.data ? b.data : "", b.len)
+                                           : NULL,
+                              b.len, true};
+        kbuf_free(&b);
+        if (e == KEEL_E_TOO_LARGE) {
+            job_fail(j, e, "line %llu: column '%s' is longer than %u MiB as JSON text", line,
+                     j->o->keep[k], MAX_KEPT_JSON_BYTES >> 20);
+            return false;
+        }
+        if (!kv[k].p) {
+            job_fail(j, KEEL_E_NOMEM, "line %llu: out of memory", line);
+            return false;
+        }
     }
-    struct kbuf b;
-    kbuf_init(&b, MAX_KEPT_JSON_BYTES);
-    enum keel_err e = json_dump_python(&b, v);
-    *p = e == KEEL_OK ? karena_strndup(a, b.data ? b.data : "", b.len) : NULL;
-    *n = b.len;
-    *is_json = true;
-    kbuf_free(&b);
-    return e != KEEL_OK ? e : *p ? KEEL_OK : KEEL_E_NOMEM;
+    return true;
 }
 
 static void csv_field_out(struct kbuf *b, const char *p, size_t n)
@@ -518,33 +544,31 @@ static bool format_row(struct job *j, struct chunk *c, const struct row *row,
         put_pred_json(b, p, r);
     } else {
         bool csv = j->o->out_format == BATCH_OUT_CSV;
+        struct kept *kv = NULL;
+        if (j->o->n_keep) {
+            kv = karena_alloc(a, j->o->n_keep * sizeof *kv);
+            if (!kv) {
+                job_fail(j, KEEL_E_NOMEM, "line %llu: out of memory",
+                         (unsigned long long)row->line);
+                return false;
+            }
+            if (!keep_values(j, row, kv, a))
+                return false;
+        }
         if (!csv)
             kbuf_addc(b, '{');
         for (size_t k = 0; k < j->o->n_keep; k++) {
-            const char *v;
-            size_t n;
-            bool js;
-            enum keel_err e = keep_value(j, row, k, &v, &n, &js, a);
-            if (e != KEEL_OK) {
-                if (e == KEEL_E_TOO_LARGE)
-                    job_fail(j, e, "line %llu: column '%s' is longer than %u MiB as JSON text",
-                             (unsigned long long)row->line, j->o->keep[k],
-                             MAX_KEPT_JSON_BYTES >> 20);
-                else
-                    job_fail(j, e, "line %llu: out of memory", (unsigned long long)row->line);
-                return false;
-            }
             if (csv) {
-                csv_field_out(b, v, n);
+                csv_field_out(b, kv[k].p, kv[k].n);
                 kbuf_addc(b, ',');
                 continue;
             }
             struct jval key = {.type = J_STRING, .u.s = j->o->keep[k], .n = strlen(j->o->keep[k])};
-            struct jval text = {.type = J_STRING, .u.s = v, .n = n};
+            struct jval text = {.type = J_STRING, .u.s = kv[k].p, .n = kv[k].n};
             json_dump_python(b, &key);
             kbuf_adds(b, ": ");
-            if (js)
-                kbuf_add(b, v, n);
+            if (kv[k].is_json)
+                kbuf_add(b, kv[k].p, kv[k].n);
             else
                 json_dump_python(b, &text);
             kbuf_adds(b, ", ");
@@ -1072,8 +1096,6 @@ done:
     stats->bytes_out = out.bytes;
     if (out.hash)
         sink_digest(&out, stats->output_sha256);
-    if (rej.hash)
-        EVP_MD_CTX_free(rej.hash);
     if (j.in_hash) {
         unsigned char md[32];
         unsigned n = 0;
