@@ -514,6 +514,55 @@ static void test_too_many_columns(void **state)
     free(d.p);
 }
 
+/* The fast lane for plain rows keeps the same column ceiling as csv_next():
+ * a plain line with more fields than max_cols is not offered, and csv_next()
+ * then refuses it. */
+static void test_plain_lane_keeps_the_column_ceiling(void **state)
+{
+    (void)state;
+    struct csv_limits lim = {.max_cols = 3};
+    static const char doc[] = "a,b,c\n1,2,3\n1,2,3,4\n";
+    struct csv_reader r;
+    csv_init(&r, arena, &lim);
+    csv_feed(&r, doc, sizeof doc - 1, true);
+    const struct csv_field *f;
+    size_t nf;
+    /* the lane starts once the reader stands past its first row (the BOM check) */
+    assert_int_equal(csv_next(&r, &f, &nf), CSV_ROW);
+    assert_int_equal(nf, 3);
+    const char *line;
+    size_t len;
+    assert_true(csv_peek_plain(&r, &line, &len));
+    assert_int_equal(len, 5);
+    assert_memory_equal(line, "1,2,3", 5);
+    csv_skip_plain(&r, len);
+    /* four fields, three allowed: left to csv_next(), which refuses the row */
+    assert_false(csv_peek_plain(&r, &line, &len));
+    assert_int_equal(csv_next(&r, &f, &nf), CSV_ERROR);
+    assert_int_equal(csv_error(&r), CSV_E_TOO_MANY_COLUMNS);
+    assert_int_equal(csv_line(&r), 3);
+    /* the default ceiling, on a line long enough to be counted */
+    struct dstr d = {0};
+    ds_add(&d, "h\n", 2);
+    for (size_t i = 0; i <= CSV_DEFAULT_MAX_COLS; i++)
+        ds_add(&d, i ? "," : "", i ? 1 : 0);
+    ds_add(&d, "\n", 1);
+    csv_init(&r, arena, NULL);
+    csv_feed(&r, d.p, d.len, true);
+    assert_int_equal(csv_next(&r, &f, &nf), CSV_ROW);
+    assert_false(csv_peek_plain(&r, &line, &len)); /* CSV_DEFAULT_MAX_COLS + 1 fields */
+    assert_int_equal(csv_next(&r, &f, &nf), CSV_ERROR);
+    assert_int_equal(csv_error(&r), CSV_E_TOO_MANY_COLUMNS);
+    /* one comma fewer: exactly the ceiling, offered */
+    d.p[d.len - 2] = '\n';
+    csv_init(&r, arena, NULL);
+    csv_feed(&r, d.p, d.len - 1, true);
+    assert_int_equal(csv_next(&r, &f, &nf), CSV_ROW);
+    assert_true(csv_peek_plain(&r, &line, &len));
+    assert_int_equal(len, CSV_DEFAULT_MAX_COLS - 1);
+    free(d.p);
+}
+
 /* Rows past the arena's ceiling are refused with CSV_E_NOMEM. */
 static void test_arena_ceiling(void **state)
 {
@@ -582,6 +631,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_text_after_closing_quote, setup, teardown),
         cmocka_unit_test_setup_teardown(test_field_too_long, setup, teardown),
         cmocka_unit_test_setup_teardown(test_too_many_columns, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plain_lane_keeps_the_column_ceiling, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_arena_ceiling, setup, teardown),
         cmocka_unit_test_setup_teardown(test_too_long_wins_wherever_cut, setup, teardown),
     };
