@@ -296,6 +296,23 @@ def test_the_job_is_recorded_as_a_run(tmp_path, keel):
         "keel.error"]
 
 
+def test_a_job_whose_record_fails_says_so_and_exits_non_zero(tmp_path, keel):
+    text, preds = golden(IRIS)
+    # a file name that is not UTF-8: the "input" param cannot be recorded
+    inp = tmp_path / "in-\udcff.csv"
+    inp.write_text(text)
+    r = predict(IRIS, inp, tmp_path / "out.json", "--tracking-uri", keel.url, check=False)
+    assert r.returncode == 1, r.stderr
+    assert "record" in r.stderr and "incomplete" in r.stderr and "param 'input'" in r.stderr, \
+        r.stderr
+    assert json.loads((tmp_path / "out.json").read_text()) == {"predictions": preds}
+    # no tracking server where one is named: the output is complete, the command fails
+    r = predict(IRIS, tmp_path / "in-\udcff.csv", tmp_path / "out2.json", "--tracking-uri",
+                "http://127.0.0.1:9", check=False)
+    assert r.returncode == 1 and "not recorded" in r.stderr, r.stderr
+    assert json.loads((tmp_path / "out2.json").read_text()) == {"predictions": preds}
+
+
 def test_progress_only_when_asked_or_on_a_terminal(tmp_path):
     text, _ = golden(IRIS)
     inp = tmp_path / "in.csv"
