@@ -25,6 +25,13 @@
 
 #define DEPLOY_MAX_ROWS 1000000u
 
+const struct http_log_header api_log_headers[] = {
+    {"X-Request-Id", "request_id"},
+    {"X-Deployment", "deployment"},
+    {"X-Model-Version", "model_version"},
+    {NULL, NULL},
+};
+
 static enum keel_err check_name(struct api_call *c, const char *name)
 {
     size_t n = strlen(name);

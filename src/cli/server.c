@@ -328,7 +328,8 @@ int cli_server(int argc, char **argv)
                                     .arena_ceiling = REQUEST_ARENA_CEILING,
                                     .connection_limit = (unsigned)o.max_connections,
                                     .timeout_s = (unsigned)o.connection_timeout_s,
-                                    .access_log = o.access_log};
+                                    .access_log = o.access_log,
+                                    .log_headers = api_log_headers};
     sigset_t stop;
     cli_block_stop_signals(&stop);
     struct http_server *srv = NULL;

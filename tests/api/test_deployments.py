@@ -542,3 +542,24 @@ def test_access_log_is_one_json_line_per_request(tmp_path):
     assert x["duration_ms"] > 0 and x["time"].endswith("Z") and x["level"] == "info"
     assert any(y["path"] == "/nope" and y["status"] == 404 and y["level"] == "warn"
                for y in lines)
+
+
+def test_access_log_has_early_answers_and_cuts_long_lines_visibly(tmp_path):
+    server = KeelServer(tmp_path, "--access-log", "--max-body-bytes", "1000").start()
+    long_path = "/x" + "y" * 20000  # escaped and all, past the 16 KiB a line may hold
+    try:
+        # refused before the handler runs: the body passes --max-body-bytes
+        r = requests.post(server.url + "/api/2.0/mlflow/runs/create", data=b"{" + b" " * 5000)
+        assert r.status_code == 413
+        assert requests.get(server.url + long_path).status_code == 404
+    finally:
+        _shutdown([server])
+    lines = [json.loads(x) for x in server.stderr().splitlines() if x.startswith("{")]
+    early = [x for x in lines if x["path"] == "/api/2.0/mlflow/runs/create"]
+    assert len(early) == 1 and early[0]["status"] == 413 and early[0]["level"] == "warn", lines
+    cut = [x for x in lines if x["path"].startswith("/xyyy")]
+    assert len(cut) == 1, [x["path"][:40] for x in lines]
+    assert cut[0]["truncated"] is True and cut[0]["status"] == 404
+    assert cut[0]["path"].endswith("...[cut]") and len(cut[0]["path"]) < 1000
+    assert long_path.startswith(cut[0]["path"][:-len("...[cut]")])
+    assert not any(x.get("truncated") for x in lines if x is not cut[0])
