@@ -85,13 +85,6 @@ static const char *pandas_dtype(enum keel_dtype t)
     }
 }
 
-static const char *dtype_text(enum keel_dtype t)
-{
-    static const char *const names[] = {"double", "float", "long", "integer",
-                                        "boolean", "string", "binary", "datetime"};
-    return (size_t)t < sizeof names / sizeof *names ? names[t] : "unknown";
-}
-
 /* MLflow's Schema repr: ['a': double (required), 'b': long (optional)] */
 static void put_schema(struct kbuf *b, const struct keel_signature *sig)
 {
@@ -100,7 +93,7 @@ static void put_schema(struct kbuf *b, const struct keel_signature *sig)
         if (i)
             kbuf_adds(b, ", ");
         json_pyrepr_str(b, sig->inputs[i].name, strlen(sig->inputs[i].name));
-        kbuf_printf(b, ": %s (%s)", dtype_text(sig->inputs[i].type),
+        kbuf_printf(b, ": %s (%s)", keel_dtype_name(sig->inputs[i].type),
                     sig->inputs[i].required ? "required" : "optional");
     }
     kbuf_addc(b, ']');
@@ -499,7 +492,7 @@ static enum keel_err frame_init(struct frame *f, const struct keel_signature *si
         if (t == KEEL_DT_STRING || t == KEEL_DT_BINARY || t == KEEL_DT_DATETIME)
             return keel_fail(ctx, KEEL_E_NOT_IMPLEMENTED,
                              "keel scores numeric columns only; column '%s' is %s",
-                             sig->inputs[i].name, dtype_text(t));
+                             sig->inputs[i].name, keel_dtype_name(t));
     }
     f->input_of = karena_alloc(f->a, (f->out_cols + 1) * sizeof *f->input_of);
     if (!f->input_of)
