@@ -45,6 +45,7 @@
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/csv.h"
+#include "util/hex.h"
 #include "util/json.h"
 #include "util/jparse.h"
 
@@ -784,15 +785,18 @@ static enum keel_err sink_close(struct sink *s, bool ok, struct keel_ctx *ctx)
     return e;
 }
 
-static void sink_digest(struct sink *s, char out[65])
+/* The SHA-256 *md has taken, as hex into out ("" should it fail); *md is
+ * freed and set to NULL. */
+static void digest_hex(EVP_MD_CTX **md, char out[65])
 {
-    unsigned char md[32];
+    unsigned char d[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
-    EVP_DigestFinal_ex(s->hash, md, &n);
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-    EVP_MD_CTX_free(s->hash);
-    s->hash = NULL;
+    if (EVP_DigestFinal_ex(*md, d, &n) == 1 && n == 32)
+        keel_hex_encode(d, 32, out);
+    else
+        out[0] = '\0';
+    EVP_MD_CTX_free(*md);
+    *md = NULL;
 }
 
 static double now_s(void)
@@ -1095,15 +1099,9 @@ done:
     stats->bytes_in = j.bytes_read;
     stats->bytes_out = out.bytes;
     if (out.hash)
-        sink_digest(&out, stats->output_sha256);
-    if (j.in_hash) {
-        unsigned char md[32];
-        unsigned n = 0;
-        EVP_DigestFinal_ex(j.in_hash, md, &n);
-        for (unsigned i = 0; i < 32 && n == 32; i++)
-            snprintf(stats->input_sha256 + 2 * i, 3, "%02x", md[i]);
-        EVP_MD_CTX_free(j.in_hash);
-    }
+        digest_hex(&out.hash, stats->output_sha256);
+    if (j.in_hash)
+        digest_hex(&j.in_hash, stats->input_sha256);
     if (j.in_fd > STDIN_FILENO)
         close(j.in_fd);
     pthread_mutex_destroy(&j.mu);

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "util/arena.h"
+#include "util/hex.h"
 #include "util/json.h"
 
 #define HTTP_MAX_QUERY_PARAMS 256
@@ -377,14 +378,6 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     }
 }
 
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
 /* Percent-decoding of the URL and query values, in place, except "%00":
  * a decoded NUL would silently cut a C string short, so it stays as text
  * for the application's checks to see and refuse. */
@@ -394,7 +387,8 @@ static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
     char *w = s;
     for (const char *r = s; *r;) {
         int h, l;
-        if (r[0] == '%' && (h = hexval(r[1])) >= 0 && (l = hexval(r[2])) >= 0 && (h | l)) {
+        if (r[0] == '%' && (h = keel_hex_digit(r[1])) >= 0 && (l = keel_hex_digit(r[2])) >= 0 &&
+            (h | l)) {
             *w++ = (char)(h * 16 + l);
             r += 3;
         } else {

@@ -45,6 +45,7 @@
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/fs.h"
+#include "util/hex.h"
 #include "util/jparse.h"
 #include "util/json.h"
 #include "util/uri.h"
@@ -314,14 +315,6 @@ static enum artifact_kind artifact_kind(const char *uri)
     return ART_OTHER;
 }
 
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
 /* The local path of a path or file: URI (file:///p, file://localhost/p,
  * file:/p, file:p; percent-decoded once, as url2pathname does). NULL with a
  * message for another host or a decoded NUL. */
@@ -348,7 +341,7 @@ static const char *local_path(struct karena *a, struct keel_ctx *ctx, const char
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         int h, l;
-        if (p[i] == '%' && (h = hexval(p[i + 1])) >= 0 && (l = hexval(p[i + 2])) >= 0) {
+        if (p[i] == '%' && (h = keel_hex_digit(p[i + 1])) >= 0 && (l = keel_hex_digit(p[i + 2])) >= 0) {
             out[o++] = (char)(h * 16 + l);
             i += 2;
         } else {
@@ -804,8 +797,7 @@ static enum keel_err tree_digest(struct tree *t, char hex[65])
     EVP_MD_CTX_free(md);
     if (!ok)
         return keel_fail(t->c->ctx, KEEL_E_INTERNAL, "SHA-256 failed");
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    keel_hex_encode(d, 32, hex);
     return KEEL_OK;
 }
 

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "util/arena.h"
+#include "util/hex.h"
 
 /* Scratch stack that lives in jp_parse's frame, so that a small request
  * never reaches malloc. 2 KiB holds 85 array items or 51 object members. */
@@ -126,14 +127,10 @@ static int hex4(const unsigned char *p)
 {
     int v = 0;
     for (int i = 0; i < 4; i++) {
-        unsigned c = p[i], d;
-        if (c - '0' < 10)
-            d = c - '0';
-        else if ((c | 0x20) - 'a' < 6)
-            d = (c | 0x20) - 'a' + 10;
-        else
+        int d = keel_hex_digit((char)p[i]);
+        if (d < 0)
             return -1;
-        v = v << 4 | (int)d;
+        v = v << 4 | d;
     }
     return v;
 }

@@ -3,6 +3,7 @@
  * key-name validation and the bounded buffer.
  */
 #include <math.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/decimal.h"
+#include "util/hex.h"
 #include "util/json.h"
 #include "util/uri.h"
 
@@ -122,6 +124,22 @@ static void test_buffer_sticky_error(void **state)
     jw_str(&w, "too long for four bytes");
     assert_int_equal(kbuf_failed(&b), KEEL_E_TOO_LARGE);
     kbuf_free(&b);
+}
+
+static void test_hex(void **state)
+{
+    (void)state;
+    for (int c = 0; c < 256; c++) {
+        char s[2] = {(char)c, 0}, *end = NULL;
+        long v = strtol(s, &end, 16);
+        bool digit = c && strchr("0123456789abcdefABCDEF", c);
+        assert_int_equal(keel_hex_digit((char)c), digit ? v : -1);
+    }
+    static const unsigned char bytes[] = {0x00, 0x0f, 0xa5, 0xff};
+    char out[9];
+    memset(out, 'x', sizeof out);
+    keel_hex_encode(bytes, sizeof bytes, out);
+    assert_string_equal(out, "000fa5ff");
 }
 
 static void test_pyrepr(void **state)
@@ -306,6 +324,7 @@ int main(void)
         cmocka_unit_test(test_writer_nesting_and_escapes),
         cmocka_unit_test(test_buffer_ceiling),
         cmocka_unit_test(test_buffer_sticky_error),
+        cmocka_unit_test(test_hex),
         cmocka_unit_test(test_pyrepr),
         cmocka_unit_test(test_key_names),
         cmocka_unit_test(test_uri_append_like_mlflow),
