@@ -34,7 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -48,6 +47,7 @@
 #include "util/hex.h"
 #include "util/json.h"
 #include "util/jparse.h"
+#include "util/time.h"
 
 #define READ_BLOCK (1u << 20)
 #define MAX_ROW_BYTES (64u << 20)     /* one row; past it the input is refused */
@@ -799,16 +799,15 @@ static void digest_hex(EVP_MD_CTX **md, char out[65])
     *md = NULL;
 }
 
-static double now_s(void)
+/* Seconds since t0_us (keel_now_us). */
+static double seconds_since(int64_t t0_us)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return (double)(keel_now_us() - t0_us) / 1e6;
 }
 
-static void progress(struct job *j, uint64_t rows, double t0, bool final)
+static void progress(struct job *j, uint64_t rows, int64_t t0_us, bool final)
 {
-    double dt = now_s() - t0;
+    double dt = seconds_since(t0_us);
     double rate = dt > 0 ? (double)rows / dt : 0;
     pthread_mutex_lock(&j->mu);
     uint64_t done = j->bytes_read;
@@ -1005,7 +1004,7 @@ enum keel_err batch_predict(const struct keel_model *model, const struct batch_o
         (o->skip_errors && (e = sink_open(&rej, o->rejects, false, ctx)) != KEEL_OK))
         goto done;
 
-    double t0 = now_s(), last_progress = t0;
+    int64_t t0 = keel_now_us(), last_progress = t0;
     if (pthread_create(&reader, NULL, reader_main, &j) != 0) {
         e = keel_fail(ctx, KEEL_E_NOMEM, "cannot start the reader thread");
         goto done;
@@ -1059,9 +1058,9 @@ enum keel_err batch_predict(const struct keel_model *model, const struct batch_o
         j.live--;
         pthread_cond_broadcast(&j.cv);
         pthread_mutex_unlock(&j.mu);
-        if (o->progress && now_s() - last_progress > 0.5) {
+        if (o->progress && seconds_since(last_progress) > 0.5) {
             progress(&j, stats->rows, t0, false);
-            last_progress = now_s();
+            last_progress = keel_now_us();
         }
     }
     if (!header_done && !j.failed)
@@ -1070,7 +1069,7 @@ enum keel_err batch_predict(const struct keel_model *model, const struct batch_o
         job_fail(&j, KEEL_E_IO, "cannot write %s: %s", o->output, strerror(errno));
     if (o->progress)
         progress(&j, stats->rows, t0, true);
-    stats->seconds = now_s() - t0;
+    stats->seconds = seconds_since(t0);
     if (j.failed)
         e = keel_fail(ctx, j.err, "%s", j.errmsg);
 

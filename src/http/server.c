@@ -31,6 +31,7 @@
 #include "util/arena.h"
 #include "util/hex.h"
 #include "util/json.h"
+#include "util/time.h"
 
 #define HTTP_MAX_QUERY_PARAMS 256
 #define HTTP_CONNECTION_MEMORY (256u << 10)
@@ -57,7 +58,7 @@ struct conn_state {
     void *stream;        /* the application's, while a stream is open */
     bool stream_failed;  /* a write failed: the rest is discarded */
     struct http_response early; /* status != 0: answer without the body */
-    struct timespec started;     /* for the access log */
+    int64_t started_us;          /* keel_now_us() at the first callback, for the access log */
 };
 
 void http_response_header(struct http_response *r, const char *name, const char *value)
@@ -191,11 +192,9 @@ static void log_str(struct jw *w, const char *key, const char *v, bool cut, bool
 static enum keel_err log_line(const struct http_server *s, const struct conn_state *st,
                               const struct http_response *resp, bool cut, struct kbuf *line)
 {
-    struct timespec now, wall;
-    clock_gettime(CLOCK_MONOTONIC, &now);
+    double ms = (double)(keel_now_us() - st->started_us) / 1e3;
+    struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
-    double ms = (double)(now.tv_sec - st->started.tv_sec) * 1e3 +
-                (double)(now.tv_nsec - st->started.tv_nsec) / 1e6;
     struct tm tm;
     time_t secs = wall.tv_sec;
     gmtime_r(&secs, &tm);
@@ -276,7 +275,7 @@ static struct conn_state *state_new(struct http_server *s, struct MHD_Connection
         return NULL;
     }
     st->ctx.arena = st->arena;
-    clock_gettime(CLOCK_MONOTONIC, &st->started);
+    st->started_us = keel_now_us();
     kbuf_init(&st->body, s->cfg.max_body);
     struct query_collect q = {
         .arena = st->arena,
