@@ -133,10 +133,13 @@ def test_update_under_load_fails_no_request(tmp_path):
 
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
             futures = [pool.submit(load) for _ in range(4)]
-            for i in range(6):
-                ok(requests.post(server.url + KEEL + "/update",
-                                 json={"name": "bc", "model_uri": f"models:/bc/{(v1, v2)[i % 2]}"}))
-            stop.set()
+            try:  # a failed update must stop the load, or leaving the pool waits forever
+                for i in range(6):
+                    ok(requests.post(server.url + KEEL + "/update",
+                                     json={"name": "bc",
+                                           "model_uri": f"models:/bc/{(v1, v2)[i % 2]}"}))
+            finally:
+                stop.set()
             for f in futures:
                 f.result()
         assert not failures, failures[:3]
@@ -176,15 +179,17 @@ def test_alias_moves_twenty_times_under_load_with_no_failed_request(tmp_path):
 
         with concurrent.futures.ThreadPoolExecutor(3) as pool:
             futures = [pool.submit(load) for _ in range(3)]
-            for i in range(1, 21):
-                target = versions[i % len(versions)]
-                ok(requests.post(server.url + API + "/registered-models/alias",
-                                 json={**alias, "version": target}))
-                deadline = time.monotonic() + 10
-                while served() != target:
-                    assert time.monotonic() < deadline, f"move {i} to {target} not followed"
-                    time.sleep(0.02)
-            stop.set()
+            try:  # a failed move must stop the load, or leaving the pool waits forever
+                for i in range(1, 21):
+                    target = versions[i % len(versions)]
+                    ok(requests.post(server.url + API + "/registered-models/alias",
+                                     json={**alias, "version": target}))
+                    deadline = time.monotonic() + 10
+                    while served() != target:
+                        assert time.monotonic() < deadline, f"move {i} to {target} not followed"
+                        time.sleep(0.02)
+            finally:
+                stop.set()
             for f in futures:
                 f.result()
         assert not failures, failures[:3]
