@@ -325,8 +325,14 @@ def test_progress_only_when_asked_or_on_a_terminal(tmp_path):
     import pty
     pid, fd = pty.fork()
     if pid == 0:  # the child: keel with a terminal for stderr
-        os.execv(KEEL_BIN, [KEEL_BIN, "models", "predict", "-m", str(FIXTURES / "models" / IRIS),
-                            "-i", str(inp), "-o", str(tmp_path / "c.csv")])
+        try:
+            os.execv(KEEL_BIN, [KEEL_BIN, "models", "predict", "-m",
+                                str(FIXTURES / "models" / IRIS), "-i", str(inp), "-o",
+                                str(tmp_path / "c.csv")])
+        except OSError as e:  # said on the terminal, which the parent reads
+            os.write(2, f"cannot run {KEEL_BIN}: {e}\n".encode())
+        finally:  # exec failed: the child must not go on running pytest
+            os._exit(127)
     out = b""
     while True:
         try:
