@@ -6,24 +6,11 @@
 #
 # Environment: KEEL (binary, default build/keel), DURATION (4s a run), CONNS (8),
 # ROUNDS (5: every configuration runs once a round, in turn).
-set -euo pipefail
-
-HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
-KEEL=${KEEL:-$ROOT/build/keel}
-FIX=${KEEL_FIXTURES:-$ROOT/../shared/fixtures}
+BENCH_NAME=deploy-bench
+. "$(dirname "$0")/lib.sh"
 DURATION=${DURATION:-4s}
 ROUNDS=${ROUNDS:-5}
 CONNS=${CONNS:-8}
-PY=/usr/bin/python3
-TMP=$(mktemp -d "${TMPDIR:-/var/tmp}/keel-deploy-bench.XXXXXX")
-SERVER_PID=
-export KEEL_BENCH_DIR=$HERE
-cleanup() {
-  [ -n "$SERVER_PID" ] && { kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; }
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
 
 $PY - "$FIX/golden/xgb-booster-binary/input.csv" "$TMP/split.json" <<'PYEOF'
 import csv, json, sys
@@ -31,10 +18,8 @@ rows = list(csv.reader(open(sys.argv[1])))
 json.dump({"dataframe_split": {"columns": rows[0], "data": [[float(v) for v in rows[1]]]}},
           open(sys.argv[2], "w"))
 PYEOF
-PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$KEEL" server --port "$PORT" --data-dir "$TMP/data" >"$TMP/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
+PORT=$(bench_free_port)
+bench_start /health "$TMP/server.log" "$KEEL" server --port "$PORT" --data-dir "$TMP/data"
 # name:prediction_log:max_batch_rows:max_batch_wait_us
 SPECS="off:off:0:0 best-effort:best-effort:0:0 required:required:0:0 batched:off:64:200
        batched-logged:best-effort:64:200"
