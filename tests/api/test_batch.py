@@ -13,17 +13,29 @@ import subprocess
 import pytest
 import requests
 
-from conftest import KEEL_BIN, _shutdown
-from test_serving import FIXTURES, ModelServer
+from conftest import FIXTURES, KEEL_BIN, ModelServer, _shutdown, golden
 
 IRIS = "xgb-classifier-iris"
 BREAST = "xgb-booster-binary"
 
 
-def golden(model):
-    text = (FIXTURES / "golden" / model / "input.csv").read_text()
-    preds = json.loads((FIXTURES / "golden" / model / "pyfunc_predictions.json").read_text())
-    return text, preds["predictions"]
+def iris_records(**extra):
+    """The iris golden rows as JSON-lines records: {column: value, ...} plus, for row i,
+    each extra key's value extra[key](i)."""
+    text, _ = golden(IRIS)
+    header, *rows = text.splitlines()
+    cols = header.split(",")
+    return [{**{k: f(i) for k, f in extra.items()},
+             **{c: float(v) for c, v in zip(cols, row.split(","))}}
+            for i, row in enumerate(rows)]
+
+
+def iris_document():
+    """The iris golden rows as MLflow's dataframe_split scoring document."""
+    text, _ = golden(IRIS)
+    header, *rows = text.splitlines()
+    return {"dataframe_split": {"columns": header.split(","),
+                                "data": [[float(v) for v in r.split(",")] for r in rows]}}
 
 
 def predict(model, inp, out, *args, env=None, check=True):
@@ -78,18 +90,16 @@ def test_batch_equals_online_for_the_same_rows(tmp_path):
 
 
 def test_keep_columns_and_jsonl_input(tmp_path):
-    text, preds = golden(IRIS)
-    header, *rows = text.splitlines()
-    cols = header.split(",")
+    _, preds = golden(IRIS)
+    records = iris_records(id=lambda i: f"c-{i}")
     inp = tmp_path / "in.jsonl"
     with inp.open("w") as f:
-        for i, row in enumerate(rows):
-            rec = {"id": f"c-{i}", **{c: float(v) for c, v in zip(cols, row.split(","))}}
+        for rec in records:
             f.write(json.dumps(rec) + "\n")
         f.write("\n")  # a blank line is no row
     predict(IRIS, inp, tmp_path / "out.csv", "--keep-columns", "id")
     out = csv_predictions(tmp_path / "out.csv")
-    assert [r["id"] for r in out] == [f"c-{i}" for i in range(len(rows))]
+    assert [r["id"] for r in out] == [f"c-{i}" for i in range(len(records))]
     assert [int(r["prediction"]) for r in out] == preds
     predict(IRIS, inp, tmp_path / "out.jsonl", "--keep-columns", "id")
     lines = [json.loads(x) for x in (tmp_path / "out.jsonl").open()]
@@ -171,17 +181,11 @@ def test_corrupt_binary_input_is_refused_not_crashed(tmp_path):
 
 
 def test_a_kept_value_past_its_ceiling_fails_the_job_instead_of_a_truncated_row(tmp_path):
-    text, _ = golden(IRIS)
-    header, *rows = text.splitlines()
-    cols = header.split(",")
+    # a kept value that is not a string is written as its JSON text, which may hold
+    # 1 MiB; row 7's holds more
+    rows = iris_records(blob=lambda i: list(range(200000 if i == 7 else 3)))
     inp = tmp_path / "in.jsonl"
-    with inp.open("w") as f:
-        for i, row in enumerate(rows):
-            rec = {c: float(v) for c, v in zip(cols, row.split(","))}
-            # a kept value that is not a string is written as its JSON text, which may
-            # hold 1 MiB; row 7's holds more
-            rec["blob"] = list(range(200000 if i == 7 else 3))
-            f.write(json.dumps(rec) + "\n")
+    inp.write_text("".join(json.dumps(rec) + "\n" for rec in rows))
     for out in ("out.jsonl", "out.csv"):
         r = predict(IRIS, inp, tmp_path / out, "--keep-columns", "blob", check=False)
         assert r.returncode != 0, r.stderr
@@ -195,12 +199,8 @@ def test_a_kept_value_past_its_ceiling_fails_the_job_instead_of_a_truncated_row(
 
 
 def test_a_failed_write_to_stdout_fails_the_job(tmp_path):
-    text, preds = golden(IRIS)
-    header, *rows = text.splitlines()
-    doc = {"dataframe_split": {"columns": header.split(","),
-                               "data": [[float(v) for v in r.split(",")] for r in rows]}}
     inp = tmp_path / "in.json"
-    inp.write_text(json.dumps(doc))
+    inp.write_text(json.dumps(iris_document()))
     with open("/dev/full", "w") as full:  # every write fails with ENOSPC
         r = subprocess.run([KEEL_BIN, "models", "predict", "-m", str(FIXTURES / "models" / IRIS),
                             "-i", str(inp), "-o", "-"], stdout=full, stderr=subprocess.PIPE,
@@ -236,12 +236,9 @@ def test_pipes_in_and_out(tmp_path):
 
 
 def test_mlflow_json_document_input(tmp_path):
-    text, preds = golden(IRIS)
-    header, *rows = text.splitlines()
-    doc = {"dataframe_split": {"columns": header.split(","),
-                               "data": [[float(v) for v in r.split(",")] for r in rows]}}
+    _, preds = golden(IRIS)
     inp = tmp_path / "in.json"
-    inp.write_text(json.dumps(doc))
+    inp.write_text(json.dumps(iris_document()))
     predict(IRIS, inp, tmp_path / "out.json")
     assert json.loads((tmp_path / "out.json").read_text()) == {"predictions": preds}
 

@@ -9,25 +9,13 @@ import threading
 
 import requests
 
-from conftest import KeelServer, _shutdown
-from test_serving import FIXTURES
+from conftest import FIXTURES, KeelServer, _shutdown, golden, ok
 
 API = "/api/2.0/mlflow"
 KEEL = "/api/2.0/keel/deployments"
 ART = "/api/2.0/mlflow-artifacts/artifacts"
 IRIS = FIXTURES / "models" / "xgb-classifier-iris"
 BREAST = FIXTURES / "models" / "xgb-booster-binary"
-
-
-def ok(r):
-    assert r.status_code == 200, (r.request.method, r.request.url, r.status_code, r.text)
-    return r.json()
-
-
-def golden(name):
-    csv = (FIXTURES / "golden" / name / "input.csv").read_text()
-    preds = json.loads((FIXTURES / "golden" / name / "pyfunc_predictions.json").read_text())
-    return csv, preds["predictions"]
 
 
 def register(server, name, model_dir):
