@@ -6,28 +6,14 @@
 # Starts its own keel server on a free loopback port with a fresh store; prints a summary.
 #
 # Environment: KEEL (binary, default build/keel), SIZE_MB (1024), RUNS (3), KEEP=1.
-set -euo pipefail
-
-HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
-KEEL=${KEEL:-$ROOT/build/keel}
+BENCH_NAME=art-bench
+. "$(dirname "$0")/lib.sh"
 SIZE_MB=${SIZE_MB:-1024}
-PY=/usr/bin/python3
-TMP=$(mktemp -d "${TMPDIR:-/var/tmp}/keel-art-bench.XXXXXX")
-PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(bench_free_port)
 URL=http://127.0.0.1:$PORT/api/2.0/mlflow-artifacts/artifacts
-SERVER_PID=
 
-cleanup() {
-  [ -n "$SERVER_PID" ] && { kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; }
-  if [ "${KEEP:-0}" = 1 ]; then echo "kept: $TMP" >&2; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
-
-"$KEEL" server --host 127.0.0.1 --port "$PORT" --backend-store-uri "sqlite:///$TMP/keel.db" \
-  --artifacts-destination "$TMP/artifacts" >"$TMP/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
+bench_start /health "$TMP/server.log" "$KEEL" server --host 127.0.0.1 --port "$PORT" \
+  --backend-store-uri "sqlite:///$TMP/keel.db" --artifacts-destination "$TMP/artifacts"
 
 hwm_kb() { awk '/VmHWM/ {print $2}' "/proc/$SERVER_PID/status"; }
 du_kb() { du -sk "$TMP/artifacts/blobs" | cut -f1; }

@@ -6,20 +6,14 @@
 # about 5 GB (the 1M-row body repeated; target < 200 MB).
 #
 # Environment: KEEL (binary, default build/keel), ROWS (1000000), BIG_GB (5), THREADS (cores).
-set -euo pipefail
-
-HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
-KEEL=${KEEL:-$ROOT/build/keel}
-FIX=${KEEL_FIXTURES:-$ROOT/../shared/fixtures}
+BENCH_NAME=batch-bench
+. "$(dirname "$0")/lib.sh"
 ROWS=${ROWS:-1000000}
 BIG_GB=${BIG_GB:-5}
 THREADS=${THREADS:-$(nproc)}
 MODEL=$FIX/models/xgb-booster-binary
-TMP=$(mktemp -d "${TMPDIR:-/var/tmp}/keel-batch-bench.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
 
-/usr/bin/python3 "$HERE/gen_rows.py" "$ROWS" > "$TMP/in.csv"
+$PY "$HERE/gen_rows.py" "$ROWS" > "$TMP/in.csv"
 echo "input: $ROWS rows, $(du -m "$TMP/in.csv" | cut -f1) MiB"
 
 "$ROOT/build/bench/xgb_matrix" "$MODEL/model.xgb" "$TMP/in.csv" "$THREADS"

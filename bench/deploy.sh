@@ -6,24 +6,11 @@
 #
 # Environment: KEEL (binary, default build/keel), DURATION (4s a run), CONNS (8),
 # ROUNDS (5: every configuration runs once a round, in turn).
-set -euo pipefail
-
-HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
-KEEL=${KEEL:-$ROOT/build/keel}
-FIX=${KEEL_FIXTURES:-$ROOT/../shared/fixtures}
+BENCH_NAME=deploy-bench
+. "$(dirname "$0")/lib.sh"
 DURATION=${DURATION:-4s}
 ROUNDS=${ROUNDS:-5}
 CONNS=${CONNS:-8}
-PY=/usr/bin/python3
-TMP=$(mktemp -d "${TMPDIR:-/var/tmp}/keel-deploy-bench.XXXXXX")
-SERVER_PID=
-export KEEL_BENCH_DIR=$HERE
-cleanup() {
-  [ -n "$SERVER_PID" ] && { kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; }
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
 
 $PY - "$FIX/golden/xgb-booster-binary/input.csv" "$TMP/split.json" <<'PYEOF'
 import csv, json, sys
@@ -31,10 +18,8 @@ rows = list(csv.reader(open(sys.argv[1])))
 json.dump({"dataframe_split": {"columns": rows[0], "data": [[float(v) for v in rows[1]]]}},
           open(sys.argv[2], "w"))
 PYEOF
-PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$KEEL" server --port "$PORT" --data-dir "$TMP/data" >"$TMP/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
+PORT=$(bench_free_port)
+bench_start /health "$TMP/server.log" "$KEEL" server --port "$PORT" --data-dir "$TMP/data"
 # name:prediction_log:max_batch_rows:max_batch_wait_us
 SPECS="off:off:0:0 best-effort:best-effort:0:0 required:required:0:0 batched:off:64:200
        batched-logged:best-effort:64:200"
@@ -46,7 +31,9 @@ for spec in $SPECS; do
 done
 # The configurations take turns, ROUNDS times, and each figure is the median
 # of its rounds: on a shared two-core machine one run alone can be off by a
-# quarter, and turns spread that over every configuration alike.
+# quarter, and turns spread that over every configuration alike. A run with
+# any answer that is not 2xx is reported and left out of the medians (wrk's
+# rate and latencies count every answer, refusals too).
 for round in $(seq "$ROUNDS"); do
   for spec in $SPECS; do
     IFS=: read -r mode log rows wait <<<"$spec"
@@ -58,16 +45,31 @@ for round in $(seq "$ROUNDS"); do
 done
 $PY - "$TMP/results" <<'PYEOF'
 import re, statistics, sys
-runs = {}
+runs, modes = {}, []
 for line in open(sys.argv[1]):
     m = re.match(r"round (\d+) (\S+) .*req_per_s=([\d.]+) p50_ms=([\d.]+) .*p99_ms=([\d.]+)", line)
-    if m:
-        runs.setdefault(m.group(2), {})[int(m.group(1))] = tuple(map(float, m.group(3, 4, 5)))
-print("median of %d rounds:" % len(runs["off"]))
-for mode, r in runs.items():
+    if not m:
+        continue
+    if m.group(2) not in modes:
+        modes.append(m.group(2))
+    statuses = re.findall(r" (\d{3})=(\d+)", line.partition("statuses:")[2])
+    bad = sum(int(n) for code, n in statuses if not 200 <= int(code) < 300)
+    if bad or not statuses:
+        print(f"  round {m.group(1)} {m.group(2)}: left out, {bad} answers not 2xx")
+        continue
+    runs.setdefault(m.group(2), {})[int(m.group(1))] = tuple(map(float, m.group(3, 4, 5)))
+print("median of the rounds whose answers were all 2xx:")
+for mode in modes:
+    r = runs.get(mode, {})
+    if not r:
+        print(f"  {mode:15s} no round without refusals")
+        continue
     rps, p50, p99 = (statistics.median(v[i] for v in r.values()) for i in range(3))
-    print(f"  {mode:15s} {rps:9.0f} req/s  p50 {p50:.2f} ms  p99 {p99:.2f} ms")
-ratio = statistics.median(runs["best-effort"][k][0] / runs["off"][k][0] for k in runs["off"])
-print(f"  best-effort / off, median of the rounds' ratios: {ratio:.1%}")
+    print(f"  {mode:15s} {rps:9.0f} req/s  p50 {p50:.2f} ms  p99 {p99:.2f} ms  "
+          f"({len(r)} rounds)")
+both = [k for k in runs.get("off", {}) if k in runs.get("best-effort", {})]
+if both:
+    ratio = statistics.median(runs["best-effort"][k][0] / runs["off"][k][0] for k in both)
+    print(f"  best-effort / off, median of {len(both)} rounds' ratios: {ratio:.1%}")
 PYEOF
 curl -s "http://127.0.0.1:$PORT/metrics" | grep -E '^keel_prediction_log|^keel_deployment_batch'

@@ -14,44 +14,23 @@
 #   SEARCH_RUNS=100000   runs to populate for the search bench
 #   LB_RUNS=3000         runs pre-created for the log-batch bench
 #   KEEP=1               keep the temporary store and logs
-set -euo pipefail
-
-HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
-KEEL=${KEEL:-$ROOT/build/keel}
+BENCH_NAME=bench
+. "$(dirname "$0")/lib.sh"
 DURATION=${DURATION:-10s}
 BENCH_SEARCH=${BENCH_SEARCH:-1}
 SEARCH_RUNS=${SEARCH_RUNS:-100000}
 LB_RUNS=${LB_RUNS:-3000}
-PY=/usr/bin/python3
-export KEEL_BENCH_DIR=$HERE
 
 command -v wrk >/dev/null || { echo "wrk not found (apt-get install wrk)" >&2; exit 2; }
 [ -x "$KEEL" ] || { echo "keel binary not found: $KEEL" >&2; exit 2; }
 
-TMP=$(mktemp -d /tmp/keel-bench.XXXXXX)
-PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(bench_free_port)
 URL=http://127.0.0.1:$PORT
 API=$URL/api/2.0/mlflow
-SERVER_PID=
 
-cleanup() {
-  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-  if [ "${KEEP:-0}" = 1 ]; then echo "kept: $TMP" >&2; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
-
-"$KEEL" server --host 127.0.0.1 --port "$PORT" \
+bench_start /health "$TMP/server.log" "$KEEL" server --host 127.0.0.1 --port "$PORT" \
   --backend-store-uri "sqlite:///$TMP/keel.db" \
-  --artifacts-destination "$TMP/artifacts" --data-dir "$TMP/data" \
-  >"$TMP/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 100); do
-  curl -fs "$URL/health" >/dev/null 2>&1 && break
-  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$TMP/server.log" >&2; exit 1; }
-  sleep 0.1
-done
-curl -fs "$URL/health" >/dev/null || { echo "keel did not come up" >&2; exit 1; }
+  --artifacts-destination "$TMP/artifacts" --data-dir "$TMP/data"
 
 post() { curl -fsS -H 'Content-Type: application/json' -d "$2" "$API/$1"; }
 new_exp() { post experiments/create "{\"name\":\"$1\"}" | $PY -c 'import json,sys; print(json.load(sys.stdin)["experiment_id"])'; }

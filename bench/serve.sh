@@ -6,25 +6,11 @@
 # (build/bench/scoring_overhead). Starts its own server per model on a free loopback port.
 #
 # Environment: KEEL (binary, default build/keel), DURATION (10s), CONNS (8), WORKERS (2).
-set -euo pipefail
-
-HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
-KEEL=${KEEL:-$ROOT/build/keel}
-FIX=${KEEL_FIXTURES:-$ROOT/../shared/fixtures}
+BENCH_NAME=serve-bench
+. "$(dirname "$0")/lib.sh"
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-8}
 WORKERS=${WORKERS:-2}
-PY=/usr/bin/python3
-TMP=$(mktemp -d "${TMPDIR:-/var/tmp}/keel-serve-bench.XXXXXX")
-SERVER_PID=
-export KEEL_BENCH_DIR=$HERE
-
-cleanup() {
-  [ -n "$SERVER_PID" ] && { kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; }
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
 
 # one-row bodies of the model's first golden row: dataframe_split JSON, CSV, KServe v2
 bodies() { # model -> files in $TMP
@@ -49,15 +35,14 @@ run_wrk() { # label path content-type body-file
 }
 
 for model in xgb-booster-binary xgb-classifier-iris xgb-regressor-diabetes; do
-  PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  "$KEEL" models serve -m "$FIX/models/$model" --port "$PORT" -w "$WORKERS" >"$TMP/serve.log" 2>&1 &
-  SERVER_PID=$!
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/ping" >/dev/null && break; sleep 0.1; done
+  PORT=$(bench_free_port)
+  bench_start /ping "$TMP/serve.log" "$KEEL" models serve -m "$FIX/models/$model" \
+    --port "$PORT" -w "$WORKERS"
   bodies "$model"
   run_wrk "$model json" /invocations application/json "$TMP/split.json"
   run_wrk "$model csv " /invocations text/csv "$TMP/row.csv"
   run_wrk "$model v2  " /v2/models/model/infer application/json "$TMP/v2.json"
-  kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
+  bench_stop
   if [ -x "$ROOT/build/bench/scoring_overhead" ]; then
     "$ROOT/build/bench/scoring_overhead" "$FIX/models/$model" "$TMP/split.json"
   fi

@@ -107,17 +107,19 @@ def main():
         t.start()
     t0 = time.monotonic()
     samples = []
-    while time.monotonic() - t0 < SECONDS:
-        time.sleep(min(10, SECONDS / 12))
-        rss, fds = sample()
-        with lock:
-            done = sum(len(v) for v in lat.values())
-        samples.append((time.monotonic() - t0, rss, fds, done))
-        print(f"t={samples[-1][0]:6.0f}s rss={rss / 1024:7.1f} MiB fds={fds:4d} requests={done}",
-              flush=True)
-    stop.set()
-    for t in threads:
-        t.join()
+    try:  # a failed sample (the server gone) must stop the load threads too
+        while time.monotonic() - t0 < SECONDS:
+            time.sleep(min(10, SECONDS / 12))
+            rss, fds = sample()
+            with lock:
+                done = sum(len(v) for v in lat.values())
+            samples.append((time.monotonic() - t0, rss, fds, done))
+            print(f"t={samples[-1][0]:6.0f}s rss={rss / 1024:7.1f} MiB fds={fds:4d} "
+                  f"requests={done}", flush=True)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
     print("operation    count     p50 ms    p99 ms    max ms")
     for op, v in sorted(lat.items()):
         v.sort()

@@ -172,6 +172,10 @@ void api_respond_error(struct http_response *resp, enum keel_err e, const char *
 /* The streamed artifact upload (PUT mlflow-artifacts/artifacts/<path>). */
 extern const struct http_stream_ops api_stream_ops;
 
+/* The response headers --access-log copies into its lines: what a deployment
+ * answered with (api/deployments.c), ended by {NULL}. */
+extern const struct http_log_header api_log_headers[];
+
 /* ViewType from its name or number; anything else means ACTIVE_ONLY. */
 enum store_view api_view_type(const struct jval *v);
 

@@ -16,6 +16,7 @@
 #include "api/api.h"
 #include "util/arena.h"
 #include "util/buf.h"
+#include "util/hex.h"
 #include "util/json.h"
 
 #define AUDIT_RECORD_MAX 8192
@@ -123,16 +124,6 @@ struct keel_audit *api_audit_new(struct keel_ctx *ctx, const char *who, const ch
 
 /* ---- reading the log ---- */
 
-static void hex32(const unsigned char h[32], char out[65])
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < 32; i++) {
-        out[2 * i] = digits[h[i] >> 4];
-        out[2 * i + 1] = digits[h[i] & 15];
-    }
-    out[64] = '\0';
-}
-
 static enum keel_err h_list(struct api_call *c)
 {
     int64_t from = 1, max = 100;
@@ -155,8 +146,8 @@ static enum keel_err h_list(struct api_call *c)
     jw_arr(w);
     for (size_t i = 0; i < n; i++) {
         char prev[65], hash[65];
-        hex32(r[i].prev_hash, prev);
-        hex32(r[i].hash, hash);
+        keel_hex_encode(r[i].prev_hash, 32, prev);
+        keel_hex_encode(r[i].hash, 32, hash);
         jw_obj(w);
         jw_kint(w, "seq", r[i].seq);
         jw_key(w, "record");
@@ -180,7 +171,7 @@ static enum keel_err h_verify(struct api_call *c)
     if (e)
         return e;
     char head[65];
-    hex32(v.head, head);
+    keel_hex_encode(v.head, 32, head);
     struct jw *w = &c->out;
     jw_obj(w);
     jw_key(w, "ok");

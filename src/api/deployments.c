@@ -26,6 +26,13 @@
 
 #define DEPLOY_MAX_ROWS 1000000u
 
+const struct http_log_header api_log_headers[] = {
+    {"X-Request-Id", "request_id"},
+    {"X-Deployment", "deployment"},
+    {"X-Model-Version", "model_version"},
+    {NULL, NULL},
+};
+
 static enum keel_err check_name(struct api_call *c, const char *name)
 {
     size_t n = strlen(name);
@@ -335,12 +342,6 @@ static struct record_tls *record_tls(const struct deploy_state *st, const struct
     return t;
 }
 
-static void keep_first(enum keel_err *bad, enum keel_err e)
-{
-    if (e != KEEL_OK && *bad == KEEL_OK)
-        *bad = e;
-}
-
 /* One record of the prediction log for a scored request; in `required`
  * mode a record that cannot be made durable turns the answer into an error. */
 static void log_prediction(struct keel_app *app, const struct deploy_state *st,
@@ -353,20 +354,19 @@ static void log_prediction(struct keel_app *app, const struct deploy_state *st,
     if (t) {
         struct kbuf *b = &t->out;
         kbuf_reset(b);
-        /* raw pieces and three JSON writers in turn: the first failure of
-         * any of them is kept (bad), so a record cut short by its buffer's
-         * ceiling is never logged -- nor, when required, answered */
-        enum keel_err bad = KEEL_OK;
+        /* raw pieces and three JSON writers in turn, all into b: its sticky
+         * error keeps the first failure of any, so a record cut short by the
+         * buffer's ceiling is never logged -- nor, when required, answered */
         /* {"request_id":..,"timestamp_ms":.. then the prefix past its "{" */
         struct jw w;
         jw_init(&w, b);
-        keep_first(&bad, kbuf_adds(b, "{\"request_id\":\""));
-        keep_first(&bad, kbuf_adds(b, request_id)); /* hex */
-        keep_first(&bad, kbuf_adds(b, "\",\"timestamp_ms\":"));
+        kbuf_adds(b, "{\"request_id\":\"");
+        kbuf_adds(b, request_id); /* hex */
+        kbuf_adds(b, "\",\"timestamp_ms\":");
         jw_int(&w, ts_ms);
-        keep_first(&bad, kbuf_addc(b, ','));
-        keep_first(&bad, kbuf_add(b, t->prefix.data + 1, t->prefix.len - 1));
-        keep_first(&bad, kbuf_adds(b, ",\"data\":"));
+        kbuf_addc(b, ',');
+        kbuf_add(b, t->prefix.data + 1, t->prefix.len - 1);
+        kbuf_adds(b, ",\"data\":");
         jw_arr(&w);
         for (size_t r = 0; cap->x && r < cap->rows; r++) {
             jw_arr(&w);
@@ -375,8 +375,7 @@ static void log_prediction(struct keel_app *app, const struct deploy_state *st,
             jw_arr_end(&w);
         }
         jw_arr_end(&w);
-        keep_first(&bad, w.err);
-        keep_first(&bad, kbuf_adds(b, "},\"outputs\":"));
+        kbuf_adds(b, "},\"outputs\":");
         jw_init(&w, b);
         jw_arr(&w);
         const struct keel_prediction *p = &cap->pred;
@@ -391,20 +390,18 @@ static void log_prediction(struct keel_app *app, const struct deploy_state *st,
             jw_arr_end(&w);
         }
         jw_arr_end(&w);
-        keep_first(&bad, w.err);
-        keep_first(&bad, kbuf_adds(b, ",\"latency_ms\":"));
+        kbuf_adds(b, ",\"latency_ms\":");
         jw_init(&w, b);
         jw_double_fast(&w, (double)latency_us / 1000.0);
-        keep_first(&bad, kbuf_adds(b, ",\"status\":"));
+        kbuf_adds(b, ",\"status\":");
         jw_int(&w, resp->status);
-        keep_first(&bad, kbuf_adds(b, ",\"error\":"));
+        kbuf_adds(b, ",\"error\":");
         if (cap->error)
             jw_str(&w, cap->error);
         else
             jw_null(&w);
-        keep_first(&bad, w.err);
-        keep_first(&bad, kbuf_addc(b, '}'));
-        e = bad;
+        kbuf_addc(b, '}');
+        e = kbuf_failed(b);
         bool required = st->log == DEPLOY_LOG_REQUIRED;
         e = e == KEEL_OK ? predlog_append(app->predlog, st->name, ts_ms, b->data, b->len, required,
                                           ctx)

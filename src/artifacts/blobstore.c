@@ -32,6 +32,7 @@
 #include "crypto/seal.h"
 #include "util/arena.h"
 #include "util/fs.h"
+#include "util/hex.h"
 
 #define BLOBSTORE_ROOT_MAX 3072
 
@@ -301,7 +302,6 @@ void blob_upload_abort(struct blob_upload *u)
 enum keel_err blob_upload_commit(struct blob_upload *u, struct keel_ctx *ctx,
                                  char digest[BLOB_DIGEST_HEX + 1], uint64_t *size)
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
     enum keel_err e = KEEL_OK;
@@ -318,11 +318,7 @@ enum keel_err blob_upload_commit(struct blob_upload *u, struct keel_ctx *ctx,
         blob_upload_abort(u);
         return e;
     }
-    for (unsigned i = 0; i < 32; i++) {
-        digest[2 * i] = hex[md[i] >> 4];
-        digest[2 * i + 1] = hex[md[i] & 15];
-    }
-    digest[BLOB_DIGEST_HEX] = '\0';
+    keel_hex_encode(md, 32, digest);
     *size = u->size;
     char final[PATH_MAX], dir[PATH_MAX], other[PATH_MAX];
     blob_path_as(u->bs, digest, u->sealed != NULL, final, sizeof final);

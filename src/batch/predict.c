@@ -34,7 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -45,14 +44,17 @@
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/csv.h"
+#include "util/hex.h"
 #include "util/json.h"
 #include "util/jparse.h"
+#include "util/time.h"
 
 #define READ_BLOCK (1u << 20)
 #define MAX_ROW_BYTES (64u << 20)     /* one row; past it the input is refused */
 #define MAX_CHUNK_BYTES (16u << 20)   /* a chunk ends at this size even with few rows */
 #define MAX_HEADER_BYTES (1u << 20)
-#define CHUNK_OUT_CEILING (512u << 20)
+#define CHUNK_OUT_CEILING (512u << 20) /* one chunk's output, and its rejects */
+#define MAX_KEPT_JSON_BYTES (1u << 20)  /* a kept JSON-lines value that is not a string */
 #define WORKER_ARENA_CEILING (1024u << 20)
 
 struct chunk {
@@ -85,7 +87,6 @@ struct job {
     enum keel_err err;
     char errmsg[2048];
     uint64_t bytes_read;
-    unsigned idle_workers;
     EVP_MD_CTX *in_hash;
 };
 
@@ -408,47 +409,75 @@ static const char *make_body(const struct job *j, const struct row *rows, size_t
     return out;
 }
 
-/* The text of keep column k in a row, for the output. */
-static bool keep_value(const struct job *j, const struct row *r, size_t k, const char **p,
-                       size_t *n, bool *is_json, struct karena *a)
+/* A kept column's text, for the output. */
+struct kept {
+    const char *p;
+    size_t n;
+    bool is_json; /* JSON text (a JSON line's value that is not a string), written as is */
+};
+
+/* Row r's keep columns into kv[0..n_keep), from one reading of the row
+ * (memory from a). A CSV row shorter than the header keeps "" for the
+ * missing columns, a JSON line without the key keeps null. False, the job
+ * failed, when the row does not read or a JSON value's text passes
+ * MAX_KEPT_JSON_BYTES. */
+static bool keep_values(struct job *j, const struct row *r, struct kept *kv, struct karena *a)
 {
-    *is_json = false;
+    unsigned long long line = (unsigned long long)r->line;
     if (j->o->in_format == BATCH_IN_CSV) {
         struct csv_reader rd;
-        const struct csv_field *f;
+        const struct csv_field *f = NULL;
         size_t nf = 0;
         csv_init(&rd, a, NULL);
         csv_feed(&rd, r->p, r->len, true);
-        if (csv_next(&rd, &f, &nf) != CSV_ROW || (size_t)j->keep_at[k] >= nf) {
-            *p = "";
-            *n = 0;
-            return true;
+        if (csv_next(&rd, &f, &nf) == CSV_ERROR) {
+            enum csv_error ce = csv_error(&rd);
+            job_fail(j, ce == CSV_E_NOMEM ? KEEL_E_NOMEM : KEEL_E_BAD_REQUEST,
+                     "line %llu: cannot read the kept columns: %s", line, csv_strerror(ce));
+            return false;
         }
-        *p = f[j->keep_at[k]].p;
-        *n = f[j->keep_at[k]].len;
+        for (size_t k = 0; k < j->o->n_keep; k++) {
+            size_t at = (size_t)j->keep_at[k];
+            kv[k] = at < nf ? (struct kept){f[at].p, f[at].len, false}
+                            : (struct kept){"", 0, false};
+        }
         return true;
     }
-    const struct jval *doc = jp_parse(a, r->p, r->len, NULL);
-    const struct jval *v = jv_get(doc, j->o->keep[k]);
-    if (!v) {
-        *p = "null";
-        *n = 4;
-        *is_json = true;
-        return true;
+    const char *why = NULL;
+    const struct jval *doc = jp_parse(a, r->p, r->len, &why);
+    if (!doc) {
+        job_fail(j, KEEL_E_BAD_REQUEST, "line %llu: cannot read the kept columns: %s", line,
+                 why ? why : "parse error");
+        return false;
     }
-    if (jv_is_string(v)) {
-        *p = v->u.s;
-        *n = v->n;
-        return true;
+    for (size_t k = 0; k < j->o->n_keep; k++) {
+        const struct jval *v = jv_get(doc, j->o->keep[k]);
+        if (!v) {
+            kv[k] = (struct kept){"null", 4, true};
+            continue;
+        }
+        if (jv_is_string(v)) {
+            kv[k] = (struct kept){v->u.s, v->n, false};
+            continue;
+        }
+        struct kbuf b;
+        kbuf_init(&b, MAX_KEPT_JSON_BYTES);
+        enum keel_err e = json_dump_python(&b, v);
+        kv[k] = (struct kept){e == KEEL_OK ? karena_strndup(a, b.data ? b.data : "", b.len)
+                                           : NULL,
+                              b.len, true};
+        kbuf_free(&b);
+        if (e == KEEL_E_TOO_LARGE) {
+            job_fail(j, e, "line %llu: column '%s' is longer than %u MiB as JSON text", line,
+                     j->o->keep[k], MAX_KEPT_JSON_BYTES >> 20);
+            return false;
+        }
+        if (!kv[k].p) {
+            job_fail(j, KEEL_E_NOMEM, "line %llu: out of memory", line);
+            return false;
+        }
     }
-    struct kbuf b;
-    kbuf_init(&b, 1u << 20);
-    json_dump_python(&b, v);
-    *p = karena_strndup(a, b.data ? b.data : "", b.len);
-    *n = b.len;
-    *is_json = true;
-    kbuf_free(&b);
-    return *p != NULL;
+    return true;
 }
 
 static void csv_field_out(struct kbuf *b, const char *p, size_t n)
@@ -484,8 +513,28 @@ static void put_pred_json(struct kbuf *b, const struct keel_prediction *p, size_
         kbuf_addc(b, ']');
 }
 
-/* Row r's prediction p[r] in the output format. */
-static void format_row(const struct job *j, struct chunk *c, const struct row *row,
+/* Fails the job for a row whose output (or rejects) buffer refused an
+ * append: the chunk is then never written, so no row is written truncated.
+ * Returns false when it did. */
+static bool row_written(struct job *j, const struct kbuf *b, const struct row *row,
+                        const char *what)
+{
+    enum keel_err e = kbuf_failed(b);
+    if (e == KEEL_OK)
+        return true;
+    if (e == KEEL_E_TOO_LARGE)
+        job_fail(j, e, "line %llu: the %s of one chunk passes its ceiling of %u MiB; use a "
+                 "smaller --chunk-rows", (unsigned long long)row->line, what,
+                 CHUNK_OUT_CEILING >> 20);
+    else
+        job_fail(j, e, "line %llu: cannot write the %s: out of memory",
+                 (unsigned long long)row->line, what);
+    return false;
+}
+
+/* Row r's prediction p[r] in the output format; false when the job failed
+ * instead (the row could not be written whole). */
+static bool format_row(struct job *j, struct chunk *c, const struct row *row,
                        const struct keel_prediction *p, size_t r, struct karena *a)
 {
     struct kbuf *b = &c->out;
@@ -496,24 +545,31 @@ static void format_row(const struct job *j, struct chunk *c, const struct row *r
         put_pred_json(b, p, r);
     } else {
         bool csv = j->o->out_format == BATCH_OUT_CSV;
+        struct kept *kv = NULL;
+        if (j->o->n_keep) {
+            kv = karena_alloc(a, j->o->n_keep * sizeof *kv);
+            if (!kv) {
+                job_fail(j, KEEL_E_NOMEM, "line %llu: out of memory",
+                         (unsigned long long)row->line);
+                return false;
+            }
+            if (!keep_values(j, row, kv, a))
+                return false;
+        }
         if (!csv)
             kbuf_addc(b, '{');
         for (size_t k = 0; k < j->o->n_keep; k++) {
-            const char *v;
-            size_t n;
-            bool js;
-            keep_value(j, row, k, &v, &n, &js, a);
             if (csv) {
-                csv_field_out(b, v, n);
+                csv_field_out(b, kv[k].p, kv[k].n);
                 kbuf_addc(b, ',');
                 continue;
             }
             struct jval key = {.type = J_STRING, .u.s = j->o->keep[k], .n = strlen(j->o->keep[k])};
-            struct jval text = {.type = J_STRING, .u.s = v, .n = n};
+            struct jval text = {.type = J_STRING, .u.s = kv[k].p, .n = kv[k].n};
             json_dump_python(b, &key);
             kbuf_adds(b, ": ");
-            if (js)
-                kbuf_add(b, v, n);
+            if (kv[k].is_json)
+                kbuf_add(b, kv[k].p, kv[k].n);
             else
                 json_dump_python(b, &text);
             kbuf_adds(b, ", ");
@@ -531,11 +587,16 @@ static void format_row(const struct job *j, struct chunk *c, const struct row *r
             kbuf_adds(b, "}\n");
         }
     }
+    if (!row_written(j, b, row, "output"))
+        return false;
     c->pred_cols = p->flat ? 0 : p->cols;
     c->rows++;
+    return true;
 }
 
-static void reject(struct chunk *c, const struct row *row, const char *why)
+/* Sets the row aside in the chunk's rejects; false when the job failed
+ * instead (the rejects could not hold it whole). */
+static bool reject(struct job *j, struct chunk *c, const struct row *row, const char *why)
 {
     struct jval reason = {.type = J_STRING, .u.s = why ? why : "", .n = why ? strlen(why) : 0};
     struct jval text = {.type = J_STRING, .u.s = row->p, .n = row->len};
@@ -544,7 +605,10 @@ static void reject(struct chunk *c, const struct row *row, const char *why)
     kbuf_adds(&c->rejects, ", \"row\": ");
     json_dump_python(&c->rejects, &text);
     kbuf_adds(&c->rejects, "}\n");
+    if (!row_written(j, &c->rejects, row, "rejects"))
+        return false;
     c->rejected++;
+    return true;
 }
 
 /* Decodes and scores rows[0..n) as one body; false (ctx says why) when any
@@ -597,20 +661,22 @@ static void score_chunk(struct job *j, struct chunk *c, struct keel_ctx *ctx)
     }
     struct keel_prediction pred;
     if (n && score_rows(j, rows, n, &pred, ctx)) {
-        for (size_t r = 0; r < n; r++)
-            format_row(j, c, &rows[r], &pred, r, ctx->arena);
+        for (size_t r = 0; r < n && format_row(j, c, &rows[r], &pred, r, ctx->arena); r++)
+            ;
         return;
     }
     /* something in the chunk is refused: row by row, to name it */
     for (size_t r = 0; r < n && !job_failed(j); r++) {
         ctx->errmsg = NULL;
         if (score_rows(j, &rows[r], 1, &pred, ctx)) {
-            format_row(j, c, &rows[r], &pred, 0, ctx->arena);
+            if (!format_row(j, c, &rows[r], &pred, 0, ctx->arena))
+                return;
         } else if (ctx->err == KEEL_E_NOMEM || ctx->err == KEEL_E_IO) {
             job_fail(j, ctx->err, "line %llu: %s", (unsigned long long)rows[r].line,
                      ctx->errmsg ? ctx->errmsg : "failed");
         } else if (j->o->skip_errors) {
-            reject(c, &rows[r], ctx->errmsg);
+            if (!reject(j, c, &rows[r], ctx->errmsg))
+                return;
         } else {
             job_fail(j, ctx->err ? ctx->err : KEEL_E_BAD_REQUEST, "line %llu: %s",
                      (unsigned long long)rows[r].line, ctx->errmsg ? ctx->errmsg : "refused");
@@ -719,27 +785,29 @@ static enum keel_err sink_close(struct sink *s, bool ok, struct keel_ctx *ctx)
     return e;
 }
 
-static void sink_digest(struct sink *s, char out[65])
+/* The SHA-256 *md has taken, as hex into out ("" should it fail); *md is
+ * freed and set to NULL. */
+static void digest_hex(EVP_MD_CTX **md, char out[65])
 {
-    unsigned char md[32];
+    unsigned char d[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
-    EVP_DigestFinal_ex(s->hash, md, &n);
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-    EVP_MD_CTX_free(s->hash);
-    s->hash = NULL;
+    if (EVP_DigestFinal_ex(*md, d, &n) == 1 && n == 32)
+        keel_hex_encode(d, 32, out);
+    else
+        out[0] = '\0';
+    EVP_MD_CTX_free(*md);
+    *md = NULL;
 }
 
-static double now_s(void)
+/* Seconds since t0_us (keel_now_us). */
+static double seconds_since(int64_t t0_us)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return (double)(keel_now_us() - t0_us) / 1e6;
 }
 
-static void progress(struct job *j, uint64_t rows, double t0, bool final)
+static void progress(struct job *j, uint64_t rows, int64_t t0_us, bool final)
 {
-    double dt = now_s() - t0;
+    double dt = seconds_since(t0_us);
     double rate = dt > 0 ? (double)rows / dt : 0;
     pthread_mutex_lock(&j->mu);
     uint64_t done = j->bytes_read;
@@ -773,7 +841,10 @@ static void write_csv_header(struct job *j, struct sink *s, size_t pred_cols)
             kbuf_printf(&b, "%sprediction_%zu", k ? "," : "", k);
     }
     kbuf_addc(&b, '\n');
-    if (!sink_write(s, b.data, b.len))
+    if (kbuf_failed(&b) != KEEL_OK)
+        job_fail(j, kbuf_failed(&b), "the output's header row passes its ceiling of %u bytes",
+                 MAX_HEADER_BYTES + 4096);
+    else if (!sink_write(s, b.data, b.len))
         job_fail(j, KEEL_E_IO, "cannot write %s: %s", j->o->output, strerror(errno));
     kbuf_free(&b);
 }
@@ -933,7 +1004,7 @@ enum keel_err batch_predict(const struct keel_model *model, const struct batch_o
         (o->skip_errors && (e = sink_open(&rej, o->rejects, false, ctx)) != KEEL_OK))
         goto done;
 
-    double t0 = now_s(), last_progress = t0;
+    int64_t t0 = keel_now_us(), last_progress = t0;
     if (pthread_create(&reader, NULL, reader_main, &j) != 0) {
         e = keel_fail(ctx, KEEL_E_NOMEM, "cannot start the reader thread");
         goto done;
@@ -987,9 +1058,9 @@ enum keel_err batch_predict(const struct keel_model *model, const struct batch_o
         j.live--;
         pthread_cond_broadcast(&j.cv);
         pthread_mutex_unlock(&j.mu);
-        if (o->progress && now_s() - last_progress > 0.5) {
+        if (o->progress && seconds_since(last_progress) > 0.5) {
             progress(&j, stats->rows, t0, false);
-            last_progress = now_s();
+            last_progress = keel_now_us();
         }
     }
     if (!header_done && !j.failed)
@@ -998,7 +1069,7 @@ enum keel_err batch_predict(const struct keel_model *model, const struct batch_o
         job_fail(&j, KEEL_E_IO, "cannot write %s: %s", o->output, strerror(errno));
     if (o->progress)
         progress(&j, stats->rows, t0, true);
-    stats->seconds = now_s() - t0;
+    stats->seconds = seconds_since(t0);
     if (j.failed)
         e = keel_fail(ctx, j.err, "%s", j.errmsg);
 
@@ -1027,17 +1098,9 @@ done:
     stats->bytes_in = j.bytes_read;
     stats->bytes_out = out.bytes;
     if (out.hash)
-        sink_digest(&out, stats->output_sha256);
-    if (rej.hash)
-        EVP_MD_CTX_free(rej.hash);
-    if (j.in_hash) {
-        unsigned char md[32];
-        unsigned n = 0;
-        EVP_DigestFinal_ex(j.in_hash, md, &n);
-        for (unsigned i = 0; i < 32 && n == 32; i++)
-            snprintf(stats->input_sha256 + 2 * i, 3, "%02x", md[i]);
-        EVP_MD_CTX_free(j.in_hash);
-    }
+        digest_hex(&out.hash, stats->output_sha256);
+    if (j.in_hash)
+        digest_hex(&j.in_hash, stats->input_sha256);
     if (j.in_fd > STDIN_FILENO)
         close(j.in_fd);
     pthread_mutex_destroy(&j.mu);

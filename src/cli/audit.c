@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "store/store.h"
 #include "util/arena.h"
+#include "util/hex.h"
 
 #define LIST_PAGE 1000
 #define PAGE_ARENA (64u << 20) /* 1,000 records of at most 8 KiB, and slack */
@@ -27,12 +28,6 @@ static void audit_usage(FILE *f)
                "  --max N                   list: at most N records (all)\n");
 }
 
-static void hex(const unsigned char *h, char out[65])
-{
-    for (size_t i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", h[i]);
-}
-
 static int list(struct store *st, int64_t start, int64_t max)
 {
     for (int64_t done = 0; max < 0 || done < max;) {
@@ -47,7 +42,7 @@ static int list(struct store *st, int64_t start, int64_t max)
         }
         for (size_t i = 0; i < n; i++) {
             char h[65];
-            hex(r[i].hash, h);
+            keel_hex_encode(r[i].hash, 32, h);
             /* the record's own text, then its hash */
             size_t len = strlen(r[i].record);
             if (len && r[i].record[len - 1] == '}')
@@ -71,7 +66,7 @@ static int verify(struct store *st, struct keel_ctx *ctx)
         return 1;
     }
     char h[65];
-    hex(v.head, h);
+    keel_hex_encode(v.head, 32, h);
     if (!v.ok) {
         printf("record %lld is bad: %s\n", (long long)v.first_bad, v.reason);
         return 1;

@@ -30,6 +30,7 @@
 
 #define DEFAULT_CHUNK_ROWS 4096u
 #define MAX_JSON_DOCUMENT (1024u << 20)
+#define MAX_DOCUMENT_OUTPUT ((size_t)1 << 31) /* -t json's predictions, written whole */
 
 struct predict_opts {
     const char *model_uri, *input, *output, *in_type, *out_type, *keep, *rejects;
@@ -228,6 +229,8 @@ static enum keel_err predict_document(const struct keel_model *m, const char *in
                           "%s: a JSON document is read whole and must stay under %u bytes; use "
                           "CSV or JSON lines to stream a larger input",
                           in, MAX_JSON_DOCUMENT);
+    if (e == KEEL_OK && ferror(f))
+        e = keel_fail(ctx, KEEL_E_IO, "cannot read %s: %s", in, strerror(errno));
     if (f != stdin)
         fclose(f);
     struct payload_limits lim = {.max_rows = SIZE_MAX};
@@ -242,7 +245,7 @@ static enum keel_err predict_document(const struct keel_model *m, const char *in
     if (e != KEEL_OK)
         return e;
     struct kbuf out;
-    kbuf_init(&out, (size_t)1 << 31);
+    kbuf_init(&out, MAX_DOCUMENT_OUTPUT);
     size_t cols = frame.rows ? (p.flat ? 1 : p.cols) : 1;
     if (fmt == BATCH_OUT_JSON)
         kbuf_adds(&out, "{\"predictions\": [");
@@ -272,14 +275,28 @@ static enum keel_err predict_document(const struct keel_model *m, const char *in
     }
     if (fmt == BATCH_OUT_JSON)
         kbuf_adds(&out, "]}");
+    /* the appends are checked once, here: nothing is written truncated */
+    if (kbuf_failed(&out) != KEEL_OK) {
+        e = keel_fail(ctx, kbuf_failed(&out),
+                      kbuf_failed(&out) == KEEL_E_TOO_LARGE
+                          ? "the predictions pass %zu bytes, the most -t json writes whole; use "
+                            "CSV or JSON lines to stream a larger input"
+                          : "out of memory writing the predictions (%zu bytes at most)",
+                      MAX_DOCUMENT_OUTPUT);
+        kbuf_free(&out);
+        return e;
+    }
     FILE *o = strcmp(outpath, "-") == 0 ? stdout : fopen(outpath, "wb");
-    if (!o || fwrite(out.data ? out.data : "", 1, out.len, o) != out.len ||
-        (o != stdout && fclose(o) != 0)) {
+    bool written = o && fwrite(out.data ? out.data : "", 1, out.len, o) == out.len;
+    /* a stream's errors may show only when it is flushed (a full disk, a closed pipe) */
+    if (o == stdout)
+        written = fflush(stdout) == 0 && !ferror(stdout) && written;
+    else if (o)
+        written = fclose(o) == 0 && written;
+    if (!written) {
         e = keel_fail(ctx, KEEL_E_IO, "cannot write %s: %s", outpath, strerror(errno));
         if (o != stdout)
             unlink(outpath);
-    } else if (o == stdout) {
-        fflush(stdout);
     }
     st->rows = frame.rows;
     st->bytes_out = out.len;
@@ -287,53 +304,83 @@ static enum keel_err predict_document(const struct keel_model *m, const char *in
     return e;
 }
 
-/* The job as a run: what ran, on what, with what result. */
-static void record_job(const struct predict_opts *o, const struct model_fetch_result *fetched,
+/* Keeps the first failure of the calls that record the job, naming what
+ * was being recorded (later calls replace ctx's message). */
+static void note_record(enum keel_err e, const char *what, const char *key, const char **first,
+                        struct keel_ctx *ctx)
+{
+    if (e == KEEL_OK || *first)
+        return;
+    *first = karena_sprintf(ctx->arena, "%s '%s': %s", what, key,
+                            ctx->errmsg ? ctx->errmsg : "tracking server error");
+    if (!*first)
+        *first = "out of memory";
+}
+
+/* The job as a run: what ran, on what, with what result. Returns false,
+ * after saying why on stderr, when the run could not be recorded whole
+ * (the job's output is complete either way). */
+static bool record_job(const struct predict_opts *o, const struct model_fetch_result *fetched,
                        const struct batch_stats *st, enum keel_err outcome,
                        const char *failure, struct keel_ctx *ctx)
 {
     const char *uri = cli_tracking_uri(o->tracking_uri);
     if (!uri)
-        return;
+        return true;
     struct tracking_run *run = NULL;
     if (tracking_run_start(uri, o->experiment, NULL, &run, ctx) != KEEL_OK) {
-        fprintf(stderr, "keel models predict: the job was not recorded: %s\n",
+        fprintf(stderr, "keel models predict: the job was not recorded on %s: %s\n", uri,
                 ctx->errmsg ? ctx->errmsg : "tracking server error");
-        return;
+        return false;
     }
-    char num[64];
-    tracking_log_param(run, "model_uri", o->model_uri, ctx);
-    if (fetched->name && *fetched->name)
-        tracking_log_param(run, "model_name", fetched->name, ctx);
-    if (fetched->version && *fetched->version)
-        tracking_log_param(run, "model_version", fetched->version, ctx);
-    if (fetched->run_id && *fetched->run_id)
-        tracking_log_param(run, "model_run_id", fetched->run_id, ctx);
-    tracking_log_param(run, "input", o->input, ctx);
-    tracking_log_param(run, "output", o->output, ctx);
-    if (o->shard)
-        tracking_log_param(run, "shard", o->shard, ctx);
-    tracking_set_tag(run, "keel.job", "batch-inference", ctx);
-    tracking_set_tag(run, "keel.input_sha256", st->input_sha256, ctx);
-    tracking_set_tag(run, "keel.output_sha256", st->output_sha256, ctx);
-    if (fetched->digest && *fetched->digest)
-        tracking_set_tag(run, "keel.model_sha256", fetched->digest, ctx);
-    if (outcome != KEEL_OK && failure)
-        tracking_set_tag(run, "keel.error", failure, ctx);
-    tracking_log_metric(run, "rows", (double)st->rows, 0, ctx);
-    tracking_log_metric(run, "rows_rejected", (double)st->rejected, 0, ctx);
-    tracking_log_metric(run, "input_bytes", (double)st->bytes_in, 0, ctx);
-    tracking_log_metric(run, "output_bytes", (double)st->bytes_out, 0, ctx);
-    tracking_log_metric(run, "duration_s", st->seconds, 0, ctx);
-    tracking_log_metric(run, "rows_per_s", st->seconds > 0 ? (double)st->rows / st->seconds : 0,
-                        0, ctx);
-    snprintf(num, sizeof num, "%s", tracking_run_id(run));
-    if (tracking_run_end(run, outcome == KEEL_OK, ctx) != KEEL_OK)
-        fprintf(stderr, "keel models predict: the job record is incomplete: %s\n",
-                ctx->errmsg ? ctx->errmsg : "tracking server error");
-    else
-        fprintf(stderr, "keel models predict: recorded as run %s in experiment '%s'\n", num,
-                o->experiment);
+    /* what is NULL or empty is not recorded */
+    const char *const params[][2] = {
+        {"model_uri", o->model_uri}, {"model_name", fetched->name},
+        {"model_version", fetched->version}, {"model_run_id", fetched->run_id},
+        {"input", o->input}, {"output", o->output}, {"shard", o->shard},
+    };
+    const char *const tags[][2] = {
+        {"keel.job", "batch-inference"},
+        {"keel.input_sha256", st->input_sha256},
+        {"keel.output_sha256", st->output_sha256},
+        {"keel.model_sha256", fetched->digest},
+        {"keel.error", outcome != KEEL_OK ? failure : NULL},
+    };
+    const struct {
+        const char *key;
+        double value;
+    } metrics[] = {
+        {"rows", (double)st->rows},
+        {"rows_rejected", (double)st->rejected},
+        {"input_bytes", (double)st->bytes_in},
+        {"output_bytes", (double)st->bytes_out},
+        {"duration_s", st->seconds},
+        {"rows_per_s", st->seconds > 0 ? (double)st->rows / st->seconds : 0},
+    };
+    const char *first = NULL;
+    for (size_t i = 0; i < sizeof params / sizeof *params; i++)
+        if (params[i][1] && *params[i][1])
+            note_record(tracking_log_param(run, params[i][0], params[i][1], ctx), "param",
+                        params[i][0], &first, ctx);
+    for (size_t i = 0; i < sizeof tags / sizeof *tags; i++)
+        if (tags[i][1] && *tags[i][1])
+            note_record(tracking_set_tag(run, tags[i][0], tags[i][1], ctx), "tag", tags[i][0],
+                        &first, ctx);
+    for (size_t i = 0; i < sizeof metrics / sizeof *metrics; i++)
+        note_record(tracking_log_metric(run, metrics[i].key, metrics[i].value, 0, ctx),
+                    "metric", metrics[i].key, &first, ctx);
+    char id[64];
+    snprintf(id, sizeof id, "%s", tracking_run_id(run));
+    if (tracking_run_end(run, outcome == KEEL_OK, ctx) != KEEL_OK && !first)
+        first = ctx->errmsg ? ctx->errmsg : "tracking server error";
+    if (first) {
+        fprintf(stderr, "keel models predict: the job's record (run %s in experiment '%s') is "
+                        "incomplete: %s\n", id, o->experiment, first);
+        return false;
+    }
+    fprintf(stderr, "keel models predict: recorded as run %s in experiment '%s'\n", id,
+            o->experiment);
+    return true;
 }
 
 int cli_models_predict(int argc, char **argv)
@@ -422,8 +469,9 @@ int cli_models_predict(int argc, char **argv)
                 (unsigned long long)st.rows, (unsigned long long)st.rejected, st.seconds,
                 st.seconds > 0 ? (double)st.rows / st.seconds : 0.0,
                 st.rejected ? "; rejected rows in " : "", st.rejected ? bo.rejects : "");
-    record_job(&o, &fetched, &st, e, failure, &ctx);
+    /* a record asked for and not made fails the command, its output complete */
+    bool recorded = record_job(&o, &fetched, &st, e, failure, &ctx);
     keel_model_unref(model);
     karena_free(a);
-    return e == KEEL_OK ? 0 : 1;
+    return e == KEEL_OK && recorded ? 0 : 1;
 }

@@ -12,6 +12,9 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,17 +43,19 @@
 
 struct server_opts {
     const char *host, *backend_uri, *default_root, *artifacts_dest, *data_dir;
-    int port;
     int serve_artifacts;
     int mlflow_api; /* 2 or 3 */
-    unsigned follow_ms; /* how often moving model references are re-resolved */
-    unsigned log_retention_days;
-    size_t log_queue, log_segment_bytes;
-    unsigned log_segment_s;
-    unsigned max_connections, connection_timeout_s;
     int access_log;
-    unsigned workers;
-    size_t max_body;
+    /* the numeric flags, each within its range in numeric_flags[] (so the
+     * narrowing where they are used loses nothing) */
+    uint64_t port;
+    uint64_t follow_ms; /* how often moving model references are re-resolved */
+    uint64_t log_retention_days;
+    uint64_t log_queue, log_segment_bytes;
+    uint64_t log_segment_s;
+    uint64_t max_connections, connection_timeout_s;
+    uint64_t workers;
+    uint64_t max_body;
     uint64_t max_artifact;
     int auth;                       /* --auth: credentials and permissions */
     const char *default_permission; /* for users without a row on a resource */
@@ -100,13 +105,56 @@ static void server_usage(FILE *f)
             DEFAULT_MAX_BODY, (unsigned long long)DEFAULT_MAX_ARTIFACT);
 }
 
+/* A flag's value as an unsigned decimal integer in [min, max], checked
+ * before anything narrows it (strtoull alone would take "-1", " 7" and wrap
+ * past its range). False, after saying so on stderr, when it is not one. */
+static bool flag_uint(const char *flag, const char *text, uint64_t min, uint64_t max,
+                      uint64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = text[0] >= '0' && text[0] <= '9' ? strtoull(text, &end, 10) : 0;
+    if (!end || *end || errno == ERANGE || v < min || v > max) {
+        fprintf(stderr, "keel server: invalid %s '%s' (an integer from %llu to %llu)\n", flag,
+                text, (unsigned long long)min, (unsigned long long)max);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+enum {
+    O_BACKEND = 256, O_ROOT, O_DEST, O_SERVE, O_NO_SERVE, O_DATA, O_MAXBODY, O_MAXART, O_API,
+    O_FOLLOW, O_RETENTION, O_LOGQUEUE, O_SEGMENT, O_SEGMENT_AGE, O_ACCESS, O_MAXCONN,
+    O_CONNTIMEOUT, O_AUTH, O_DEFAULT_PERM, O_ADMIN_USER, O_ADMIN_PASS, O_KEY_FILE, O_HELP
+};
+
+/* Every numeric flag: its option, its name for messages, its range, where it goes. */
+static const struct numeric_flag {
+    int opt;
+    const char *name;
+    uint64_t min, max;
+    size_t offset; /* of its uint64_t in struct server_opts */
+} numeric_flags[] = {
+    {'p', "--port", 0, 65535, offsetof(struct server_opts, port)},
+    {'w', "--workers", 1, 1024, offsetof(struct server_opts, workers)},
+    {O_MAXBODY, "--max-body-bytes", 1, SIZE_MAX, offsetof(struct server_opts, max_body)},
+    {O_MAXART, "--max-artifact-bytes", 1, UINT64_MAX, offsetof(struct server_opts, max_artifact)},
+    {O_FOLLOW, "--deployment-poll-ms", 10, 3600000, offsetof(struct server_opts, follow_ms)},
+    {O_RETENTION, "--prediction-log-retention-days", 0, 36500,
+     offsetof(struct server_opts, log_retention_days)},
+    {O_LOGQUEUE, "--prediction-log-queue", 1, 10000000, offsetof(struct server_opts, log_queue)},
+    {O_SEGMENT, "--prediction-log-segment-bytes", 1024, SIZE_MAX,
+     offsetof(struct server_opts, log_segment_bytes)},
+    {O_SEGMENT_AGE, "--prediction-log-segment-seconds", 1, 7 * 86400,
+     offsetof(struct server_opts, log_segment_s)},
+    {O_MAXCONN, "--max-connections", 1, 1000000, offsetof(struct server_opts, max_connections)},
+    {O_CONNTIMEOUT, "--connection-timeout", 1, 1000000,
+     offsetof(struct server_opts, connection_timeout_s)},
+};
+
 static int parse_opts(int argc, char **argv, struct server_opts *o)
 {
-    enum {
-        O_BACKEND = 256, O_ROOT, O_DEST, O_SERVE, O_NO_SERVE, O_DATA, O_MAXBODY, O_MAXART, O_API,
-        O_FOLLOW, O_RETENTION, O_LOGQUEUE, O_SEGMENT, O_SEGMENT_AGE, O_ACCESS, O_MAXCONN,
-        O_CONNTIMEOUT, O_AUTH, O_DEFAULT_PERM, O_ADMIN_USER, O_ADMIN_PASS, O_KEY_FILE, O_HELP
-    };
     static const struct option longopts[] = {
         {"host", required_argument, NULL, 'h'},
         {"port", required_argument, NULL, 'p'},
@@ -139,43 +187,24 @@ static int parse_opts(int argc, char **argv, struct server_opts *o)
     int ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "h:p:w:", longopts, NULL)) != -1) {
-        char *end = NULL;
+        const struct numeric_flag *nf = NULL;
+        for (size_t i = 0; i < sizeof numeric_flags / sizeof *numeric_flags && !nf; i++)
+            if (numeric_flags[i].opt == ch)
+                nf = &numeric_flags[i];
+        if (nf) {
+            if (!flag_uint(nf->name, optarg, nf->min, nf->max,
+                           (uint64_t *)(void *)((char *)o + nf->offset)))
+                return 2;
+            continue;
+        }
         switch (ch) {
         case 'h': o->host = optarg; break;
-        case 'p':
-            o->port = (int)strtol(optarg, &end, 10);
-            if (*end || o->port < 0 || o->port > 65535) {
-                fprintf(stderr, "keel server: invalid port '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 'w':
-            o->workers = (unsigned)strtoul(optarg, &end, 10);
-            if (*end || o->workers == 0 || o->workers > 1024) {
-                fprintf(stderr, "keel server: invalid --workers '%s'\n", optarg);
-                return 2;
-            }
-            break;
         case O_BACKEND: o->backend_uri = optarg; break;
         case O_ROOT: o->default_root = optarg; break;
         case O_DEST: o->artifacts_dest = optarg; break;
         case O_SERVE: o->serve_artifacts = 1; break;
         case O_NO_SERVE: o->serve_artifacts = 0; break;
         case O_DATA: o->data_dir = optarg; break;
-        case O_MAXBODY:
-            o->max_body = strtoull(optarg, &end, 10);
-            if (*end || o->max_body == 0) {
-                fprintf(stderr, "keel server: invalid --max-body-bytes '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case O_MAXART:
-            o->max_artifact = strtoull(optarg, &end, 10);
-            if (*end || o->max_artifact == 0) {
-                fprintf(stderr, "keel server: invalid --max-artifact-bytes '%s'\n", optarg);
-                return 2;
-            }
-            break;
         case O_API:
             if (strcmp(optarg, "2") != 0 && strcmp(optarg, "3") != 0) {
                 fprintf(stderr, "keel server: invalid --mlflow-api '%s' (expected 2 or 3)\n",
@@ -184,62 +213,7 @@ static int parse_opts(int argc, char **argv, struct server_opts *o)
             }
             o->mlflow_api = optarg[0] - '0';
             break;
-        case O_FOLLOW:
-            o->follow_ms = (unsigned)strtoul(optarg, &end, 10);
-            if (!*optarg || *end || o->follow_ms < 10 || o->follow_ms > 3600000) {
-                fprintf(stderr, "keel server: invalid --deployment-poll-ms '%s' (10 to 3600000)\n",
-                        optarg);
-                return 2;
-            }
-            break;
-        case O_RETENTION:
-            o->log_retention_days = (unsigned)strtoul(optarg, &end, 10);
-            if (!*optarg || *end || o->log_retention_days > 36500) {
-                fprintf(stderr, "keel server: invalid --prediction-log-retention-days '%s'\n",
-                        optarg);
-                return 2;
-            }
-            break;
-        case O_LOGQUEUE:
-            o->log_queue = strtoul(optarg, &end, 10);
-            if (!*optarg || *end || o->log_queue == 0 || o->log_queue > 10000000) {
-                fprintf(stderr, "keel server: invalid --prediction-log-queue '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case O_SEGMENT:
-            o->log_segment_bytes = strtoull(optarg, &end, 10);
-            if (!*optarg || *end || o->log_segment_bytes < 1024) {
-                fprintf(stderr, "keel server: invalid --prediction-log-segment-bytes '%s' "
-                                "(at least 1024)\n", optarg);
-                return 2;
-            }
-            break;
-        case O_SEGMENT_AGE: {
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (!*optarg || *end || v == 0 || v > 7 * 86400) {
-                fprintf(stderr, "keel server: invalid --prediction-log-segment-seconds '%s' "
-                                "(1 to 604800)\n", optarg);
-                return 2;
-            }
-            o->log_segment_s = (unsigned)v;
-            break;
-        }
         case O_ACCESS: o->access_log = 1; break;
-        case O_MAXCONN:
-        case O_CONNTIMEOUT: {
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (!*optarg || *end || v == 0 || v > 1000000) {
-                fprintf(stderr, "keel server: invalid --%s '%s'\n",
-                        ch == O_MAXCONN ? "max-connections" : "connection-timeout", optarg);
-                return 2;
-            }
-            if (ch == O_MAXCONN)
-                o->max_connections = (unsigned)v;
-            else
-                o->connection_timeout_s = (unsigned)v;
-            break;
-        }
         case O_AUTH: o->auth = 1; break;
         case O_DEFAULT_PERM: {
             enum auth_level l;
@@ -382,6 +356,9 @@ static void serve_deployments(struct keel_app *app, const char *host, int port,
     }
     for (size_t i = 0; i < n; i++) {
         int log = deploy_log_parse(d[i].prediction_log);
+        /* a failure says why in ctx; no message of an earlier one may stand in */
+        ctx->err = KEEL_OK;
+        ctx->errmsg = NULL;
         if (deploy_load(app->deploys, d[i].name, d[i].model_uri, ctx) != KEEL_OK)
             fprintf(stderr, "keel server: deployment '%s' (%s) did not load: %s\n", d[i].name,
                     d[i].model_uri, ctx->errmsg ? ctx->errmsg : "");
@@ -390,8 +367,12 @@ static void serve_deployments(struct keel_app *app, const char *host, int port,
                     d[i].model_uri);
         deploy_set_log(app->deploys, d[i].name, log < 0 ? DEPLOY_LOG_BEST_EFFORT
                                                         : (enum deploy_log)log);
-        deploy_set_batching(app->deploys, d[i].name, (size_t)d[i].max_batch_rows,
-                            (unsigned)d[i].max_batch_wait_us, ctx);
+        ctx->errmsg = NULL;
+        if (deploy_set_batching(app->deploys, d[i].name, (size_t)d[i].max_batch_rows,
+                                (unsigned)d[i].max_batch_wait_us, ctx) != KEEL_OK)
+            fprintf(stderr, "keel server: deployment '%s' serves without its batching "
+                            "(max_batch_rows %lld): %s\n", d[i].name,
+                    (long long)d[i].max_batch_rows, ctx->errmsg ? ctx->errmsg : "failed");
     }
 }
 
@@ -435,7 +416,8 @@ int cli_server(int argc, char **argv)
     }
 
     struct store *st = NULL;
-    struct store_config sc = {.path = db, .default_artifact_root = root, .readers = o.workers};
+    struct store_config sc = {.path = db, .default_artifact_root = root,
+                              .readers = (unsigned)o.workers};
     if (store_open(&st, &sc, &ctx) != KEEL_OK) {
         fprintf(stderr, "keel server: %s\n", ctx.errmsg ? ctx.errmsg : "cannot open store");
         karena_free(a);
@@ -509,10 +491,10 @@ int cli_server(int argc, char **argv)
     }
     struct predlog *predlog = NULL;
     struct predlog_config pc = {.dir = karena_sprintf(a, "%s/predictions", o.data_dir),
-                                .queue_max = o.log_queue,
-                                .segment_bytes = o.log_segment_bytes,
-                                .segment_age_s = o.log_segment_s,
-                                .retention_days = o.log_retention_days,
+                                .queue_max = (size_t)o.log_queue,
+                                .segment_bytes = (size_t)o.log_segment_bytes,
+                                .segment_age_s = (unsigned)o.log_segment_s,
+                                .retention_days = (unsigned)o.log_retention_days,
                                 .key = sealing ? &key : NULL};
     enum keel_err log_err = predlog_open(&predlog, &pc, &ctx);
     OPENSSL_cleanse(&key, sizeof key); /* the stores hold their own copies */
@@ -531,11 +513,13 @@ int cli_server(int argc, char **argv)
                            .deploys = deploys, .predlog = predlog, .auth = auth,
                            .serve_artifacts = o.serve_artifacts,
                            .mlflow3 = o.mlflow_api == 3};
-    struct http_server_config hc = {.host = o.host, .port = o.port, .max_body = o.max_body,
+    struct http_server_config hc = {.host = o.host, .port = (int)o.port,
+                                    .max_body = (size_t)o.max_body,
                                     .arena_ceiling = REQUEST_ARENA_CEILING,
-                                    .connection_limit = o.max_connections,
-                                    .timeout_s = o.connection_timeout_s,
-                                    .access_log = o.access_log};
+                                    .connection_limit = (unsigned)o.max_connections,
+                                    .timeout_s = (unsigned)o.connection_timeout_s,
+                                    .access_log = o.access_log,
+                                    .log_headers = api_log_headers};
     sigset_t stop;
     cli_block_stop_signals(&stop);
     struct http_server *srv = NULL;
@@ -556,7 +540,7 @@ int cli_server(int argc, char **argv)
     serve_deployments(&app, o.host, http_server_port(srv), &ctx);
     __atomic_store_n(&app.ready, 1, __ATOMIC_RELEASE);
     struct deploy_follower *follower = NULL;
-    if (deploy_follow_start(&follower, st, deploys, o.follow_ms, &ctx) != KEEL_OK)
+    if (deploy_follow_start(&follower, st, deploys, (unsigned)o.follow_ms, &ctx) != KEEL_OK)
         fprintf(stderr, "keel server: deployments will not follow their aliases: %s\n",
                 ctx.errmsg);
     cli_wait_stop(&stop, "keel server");

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/validate.h"
 #include "client/rest.h"
 #include "util/arena.h"
 #include "util/buf.h"
@@ -75,25 +76,6 @@ struct tracking_run {
 };
 
 /* ---- small helpers ---- */
-
-/* Characters of UTF-8 text, as Python's len() counts them. */
-static size_t utf8_chars(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
-}
-
-/* Bytes of the first `chars` characters of s (so a message never cuts one). */
-static int utf8_prefix(const char *s, size_t chars)
-{
-    size_t i = 0;
-    for (; s[i] && chars; chars--)
-        for (i++; ((unsigned char)s[i] & 0xC0) == 0x80; i++)
-            ;
-    return (int)i;
-}
 
 /* A field that is a string, or an integer sent as a number by some servers. */
 static const char *text_field(struct karena *a, const struct jval *v)
@@ -297,13 +279,7 @@ static enum keel_err check_text(const char *what, const char *s, size_t limit,
 {
     if (!jp_utf8_valid(s, strlen(s)))
         return keel_fail(ctx, KEEL_E_INVALID_PARAMETER, "%s is not UTF-8 text", what);
-    size_t n = utf8_chars(s);
-    if (n <= limit)
-        return KEEL_OK;
-    /* MLflow's own wording (_validate_length_limit) */
-    return keel_fail(ctx, KEEL_E_INVALID_PARAMETER,
-                     "%s '%.*s' had length %zu, which exceeded length limit of %zu", what,
-                     utf8_prefix(s, 250), s, n, limit);
+    return validate_length(ctx, what, s, limit); /* MLflow's own wording */
 }
 
 static enum keel_err queue_full(struct keel_ctx *ctx)

@@ -15,6 +15,7 @@
 #include <openssl/rand.h>
 
 #include "crypto/seal.h"
+#include "util/hex.h"
 
 #define MAGIC "KEELSEAL"
 #define VERSION 1
@@ -79,16 +80,7 @@ static void key_id(struct keel_key *k, unsigned char raw[KEY_ID_BYTES])
         memset(h, 0, sizeof h);
     EVP_MD_CTX_free(md);
     memcpy(raw, h, KEY_ID_BYTES);
-    for (int i = 0; i < KEY_ID_BYTES; i++)
-        snprintf(k->id + 2 * i, 3, "%02x", h[i]);
-}
-
-static int hexval(int c)
-{
-    return c >= '0' && c <= '9' ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
+    keel_hex_encode(h, KEY_ID_BYTES, k->id);
 }
 
 /* 32 key bytes from text: 64 hex characters or base64 of 32 bytes. */
@@ -98,7 +90,7 @@ static bool key_from_text(const char *t, size_t n, unsigned char key[32])
         n--;
     if (n == 64) {
         for (size_t i = 0; i < 32; i++) {
-            int hi = hexval(t[2 * i]), lo = hexval(t[2 * i + 1]);
+            int hi = keel_hex_digit(t[2 * i]), lo = keel_hex_digit(t[2 * i + 1]);
             if (hi < 0 || lo < 0)
                 return false;
             key[i] = (unsigned char)(hi << 4 | lo);
@@ -220,12 +212,6 @@ static bool slot_open(const unsigned char *h, const struct slot *s,
     return gcm(false, master->key, s->nonce, aad, sizeof aad, s->wrapped, 32, data_key, tag);
 }
 
-static void id_hex(const unsigned char id[KEY_ID_BYTES], char out[SEAL_KEY_ID + 1])
-{
-    for (int i = 0; i < KEY_ID_BYTES; i++)
-        snprintf(out + 2 * i, 3, "%02x", id[i]);
-}
-
 /* The slot sealed under master (the newest when both are), or -1 with the
  * reason in ctx. */
 static int find_slot(const unsigned char *h, const struct keel_key *master,
@@ -257,7 +243,7 @@ static int find_slot(const unsigned char *h, const struct keel_key *master,
     }
     const struct slot *newest = &s[order[0]];
     char other[SEAL_KEY_ID + 1];
-    id_hex(newest->id, other);
+    keel_hex_encode(newest->id, KEY_ID_BYTES, other);
     keel_fail(ctx, KEEL_E_INVALID_STATE,
               "the file is sealed under key %s, not under the key given (%s): start keel with "
               "the key it was written with",

@@ -87,6 +87,12 @@ struct http_stream_ops {
     void (*abort)(void *stream);
 };
 
+/* A response header the access log copies into each line, under `key`. */
+struct http_log_header {
+    const char *header; /* e.g. "X-Request-Id" */
+    const char *key;    /* e.g. "request_id" */
+};
+
 struct http_server_config {
     const char *host;
     int port;
@@ -99,6 +105,8 @@ struct http_server_config {
      * such as scoring, where thread count should follow the cores) */
     unsigned threads;
     bool access_log; /* one JSON line per answered request on stderr */
+    /* the response headers the access log copies, ended by {NULL}; NULL: none */
+    const struct http_log_header *log_headers;
 };
 
 struct http_server;

@@ -29,7 +29,9 @@
 #include <unistd.h>
 
 #include "util/arena.h"
+#include "util/hex.h"
 #include "util/json.h"
+#include "util/time.h"
 
 #define HTTP_MAX_QUERY_PARAMS 256
 #define HTTP_CONNECTION_MEMORY (256u << 10)
@@ -56,7 +58,7 @@ struct conn_state {
     void *stream;        /* the application's, while a stream is open */
     bool stream_failed;  /* a write failed: the rest is discarded */
     struct http_response early; /* status != 0: answer without the body */
-    struct timespec started;     /* for the access log */
+    int64_t started_us;          /* keel_now_us() at the first callback, for the access log */
 };
 
 void http_response_header(struct http_response *r, const char *name, const char *value)
@@ -192,57 +194,101 @@ static const char *header_of(const struct http_response *r, const char *name)
     return NULL;
 }
 
-/* One JSON line on stderr per answered request (--access-log). The line is
- * written with one call, so lines of concurrent requests do not interleave. */
-static void access_log(const struct http_server *s, const struct conn_state *st,
-                       const struct http_response *resp)
+/* The access log's line ceiling, and where each string of a line that
+ * would pass it is cut: a method, a path and at most HTTP_MAX_HEADERS
+ * logged headers, each cut and then escaped (6 bytes a byte at worst) with
+ * a short key, fit beside the fixed fields. */
+#define ACCESS_LOG_LINE_MAX 16384
+#define ACCESS_LOG_CUT 200
+#define ACCESS_LOG_CUT_MARK "...[cut]"
+_Static_assert(ACCESS_LOG_LINE_MAX >=
+                   1024 + (2 + HTTP_MAX_HEADERS) * (6 * (ACCESS_LOG_CUT + 8) + 64),
+               "a cut access log line must fit its ceiling");
+
+/* key: v, v cut to ACCESS_LOG_CUT bytes (at a character's start) and marked
+ * when cut is set and v is longer; *was_cut then says so. */
+static void log_str(struct jw *w, const char *key, const char *v, bool cut, bool *was_cut)
 {
-    if (!s->cfg.access_log)
+    size_t n = strlen(v);
+    jw_key(w, key);
+    if (!cut || n <= ACCESS_LOG_CUT) {
+        jw_strn(w, v, n);
         return;
-    struct timespec now, wall;
-    clock_gettime(CLOCK_MONOTONIC, &now);
+    }
+    char tmp[ACCESS_LOG_CUT + sizeof ACCESS_LOG_CUT_MARK];
+    size_t k = ACCESS_LOG_CUT;
+    while (k && ((unsigned char)v[k] & 0xC0) == 0x80)
+        k--;
+    memcpy(tmp, v, k);
+    memcpy(tmp + k, ACCESS_LOG_CUT_MARK, sizeof ACCESS_LOG_CUT_MARK - 1);
+    jw_strn(w, tmp, k + sizeof ACCESS_LOG_CUT_MARK - 1);
+    *was_cut = true;
+}
+
+/* The access log line of one answer into line; with cut, long strings are
+ * cut and the line says "truncated": true. */
+static enum keel_err log_line(const struct http_server *s, const struct conn_state *st,
+                              const struct http_response *resp, bool cut, struct kbuf *line)
+{
+    double ms = (double)(keel_now_us() - st->started_us) / 1e3;
+    struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
-    double ms = (double)(now.tv_sec - st->started.tv_sec) * 1e3 +
-                (double)(now.tv_nsec - st->started.tv_nsec) / 1e6;
     struct tm tm;
     time_t secs = wall.tv_sec;
     gmtime_r(&secs, &tm);
     char ts[40];
     strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-    struct kbuf line;
-    kbuf_init(&line, 16384);
-    struct jw w;
-    jw_init(&w, &line);
-    jw_obj(&w);
     char stamp[64];
     snprintf(stamp, sizeof stamp, "%s.%03ldZ", ts, wall.tv_nsec / 1000000);
+    bool was_cut = false;
+    kbuf_reset(line);
+    struct jw w;
+    jw_init(&w, line);
+    jw_obj(&w);
     jw_kstr(&w, "time", stamp);
     jw_kstr(&w, "level", resp->status >= 500 ? "error" : resp->status >= 400 ? "warn" : "info");
     jw_kstr(&w, "event", "request");
-    jw_kstr(&w, "method", st->req.method ? st->req.method : "");
-    jw_kstr(&w, "path", st->req.path ? st->req.path : "");
+    log_str(&w, "method", st->req.method ? st->req.method : "", cut, &was_cut);
+    log_str(&w, "path", st->req.path ? st->req.path : "", cut, &was_cut);
     jw_kint(&w, "status", resp->status);
     jw_key(&w, "duration_ms");
     jw_double_fast(&w, ms);
     jw_kint(&w, "bytes", (int64_t)(resp->source_read ? resp->source_len
                                    : resp->fd >= 0   ? resp->fd_len
                                                      : resp->body.len));
-    static const char *const extra[][2] = {{"X-Request-Id", "request_id"},
-                                           {"X-Deployment", "deployment"},
-                                           {"X-Model-Version", "model_version"}};
-    for (size_t i = 0; i < sizeof extra / sizeof *extra; i++) {
-        const char *v = header_of(resp, extra[i][0]);
+    for (const struct http_log_header *h = s->cfg.log_headers; h && h->header; h++) {
+        const char *v = header_of(resp, h->header);
         if (v)
-            jw_kstr(&w, extra[i][1], v);
+            log_str(&w, h->key, v, cut, &was_cut);
+    }
+    if (was_cut) {
+        jw_key(&w, "truncated");
+        jw_bool(&w, true);
     }
     jw_obj_end(&w);
-    kbuf_addc(&line, '\n');
-    if (w.err == KEEL_OK && line.data)
+    kbuf_addc(line, '\n');
+    return w.err != KEEL_OK ? w.err : kbuf_failed(line);
+}
+
+/* One JSON line on stderr per answered request (--access-log), early
+ * answers (413, a stream's refusal) included. The line is written with one
+ * call, so lines of concurrent requests do not interleave; a line past
+ * ACCESS_LOG_LINE_MAX is written again with its long strings cut. */
+static void access_log(const struct http_server *s, const struct conn_state *st,
+                       const struct http_response *resp)
+{
+    if (!s->cfg.access_log)
+        return;
+    struct kbuf line;
+    kbuf_init(&line, ACCESS_LOG_LINE_MAX);
+    if (log_line(s, st, resp, false, &line) == KEEL_OK ||
+        log_line(s, st, resp, true, &line) == KEEL_OK)
         fwrite(line.data, 1, line.len, stderr);
     kbuf_free(&line);
 }
 
-static enum MHD_Result too_large(struct http_server *s, struct MHD_Connection *conn)
+static enum MHD_Result too_large(struct http_server *s, const struct conn_state *st,
+                                 struct MHD_Connection *conn)
 {
     struct http_response resp;
     response_init(&resp, 512);
@@ -252,6 +298,7 @@ static enum MHD_Result too_large(struct http_server *s, struct MHD_Connection *c
                 "{\"error_code\": \"INVALID_PARAMETER_VALUE\", \"message\": \"Request body "
                 "exceeds the limit of %zu bytes.\"}",
                 s->cfg.max_body);
+    access_log(s, st, &resp);
     return send_response(conn, &resp);
 }
 
@@ -268,7 +315,7 @@ static struct conn_state *state_new(struct http_server *s, struct MHD_Connection
         return NULL;
     }
     st->ctx.arena = st->arena;
-    clock_gettime(CLOCK_MONOTONIC, &st->started);
+    st->started_us = keel_now_us();
     kbuf_init(&st->body, s->cfg.max_body);
     struct query_collect q = {
         .arena = st->arena,
@@ -334,10 +381,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0; /* consumed (or dropped) */
         return MHD_YES;
     }
-    if (st->early.status)
+    if (st->early.status) {
+        access_log(s, st, &st->early);
         return send_response(conn, &st->early);
+    }
     if (st->too_large)
-        return too_large(s, conn);
+        return too_large(s, st, conn);
     struct http_response resp;
     response_init(&resp, s->cfg.arena_ceiling);
     if (st->stream) {
@@ -368,14 +417,6 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     }
 }
 
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
 /* Percent-decoding of the URL and query values, in place, except "%00":
  * a decoded NUL would silently cut a C string short, so it stays as text
  * for the application's checks to see and refuse. */
@@ -385,7 +426,8 @@ static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
     char *w = s;
     for (const char *r = s; *r;) {
         int h, l;
-        if (r[0] == '%' && (h = hexval(r[1])) >= 0 && (l = hexval(r[2])) >= 0 && (h | l)) {
+        if (r[0] == '%' && (h = keel_hex_digit(r[1])) >= 0 && (l = keel_hex_digit(r[2])) >= 0 &&
+            (h | l)) {
             *w++ = (char)(h * 16 + l);
             r += 3;
         } else {

@@ -45,6 +45,7 @@
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/fs.h"
+#include "util/hex.h"
 #include "util/jparse.h"
 #include "util/json.h"
 #include "util/uri.h"
@@ -82,6 +83,23 @@ static enum keel_err api_call(struct fetch_client *c, const char *path, const ch
                               const struct jval **out)
 {
     return rest_call(c->rest, json ? "POST" : "GET", path, json, out, c->ctx);
+}
+
+/* GET base + fmt (base: the tracking server's own when NULL), fmt's "%s"
+ * (at most two) filled with a and b percent-encoded: how every name,
+ * version, id and path goes into a URL here. */
+static enum keel_err get_encoded(struct fetch_client *c, const char *base, const char *fmt,
+                                 const char *a, const char *b, const struct jval **out)
+{
+    const char *ea = rest_url_encode(c->scratch, a ? a : "", false);
+    const char *eb = rest_url_encode(c->scratch, b ? b : "", false);
+    const char *q = ea && eb ? karena_sprintf(c->scratch, fmt, ea, eb) : NULL;
+    if (q && !base)
+        return api_call(c, q, NULL, out);
+    const char *url = q ? karena_sprintf(c->scratch, "%s%s", base, q) : NULL;
+    if (!url)
+        return nomem(c->ctx);
+    return rest_call_url(c->rest, "GET", url, NULL, out, c->ctx);
 }
 
 /* A string field, or an integer one as text (a server may send versions
@@ -134,16 +152,9 @@ static enum keel_err version_download_uri(struct fetch_client *c, const char *na
                                           const char *version, struct fetch_target *t)
 {
     const struct jval *v;
-    const char *n = rest_url_encode(c->scratch, name, false);
-    const char *ver = rest_url_encode(c->scratch, version, false);
-    const char *path =
-        n && ver ? karena_sprintf(c->scratch,
-                                  "%s/model-versions/get-download-uri?name=%s&version=%s",
-                                  REST_API, n, ver)
-                 : NULL;
-    if (!path)
-        return nomem(c->ctx);
-    enum keel_err e = api_call(c, path, NULL, &v);
+    enum keel_err e = get_encoded(c, NULL,
+                                  REST_API "/model-versions/get-download-uri?name=%s&version=%s",
+                                  name, version, &v);
     if (e)
         return e;
     if (!(t->artifact_uri = jv_str(jv_get(v, "artifact_uri"))) || !*t->artifact_uri)
@@ -214,12 +225,7 @@ static enum keel_err resolve_logged_model(struct fetch_client *c, const char *id
                                           struct fetch_target *t)
 {
     const struct jval *v;
-    const char *enc = rest_url_encode(c->scratch, id, false);
-    const char *path = enc ? karena_sprintf(c->scratch, "%s/logged-models/%s", REST_API, enc)
-                           : NULL;
-    if (!path)
-        return nomem(c->ctx);
-    enum keel_err e = api_call(c, path, NULL, &v);
+    enum keel_err e = get_encoded(c, NULL, REST_API "/logged-models/%s", id, NULL, &v);
     if (e)
         return e;
     const struct jval *info = jv_get(jv_get(v, "model"), "info");
@@ -256,13 +262,8 @@ static enum keel_err resolve_models(struct fetch_client *c, const char *uri,
             return resolve_latest(c, name, NULL, t);
         if (!all_digits(suffix))
             return resolve_latest(c, name, suffix, t);
-        char *n = rest_url_encode(a, name, false);
-        const char *q = n ? karena_sprintf(a, "%s/model-versions/get?name=%s&version=%s",
-                                           REST_API, n, suffix)
-                          : NULL;
-        if (!q)
-            return nomem(c->ctx);
-        if ((e = api_call(c, q, NULL, &v)))
+        if ((e = get_encoded(c, NULL, REST_API "/model-versions/get?name=%s&version=%s", name,
+                             suffix, &v)))
             return e;
         t->run_id = jv_str(jv_get(jv_get(v, "model_version"), "run_id"));
         return version_download_uri(c, name, suffix, t);
@@ -276,14 +277,10 @@ static enum keel_err resolve_models(struct fetch_client *c, const char *uri,
     if (at == p || blank(at + 1, strlen(at + 1)))
         return bad_models_uri(c, uri);
     char *name = karena_strndup(a, p, (size_t)(at - p));
-    char *n = name ? rest_url_encode(a, name, false) : NULL;
-    char *alias = rest_url_encode(a, at + 1, false);
-    const char *q = n && alias ? karena_sprintf(a, "%s/registered-models/alias?name=%s&alias=%s",
-                                                REST_API, n, alias)
-                               : NULL;
-    if (!q)
+    if (!name)
         return nomem(c->ctx);
-    if ((e = api_call(c, q, NULL, &v)))
+    if ((e = get_encoded(c, NULL, REST_API "/registered-models/alias?name=%s&alias=%s", name,
+                         at + 1, &v)))
         /* MLflow answers a missing alias with INVALID_PARAMETER_VALUE */
         return e == KEEL_E_INVALID_PARAMETER ? keel_fail(c->ctx, KEEL_E_NOT_FOUND, "%s",
                                                          errmsg(c->ctx))
@@ -314,14 +311,6 @@ static enum artifact_kind artifact_kind(const char *uri)
     return ART_OTHER;
 }
 
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
 /* The local path of a path or file: URI (file:///p, file://localhost/p,
  * file:/p, file:p; percent-decoded once, as url2pathname does). NULL with a
  * message for another host or a decoded NUL. */
@@ -348,7 +337,8 @@ static const char *local_path(struct karena *a, struct keel_ctx *ctx, const char
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         int h, l;
-        if (p[i] == '%' && (h = hexval(p[i + 1])) >= 0 && (l = hexval(p[i + 2])) >= 0) {
+        if (p[i] == '%' && (h = keel_hex_digit(p[i + 1])) >= 0 &&
+            (l = keel_hex_digit(p[i + 2])) >= 0) {
             out[o++] = (char)(h * 16 + l);
             i += 2;
         } else {
@@ -432,12 +422,7 @@ static enum keel_err proxy_list(struct fetch_client *c, const char *base, const 
                                 const struct jval **files)
 {
     const struct jval *v;
-    const char *enc = rest_url_encode(c->scratch, path, false);
-    const char *url =
-        enc ? karena_sprintf(c->scratch, "%s%s?path=%s", base, REST_ARTIFACTS, enc) : NULL;
-    if (!url)
-        return nomem(c->ctx);
-    enum keel_err e = rest_call_url(c->rest, "GET", url, NULL, &v, c->ctx);
+    enum keel_err e = get_encoded(c, base, REST_ARTIFACTS "?path=%s", path, NULL, &v);
     if (e)
         return e;
     *files = jv_get(v, "files");
@@ -546,13 +531,10 @@ static enum keel_err resolve_runs(struct fetch_client *c, const char *uri, struc
         s += n + (s[n] == '/');
     }
     char *run_id = karena_strndup(c->scratch, p, id_len);
-    char *enc = run_id ? rest_url_encode(c->scratch, run_id, false) : NULL;
-    const char *q = enc ? karena_sprintf(c->scratch, "%s/runs/get?run_id=%s", REST_API, enc)
-                        : NULL;
     const struct jval *v;
-    if (!q)
+    if (!run_id)
         return nomem(c->ctx);
-    enum keel_err e = api_call(c, q, NULL, &v);
+    enum keel_err e = get_encoded(c, NULL, REST_API "/runs/get?run_id=%s", run_id, NULL, &v);
     if (e)
         return e;
     const struct jval *info = jv_get(jv_get(v, "run"), "info");
@@ -804,8 +786,7 @@ static enum keel_err tree_digest(struct tree *t, char hex[65])
     EVP_MD_CTX_free(md);
     if (!ok)
         return keel_fail(t->c->ctx, KEEL_E_INTERNAL, "SHA-256 failed");
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    keel_hex_encode(d, 32, hex);
     return KEEL_OK;
 }
 

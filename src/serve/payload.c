@@ -85,13 +85,6 @@ static const char *pandas_dtype(enum keel_dtype t)
     }
 }
 
-static const char *dtype_text(enum keel_dtype t)
-{
-    static const char *const names[] = {"double", "float", "long", "integer",
-                                        "boolean", "string", "binary", "datetime"};
-    return (size_t)t < sizeof names / sizeof *names ? names[t] : "unknown";
-}
-
 /* MLflow's Schema repr: ['a': double (required), 'b': long (optional)] */
 static void put_schema(struct kbuf *b, const struct keel_signature *sig)
 {
@@ -100,7 +93,7 @@ static void put_schema(struct kbuf *b, const struct keel_signature *sig)
         if (i)
             kbuf_adds(b, ", ");
         json_pyrepr_str(b, sig->inputs[i].name, strlen(sig->inputs[i].name));
-        kbuf_printf(b, ": %s (%s)", dtype_text(sig->inputs[i].type),
+        kbuf_printf(b, ": %s (%s)", keel_dtype_name(sig->inputs[i].type),
                     sig->inputs[i].required ? "required" : "optional");
     }
     kbuf_addc(b, ']');
@@ -472,8 +465,7 @@ struct frame {
     struct cell_err err;
     unsigned *hash;          /* signature name -> index + 1, open addressing */
     size_t hash_mask;
-    bool *present;           /* matrix column has an input column */
-    long *input_of;          /* matrix column -> its input column, -1 */
+    long *input_of;          /* matrix column -> its input column, -1: none (a missing input) */
     bool csv;                /* read_csv's messages, not astype's */
 };
 
@@ -500,11 +492,10 @@ static enum keel_err frame_init(struct frame *f, const struct keel_signature *si
         if (t == KEEL_DT_STRING || t == KEEL_DT_BINARY || t == KEEL_DT_DATETIME)
             return keel_fail(ctx, KEEL_E_NOT_IMPLEMENTED,
                              "keel scores numeric columns only; column '%s' is %s",
-                             sig->inputs[i].name, dtype_text(t));
+                             sig->inputs[i].name, keel_dtype_name(t));
     }
-    f->present = karena_calloc(f->a, f->out_cols + 1, sizeof *f->present);
     f->input_of = karena_alloc(f->a, (f->out_cols + 1) * sizeof *f->input_of);
-    if (!f->present || !f->input_of)
+    if (!f->input_of)
         return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
     for (size_t c = 0; c < f->out_cols; c++)
         f->input_of[c] = -1;
@@ -571,10 +562,8 @@ static long frame_column(struct frame *f, const char *s, size_t n, size_t pos)
     }
     f->names[f->n_names] = (struct colname){.s = s, .n = n, .pos = pos};
     f->map[f->n_names] = col;
-    if (col >= 0) {
-        f->present[col] = true;
+    if (col >= 0)
         f->input_of[col] = (long)f->n_names;
-    }
     return (long)f->n_names++;
 }
 
@@ -626,7 +615,7 @@ static enum keel_err csv_fail(struct keel_ctx *ctx, const char *why);
 static enum keel_err check_int_columns(struct frame *f, struct keel_ctx *ctx)
 {
     for (size_t c = 0; f->sig->has_inputs && c < f->out_cols; c++) {
-        if (!int_type(f->sig->inputs[c].type) || !f->present[c])
+        if (!int_type(f->sig->inputs[c].type) || f->input_of[c] < 0)
             continue;
         for (size_t r = 0; r < f->rows; r++) {
             if (!isnan(f->x[r * f->out_cols + c]))
@@ -664,7 +653,7 @@ static enum keel_err frame_finish(struct frame *f, struct payload_frame *out,
         struct kbuf missing;
         kbuf_init(&missing, MAX_MSG);
         for (size_t c = 0; c < f->sig->n_inputs; c++) {
-            if (f->present[c] || !f->sig->inputs[c].required)
+            if (f->input_of[c] >= 0 || !f->sig->inputs[c].required)
                 continue;
             kbuf_adds(&missing, missing.len ? ", " : "[");
             json_pyrepr_str(&missing, f->sig->inputs[c].name, strlen(f->sig->inputs[c].name));

@@ -174,35 +174,6 @@ static bool read_content_type(const char *header, struct keel_ctx *ctx,
     return ok;
 }
 
-static bool valid_utf8(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        if (!len || i + len > n)
-            return false;
-        for (size_t k = 1; k < len; k++)
-            if ((s[i + k] & 0xC0) != 0x80)
-                return false;
-        if (len == 2 && c < 0xC2)
-            return false;
-        if (len == 3) {
-            unsigned cp = ((c & 0x0Fu) << 12) | ((s[i + 1] & 0x3Fu) << 6) | (s[i + 2] & 0x3Fu);
-            if (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))
-                return false;
-        }
-        if (len == 4) {
-            unsigned cp = ((c & 0x07u) << 18) | ((s[i + 1] & 0x3Fu) << 12) |
-                          ((s[i + 2] & 0x3Fu) << 6) | (s[i + 3] & 0x3Fu);
-            if (cp < 0x10000 || cp > 0x10FFFF)
-                return false;
-        }
-        i += len;
-    }
-    return true;
-}
-
 static enum keel_err predict(const struct scoring_target *t, const double *x, size_t rows,
                              struct keel_prediction *out, struct keel_ctx *ctx)
 {
@@ -231,7 +202,7 @@ static void invocations(const struct scoring_target *t, struct keel_ctx *ctx,
         capture_error(t, "unsupported content type");
         return;
     }
-    if (!valid_utf8((const unsigned char *)req->body, req->body_len)) {
+    if (jp_utf8_span(req->body, req->body_len) != req->body_len) {
         /* MLflow's decode("utf-8") raises here and answers 500 */
         mlflow_error(resp, KEEL_E_BAD_REQUEST,
                      "Invalid input. The request body is not valid UTF-8, the only encoding "
@@ -276,8 +247,17 @@ static void invocations(const struct scoring_target *t, struct keel_ctx *ctx,
     kbuf_reset(&resp->body);
     kbuf_adds(&resp->body, "{\"predictions\": ");
     put_predictions(&resp->body, &pred);
-    if (kbuf_addc(&resp->body, '}') != KEEL_OK)
-        mlflow_error(resp, KEEL_E_TOO_LARGE, "The predictions exceed the response size limit.");
+    kbuf_addc(&resp->body, '}');
+    /* any append refused (the last one may still fit) leaves a truncated
+     * document: answer an error instead of a 200 with half the predictions */
+    enum keel_err full = kbuf_failed(&resp->body);
+    if (full != KEEL_OK) {
+        const char *why = full == KEEL_E_TOO_LARGE
+                              ? "The predictions exceed the response size limit."
+                              : "The predictions could not be written (out of memory).";
+        mlflow_error(resp, full, why);
+        capture_error(t, why);
+    }
 }
 
 /* ---- KServe v2 / Open Inference Protocol ---- */

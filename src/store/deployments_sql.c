@@ -7,7 +7,6 @@
 
 #include "store/sqlite_int.h"
 #include "store/store.h"
-#include "util/arena.h"
 #include "util/time.h"
 
 struct put_args {
@@ -128,17 +127,12 @@ enum keel_err store_deployment_list(struct store *st, struct keel_ctx *ctx,
             e = db_fail(c, ctx, "deployment list");
             break;
         }
-        if (*n == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            struct keel_deployment *d = karena_realloc(ctx->arena, *out, cap * sizeof *d,
-                                                       nc * sizeof *d);
-            if (!d) {
-                e = keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
-                break;
-            }
-            *out = d;
-            cap = nc;
+        struct keel_deployment *d = db_grow(ctx, *out, *n, &cap, sizeof *d);
+        if (!d) {
+            e = keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+            break;
         }
+        *out = d;
         row(ctx, s, &(*out)[(*n)++]);
     }
     if (s)

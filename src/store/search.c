@@ -39,6 +39,7 @@
 #include <strings.h>
 
 #include "util/arena.h"
+#include "util/hex.h"
 #include "util/json.h"
 #include "util/jparse.h"
 #include "util/buf.h"
@@ -2215,12 +2216,6 @@ static void put_utf8(struct kbuf *b, uint32_t v)
     kbuf_add(b, u, n);
 }
 
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                          : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
 /* One Python escape after the backslash at s[*i]; false on a syntax error. */
 static bool py_escape(const char *s, size_t *i, struct kbuf *b)
 {
@@ -2245,7 +2240,7 @@ static bool py_escape(const char *s, size_t *i, struct kbuf *b)
     if (need) {
         uint32_t v = 0;
         for (size_t k = 0; k < need; k++) {
-            int h = hexval(s[*i + 2 + k]);
+            int h = keel_hex_digit(s[*i + 2 + k]);
             if (h < 0)
                 return false;
             v = v * 16 + (uint32_t)h;

@@ -12,6 +12,7 @@ void kbuf_init(struct kbuf *b, size_t max)
     b->data = NULL;
     b->len = b->cap = 0;
     b->max = max;
+    b->err = KEEL_OK;
 }
 
 void kbuf_free(struct kbuf *b)
@@ -19,19 +20,34 @@ void kbuf_free(struct kbuf *b)
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
+    b->err = KEEL_OK;
 }
 
 void kbuf_reset(struct kbuf *b)
 {
     b->len = 0;
+    b->err = KEEL_OK;
     if (b->data)
         b->data[0] = '\0';
+}
+
+/* Remembers the first failure (the sticky error) and returns e. */
+static enum keel_err failed(struct kbuf *b, enum keel_err e)
+{
+    if (e != KEEL_OK && b->err == KEEL_OK)
+        b->err = e;
+    return e;
+}
+
+enum keel_err kbuf_failed(const struct kbuf *b)
+{
+    return b->err;
 }
 
 static enum keel_err grow(struct kbuf *b, size_t extra)
 {
     if (extra > b->max || b->len > b->max - extra)
-        return KEEL_E_TOO_LARGE;
+        return failed(b, KEEL_E_TOO_LARGE);
     size_t need = b->len + extra + 1;
     if (need <= b->cap)
         return KEEL_OK;
@@ -42,7 +58,7 @@ static enum keel_err grow(struct kbuf *b, size_t extra)
         cap = b->max + 1;
     char *p = realloc(b->data, cap);
     if (!p)
-        return KEEL_E_NOMEM;
+        return failed(b, KEEL_E_NOMEM);
     b->data = p;
     b->cap = cap;
     return KEEL_OK;
@@ -82,7 +98,7 @@ enum keel_err kbuf_printf(struct kbuf *b, const char *fmt, ...)
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
     if (n < 0)
-        return KEEL_E_INTERNAL;
+        return failed(b, KEEL_E_INTERNAL);
     enum keel_err e = grow(b, (size_t)n);
     if (e)
         return e;

@@ -74,6 +74,14 @@ bool csv_peek_plain(const struct csv_reader *r, const char **line, size_t *len)
         n--;
     if (memchr(p, '"', n) || memchr(p, '\r', n) || n > r->max_field)
         return false;
+    /* the column ceiling, as csv_next() keeps it: n bytes hold at most n + 1
+     * fields, so only a line that long is counted */
+    if (n >= r->max_cols) {
+        size_t fields = 1;
+        for (const char *c = p, *e = p + n; (c = memchr(c, ',', (size_t)(e - c))) != NULL; c++)
+            if (++fields > r->max_cols)
+                return false;
+    }
     *line = p;
     *len = n;
     return true;

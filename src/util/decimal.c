@@ -152,10 +152,13 @@ bool decimal_shortest(double v, struct decimal_digits *out)
     int s = 2 - e;
     if (s <= 0 || s >= 127)
         return false;
-    /* q so that |v| * 10^q lies in [1e16, 1e18): estimated from the binary
-     * exponent (log10(2) ~ 0.30103), then corrected once */
+    /* q so that |v| * 10^q lies in [1e16, 1e18): q = 16 - floor(exp2 *
+     * log10 2), taken from the binary exponent alone and never corrected.
+     * None is needed: the multiply-shift below gives that floor exactly for
+     * every exponent a double has (-1074..1023, checked one by one), and
+     * 2^exp2 <= |v| < 2^(exp2 + 1) then puts |v| * 10^q in [1e16, 2e17) */
     int exp2 = e + 52;
-    int est = (int)((exp2 * 78913L) >> 18); /* floor(exp2 * log10 2), within one */
+    int est = (int)((exp2 * 78913L) >> 18); /* floor(exp2 * log10 2); 78913 / 2^18 ~ log10 2 */
     int q = 16 - est;
     if (q < 0 || q > 21)
         return false;

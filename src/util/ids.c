@@ -9,6 +9,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "util/hex.h"
+
 static void random_bytes(void *p, size_t n)
 {
     unsigned char *b = p;
@@ -23,7 +25,6 @@ static void random_bytes(void *p, size_t n)
 
 void keel_uuid_hex(char out[33])
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char b[16];
     random_bytes(b, sizeof b);
     /* UUIDv7: the first 48 bits are the Unix time in ms, so ids made one after
@@ -36,11 +37,7 @@ void keel_uuid_hex(char out[33])
         b[i] = (unsigned char)(ms >> (40 - 8 * i));
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x70); /* version 7 */
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-    for (int i = 0; i < 16; i++) {
-        out[2 * i] = hex[b[i] >> 4];
-        out[2 * i + 1] = hex[b[i] & 15];
-    }
-    out[32] = '\0';
+    keel_hex_encode(b, sizeof b, out);
 }
 
 static const char *const adjectives[] = {

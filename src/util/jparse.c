@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "util/arena.h"
+#include "util/hex.h"
 
 /* Scratch stack that lives in jp_parse's frame, so that a small request
  * never reaches malloc. 2 KiB holds 85 array items or 51 object members. */
@@ -93,9 +94,7 @@ static inline const unsigned char *skip_plain(const unsigned char *p, const unsi
     return p;
 }
 
-/* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlongs, no
- * surrogates, nothing past U+10FFFF), or 0 when there is none before end. */
-static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
+size_t jp_utf8_seq(const unsigned char *p, const unsigned char *end)
 {
     unsigned c = p[0];
     size_t avail = (size_t)(end - p);
@@ -128,14 +127,10 @@ static int hex4(const unsigned char *p)
 {
     int v = 0;
     for (int i = 0; i < 4; i++) {
-        unsigned c = p[i], d;
-        if (c - '0' < 10)
-            d = c - '0';
-        else if ((c | 0x20) - 'a' < 6)
-            d = (c | 0x20) - 'a' + 10;
-        else
+        int d = keel_hex_digit((char)p[i]);
+        if (d < 0)
             return -1;
-        v = v << 4 | (int)d;
+        v = v << 4 | d;
     }
     return v;
 }
@@ -158,7 +153,7 @@ static bool decode_escaped(struct jp *j, const unsigned char *p, const unsigned 
             continue;
         }
         if (c >= 0x80) {
-            size_t k = utf8_seq(p, q);
+            size_t k = jp_utf8_seq(p, q);
             if (!k)
                 return bad(j, "invalid UTF-8 in string");
             memcpy(d, p, k);
@@ -235,7 +230,7 @@ static const unsigned char *parse_string(struct jp *j, const unsigned char *p, c
             break;
         if (*p < 0x20)
             return fail(j, "control character in string");
-        size_t k = utf8_seq(p, end);
+        size_t k = jp_utf8_seq(p, end);
         if (!k)
             return fail(j, "invalid UTF-8 in string");
         p += k;
@@ -633,20 +628,19 @@ struct jval *jv_new_string(struct karena *a, const char *s, size_t n)
     return v;
 }
 
-bool jp_utf8_valid(const char *s, size_t n)
+size_t jp_utf8_span(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s, *end = p + n;
     while (p < end) {
-        if (*p == 0)
-            return false;
-        if (*p < 0x80) {
-            p++;
-            continue;
-        }
-        size_t k = utf8_seq(p, end);
+        size_t k = *p < 0x80 ? 1 : jp_utf8_seq(p, end);
         if (!k)
-            return false;
+            break;
         p += k;
     }
-    return true;
+    return (size_t)(p - (const unsigned char *)s);
+}
+
+bool jp_utf8_valid(const char *s, size_t n)
+{
+    return jp_utf8_span(s, n) == n && !memchr(s, '\0', n);
 }

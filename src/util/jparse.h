@@ -88,6 +88,13 @@ double jv_number(const struct jval *v);
 
 /* Whether s[0..n) is valid UTF-8 with no NUL (what a J_STRING may hold). */
 bool jp_utf8_valid(const char *s, size_t n);
+/* The bytes of s[0..n) before the first one that is not well-formed UTF-8
+ * (n when they all are); NUL is text here. */
+size_t jp_utf8_span(const char *s, size_t n);
+/* Length of the well-formed UTF-8 sequence whose lead byte (>= 0x80) is at
+ * p (RFC 3629: no overlongs, no surrogates, nothing past U+10FFFF), or 0
+ * when there is none before end. The one UTF-8 check keel has. */
+size_t jp_utf8_seq(const unsigned char *p, const unsigned char *end);
 
 /* Builders for values made by keel itself (query strings): arena-allocated. */
 struct jval *jv_new_string(struct karena *a, const char *s, size_t n);

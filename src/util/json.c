@@ -53,23 +53,6 @@ void jw_obj_end(struct jw *w) { close_scope(w, '}'); }
 void jw_arr(struct jw *w) { open_scope(w, '[', false); }
 void jw_arr_end(struct jw *w) { close_scope(w, ']'); }
 
-/* The length of the valid UTF-8 sequence at s[0..n) (no overlong form, no
- * surrogate, at most U+10FFFF), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
-    if (!len || c > 0xF4 || n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F) || (c == 0xF0 && s[1] < 0x90) ||
-        (c == 0xF4 && s[1] > 0x8F))
-        return 0;
-    return len;
-}
-
 static void put_escaped(struct jw *w, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -80,7 +63,7 @@ static void put_escaped(struct jw *w, const char *s, size_t n)
         if (c >= 0x80) {
             /* text from a request may be any bytes; JSON must be UTF-8: an
              * invalid byte becomes U+FFFD, as Python's errors="replace" */
-            size_t len = utf8_seq((const unsigned char *)s + i, n - i);
+            size_t len = jp_utf8_seq((const unsigned char *)s + i, (const unsigned char *)s + n);
             if (len) {
                 i += len - 1;
                 continue;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "util/arena.h"
+#include "util/hex.h"
 
 size_t uri_scheme_len(const char *uri)
 {
@@ -77,17 +78,6 @@ const char *uri_resolve_local(struct karena *a, const char *uri)
     return karena_sprintf(a, "%s%s/%s", prefix, cwd, path);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 char *uri_unquote_all(struct karena *a, const char *s)
 {
     char *cur = karena_strdup(a, s);
@@ -99,7 +89,8 @@ char *uri_unquote_all(struct karena *a, const char *s)
         bool changed = false;
         for (size_t i = 0; cur[i]; i++) {
             int h, l;
-            if (cur[i] == '%' && (h = hexval(cur[i + 1])) >= 0 && (l = hexval(cur[i + 2])) >= 0) {
+            if (cur[i] == '%' && (h = keel_hex_digit(cur[i + 1])) >= 0 &&
+                (l = keel_hex_digit(cur[i + 2])) >= 0) {
                 out[o++] = (char)(h * 16 + l);
                 i += 2;
                 changed = true;

@@ -1,6 +1,9 @@
 # Fixtures that run a real keel server for the black-box API tests: start it on a free
 # port with a fresh SQLite store, wait for /health, stop it with SIGTERM, and under
-# KEEL_ASAN=1 fail the test when the server's stderr shows a sanitizer report.
+# KEEL_ASAN=1 fail the test when the server's stderr shows a sanitizer report. Also what
+# the test files share: where the fixture models and their golden predictions are, and a
+# check that an answer is a 200.
+import json
 import os
 import signal
 import socket
@@ -14,6 +17,8 @@ import requests
 
 REPO = Path(__file__).resolve().parents[2]
 KEEL_BIN = os.environ.get("KEEL_BIN", str(REPO / "build" / "keel"))
+# ../shared/fixtures beside the repository (models/, golden/; see its README.md)
+FIXTURES = Path(os.environ.get("KEEL_FIXTURES", REPO.parent / "shared" / "fixtures"))
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -132,6 +137,31 @@ class KeelServer:
         """requests call against this server: keel.api("GET", "/api/2.0/...")."""
         kw.setdefault("timeout", 30)
         return requests.request(method, self.url + path, json=json, **kw)
+
+
+class ModelServer(KeelServer):
+    """`keel models serve -m MODEL` (a directory or a model URI), managed like KeelServer."""
+
+    def __init__(self, data_dir, model, *extra_args):
+        super().__init__(data_dir, *extra_args)
+        self.model = str(model)
+
+    def command(self, port):
+        return [KEEL_BIN, "models", "serve", "-m", self.model, "--host", "127.0.0.1",
+                "--port", str(port), *self.extra_args]
+
+
+def golden(model):
+    """A fixture model's golden/<model>/input.csv text and MLflow pyfunc's predictions."""
+    text = (FIXTURES / "golden" / model / "input.csv").read_text()
+    preds = json.loads((FIXTURES / "golden" / model / "pyfunc_predictions.json").read_text())
+    return text, preds["predictions"]
+
+
+def ok(r):
+    """r's JSON, after checking it is a 200 (the failure says which call)."""
+    assert r.status_code == 200, (r.request.method, r.request.url, r.status_code, r.text)
+    return r.json()
 
 
 def _shutdown(servers):

@@ -13,17 +13,29 @@ import subprocess
 import pytest
 import requests
 
-from conftest import KEEL_BIN, _shutdown
-from test_serving import FIXTURES, ModelServer
+from conftest import FIXTURES, KEEL_BIN, ModelServer, _shutdown, golden
 
 IRIS = "xgb-classifier-iris"
 BREAST = "xgb-booster-binary"
 
 
-def golden(model):
-    text = (FIXTURES / "golden" / model / "input.csv").read_text()
-    preds = json.loads((FIXTURES / "golden" / model / "pyfunc_predictions.json").read_text())
-    return text, preds["predictions"]
+def iris_records(**extra):
+    """The iris golden rows as JSON-lines records: {column: value, ...} plus, for row i,
+    each extra key's value extra[key](i)."""
+    text, _ = golden(IRIS)
+    header, *rows = text.splitlines()
+    cols = header.split(",")
+    return [{**{k: f(i) for k, f in extra.items()},
+             **{c: float(v) for c, v in zip(cols, row.split(","))}}
+            for i, row in enumerate(rows)]
+
+
+def iris_document():
+    """The iris golden rows as MLflow's dataframe_split scoring document."""
+    text, _ = golden(IRIS)
+    header, *rows = text.splitlines()
+    return {"dataframe_split": {"columns": header.split(","),
+                                "data": [[float(v) for v in r.split(",")] for r in rows]}}
 
 
 def predict(model, inp, out, *args, env=None, check=True):
@@ -78,18 +90,16 @@ def test_batch_equals_online_for_the_same_rows(tmp_path):
 
 
 def test_keep_columns_and_jsonl_input(tmp_path):
-    text, preds = golden(IRIS)
-    header, *rows = text.splitlines()
-    cols = header.split(",")
+    _, preds = golden(IRIS)
+    records = iris_records(id=lambda i: f"c-{i}")
     inp = tmp_path / "in.jsonl"
     with inp.open("w") as f:
-        for i, row in enumerate(rows):
-            rec = {"id": f"c-{i}", **{c: float(v) for c, v in zip(cols, row.split(","))}}
+        for rec in records:
             f.write(json.dumps(rec) + "\n")
         f.write("\n")  # a blank line is no row
     predict(IRIS, inp, tmp_path / "out.csv", "--keep-columns", "id")
     out = csv_predictions(tmp_path / "out.csv")
-    assert [r["id"] for r in out] == [f"c-{i}" for i in range(len(rows))]
+    assert [r["id"] for r in out] == [f"c-{i}" for i in range(len(records))]
     assert [int(r["prediction"]) for r in out] == preds
     predict(IRIS, inp, tmp_path / "out.jsonl", "--keep-columns", "id")
     lines = [json.loads(x) for x in (tmp_path / "out.jsonl").open()]
@@ -170,6 +180,34 @@ def test_corrupt_binary_input_is_refused_not_crashed(tmp_path):
     assert not (tmp_path / "out.csv").exists()
 
 
+def test_a_kept_value_past_its_ceiling_fails_the_job_instead_of_a_truncated_row(tmp_path):
+    # a kept value that is not a string is written as its JSON text, which may hold
+    # 1 MiB; row 7's holds more
+    rows = iris_records(blob=lambda i: list(range(200000 if i == 7 else 3)))
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("".join(json.dumps(rec) + "\n" for rec in rows))
+    for out in ("out.jsonl", "out.csv"):
+        r = predict(IRIS, inp, tmp_path / out, "--keep-columns", "blob", check=False)
+        assert r.returncode != 0, r.stderr
+        assert "line 8" in r.stderr and "'blob'" in r.stderr and "1 MiB" in r.stderr, r.stderr
+        assert not list(tmp_path.glob(out + "*")), list(tmp_path.iterdir())
+    # the same job without the long value writes every row whole
+    inp.write_text("".join(line for i, line in enumerate(inp.open()) if i != 7))
+    predict(IRIS, inp, tmp_path / "out.jsonl", "--keep-columns", "blob")
+    got = [json.loads(x) for x in (tmp_path / "out.jsonl").open()]
+    assert len(got) == len(rows) - 1 and all(g["blob"] == [0, 1, 2] for g in got)
+
+
+def test_a_failed_write_to_stdout_fails_the_job(tmp_path):
+    inp = tmp_path / "in.json"
+    inp.write_text(json.dumps(iris_document()))
+    with open("/dev/full", "w") as full:  # every write fails with ENOSPC
+        r = subprocess.run([KEEL_BIN, "models", "predict", "-m", str(FIXTURES / "models" / IRIS),
+                            "-i", str(inp), "-o", "-"], stdout=full, stderr=subprocess.PIPE,
+                           text=True, timeout=60)
+    assert r.returncode != 0 and "cannot write -" in r.stderr, r.stderr
+
+
 @pytest.mark.parametrize("n", [2, 3, 7])
 def test_shards_concatenate_to_the_whole(tmp_path, n):
     text, _ = golden(BREAST)
@@ -198,12 +236,9 @@ def test_pipes_in_and_out(tmp_path):
 
 
 def test_mlflow_json_document_input(tmp_path):
-    text, preds = golden(IRIS)
-    header, *rows = text.splitlines()
-    doc = {"dataframe_split": {"columns": header.split(","),
-                               "data": [[float(v) for v in r.split(",")] for r in rows]}}
+    _, preds = golden(IRIS)
     inp = tmp_path / "in.json"
-    inp.write_text(json.dumps(doc))
+    inp.write_text(json.dumps(iris_document()))
     predict(IRIS, inp, tmp_path / "out.json")
     assert json.loads((tmp_path / "out.json").read_text()) == {"predictions": preds}
 
@@ -258,6 +293,23 @@ def test_the_job_is_recorded_as_a_run(tmp_path, keel):
         "keel.error"]
 
 
+def test_a_job_whose_record_fails_says_so_and_exits_non_zero(tmp_path, keel):
+    text, preds = golden(IRIS)
+    # a file name that is not UTF-8: the "input" param cannot be recorded
+    inp = tmp_path / "in-\udcff.csv"
+    inp.write_text(text)
+    r = predict(IRIS, inp, tmp_path / "out.json", "--tracking-uri", keel.url, check=False)
+    assert r.returncode == 1, r.stderr
+    assert "record" in r.stderr and "incomplete" in r.stderr and "param 'input'" in r.stderr, \
+        r.stderr
+    assert json.loads((tmp_path / "out.json").read_text()) == {"predictions": preds}
+    # no tracking server where one is named: the output is complete, the command fails
+    r = predict(IRIS, tmp_path / "in-\udcff.csv", tmp_path / "out2.json", "--tracking-uri",
+                "http://127.0.0.1:9", check=False)
+    assert r.returncode == 1 and "not recorded" in r.stderr, r.stderr
+    assert json.loads((tmp_path / "out2.json").read_text()) == {"predictions": preds}
+
+
 def test_progress_only_when_asked_or_on_a_terminal(tmp_path):
     text, _ = golden(IRIS)
     inp = tmp_path / "in.csv"
@@ -270,8 +322,14 @@ def test_progress_only_when_asked_or_on_a_terminal(tmp_path):
     import pty
     pid, fd = pty.fork()
     if pid == 0:  # the child: keel with a terminal for stderr
-        os.execv(KEEL_BIN, [KEEL_BIN, "models", "predict", "-m", str(FIXTURES / "models" / IRIS),
-                            "-i", str(inp), "-o", str(tmp_path / "c.csv")])
+        try:
+            os.execv(KEEL_BIN, [KEEL_BIN, "models", "predict", "-m",
+                                str(FIXTURES / "models" / IRIS), "-i", str(inp), "-o",
+                                str(tmp_path / "c.csv")])
+        except OSError as e:  # said on the terminal, which the parent reads
+            os.write(2, f"cannot run {KEEL_BIN}: {e}\n".encode())
+        finally:  # exec failed: the child must not go on running pytest
+            os._exit(127)
     out = b""
     while True:
         try:

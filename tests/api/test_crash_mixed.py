@@ -13,8 +13,7 @@ from pathlib import Path
 
 import requests
 
-from conftest import KEEL_BIN
-from test_serving import FIXTURES
+from conftest import FIXTURES, KEEL_BIN
 
 ART = "/api/2.0/mlflow-artifacts/artifacts"
 IRIS = FIXTURES / "models" / "xgb-classifier-iris"

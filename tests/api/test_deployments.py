@@ -9,25 +9,13 @@ import threading
 
 import requests
 
-from conftest import KeelServer, _shutdown
-from test_serving import FIXTURES
+from conftest import FIXTURES, KeelServer, _shutdown, golden, ok
 
 API = "/api/2.0/mlflow"
 KEEL = "/api/2.0/keel/deployments"
 ART = "/api/2.0/mlflow-artifacts/artifacts"
 IRIS = FIXTURES / "models" / "xgb-classifier-iris"
 BREAST = FIXTURES / "models" / "xgb-booster-binary"
-
-
-def ok(r):
-    assert r.status_code == 200, (r.request.method, r.request.url, r.status_code, r.text)
-    return r.json()
-
-
-def golden(name):
-    csv = (FIXTURES / "golden" / name / "input.csv").read_text()
-    preds = json.loads((FIXTURES / "golden" / name / "pyfunc_predictions.json").read_text())
-    return csv, preds["predictions"]
 
 
 def register(server, name, model_dir):
@@ -133,10 +121,13 @@ def test_update_under_load_fails_no_request(tmp_path):
 
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
             futures = [pool.submit(load) for _ in range(4)]
-            for i in range(6):
-                ok(requests.post(server.url + KEEL + "/update",
-                                 json={"name": "bc", "model_uri": f"models:/bc/{(v1, v2)[i % 2]}"}))
-            stop.set()
+            try:  # a failed update must stop the load, or leaving the pool waits forever
+                for i in range(6):
+                    ok(requests.post(server.url + KEEL + "/update",
+                                     json={"name": "bc",
+                                           "model_uri": f"models:/bc/{(v1, v2)[i % 2]}"}))
+            finally:
+                stop.set()
             for f in futures:
                 f.result()
         assert not failures, failures[:3]
@@ -176,15 +167,17 @@ def test_alias_moves_twenty_times_under_load_with_no_failed_request(tmp_path):
 
         with concurrent.futures.ThreadPoolExecutor(3) as pool:
             futures = [pool.submit(load) for _ in range(3)]
-            for i in range(1, 21):
-                target = versions[i % len(versions)]
-                ok(requests.post(server.url + API + "/registered-models/alias",
-                                 json={**alias, "version": target}))
-                deadline = time.monotonic() + 10
-                while served() != target:
-                    assert time.monotonic() < deadline, f"move {i} to {target} not followed"
-                    time.sleep(0.02)
-            stop.set()
+            try:  # a failed move must stop the load, or leaving the pool waits forever
+                for i in range(1, 21):
+                    target = versions[i % len(versions)]
+                    ok(requests.post(server.url + API + "/registered-models/alias",
+                                     json={**alias, "version": target}))
+                    deadline = time.monotonic() + 10
+                    while served() != target:
+                        assert time.monotonic() < deadline, f"move {i} to {target} not followed"
+                        time.sleep(0.02)
+            finally:
+                stop.set()
             for f in futures:
                 f.result()
         assert not failures, failures[:3]
@@ -542,3 +535,24 @@ def test_access_log_is_one_json_line_per_request(tmp_path):
     assert x["duration_ms"] > 0 and x["time"].endswith("Z") and x["level"] == "info"
     assert any(y["path"] == "/nope" and y["status"] == 404 and y["level"] == "warn"
                for y in lines)
+
+
+def test_access_log_has_early_answers_and_cuts_long_lines_visibly(tmp_path):
+    server = KeelServer(tmp_path, "--access-log", "--max-body-bytes", "1000").start()
+    long_path = "/x" + "y" * 20000  # escaped and all, past the 16 KiB a line may hold
+    try:
+        # refused before the handler runs: the body passes --max-body-bytes
+        r = requests.post(server.url + "/api/2.0/mlflow/runs/create", data=b"{" + b" " * 5000)
+        assert r.status_code == 413
+        assert requests.get(server.url + long_path).status_code == 404
+    finally:
+        _shutdown([server])
+    lines = [json.loads(x) for x in server.stderr().splitlines() if x.startswith("{")]
+    early = [x for x in lines if x["path"] == "/api/2.0/mlflow/runs/create"]
+    assert len(early) == 1 and early[0]["status"] == 413 and early[0]["level"] == "warn", lines
+    cut = [x for x in lines if x["path"].startswith("/xyyy")]
+    assert len(cut) == 1, [x["path"][:40] for x in lines]
+    assert cut[0]["truncated"] is True and cut[0]["status"] == 404
+    assert cut[0]["path"].endswith("...[cut]") and len(cut[0]["path"]) < 1000
+    assert long_path.startswith(cut[0]["path"][:-len("...[cut]")])
+    assert not any(x.get("truncated") for x in lines if x is not cut[0])

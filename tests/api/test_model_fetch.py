@@ -5,18 +5,14 @@
 # model content (named by the documented tree digest) and never anything partial; unknown
 # names fail at start with the server's own message.
 import hashlib
-import json
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
 import requests
 
-from conftest import KEEL_BIN, KeelServer, _shutdown, free_port
+from conftest import FIXTURES, KEEL_BIN, ModelServer, _shutdown, free_port, golden, ok
 
-FIXTURES = Path(os.environ.get(
-    "KEEL_FIXTURES", Path(__file__).resolve().parents[3] / "shared" / "fixtures"))
 MODEL = FIXTURES / "models" / "xgb-classifier-iris"
 GOLDEN = FIXTURES / "golden" / "xgb-classifier-iris"
 API = "/api/2.0/mlflow"
@@ -26,18 +22,6 @@ SPACED = "iris classifier (v2)"  # a name the query string must encode
 FAIL_TIMEOUT = 60
 
 
-class FetchedModelServer(KeelServer):
-    """`keel models serve -m <uri>` with the given extra flags, managed like KeelServer."""
-
-    def __init__(self, data_dir, uri, *extra_args):
-        super().__init__(data_dir, *extra_args)
-        self.uri = uri
-
-    def command(self, port):
-        return [KEEL_BIN, "models", "serve", "-m", self.uri, "--host", "127.0.0.1",
-                "--port", str(port), *self.extra_args]
-
-
 @pytest.fixture(autouse=True)
 def no_tracking_env(monkeypatch):
     """Each test says where the tracking server is; nothing leaks in from the caller."""
@@ -45,14 +29,9 @@ def no_tracking_env(monkeypatch):
         monkeypatch.delenv(k, raising=False)
 
 
-def _ok(r):
-    assert r.status_code == 200, (r.request.method, r.request.url, r.status_code, r.text)
-    return r.json()
-
-
 def _upload(server, prefix, files):
     for name, data in files.items():
-        _ok(requests.put(f"{server.url}{ART}/{prefix}/{name}", data=data, timeout=30,
+        ok(requests.put(f"{server.url}{ART}/{prefix}/{name}", data=data, timeout=30,
                          headers={"Content-Type": "application/octet-stream"}))
 
 
@@ -67,26 +46,26 @@ def registry(keel_module):
     logged model `iris-lm` of the same run."""
     s = keel_module
     files = _model_files()
-    exp = _ok(s.api("POST", f"{API}/experiments/create", json={"name": "fetch"}))["experiment_id"]
-    run = _ok(s.api("POST", f"{API}/runs/create",
+    exp = ok(s.api("POST", f"{API}/experiments/create", json={"name": "fetch"}))["experiment_id"]
+    run = ok(s.api("POST", f"{API}/runs/create",
                     json={"experiment_id": exp, "start_time": 1700000000000}))["run"]["info"]
     run_id = run["run_id"]
     assert run["artifact_uri"] == f"mlflow-artifacts:/{exp}/{run_id}/artifacts"
     _upload(s, f"{exp}/{run_id}/artifacts/model", files)
     for name in (NAME, SPACED):
-        _ok(s.api("POST", f"{API}/registered-models/create", json={"name": name}))
-        mv = _ok(s.api("POST", f"{API}/model-versions/create", json={
+        ok(s.api("POST", f"{API}/registered-models/create", json={"name": name}))
+        mv = ok(s.api("POST", f"{API}/model-versions/create", json={
             "name": name, "source": run["artifact_uri"] + "/model", "run_id": run_id}))
         assert mv["model_version"]["version"] == "1"
-    _ok(s.api("POST", f"{API}/registered-models/alias",
+    ok(s.api("POST", f"{API}/registered-models/alias",
               json={"name": NAME, "alias": "champion", "version": "1"}))
-    _ok(s.api("POST", f"{API}/model-versions/transition-stage", json={
+    ok(s.api("POST", f"{API}/model-versions/transition-stage", json={
         "name": NAME, "version": "1", "stage": "Production", "archive_existing_versions": False}))
-    lm = _ok(s.api("POST", f"{API}/logged-models", json={
+    lm = ok(s.api("POST", f"{API}/logged-models", json={
         "experiment_id": exp, "name": "iris-lm", "source_run_id": run_id}))["model"]["info"]
     mid = lm["model_id"]
     _upload(s, f"{exp}/models/{mid}/artifacts", files)
-    _ok(s.api("PATCH", f"{API}/logged-models/{mid}",
+    ok(s.api("PATCH", f"{API}/logged-models/{mid}",
               json={"model_id": mid, "status": "LOGGED_MODEL_READY"}))
     return {"server": s, "exp": exp, "run_id": run_id, "model_id": mid, "files": files}
 
@@ -111,17 +90,13 @@ def predictions(url):
     return r.json()["predictions"]
 
 
-def golden():
-    return json.loads((GOLDEN / "pyfunc_predictions.json").read_text())["predictions"]
-
-
 def serve_and_check(tmp_path, uri, *extra):
     """Starts `keel models serve` on uri, checks the predictions, stops it."""
-    server = FetchedModelServer(tmp_path / f"serve-{len(list(tmp_path.glob('serve-*')))}",
+    server = ModelServer(tmp_path / f"serve-{len(list(tmp_path.glob('serve-*')))}",
                                 uri, *extra)
     try:
         server.start()
-        assert predictions(server.url) == golden()
+        assert predictions(server.url) == golden(MODEL.name)[1]
     finally:
         _shutdown([server])
 
@@ -224,7 +199,7 @@ def test_failed_download_leaves_nothing_in_the_cache(registry, tmp_path):
     """A file whose content is gone from the server's blob store fails mid-download (after
     other files were written): the fetch fails and the cache holds nothing."""
     s, exp = registry["server"], registry["exp"]
-    run = _ok(s.api("POST", f"{API}/runs/create", json={"experiment_id": exp}))["run"]["info"]
+    run = ok(s.api("POST", f"{API}/runs/create", json={"experiment_id": exp}))["run"]["info"]
     broken = os.urandom(4096)
     files = {**registry["files"], "zz-broken.bin": broken}
     _upload(s, f"{exp}/{run['run_id']}/artifacts/model", files)

@@ -5,29 +5,13 @@
 # the narrower comparison it gets.
 import http.client
 import json
-import os
-from pathlib import Path
 
 import pytest
 
-from conftest import KEEL_BIN, KeelServer, _shutdown
+from conftest import FIXTURES, KEEL_BIN, ModelServer, _shutdown
 
-FIXTURES = Path(os.environ.get(
-    "KEEL_FIXTURES", Path(__file__).resolve().parents[3] / "shared" / "fixtures"))
 XGB_MODELS = ["xgb-booster-binary", "xgb-booster-binary-json", "xgb-booster-binary-ubj",
               "xgb-classifier-iris", "xgb-regressor-diabetes"]
-
-
-class ModelServer(KeelServer):
-    """`keel models serve` on one model directory, managed like KeelServer."""
-
-    def __init__(self, data_dir, model_dir, *extra_args):
-        super().__init__(data_dir, *extra_args)
-        self.model_dir = str(model_dir)
-
-    def command(self, port):
-        return [KEEL_BIN, "models", "serve", "-m", self.model_dir, "--host", "127.0.0.1",
-                "--port", str(port), *self.extra_args]
 
 
 def exchanges(model):

@@ -12,18 +12,17 @@ import socket
 import pytest
 import requests
 
-from test_serving import FIXTURES, ModelServer, send
-from conftest import _shutdown
+from conftest import FIXTURES, ModelServer, _shutdown, golden
 
 IRIS = "xgb-classifier-iris"
 BREAST = "xgb-booster-binary"
 
 
-def golden(model):
-    text = (FIXTURES / "golden" / model / "input.csv").read_text()
+def golden_rows(model):
+    """The golden input's columns, its rows as numbers, the predictions, and the text."""
+    text, preds = golden(model)
     rows = list(csv.reader(io.StringIO(text)))
-    preds = json.loads((FIXTURES / "golden" / model / "pyfunc_predictions.json").read_text())
-    return rows[0], [[float(v) for v in r] for r in rows[1:]], preds["predictions"], text
+    return rows[0], [[float(v) for v in r] for r in rows[1:]], preds, text
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +58,7 @@ def test_v2_health_and_metadata(iris):
     assert requests.get(iris.url + "/v2/models/iris/ready").json() == {"name": "iris",
                                                                        "ready": True}
     meta = requests.get(iris.url + "/v2/models/iris").json()
-    cols, _, _, _ = golden(IRIS)
+    cols, _, _, _ = golden_rows(IRIS)
     assert meta["name"] == "iris" and meta["platform"] == "xgboost"
     assert [i["name"] for i in meta["inputs"]] == cols
     assert meta["outputs"] == [{"name": "predict", "datatype": "INT64", "shape": [-1]}]
@@ -67,7 +66,7 @@ def test_v2_health_and_metadata(iris):
 
 
 def test_v2_infer_one_matrix_tensor(iris):
-    _, rows, preds, _ = golden(IRIS)
+    _, rows, preds, _ = golden_rows(IRIS)
     body = {"id": "req-1", "inputs": [{"name": "x", "shape": [len(rows), 4], "datatype": "FP64",
                                        "data": [v for r in rows for v in r]}]}
     r = requests.post(iris.url + "/v2/models/iris/infer", json=body)
@@ -83,7 +82,7 @@ def test_v2_infer_one_matrix_tensor(iris):
 
 
 def test_v2_infer_one_tensor_per_column(breast):
-    cols, rows, preds, _ = golden(BREAST)
+    cols, rows, preds, _ = golden_rows(BREAST)
     inputs = [{"name": c, "shape": [len(rows)], "datatype": "FP64",
                "data": [r[i] for r in rows]} for i, c in enumerate(cols)]
     r = requests.post(breast.url + "/v2/models/model/infer", json={"inputs": inputs[::-1]})
@@ -129,7 +128,7 @@ def test_v2_unknown_model_and_wrong_method(iris):
 # ---- limits and hostile input ----
 
 def test_row_limit_is_a_clear_413(iris):
-    cols, rows, _, _ = golden(IRIS)
+    cols, rows, _, _ = golden_rows(IRIS)
     r = invoke(iris, {"dataframe_split": {"columns": cols, "data": rows * 60}})  # 1200 rows
     assert r.status_code == 413, r.text
     assert "1000 rows" in r.json()["message"]
@@ -147,7 +146,7 @@ def test_body_limit_is_a_413_and_the_server_stays_up(iris):
 
 
 def test_million_row_csv_is_refused_not_scored(breast):
-    cols, rows, _, _ = golden(BREAST)
+    cols, rows, _, _ = golden_rows(BREAST)
     line = ",".join(str(v) for v in rows[0]) + "\n"
     body = ",".join(cols) + "\n" + line * 1_000_001
     r = invoke(breast, body, "text/csv")
@@ -177,7 +176,7 @@ def test_malformed_input_gets_an_mlflow_error(iris, body, ctype, status, code):
 
 
 def test_csv_with_bom_crlf_quotes_and_na(iris):
-    cols, rows, preds, _ = golden(IRIS)
+    cols, rows, preds, _ = golden_rows(IRIS)
     header = ",".join(f'"{c}"' for c in cols)
     lines = [",".join(repr(v) for v in r) for r in rows]
     lines[0] = "NA," + lines[0].split(",", 1)[1]  # pandas' NA spelling -> NaN, as null
@@ -191,7 +190,7 @@ def test_csv_with_bom_crlf_quotes_and_na(iris):
 
 
 def test_nan_and_null_are_missing_values(breast):
-    cols, rows, _, _ = golden(BREAST)
+    cols, rows, _, _ = golden_rows(BREAST)
     a = invoke(breast, {"dataframe_split": {"columns": cols, "data": [[None] * 30]}})
     b = invoke(breast, {"dataframe_records": [{}]})
     assert a.status_code == 200, a.text
@@ -201,7 +200,7 @@ def test_nan_and_null_are_missing_values(breast):
 
 
 def test_infinite_input_is_a_model_error_with_its_reason(breast):
-    cols, rows, _, _ = golden(BREAST)
+    cols, rows, _, _ = golden_rows(BREAST)
     # "inf" converts to float64 as pandas' astype does; the booster refuses it, as pyfunc's does
     r = invoke(breast, {"dataframe_split": {"columns": cols, "data": [["inf"] + rows[0][1:]]}})
     assert r.status_code == 400, r.text
@@ -212,7 +211,7 @@ def test_infinite_input_is_a_model_error_with_its_reason(breast):
 
 
 def test_slow_and_half_sent_requests_do_not_block_others(iris):
-    cols, rows, preds, text = golden(IRIS)
+    cols, rows, preds, text = golden_rows(IRIS)
     host, port = iris.url.removeprefix("http://").split(":")
     stalled = []
     for _ in range(20):
@@ -229,7 +228,7 @@ def test_slow_and_half_sent_requests_do_not_block_others(iris):
 
 
 def test_concurrent_clients_each_get_their_own_rows(breast):
-    cols, rows, preds, _ = golden(BREAST)
+    cols, rows, preds, _ = golden_rows(BREAST)
 
     def one(i):
         k = i % len(rows)

@@ -1,7 +1,10 @@
 /*
  * fuzz_artifact_path.c -- artifact paths from requests
- * (artifacts/local.c: artifact_check_path). A path accepted must stay
- * inside the root: no ".." segment, not absolute, no NUL, no empty segment.
+ * (artifacts/local.c: artifact_check_path). The input is taken up to its
+ * first NUL, as a C string reaches the check. What an accepted path comes
+ * back as must be relative and below the root by its segments alone: not
+ * absolute, no empty segment, no ".." segment. Where it leads on a disk
+ * (symbolic links) is not checked here.
  */
 #include <stdint.h>
 #include <string.h>

@@ -1,10 +1,11 @@
 /*
  * fuzz_decimal.c -- numbers as text, both ways (util/decimal.c, util/json.c).
  *
- * Differential: decimal_parse must agree bit for bit with strtod on every
- * text both accept, and accept every plain decimal strtod reads whole. The
- * shortest printer must read back to the same double and equal the printf
- * search; the bytes are also taken as a double's bits directly.
+ * Differential, one way: every text decimal_parse accepts (holding no NUL)
+ * strtod must read whole, to the same bits. Whether decimal_parse accepts
+ * every decimal strtod reads is not checked here. The shortest printer must
+ * equal the printf search and read back to the same double, for each value
+ * parsed and for the first 8 bytes of the input taken as a double's bits.
  */
 #include <math.h>
 #include <stdint.h>

@@ -18,31 +18,30 @@
 #include "artifacts/blobstore.h"
 #include "util/arena.h"
 
+#include "testlib.h"
+
 struct fx {
     char dir[64];
     struct blobstore *bs;
     struct keel_ctx ctx;
 };
 
-static int setup(void **state)
+static int fx_setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/keel-blobs-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
+    assert_non_null(test_tempdir(f->dir, sizeof f->dir, "blobs"));
     f->ctx.arena = karena_new(1 << 20);
     assert_int_equal(blobstore_open(&f->bs, f->dir, 1 << 20, &f->ctx), KEEL_OK);
     *state = f;
     return 0;
 }
 
-static int teardown(void **state)
+static int fx_teardown(void **state)
 {
     struct fx *f = *state;
     blobstore_close(f->bs);
     karena_free(f->ctx.arena);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(test_rmtree(f->dir), 0);
     free(f);
     return 0;
 }
@@ -136,9 +135,11 @@ static void test_gc_respects_references_and_grace(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_digest_dedup_and_read_back, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_abort_and_ceiling_leave_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_gc_respects_references_and_grace, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_digest_dedup_and_read_back, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_abort_and_ceiling_leave_nothing, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_gc_respects_references_and_grace, fx_setup,
+                                        fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

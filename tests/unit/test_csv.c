@@ -7,7 +7,8 @@
  * Every run is written out as a "dump" -- one line per row, "<line>:" then
  * each field as [text] (unquoted) or {text} (quoted), and finally END or
  * ERR<code>@<line> -- so a test states the whole outcome in one string and
- * two cuttings of a document can be compared with one strcmp.
+ * two cuttings of a document can be compared with one memcmp (lengths
+ * first: a field may hold a NUL).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -65,12 +66,13 @@ static void ds_printf(struct dstr *d, const char *fmt, ...)
 /*
  * Reads doc[0..n) handed over in pieces that end at cuts[0], cuts[1], ...
  * (ascending, each <= n; the last piece runs to n) and returns the dump
- * (malloc'd; the caller frees). Each piece is copied into a block of its
- * exact size that is freed as soon as the reader answers CSV_MORE, so
- * AddressSanitizer catches a row that still points into an old piece.
+ * (malloc'd; the caller frees), its length in *len when len is not NULL.
+ * Each piece is copied into a block of its exact size that is freed as soon
+ * as the reader answers CSV_MORE, so AddressSanitizer catches a row that
+ * still points into an old piece.
  */
 static char *run_cuts(struct karena *a, const char *doc, size_t n, const size_t *cuts,
-                      size_t ncuts, const struct csv_limits *lim)
+                      size_t ncuts, const struct csv_limits *lim, size_t *len)
 {
     struct csv_reader r;
     struct dstr d = {0};
@@ -131,35 +133,39 @@ static char *run_cuts(struct karena *a, const char *doc, size_t n, const size_t 
             assert_int_equal(csv_error(&r), e);
         }
         free(copy);
+        if (len)
+            *len = d.len;
         return d.p;
     }
 }
 
-static char *run_whole(const char *doc, size_t n, const struct csv_limits *lim)
+static char *run_whole(const char *doc, size_t n, const struct csv_limits *lim, size_t *len)
 {
-    return run_cuts(arena, doc, n, NULL, 0, lim);
+    return run_cuts(arena, doc, n, NULL, 0, lim, len);
 }
 
 /* One byte (or `step` bytes) at a time. */
 static char *run_steps(struct karena *a, const char *doc, size_t n, size_t step,
-                       const struct csv_limits *lim)
+                       const struct csv_limits *lim, size_t *len)
 {
     size_t ncuts = n ? (n - 1) / step : 0;
     size_t *cuts = malloc((ncuts + 1) * sizeof *cuts);
     assert_non_null(cuts);
     for (size_t i = 0; i < ncuts; i++)
         cuts[i] = (i + 1) * step;
-    char *out = run_cuts(a, doc, n, cuts, ncuts, lim);
+    char *out = run_cuts(a, doc, n, cuts, ncuts, lim, len);
     free(cuts);
     return out;
 }
 
-/* Fails with both dumps when got differs from want; frees got and a first,
- * so a failing test leaves nothing for LeakSanitizer. */
-static void check_dump(char *got, const char *want, struct karena *a, const char *what)
+/* Fails with both dumps when got[0..got_n) differs from want[0..want_n);
+ * frees got and a first, so a failing test leaves nothing for
+ * LeakSanitizer. */
+static void check_dump(char *got, size_t got_n, const char *want, size_t want_n,
+                       struct karena *a, const char *what)
 {
     static char report[16384];
-    bool same = strcmp(got, want) == 0;
+    bool same = got_n == want_n && memcmp(got, want, want_n) == 0;
     if (!same)
         snprintf(report, sizeof report, "%s:\n--- got ---\n%s\n--- want ---\n%s", what, got,
                  want);
@@ -169,15 +175,19 @@ static void check_dump(char *got, const char *want, struct karena *a, const char
         fail_msg("%s", report);
 }
 
-static void expect_n(const char *doc, size_t n, const struct csv_limits *lim, const char *want)
+static void expect_n(const char *doc, size_t n, const struct csv_limits *lim, const char *want,
+                     size_t want_n)
 {
     char what[256];
+    size_t got_n = 0;
     snprintf(what, sizeof what, "input %.*s", n < 200 ? (int)n : 200, doc);
-    check_dump(run_whole(doc, n, lim), want, NULL, what);
+    char *got = run_whole(doc, n, lim, &got_n);
+    check_dump(got, got_n, want, want_n, NULL, what);
 }
 
-#define EXPECT(lit, want) expect_n(lit, sizeof lit - 1, NULL, want)
-#define EXPECT_LIM(lit, lim, want) expect_n(lit, sizeof lit - 1, lim, want)
+/* doc and want are string literals (either may hold a NUL) */
+#define EXPECT(lit, want) expect_n(lit, sizeof lit - 1, NULL, want, sizeof want - 1)
+#define EXPECT_LIM(lit, lim, want) expect_n(lit, sizeof lit - 1, lim, want, sizeof want - 1)
 
 /*
  * The strongest property: doc cut in two at every position k (0..n, so the
@@ -186,10 +196,11 @@ static void expect_n(const char *doc, size_t n, const struct csv_limits *lim, co
  * outcome of doc read whole -- which must be want.
  */
 static void expect_any_cut_n(const char *doc, size_t n, const struct csv_limits *lim,
-                             const char *want)
+                             const char *want, size_t want_n)
 {
     char what[64];
-    expect_n(doc, n, lim, want);
+    size_t got_n = 0;
+    expect_n(doc, n, lim, want, want_n);
     for (size_t j = 0; j <= n; j++) {
         for (size_t k = j; k <= n; k++) {
             /* (j, j) is a single cut at j plus an empty piece */
@@ -198,19 +209,22 @@ static void expect_any_cut_n(const char *doc, size_t n, const struct csv_limits 
             struct karena *a = karena_new(TEST_ARENA_CEILING);
             assert_non_null(a);
             snprintf(what, sizeof what, "cuts at %zu, %zu", j, k);
-            check_dump(run_cuts(a, doc, n, cuts, ncuts, lim), want, a, what);
+            char *got = run_cuts(a, doc, n, cuts, ncuts, lim, &got_n);
+            check_dump(got, got_n, want, want_n, a, what);
         }
     }
     for (size_t step = 1; step <= 2; step++) {
         struct karena *a = karena_new(TEST_ARENA_CEILING);
         assert_non_null(a);
         snprintf(what, sizeof what, "%zu byte(s) at a time", step);
-        check_dump(run_steps(a, doc, n, step, lim), want, a, what);
+        char *got = run_steps(a, doc, n, step, lim, &got_n);
+        check_dump(got, got_n, want, want_n, a, what);
     }
 }
 
-#define EXPECT_ANY_CUT(lit, want) expect_any_cut_n(lit, sizeof lit - 1, NULL, want)
-#define EXPECT_ANY_CUT_LIM(lit, lim, want) expect_any_cut_n(lit, sizeof lit - 1, lim, want)
+#define EXPECT_ANY_CUT(lit, want) EXPECT_ANY_CUT_LIM(lit, NULL, want)
+#define EXPECT_ANY_CUT_LIM(lit, lim, want)                                                     \
+    expect_any_cut_n(lit, sizeof lit - 1, lim, want, sizeof want - 1)
 
 /* ---- tests ---- */
 
@@ -227,7 +241,7 @@ static void test_plain(void **state)
     /* a quote inside an unquoted field is text, as pandas and Python's csv keep it */
     EXPECT("a\"b,c\"\n", "1:[a\"b][c\"]\nEND");
     /* a NUL byte is just a byte */
-    expect_n("a\0b,c\n", 6, NULL, "1:[a\0b][c]\nEND");
+    EXPECT("a\0b,c\n", "1:[a\0b][c]\nEND");
 }
 
 /* The fields are (pointer, length) pairs, borrowed when they can be. */
@@ -348,24 +362,24 @@ static void test_bom(void **state)
     size_t n = sizeof bom_doc - 1;
     static const size_t cut_sets[][3] = {{1, 2, 3}, {1, 3, 3}, {2, 3, 3}, {1, 1, 3}, {0, 1, 2}};
     for (size_t i = 0; i < sizeof cut_sets / sizeof *cut_sets; i++) {
-        char *got = run_cuts(arena, bom_doc, n, cut_sets[i], 3, NULL);
+        char *got = run_cuts(arena, bom_doc, n, cut_sets[i], 3, NULL, NULL);
         assert_string_equal(got, "1:[a][b]\n2:[1][2]\nEND");
         free(got);
     }
     /* a BOM-like start cut after 1 or 2 bytes that then turns out not to be one */
     static const char not_bom[] = "\xEF\xBBx,\xEF\n";
     static const size_t one[] = {1}, two[] = {2}, both[] = {1, 2};
-    char *got = run_cuts(arena, not_bom, sizeof not_bom - 1, one, 1, NULL);
+    char *got = run_cuts(arena, not_bom, sizeof not_bom - 1, one, 1, NULL, NULL);
     assert_string_equal(got, "1:[\xEF\xBBx][\xEF]\nEND");
     free(got);
-    got = run_cuts(arena, not_bom, sizeof not_bom - 1, two, 1, NULL);
+    got = run_cuts(arena, not_bom, sizeof not_bom - 1, two, 1, NULL, NULL);
     assert_string_equal(got, "1:[\xEF\xBBx][\xEF]\nEND");
     free(got);
-    got = run_cuts(arena, not_bom, sizeof not_bom - 1, both, 2, NULL);
+    got = run_cuts(arena, not_bom, sizeof not_bom - 1, both, 2, NULL, NULL);
     assert_string_equal(got, "1:[\xEF\xBBx][\xEF]\nEND");
     free(got);
     /* a lone first byte that is the whole (last) input, fed as two pieces */
-    got = run_cuts(arena, "\xEF", 1, one, 1, NULL);
+    got = run_cuts(arena, "\xEF", 1, one, 1, NULL, NULL);
     assert_string_equal(got, "1:[\xEF]\nEND");
     free(got);
 }
@@ -412,13 +426,14 @@ static void test_piecewise_long(void **state)
         default: ds_printf(&d, "\"\",x%d,\"%0200d\"\n", i, i); break;
         }
     }
-    char *whole = run_whole(d.p, d.len, NULL);
+    size_t whole_n = 0, got_n = 0;
+    char *whole = run_whole(d.p, d.len, NULL, &whole_n);
     assert_non_null(strstr(whole, "\n2:"));
     static const size_t steps[] = {1, 2, 3, 7, 64, 255, 4096};
     for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
         struct karena *a = karena_new(TEST_ARENA_CEILING);
-        char *got = run_steps(a, d.p, d.len, steps[i], NULL);
-        bool same = strcmp(got, whole) == 0;
+        char *got = run_steps(a, d.p, d.len, steps[i], NULL, &got_n);
+        bool same = got_n == whole_n && memcmp(got, whole, whole_n) == 0;
         free(got);
         karena_free(a);
         if (!same) {
@@ -429,7 +444,7 @@ static void test_piecewise_long(void **state)
     }
     /* memory stays bounded by the largest row, not the document */
     struct karena *a = karena_new(TEST_ARENA_CEILING);
-    char *got = run_steps(a, d.p, d.len, 1, NULL);
+    char *got = run_steps(a, d.p, d.len, 1, NULL, NULL);
     free(got);
     assert_true(karena_used(a) < 64u << 10);
     karena_free(a);
@@ -481,10 +496,10 @@ static void test_field_too_long(void **state)
     assert_non_null(big);
     memset(big, 'x', n);
     big[n] = '\n';
-    char *got = run_whole(big, n - 1, NULL);
+    char *got = run_whole(big, n - 1, NULL, NULL);
     assert_string_equal(got + strlen(got) - 3, "END");
     free(got);
-    got = run_whole(big, n + 1, NULL);
+    got = run_whole(big, n + 1, NULL, NULL);
     assert_string_equal(got, "ERR1@1");
     free(got);
     free(big);
@@ -504,13 +519,62 @@ static void test_too_many_columns(void **state)
     struct dstr d = {0};
     for (size_t i = 0; i < CSV_DEFAULT_MAX_COLS; i++)
         ds_add(&d, i ? ",1" : "1", i ? 2 : 1);
-    char *got = run_whole(d.p, d.len, NULL);
+    char *got = run_whole(d.p, d.len, NULL, NULL);
     assert_string_equal(got + strlen(got) - 3, "END");
     free(got);
     ds_add(&d, ",", 1);
-    got = run_whole(d.p, d.len, NULL);
+    got = run_whole(d.p, d.len, NULL, NULL);
     assert_string_equal(got, "ERR2@1");
     free(got);
+    free(d.p);
+}
+
+/* The fast lane for plain rows keeps the same column ceiling as csv_next():
+ * a plain line with more fields than max_cols is not offered, and csv_next()
+ * then refuses it. */
+static void test_plain_lane_keeps_the_column_ceiling(void **state)
+{
+    (void)state;
+    struct csv_limits lim = {.max_cols = 3};
+    static const char doc[] = "a,b,c\n1,2,3\n1,2,3,4\n";
+    struct csv_reader r;
+    csv_init(&r, arena, &lim);
+    csv_feed(&r, doc, sizeof doc - 1, true);
+    const struct csv_field *f;
+    size_t nf;
+    /* the lane starts once the reader stands past its first row (the BOM check) */
+    assert_int_equal(csv_next(&r, &f, &nf), CSV_ROW);
+    assert_int_equal(nf, 3);
+    const char *line;
+    size_t len;
+    assert_true(csv_peek_plain(&r, &line, &len));
+    assert_int_equal(len, 5);
+    assert_memory_equal(line, "1,2,3", 5);
+    csv_skip_plain(&r, len);
+    /* four fields, three allowed: left to csv_next(), which refuses the row */
+    assert_false(csv_peek_plain(&r, &line, &len));
+    assert_int_equal(csv_next(&r, &f, &nf), CSV_ERROR);
+    assert_int_equal(csv_error(&r), CSV_E_TOO_MANY_COLUMNS);
+    assert_int_equal(csv_line(&r), 3);
+    /* the default ceiling, on a line long enough to be counted */
+    struct dstr d = {0};
+    ds_add(&d, "h\n", 2);
+    for (size_t i = 0; i <= CSV_DEFAULT_MAX_COLS; i++)
+        ds_add(&d, i ? "," : "", i ? 1 : 0);
+    ds_add(&d, "\n", 1);
+    csv_init(&r, arena, NULL);
+    csv_feed(&r, d.p, d.len, true);
+    assert_int_equal(csv_next(&r, &f, &nf), CSV_ROW);
+    assert_false(csv_peek_plain(&r, &line, &len)); /* CSV_DEFAULT_MAX_COLS + 1 fields */
+    assert_int_equal(csv_next(&r, &f, &nf), CSV_ERROR);
+    assert_int_equal(csv_error(&r), CSV_E_TOO_MANY_COLUMNS);
+    /* one comma fewer: exactly the ceiling, offered */
+    d.p[d.len - 2] = '\n';
+    csv_init(&r, arena, NULL);
+    csv_feed(&r, d.p, d.len - 1, true);
+    assert_int_equal(csv_next(&r, &f, &nf), CSV_ROW);
+    assert_true(csv_peek_plain(&r, &line, &len));
+    assert_int_equal(len, CSV_DEFAULT_MAX_COLS - 1);
     free(d.p);
 }
 
@@ -521,7 +585,7 @@ static void test_arena_ceiling(void **state)
     /* the field array alone does not fit in 64 bytes */
     struct karena *tiny = karena_new(64);
     assert_non_null(tiny);
-    char *got = run_cuts(tiny, "a,b\n", 4, NULL, 0, NULL);
+    char *got = run_cuts(tiny, "a,b\n", 4, NULL, 0, NULL, NULL);
     assert_string_equal(got, "ERR5@1");
     free(got);
     karena_free(tiny);
@@ -534,7 +598,7 @@ static void test_arena_ceiling(void **state)
     for (int i = 0; i < 2000; i++)
         ds_add(&d, "\"\"", 2);
     ds_add(&d, "\"\n", 2);
-    got = run_cuts(tiny, d.p, d.len, NULL, 0, NULL);
+    got = run_cuts(tiny, d.p, d.len, NULL, 0, NULL, NULL);
     assert_string_equal(got, "1:[ok]\nERR5@2");
     free(got);
     karena_free(tiny);
@@ -545,7 +609,7 @@ static void test_arena_ceiling(void **state)
     d.len = 0;
     for (int i = 0; i < 4000; i++)
         ds_add(&d, "x", 1);
-    got = run_steps(tiny, d.p, d.len, 100, NULL);
+    got = run_steps(tiny, d.p, d.len, 100, NULL, NULL);
     assert_string_equal(got, "ERR5@1");
     free(got);
     karena_free(tiny);
@@ -582,6 +646,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_text_after_closing_quote, setup, teardown),
         cmocka_unit_test_setup_teardown(test_field_too_long, setup, teardown),
         cmocka_unit_test_setup_teardown(test_too_many_columns, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plain_lane_keeps_the_column_ceiling, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_arena_ceiling, setup, teardown),
         cmocka_unit_test_setup_teardown(test_too_long_wins_wherever_cut, setup, teardown),
     };

@@ -20,6 +20,8 @@
 #include "serve/fetch.h"
 #include "util/arena.h"
 
+#include "testlib.h"
+
 struct fx {
     char dir[64];       /* scratch directory */
     char model[160];    /* <dir>/my model: a directory with an MLmodel file */
@@ -27,11 +29,10 @@ struct fx {
     struct keel_ctx ctx;
 };
 
-static int setup(void **state)
+static int fx_setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/keel-fetch-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
+    assert_non_null(test_tempdir(f->dir, sizeof f->dir, "fetch"));
     snprintf(f->model, sizeof f->model, "%s/my model", f->dir);
     snprintf(f->cache, sizeof f->cache, "%s/cache", f->dir);
     assert_int_equal(mkdir(f->model, 0755), 0);
@@ -46,13 +47,11 @@ static int setup(void **state)
     return 0;
 }
 
-static int teardown(void **state)
+static int fx_teardown(void **state)
 {
     struct fx *f = *state;
     karena_free(f->ctx.arena);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(test_rmtree(f->dir), 0);
     free(f);
     return 0;
 }
@@ -144,10 +143,12 @@ static void test_malformed_and_unsupported_uris(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_local_directories_are_used_in_place, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_local_non_models_are_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_remote_uri_needs_a_tracking_server, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_malformed_and_unsupported_uris, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_local_directories_are_used_in_place, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_local_non_models_are_refused, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_remote_uri_needs_a_tracking_server, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_and_unsupported_uris, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -42,25 +42,6 @@ static const char *fx_path(const char *fmt, const char *name)
     return karena_sprintf(arena, "%s/%s", fixtures(), rel);
 }
 
-/* A whole file, NUL-terminated, from the arena; fails the test if absent. */
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = karena_alloc(arena, (size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    buf[n] = '\0';
-    if (len)
-        *len = (size_t)n;
-    return buf;
-}
-
 static void spit(const char *path, const char *text, size_t len)
 {
     FILE *f = fopen(path, "wb");
@@ -91,7 +72,7 @@ static struct keel_model *load_fixture(const char *name)
  * (columns matched by name, as MLflow does). No quoting in these files. */
 static double *read_inputs(const struct keel_model *m, const char *name, size_t *rows)
 {
-    char *text = slurp(fx_path("golden/%s/input.csv", name), NULL);
+    char *text = test_slurp(fx_path("golden/%s/input.csv", name), NULL);
     const struct keel_signature *sig = keel_model_signature(m);
     size_t nf = keel_model_n_features(m);
     assert_true(sig->has_inputs);
@@ -133,7 +114,7 @@ static double *read_inputs(const struct keel_model *m, const char *name, size_t 
 static const struct jval *golden(const char *name)
 {
     size_t len;
-    char *text = slurp(fx_path("golden/%s/pyfunc_predictions.json", name), &len);
+    char *text = test_slurp(fx_path("golden/%s/pyfunc_predictions.json", name), &len);
     const struct jval *g = jp_parse(arena, text, len, NULL);
     assert_non_null(g);
     return g;
@@ -362,11 +343,10 @@ static int tmp_setup(void **state)
     /* model files the MLmodel texts below point at; read before the
      * directory exists, so a missing fixture leaves nothing behind */
     size_t iris_len, len;
-    char *iris = slurp(fx_path("models/%s/model.xgb", "xgb-classifier-iris"), &iris_len);
-    char *json = slurp(fx_path("models/%s/model.json", "xgb-booster-binary-json"), &len);
+    char *iris = test_slurp(fx_path("models/%s/model.xgb", "xgb-classifier-iris"), &iris_len);
+    char *json = test_slurp(fx_path("models/%s/model.json", "xgb-booster-binary-json"), &len);
     struct tmpmodel *t = calloc(1, sizeof *t);
-    snprintf(t->dir, sizeof t->dir, "/tmp/keel-model-XXXXXX");
-    assert_non_null(mkdtemp(t->dir));
+    assert_non_null(test_tempdir(t->dir, sizeof t->dir, "model"));
     spit(karena_sprintf(arena, "%s/iris.xgb", t->dir), iris, iris_len);
     spit(karena_sprintf(arena, "%s/binary.json", t->dir), json, len);
     char *ws = karena_alloc(arena, len + 2);
@@ -385,9 +365,7 @@ static int tmp_setup(void **state)
 static int tmp_teardown(void **state)
 {
     struct tmpmodel *t = *state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", t->dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(test_rmtree(t->dir), 0);
     free(t);
     return teardown(state);
 }
@@ -640,7 +618,7 @@ static void derive(const struct tmpmodel *t, const char *src, const char *name,
                    size_t n_params)
 {
     size_t len;
-    char *buf = slurp(fx_path("models/%s", src), &len);
+    char *buf = test_slurp(fx_path("models/%s", src), &len);
     BoosterHandle h;
     assert_int_equal(XGBoosterCreate(NULL, 0, &h), 0);
     assert_int_equal(XGBoosterLoadModelFromBuffer(h, buf, len), 0);
@@ -689,7 +667,7 @@ static void test_sklearn_rounds_and_missing(void **state)
     /* the rounds are XGBoost's own: compare with its prediction of 10 */
     BoosterHandle h;
     size_t len;
-    char *buf = slurp(karena_sprintf(arena, "%s/early.json", t->dir), &len);
+    char *buf = test_slurp(karena_sprintf(arena, "%s/early.json", t->dir), &len);
     assert_int_equal(XGBoosterCreate(NULL, 0, &h), 0);
     assert_int_equal(XGBoosterLoadModelFromBuffer(h, buf, len), 0);
     char iface[200];
@@ -750,7 +728,7 @@ static void test_classifier_rules(void **state)
                          "\"missing\": NaN, \"_estimator_type\": \"classifier\"}"}};
     const char *const softmax[][2] = {{"objective", "multi:softmax"}};
     derive(t, "xgb-classifier-iris/model.xgb", "softmax.json", softmax_meta, 1, softmax, 1);
-    assert_non_null(strstr(slurp(karena_sprintf(arena, "%s/softmax.json", t->dir), NULL),
+    assert_non_null(strstr(test_slurp(karena_sprintf(arena, "%s/softmax.json", t->dir), NULL),
                            "\"name\":\"multi:softmax\""));
     struct keel_model *m = load_derived(t, "softmax.json", "xgboost.sklearn.XGBClassifier");
     struct keel_prediction got = predict_ok(m, x, rows);

@@ -42,32 +42,6 @@ static struct keel_ctx ctx;
 
 /* ---- fixtures ---- */
 
-/* The whole file, NUL-terminated, in the arena. */
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s (set KEEL_FIXTURES)", path);
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    assert_non_null(buf);
-    size_t got;
-    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            assert_non_null(buf);
-        }
-    }
-    fclose(f);
-    char *out = karena_strndup(arena, buf, n);
-    free(buf);
-    assert_non_null(out);
-    *len = n;
-    return out;
-}
-
 /* A golden model's input.csv: its header and its values (plain CSV). */
 struct table {
     size_t rows, cols;
@@ -94,7 +68,7 @@ static void load_table(const char *model, struct table *t)
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/golden/%s/input.csv", fixtures(), model);
     size_t n;
-    char *text = slurp(path, &n);
+    char *text = test_slurp(path, &n);
     char *save = NULL;
     char *line = strtok_r(text, "\r\n", &save);
     assert_non_null(line);
@@ -366,7 +340,7 @@ static void check_exchanges(const char *model)
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/golden/%s/wire/exchanges.jsonl", fixtures(), model);
     size_t n;
-    char *text = slurp(path, &n);
+    char *text = test_slurp(path, &n);
     size_t accepted = 0, refused = 0;
     bool seen_variant[6] = {0};
     static const char *const variants[6] = {

@@ -19,6 +19,8 @@
 #include "store/store.h"
 #include "util/arena.h"
 
+#include "testlib.h"
+
 /* a metric value without MLflow 3 model or dataset */
 #define M(k, v, ts, st) ((struct keel_metric){.key = (k), .value = (v), .timestamp = (ts), .step = (st)})
 
@@ -38,11 +40,10 @@ static struct store *open_store(struct fx *f)
     return st;
 }
 
-static int setup(void **state)
+static int fx_setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/keel-store-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
+    assert_non_null(test_tempdir(f->dir, sizeof f->dir, "store"));
     snprintf(f->path, sizeof f->path, "%s/keel.db", f->dir);
     f->ctx.arena = karena_new(64u << 20);
     f->st = open_store(f);
@@ -50,14 +51,12 @@ static int setup(void **state)
     return 0;
 }
 
-static int teardown(void **state)
+static int fx_teardown(void **state)
 {
     struct fx *f = *state;
     store_close(f->st);
     karena_free(f->ctx.arena);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(test_rmtree(f->dir), 0);
     free(f);
     return 0;
 }
@@ -214,11 +213,11 @@ static void test_group_commit_under_concurrency(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_default_experiment_and_reopen, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_latest_metric_and_history, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_params_are_write_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_group_commit_under_concurrency, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_default_experiment_and_reopen, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_lifecycle, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_latest_metric_and_history, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_params_are_write_once, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_group_commit_under_concurrency, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -128,8 +128,7 @@ static int server_start(void **state)
         return 0;
     }
     int port = free_port();
-    snprintf(srv.dir, sizeof srv.dir, "/tmp/keel-tracking-XXXXXX");
-    if (port <= 0 || !mkdtemp(srv.dir))
+    if (port <= 0 || !test_tempdir(srv.dir, sizeof srv.dir, "tracking"))
         return -1;
     snprintf(srv.url, sizeof srv.url, "http://127.0.0.1:%d", port);
     char port_s[16], out[128], err[128];
@@ -176,12 +175,8 @@ static int server_stop(void **state)
 {
     (void)state;
     stop_server();
-    if (srv.dir[0]) {
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", srv.dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "could not remove %s\n", srv.dir);
-    }
+    if (srv.dir[0] && test_rmtree(srv.dir) != 0)
+        fprintf(stderr, "could not remove %s\n", srv.dir);
     return 0;
 }
 

@@ -3,6 +3,7 @@
  * key-name validation and the bounded buffer.
  */
 #include <math.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/decimal.h"
+#include "util/hex.h"
 #include "util/json.h"
 #include "util/uri.h"
 
@@ -91,6 +93,53 @@ static void test_buffer_ceiling(void **state)
     assert_int_equal(kbuf_adds(&b, "9"), KEEL_E_TOO_LARGE);
     assert_string_equal(b.data, "12345678");
     kbuf_free(&b);
+}
+
+/* The first refused append is remembered, whatever succeeds after it, until
+ * the buffer is reset or freed. */
+static void test_buffer_sticky_error(void **state)
+{
+    (void)state;
+    struct kbuf b;
+    kbuf_init(&b, 8);
+    assert_int_equal(kbuf_failed(&b), KEEL_OK);
+    assert_int_equal(kbuf_adds(&b, "1234"), KEEL_OK);
+    assert_int_equal(kbuf_failed(&b), KEEL_OK);
+    assert_int_equal(kbuf_printf(&b, "%s", "56789"), KEEL_E_TOO_LARGE);
+    assert_int_equal(kbuf_failed(&b), KEEL_E_TOO_LARGE);
+    /* a later append that fits succeeds, but the document stays incomplete */
+    assert_int_equal(kbuf_addc(&b, '5'), KEEL_OK);
+    assert_string_equal(b.data, "12345");
+    assert_int_equal(kbuf_failed(&b), KEEL_E_TOO_LARGE);
+    kbuf_reset(&b);
+    assert_int_equal(kbuf_failed(&b), KEEL_OK);
+    assert_int_equal(kbuf_reserve(&b, 9), KEEL_E_TOO_LARGE);
+    assert_int_equal(kbuf_failed(&b), KEEL_E_TOO_LARGE);
+    kbuf_free(&b);
+    assert_int_equal(kbuf_failed(&b), KEEL_OK);
+    /* what the JSON writer could not write is remembered by the buffer too */
+    kbuf_init(&b, 4);
+    struct jw w;
+    jw_init(&w, &b);
+    jw_str(&w, "too long for four bytes");
+    assert_int_equal(kbuf_failed(&b), KEEL_E_TOO_LARGE);
+    kbuf_free(&b);
+}
+
+static void test_hex(void **state)
+{
+    (void)state;
+    for (int c = 0; c < 256; c++) {
+        char s[2] = {(char)c, 0}, *end = NULL;
+        long v = strtol(s, &end, 16);
+        bool digit = c && strchr("0123456789abcdefABCDEF", c);
+        assert_int_equal(keel_hex_digit((char)c), digit ? v : -1);
+    }
+    static const unsigned char bytes[] = {0x00, 0x0f, 0xa5, 0xff};
+    char out[9];
+    memset(out, 'x', sizeof out);
+    keel_hex_encode(bytes, sizeof bytes, out);
+    assert_string_equal(out, "000fa5ff");
 }
 
 static void test_pyrepr(void **state)
@@ -274,6 +323,8 @@ int main(void)
         cmocka_unit_test(test_doubles_like_python_repr),
         cmocka_unit_test(test_writer_nesting_and_escapes),
         cmocka_unit_test(test_buffer_ceiling),
+        cmocka_unit_test(test_buffer_sticky_error),
+        cmocka_unit_test(test_hex),
         cmocka_unit_test(test_pyrepr),
         cmocka_unit_test(test_key_names),
         cmocka_unit_test(test_uri_append_like_mlflow),
