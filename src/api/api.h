@@ -102,6 +102,9 @@ extern const struct api_route api_keel_model_routes[];
 extern const struct api_route api_logged_model_routes[];
 
 extern const struct api_route api_user_routes[];
+/* Whether a route exists only with authentication on (the user, permission
+ * and token endpoints: unknown paths otherwise, as on MLflow). */
+bool api_route_needs_auth(const struct api_route *r);
 extern const struct api_route api_audit_routes[];
 extern const struct api_route api_history_routes[];
 /* Every route table, NULL-terminated. */

@@ -252,6 +252,10 @@ void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
     const char *tail = NULL;
     const struct api_route *route =
         rest ? find_route(rest, req->method, &path_known, &tail) : NULL;
+    if (route && !a->auth && api_route_needs_auth(route)) {
+        route = NULL;
+        path_known = false;
+    }
     if (!route) {
         if (path_known)
             http_respond_page(resp, 405);

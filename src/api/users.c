@@ -5,8 +5,9 @@
  * against keel, and keel's bearer tokens (/api/2.0/keel/tokens/...).
  *
  * Who may call each is policy.c's table; the handlers assume that check has
- * passed. With authentication off these paths are not routed, as on an
- * MLflow server started without its auth app.
+ * passed. With authentication off the router does not route these paths
+ * (api_route_needs_auth), as an MLflow server started without its auth app
+ * does not.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,11 +19,6 @@
 #include "util/time.h"
 
 #define TOKEN_MAX_DAYS 3650
-
-static bool auth_on(struct api_call *c)
-{
-    return c->app->auth != NULL;
-}
 
 static void write_permission(struct jw *w, const char *key, const char *resource_key,
                              const struct keel_permission *p)
@@ -72,6 +68,16 @@ static enum keel_err write_user(struct api_call *c, const struct keel_user *u)
     return KEEL_OK;
 }
 
+/* {"user": ...} */
+static enum keel_err answer_user(struct api_call *c, const struct keel_user *u)
+{
+    jw_obj(&c->out);
+    jw_key(&c->out, "user");
+    enum keel_err e = write_user(c, u);
+    jw_obj_end(&c->out);
+    return e;
+}
+
 static enum keel_err empty_answer(struct api_call *c)
 {
     jw_obj(&c->out);
@@ -81,48 +87,40 @@ static enum keel_err empty_answer(struct api_call *c)
 
 /* ---- users ---- */
 
+/* The stored form of a new password, after MLflow's checks and keel's. */
+static enum keel_err new_password(struct api_call *c, const char *password, const char **hash)
+{
+    enum keel_err e = auth_password_check(c->ctx, password);
+    return e ? e : auth_password_hash(c->ctx, password, hash);
+}
+
 static enum keel_err h_user_create(struct api_call *c)
 {
-    if (!auth_on(c))
-        return api_not_routed(c);
     const char *username = NULL, *password = NULL, *hash = NULL;
     struct keel_user u;
     enum keel_err e;
     if ((e = api_arg_str(c, "username", true, &username)) ||
         (e = api_arg_str(c, "password", true, &password)) ||
         (e = auth_username_check(c->ctx, username)) ||
-        (e = auth_password_check(c->ctx, password)) ||
-        (e = auth_password_hash(c->ctx, password, &hash)) ||
+        (e = new_password(c, password, &hash)) ||
         (e = store_user_create(c->app->store, c->ctx, username, hash, false, &u)))
         return e;
-    jw_obj(&c->out);
-    jw_key(&c->out, "user");
-    e = write_user(c, &u);
-    jw_obj_end(&c->out);
-    return e;
+    return answer_user(c, &u);
 }
 
 static enum keel_err h_user_get(struct api_call *c)
 {
-    if (!auth_on(c))
-        return api_not_routed(c);
     const char *username = NULL;
     struct keel_user u;
     enum keel_err e;
     if ((e = api_arg_str(c, "username", true, &username)) ||
         (e = store_user_get(c->app->store, c->ctx, username, &u)))
         return e;
-    jw_obj(&c->out);
-    jw_key(&c->out, "user");
-    e = write_user(c, &u);
-    jw_obj_end(&c->out);
-    return e;
+    return answer_user(c, &u);
 }
 
 static enum keel_err h_user_list(struct api_call *c)
 {
-    if (!auth_on(c))
-        return api_not_routed(c);
     struct keel_user *u = NULL;
     size_t n = 0;
     enum keel_err e = store_user_list(c->app->store, c->ctx, &u, &n);
@@ -140,14 +138,11 @@ static enum keel_err h_user_list(struct api_call *c)
 
 static enum keel_err h_user_password(struct api_call *c)
 {
-    if (!auth_on(c))
-        return api_not_routed(c);
     const char *username = NULL, *password = NULL, *hash = NULL;
     enum keel_err e;
     if ((e = api_arg_str(c, "username", true, &username)) ||
         (e = api_arg_str(c, "password", true, &password)) ||
-        (e = auth_password_check(c->ctx, password)) ||
-        (e = auth_password_hash(c->ctx, password, &hash)) ||
+        (e = new_password(c, password, &hash)) ||
         (e = store_user_update(c->app->store, c->ctx, username, hash, -1)))
         return e;
     return empty_answer(c);
@@ -155,8 +150,6 @@ static enum keel_err h_user_password(struct api_call *c)
 
 static enum keel_err h_user_admin(struct api_call *c)
 {
-    if (!auth_on(c))
-        return api_not_routed(c);
     const char *username = NULL;
     enum keel_err e = api_arg_str(c, "username", true, &username);
     if (e)
@@ -184,8 +177,6 @@ static enum keel_err h_user_admin(struct api_call *c)
 
 static enum keel_err h_user_delete(struct api_call *c)
 {
-    if (!auth_on(c))
-        return api_not_routed(c);
     const char *username = NULL;
     enum keel_err e = api_arg_str(c, "username", true, &username);
     if (e)
@@ -229,8 +220,6 @@ static enum keel_err perm_args(struct api_call *c, const struct perm_family *f,
 
 static enum keel_err perm_create(struct api_call *c, const struct perm_family *f)
 {
-    if (!auth_on(c))
-        return api_not_routed(c);
     const char *resource, *username, *permission;
     struct keel_permission p;
     enum keel_err e;
@@ -246,8 +235,6 @@ static enum keel_err perm_create(struct api_call *c, const struct perm_family *f
 
 static enum keel_err perm_get(struct api_call *c, const struct perm_family *f)
 {
-    if (!auth_on(c))
-        return api_not_routed(c);
     const char *resource, *username;
     struct keel_permission p;
     enum keel_err e;
@@ -262,8 +249,6 @@ static enum keel_err perm_get(struct api_call *c, const struct perm_family *f)
 
 static enum keel_err perm_update(struct api_call *c, const struct perm_family *f)
 {
-    if (!auth_on(c))
-        return api_not_routed(c);
     const char *resource, *username, *permission;
     enum keel_err e;
     if ((e = perm_args(c, f, &resource, &username, &permission)) ||
@@ -275,8 +260,6 @@ static enum keel_err perm_update(struct api_call *c, const struct perm_family *f
 
 static enum keel_err perm_delete(struct api_call *c, const struct perm_family *f)
 {
-    if (!auth_on(c))
-        return api_not_routed(c);
     const char *resource, *username;
     enum keel_err e;
     if ((e = perm_args(c, f, &resource, &username, NULL)) ||
@@ -323,8 +306,6 @@ static enum keel_err token_owner(struct api_call *c, struct keel_user *u)
 
 static enum keel_err h_token_create(struct api_call *c)
 {
-    if (!auth_on(c))
-        return api_not_routed(c);
     struct keel_user u;
     const char *name = NULL, *text = NULL;
     int64_t days = 0;
@@ -353,8 +334,6 @@ static enum keel_err h_token_create(struct api_call *c)
 
 static enum keel_err h_token_list(struct api_call *c)
 {
-    if (!auth_on(c))
-        return api_not_routed(c);
     struct keel_user u;
     struct keel_token *t = NULL;
     size_t n = 0;
@@ -373,8 +352,6 @@ static enum keel_err h_token_list(struct api_call *c)
 
 static enum keel_err h_token_revoke(struct api_call *c)
 {
-    if (!auth_on(c))
-        return api_not_routed(c);
     const char *id = NULL;
     enum keel_err e = api_arg_str(c, "id", true, &id);
     if (e)
@@ -406,3 +383,9 @@ const struct api_route api_user_routes[] = {
     {"DELETE", "keel/tokens/revoke", h_token_revoke},
     {NULL, NULL, NULL},
 };
+
+bool api_route_needs_auth(const struct api_route *r)
+{
+    size_t n = sizeof api_user_routes / sizeof *api_user_routes - 1;
+    return r >= api_user_routes && r < api_user_routes + n;
+}

@@ -382,6 +382,29 @@ struct sealed_reader {
     unsigned char buf[SEAL_CHUNK];
 };
 
+/* An opener's way out: the half-made reader wiped and freed, fd closed. */
+static enum keel_err open_failed(void *reader, size_t size, int fd, enum keel_err e)
+{
+    if (reader)
+        OPENSSL_cleanse(reader, size);
+    free(reader);
+    close(fd);
+    return e;
+}
+
+/* Reads and checks fd's header (its layout must be `kind`) and unwraps its
+ * data key with master. */
+static enum keel_err open_header(int fd, const struct keel_key *master, int kind,
+                                 unsigned char data_key[32], struct keel_ctx *ctx)
+{
+    unsigned char h[SEAL_HEADER];
+    if (pread(fd, h, sizeof h, 0) != (ssize_t)sizeof h || !seal_is_sealed(h, sizeof h) ||
+        h[KIND_AT] != kind)
+        return keel_fail(ctx, KEEL_E_INVALID_STATE,
+                         kind == KIND_CHUNKS ? "not a sealed file" : "not a sealed record file");
+    return find_slot(h, master, data_key, ctx) < 0 ? KEEL_E_INVALID_STATE : KEEL_OK;
+}
+
 /* Decrypts chunk i into r->buf. */
 static bool load_chunk(struct sealed_reader *r, uint64_t i)
 {
@@ -410,27 +433,15 @@ enum keel_err sealed_reader_open(int fd, const struct keel_key *master,
                                  struct sealed_reader **out, uint64_t *plain_size,
                                  struct keel_ctx *ctx)
 {
-    unsigned char h[SEAL_HEADER];
     off_t size = lseek(fd, 0, SEEK_END);
     struct sealed_reader *r = calloc(1, sizeof *r);
-    enum keel_err e = KEEL_OK;
-    if (!r)
-        e = keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
-    else if (size < 0 || pread(fd, h, sizeof h, 0) != (ssize_t)sizeof h ||
-             !seal_is_sealed(h, sizeof h) || h[KIND_AT] != KIND_CHUNKS)
-        e = keel_fail(ctx, KEEL_E_INVALID_STATE, "not a sealed file");
-    else if (!seal_plain_size((uint64_t)size, &r->plain))
+    enum keel_err e = r ? open_header(fd, master, KIND_CHUNKS, r->key, ctx)
+                        : keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+    if (!e && (size < 0 || !seal_plain_size((uint64_t)size, &r->plain)))
         e = keel_fail(ctx, KEEL_E_INVALID_STATE,
                       "the sealed file has been cut short or extended");
-    else if (find_slot(h, master, r->key, ctx) < 0)
-        e = ctx->err;
-    if (e) {
-        if (r)
-            OPENSSL_cleanse(r, sizeof *r);
-        free(r);
-        close(fd);
-        return e;
-    }
+    if (e)
+        return open_failed(r, sizeof *r, fd, e);
     r->fd = fd;
     r->chunks = ((uint64_t)size - SEAL_HEADER + DISK_CHUNK - 1) / DISK_CHUNK;
     r->cached = UINT64_MAX;
@@ -539,23 +550,11 @@ struct sealed_records {
 enum keel_err sealed_records_open(int fd, const struct keel_key *master,
                                   struct sealed_records **out, struct keel_ctx *ctx)
 {
-    unsigned char h[SEAL_HEADER];
     struct sealed_records *r = calloc(1, sizeof *r);
-    enum keel_err e = KEEL_OK;
-    if (!r)
-        e = keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
-    else if (pread(fd, h, sizeof h, 0) != (ssize_t)sizeof h || !seal_is_sealed(h, sizeof h) ||
-             h[KIND_AT] != KIND_RECORDS)
-        e = keel_fail(ctx, KEEL_E_INVALID_STATE, "not a sealed record file");
-    else if (find_slot(h, master, r->key, ctx) < 0)
-        e = ctx->err;
-    if (e) {
-        if (r)
-            OPENSSL_cleanse(r, sizeof *r);
-        free(r);
-        close(fd);
-        return e;
-    }
+    enum keel_err e = r ? open_header(fd, master, KIND_RECORDS, r->key, ctx)
+                        : keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+    if (e)
+        return open_failed(r, sizeof *r, fd, e);
     r->fd = fd;
     r->at = SEAL_HEADER;
     *out = r;
