@@ -4,6 +4,7 @@
 # must be there -- three times over. At the end `keel gc` leaves exactly the contents that
 # some artifact still points at: no orphans, nothing referenced lost.
 import hashlib
+import json
 import os
 import random
 import subprocess
@@ -103,6 +104,19 @@ def _check(s, acked):
     assert len(got) < 100000, "more records than one query returns: lower the load"
     lost = acked["predictions"] - got
     assert not lost, f"{len(lost)} acknowledged predictions lost"
+    # the audit chain is whole, and holds every acknowledged change it should
+    verdict = s.api("GET", "/api/2.0/keel/audit/verify").json()
+    assert verdict["ok"], verdict
+    created, start = set(), 1
+    while start:
+        page = s.api("GET", "/api/2.0/keel/audit",
+                     params={"start_seq": start, "max_results": 10000}).json()
+        for r in page["records"]:
+            rec = json.loads(r["record"])
+            if rec["action"].endswith("/registered-models/create"):
+                created.add(rec["request"].get("name"))
+        start = page.get("next_start_seq")
+    assert acked["models"] <= created, "an acknowledged change without its audit record"
 
 
 def _listed_contents(s, path=""):
