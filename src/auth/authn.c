@@ -48,6 +48,7 @@
 #define TOKEN_ID_LEN 16
 #define TOKEN_SECRET_LEN 43 /* 43 * log2(62) > 256 bits */
 #define TOKEN_LEN (sizeof TOKEN_PREFIX - 1 + TOKEN_ID_LEN + 1 + TOKEN_SECRET_LEN)
+#define TOKEN_ALPHABET "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 /* the server's own credential: "keeli_" and letters, as long as a token */
 #define SELF_PREFIX "keeli_"
 #define SELF_SECRET_LEN (TOKEN_LEN - (sizeof SELF_PREFIX - 1))
@@ -349,8 +350,9 @@ const char *auth_claimed_user(struct keel_ctx *ctx, const char *authorization)
     if (strncasecmp(authorization, "Bearer ", 7) == 0) {
         const char *t = authorization + 7;
         size_t pre = sizeof TOKEN_PREFIX - 1;
-        if (strlen(t) != TOKEN_LEN || strncmp(t, TOKEN_PREFIX, pre) != 0)
-            return "token (malformed)";
+        if (strlen(t) != TOKEN_LEN || strncmp(t, TOKEN_PREFIX, pre) != 0 ||
+            strspn(t + pre, TOKEN_ALPHABET) < TOKEN_ID_LEN)
+            return "token (malformed)"; /* only keel's letters go into a record */
         return karena_sprintf(ctx->arena, "token %.*s", TOKEN_ID_LEN, t + pre);
     }
     if (strncasecmp(authorization, "Basic ", 6) != 0)
@@ -372,8 +374,7 @@ const char *auth_claimed_user(struct keel_ctx *ctx, const char *authorization)
 /* n letters from [0-9A-Za-z], uniformly (rejection of the top of the byte) */
 static bool random_letters(char *out, size_t n)
 {
-    static const char alphabet[] =
-        "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    static const char alphabet[] = TOKEN_ALPHABET;
     unsigned char buf[64];
     size_t have = 0;
     while (have < n) {
