@@ -9,6 +9,10 @@
  *     already holds the database's write lock: the head (audit_head) it
  *     reads is the committed one, even with another process (keel gc)
  *     appending to the same store. The chain's order is the commit order.
+ *     Within one group-commit transaction the end of the chain is carried
+ *     in memory (struct audit_tail) and audit_head written once, before
+ *     the commit: one head read and one head write per transaction, not
+ *     per record.
  *  2. A record is appended inside the savepoint of the write it describes.
  *     If appending fails, the savepoint rolls back the change too; if the
  *     change is rolled back, so is its record.
@@ -60,27 +64,33 @@ enum keel_err sql_audit_head(struct dbconn *c, struct keel_ctx *ctx, int64_t *se
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? KEEL_OK : db_fail(c, ctx, "audit head");
 }
 
-enum keel_err sql_audit_append(struct dbconn *c, struct keel_ctx *ctx)
+enum keel_err sql_audit_append(struct dbconn *c, struct keel_ctx *ctx, struct audit_tail *tail)
 {
     const char *fields = ctx->audit->fields;
     if (!fields || fields[0] != '{')
         return keel_fail(ctx, KEEL_E_INTERNAL, "malformed audit record");
-    /* the head is read inside the transaction, which holds the database's
-     * write lock by now (the change came first): another process appending
-     * too (keel gc) cannot slip a record in between */
-    int64_t head_seq = 0;
-    unsigned char hash[32];
-    enum keel_err e = sql_audit_head(c, ctx, &head_seq, hash);
-    if (e)
-        return e;
-    int64_t next = head_seq + 1;
-    const char *record = karena_sprintf(ctx->arena, "{\"seq\":%lld,\"time\":%lld%s%s",
-                                        (long long)next, (long long)keel_now_ms(),
-                                        fields[1] == '}' ? "" : ",", fields + 1);
+    /* the change came first, so the transaction holds the write lock: the
+     * head read now is the committed one, whoever else appends (keel gc) */
+    if (!tail->loaded) {
+        enum keel_err e = sql_audit_head(c, ctx, &tail->seq, tail->hash);
+        if (e)
+            return e;
+        tail->loaded = true;
+    }
+    int64_t next = tail->seq + 1;
+    /* {"seq":n,"time":t, then the fields past their "{" -- put together by
+     * hand: this runs on the writer thread, which every change waits for */
+    char lead[64];
+    int n = snprintf(lead, sizeof lead, "{\"seq\":%lld,\"time\":%lld%s", (long long)next,
+                     (long long)keel_now_ms(), fields[1] == '}' ? "" : ",");
+    size_t rest = strlen(fields + 1);
+    char *record = karena_alloc(ctx->arena, (size_t)n + rest + 1);
     unsigned char h[32];
     if (!record)
         return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
-    if (!chain_hash(hash, record, h))
+    memcpy(record, lead, (size_t)n);
+    memcpy(record + n, fields + 1, rest + 1);
+    if (!chain_hash(tail->hash, record, h))
         return keel_fail(ctx, KEEL_E_INTERNAL, "cannot hash the audit record");
     sqlite3_stmt *s = db_stmt(c, ctx, "INSERT INTO audit_log(seq, record, prev_hash, hash) "
                                       "VALUES (?, ?, ?, ?)");
@@ -88,18 +98,26 @@ enum keel_err sql_audit_append(struct dbconn *c, struct keel_ctx *ctx)
         return ctx->err;
     sqlite3_bind_int64(s, 1, next);
     db_bind_text(s, 2, record);
-    sqlite3_bind_blob(s, 3, hash, 32, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(s, 3, tail->hash, 32, SQLITE_TRANSIENT);
     sqlite3_bind_blob(s, 4, h, 32, SQLITE_TRANSIENT);
     if (sqlite3_step(s) != SQLITE_DONE)
         return db_fail(c, ctx, "audit record");
-    s = db_stmt(c, ctx, "INSERT OR REPLACE INTO audit_head(id, seq, hash) VALUES (1, ?, ?)");
+    tail->seq = next;
+    memcpy(tail->hash, h, 32);
+    tail->dirty = true;
+    return KEEL_OK;
+}
+
+enum keel_err sql_audit_tail_write(struct dbconn *c, struct keel_ctx *ctx,
+                                   const struct audit_tail *tail)
+{
+    sqlite3_stmt *s =
+        db_stmt(c, ctx, "INSERT OR REPLACE INTO audit_head(id, seq, hash) VALUES (1, ?, ?)");
     if (!s)
         return ctx->err;
-    sqlite3_bind_int64(s, 1, next);
-    sqlite3_bind_blob(s, 2, h, 32, SQLITE_TRANSIENT);
-    if (sqlite3_step(s) != SQLITE_DONE)
-        return db_fail(c, ctx, "audit head");
-    return KEEL_OK;
+    sqlite3_bind_int64(s, 1, tail->seq);
+    sqlite3_bind_blob(s, 2, tail->hash, 32, SQLITE_TRANSIENT);
+    return sqlite3_step(s) == SQLITE_DONE ? KEEL_OK : db_fail(c, ctx, "audit head");
 }
 
 static enum keel_err op_nothing(struct dbconn *c, struct keel_ctx *ctx, void *arg)

@@ -209,13 +209,13 @@ static bool tx(struct dbconn *c, struct keel_ctx *ctx, const char *sql)
 
 /* The write, then the request's audit record in the same savepoint: a
  * record that cannot be stored undoes its change. */
-static enum keel_err run_op(struct dbconn *c, struct write_op *op)
+static enum keel_err run_op(struct dbconn *c, struct write_op *op, struct audit_tail *tail)
 {
     enum keel_err e = op->fn(c, op->ctx, op->arg);
     struct keel_audit *audit = op->ctx->audit;
     if (e || !audit || audit->stored)
         return e;
-    if ((e = sql_audit_append(c, op->ctx)))
+    if ((e = sql_audit_append(c, op->ctx, tail)))
         return e;
     audit->stored = true;
     return KEEL_OK;
@@ -224,6 +224,7 @@ static enum keel_err run_op(struct dbconn *c, struct write_op *op)
 static void run_batch(struct store *st, struct write_op *ops)
 {
     struct dbconn *c = &st->writer;
+    struct audit_tail tail = {0};
     bool ok = tx(c, ops->ctx, sql_begin);
     for (struct write_op *op = ops; op; op = op->next) {
         if (!ok) {
@@ -236,13 +237,24 @@ static void run_batch(struct store *st, struct write_op *ops)
             continue;
         }
         bool had_record = op->ctx->audit && op->ctx->audit->stored;
-        op->result = run_op(c, op);
+        struct audit_tail before = tail;
+        op->result = run_op(c, op, &tail);
         if (op->result != KEEL_OK) {
             tx(c, op->ctx, sql_rollback_to);
-            if (op->ctx->audit && !had_record) /* its record went with it */
+            tail = before; /* its record, if it made one, went with it */
+            if (op->ctx->audit && !had_record)
                 op->ctx->audit->stored = false;
         }
         tx(c, op->ctx, sql_release);
+    }
+    /* the chain's new end, once for the whole transaction */
+    if (ok && tail.dirty && sql_audit_tail_write(c, ops->ctx, &tail) != KEEL_OK) {
+        for (struct write_op *op = ops; op; op = op->next)
+            if (op->result == KEEL_OK)
+                op->result = keel_fail(op->ctx, KEEL_E_IO, "the audit log's head: %s",
+                                       sqlite3_errmsg(c->db));
+        tx(c, ops->ctx, sql_rollback);
+        ok = false;
     }
     if (ok && !tx(c, ops->ctx, sql_commit)) {
         const char *why = sqlite3_errmsg(c->db);

@@ -56,12 +56,23 @@ const char *sql_visible(struct keel_ctx *ctx, enum store_resource kind, const ch
 enum keel_err sql_grant_creator(struct dbconn *c, struct keel_ctx *ctx, enum store_resource kind,
                                 const char *resource);
 
-/* The audit chain's last number and hash (0 and zeros when empty), and the
- * append of ctx->audit after them, inside the writer's transaction.
- * (audit_sql.c) */
+/* The audit chain's last number and hash (0 and zeros when empty). */
 enum keel_err sql_audit_head(struct dbconn *c, struct keel_ctx *ctx, int64_t *seq,
                              unsigned char hash[32]);
-enum keel_err sql_audit_append(struct dbconn *c, struct keel_ctx *ctx);
+/* The chain's end as one transaction of the writer sees it: read from
+ * audit_head at the first append (the transaction holds the write lock by
+ * then, so no other process moves it), advanced in memory by each append,
+ * and written back to audit_head once, before the commit. (audit_sql.c) */
+struct audit_tail {
+    bool loaded, dirty;
+    int64_t seq;
+    unsigned char hash[32];
+};
+/* Appends ctx->audit after *tail, advancing it. */
+enum keel_err sql_audit_append(struct dbconn *c, struct keel_ctx *ctx, struct audit_tail *tail);
+/* Writes a moved tail to audit_head (within the transaction). */
+enum keel_err sql_audit_tail_write(struct dbconn *c, struct keel_ctx *ctx,
+                                   const struct audit_tail *tail);
 
 /* Borrow / return a read connection. */
 struct dbconn *store_reader(struct store *st);
