@@ -139,6 +139,7 @@ static enum keel_err h_put(struct api_call *c, bool update)
     if ((e = deploy_set_batching(c->app->deploys, name, (size_t)rows, (unsigned)wait,
                                  c->ctx)) != KEEL_OK)
         return e;
+    deploy_open(c->app->deploys, name);
     return answer_one(c, name);
 }
 
@@ -188,20 +189,29 @@ static enum keel_err h_delete(struct api_call *c)
  * (start_time/end_time, ms), request id and model version. */
 static enum keel_err h_predictions(struct api_call *c)
 {
+    /* times are ms since the epoch up to the end of year 9999, where the
+     * date partitions' names stop */
+    static const int64_t last_ms = 253402300799999;
     struct predlog_filter f = {.limit = 1000};
     int64_t max = 0;
+    bool has_max = false;
     enum keel_err e;
     if ((e = api_arg_str(c, "deployment", false, &f.deployment)) != KEEL_OK ||
         (e = api_arg_str(c, "request_id", false, &f.request_id)) != KEEL_OK ||
         (e = api_arg_str(c, "model_version", false, &f.model_version)) != KEEL_OK ||
         (e = api_arg_int(c, "start_time", false, &f.from_ms, NULL)) != KEEL_OK ||
         (e = api_arg_int(c, "end_time", false, &f.to_ms, NULL)) != KEEL_OK ||
-        (e = api_arg_int(c, "max_results", false, &max, NULL)) != KEEL_OK)
+        (e = api_arg_int(c, "max_results", false, &max, &has_max)) != KEEL_OK)
         return e;
-    if (max < 0 || max > 100000)
+    if (has_max && (max < 1 || max > 100000))
         return keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER,
                          "max_results must be between 1 and 100000, got %lld", (long long)max);
-    if (max)
+    if (f.from_ms < 0 || f.from_ms > last_ms || f.to_ms < 0 || f.to_ms > last_ms)
+        return keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER,
+                         "start_time and end_time are milliseconds since the epoch, from 0 to "
+                         "%lld",
+                         (long long)last_ms);
+    if (has_max)
         f.limit = (size_t)max;
     if (!c->app->predlog)
         return keel_fail(c->ctx, KEEL_E_INVALID_STATE, "The prediction log is not enabled.");
@@ -214,6 +224,11 @@ static enum keel_err h_predictions(struct api_call *c)
         kbuf_adds(&c->resp->body, "{\"predictions\":");
         kbuf_add(&c->resp->body, records.data, records.len);
         kbuf_addc(&c->resp->body, '}');
+        if ((e = kbuf_failed(&c->resp->body)) != KEEL_OK) /* never a 200 cut short */
+            e = keel_fail(c->ctx, e, "the matching records exceed the answer's size limit; "
+                                     "narrow the query or lower max_results");
+    }
+    if (e == KEEL_OK) {
         c->resp->status = 200;
         c->resp->content_type = "application/json";
         c->raw_response = true;
@@ -266,7 +281,7 @@ static void put_value(struct jw *w, const struct keel_prediction *p, size_t i)
  * `out`, kept between requests. Both go when the thread ends.
  */
 struct record_tls {
-    const struct keel_model *model;
+    uint64_t generation; /* the load `prefix` was rendered for (0: none) */
     char *name, *uri, *version; /* what `prefix` was rendered for */
     struct kbuf prefix, out;
 };
@@ -312,13 +327,15 @@ static struct record_tls *record_tls(const struct deploy_state *st, const struct
             return NULL;
         }
     }
-    if (t->model == m && same(t->name, st->name) && same(t->uri, st->model_uri) &&
-        same(t->version, st->model_version))
+    /* keyed on the load, not the model's address: a new model may be
+     * allocated where a freed one was */
+    if (t->generation == st->generation && same(t->name, st->name) &&
+        same(t->uri, st->model_uri) && same(t->version, st->model_version))
         return t;
     free(t->name);
     free(t->uri);
     free(t->version);
-    t->model = NULL;
+    t->generation = 0;
     t->name = strdup(st->name);
     t->uri = strdup(st->model_uri);
     t->version = strdup(st->model_version);
@@ -338,7 +355,7 @@ static struct record_tls *record_tls(const struct deploy_state *st, const struct
     jw_raw(&w, cols, strlen(cols));
     if (w.err != KEEL_OK || !t->name || !t->uri || !t->version)
         return NULL;
-    t->model = m;
+    t->generation = st->generation;
     return t;
 }
 

@@ -373,6 +373,7 @@ static void serve_deployments(struct keel_app *app, const char *host, int port,
             fprintf(stderr, "keel server: deployment '%s' serves without its batching "
                             "(max_batch_rows %lld): %s\n", d[i].name,
                     (long long)d[i].max_batch_rows, ctx->errmsg ? ctx->errmsg : "failed");
+        deploy_open(app->deploys, d[i].name); /* configured: it may answer now */
     }
 }
 

@@ -37,6 +37,10 @@ struct entry {
     char error[TEXT_MAX];
     struct keel_model *model;
     int64_t loaded_at;
+    uint64_t generation; /* which load of the set put `model` here */
+    /* answers requests: set by deploy_open once its log mode and batching
+     * are, so no request is answered under a new deployment's defaults */
+    bool serving;
     enum deploy_log log;
     bool loading, used;
     /* counters for /metrics */
@@ -56,6 +60,7 @@ struct entry {
 struct deploy_set {
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    uint64_t loads; /* successful loads so far: each model's generation */
     char tracking_uri[512];
     char authorization[128]; /* how this server signs in to itself; "" when open */
     char cache_dir[1024];
@@ -164,6 +169,7 @@ enum keel_err deploy_load(struct deploy_set *s, const char *name, const char *mo
         copy(e->run_id, sizeof e->run_id, fetched.run_id);
         e->error[0] = '\0';
         e->loaded_at = keel_now_ms();
+        e->generation = ++s->loads;
     } else {
         e->load_failures++;
         copy(e->error, sizeof e->error, ctx->errmsg);
@@ -219,6 +225,15 @@ enum keel_err deploy_set_batching(struct deploy_set *s, const char *name, size_t
     return err;
 }
 
+void deploy_open(struct deploy_set *s, const char *name)
+{
+    pthread_mutex_lock(&s->mu);
+    struct entry *e = find(s, name);
+    if (e)
+        e->serving = true;
+    pthread_mutex_unlock(&s->mu);
+}
+
 void deploy_remove(struct deploy_set *s, const char *name)
 {
     pthread_mutex_lock(&s->mu);
@@ -253,6 +268,7 @@ static void fill_state(const struct entry *e, struct deploy_state *st, struct ka
     st->status = e->model ? "READY" : e->loading ? "LOADING" : "FAILED";
     st->error = karena_strdup(a, e->error);
     st->loaded_at = e->loaded_at;
+    st->generation = e->generation;
     st->log = e->log;
     st->batcher = e->max_batch_rows ? e->batcher : NULL;
     st->max_batch_rows = e->max_batch_rows;
@@ -264,6 +280,8 @@ struct keel_model *deploy_acquire(struct deploy_set *s, const char *name,
 {
     pthread_mutex_lock(&s->mu);
     struct entry *e = find(s, name);
+    if (e && !e->serving)
+        e = NULL; /* still being created: as if it did not exist yet */
     struct keel_model *m = e && e->model ? keel_model_ref(e->model) : NULL;
     if (m && state)
         fill_state(e, state, ctx->arena);

@@ -45,6 +45,7 @@ struct deploy_state {
     const char *status;   /* "READY", or "FAILED" when nothing could be loaded */
     const char *error;    /* the last load failure, or "" */
     int64_t loaded_at;    /* ms */
+    uint64_t generation;  /* unique to each successful load: what caches key on */
     enum deploy_log log;
     struct batcher *batcher;  /* server-side batching, NULL when off; lives as long
                                  as the set */
@@ -69,6 +70,10 @@ void deploy_set_self(struct deploy_set *s, const char *tracking_uri, const char 
  */
 enum keel_err deploy_load(struct deploy_set *s, const char *name, const char *model_uri,
                           struct keel_ctx *ctx);
+/* Lets `name` answer requests. A deployment that deploy_load adds answers
+ * none until then: its log mode and batching are set first, so no request
+ * is answered (and logged) under defaults it does not have. */
+void deploy_open(struct deploy_set *s, const char *name);
 /* Sets what the prediction log keeps of `name`'s requests (no-op when absent). */
 void deploy_set_log(struct deploy_set *s, const char *name, enum deploy_log log);
 /* Turns server-side batching of `name` on (max_rows > 0) or off. */

@@ -234,11 +234,14 @@ static bool write_member(struct predlog *l, struct segment *s, struct rec **recs
         else
             done += (size_t)w;
     }
-    if (ok && sync && fsync(s->fd) != 0)
+    bool sync_failed = ok && sync && fsync(s->fd) != 0;
+    if (sync_failed)
         ok = false;
     if (!ok) {
-        /* keep the segment whole: no half member */
-        if (ftruncate(s->fd, before) != 0)
+        /* keep the segment whole: no half member. After a failed fsync the
+         * kernel may already have dropped earlier unsynced pages and will
+         * not say so twice: nothing more goes into this file */
+        if (ftruncate(s->fd, before) != 0 || sync_failed)
             segment_close(s);
         return false;
     }
@@ -401,7 +404,6 @@ static void *writer_main(void *arg)
         free(all);
         free(taken);
         free(views);
-        retention(l, now);
 
         pthread_mutex_lock(&l->mu);
         l->spare = spooled; /* its buffer is reused for the next batch */
@@ -411,6 +413,10 @@ static void *writer_main(void *arg)
         for (struct rec *r = batch; r; r = r->next)
             r->done = true; /* required: the waiter frees it */
         pthread_cond_broadcast(&l->done_cv);
+        /* old partitions go after the waiters are answered, not before */
+        pthread_mutex_unlock(&l->mu);
+        retention(l, now);
+        pthread_mutex_lock(&l->mu);
     }
     pthread_mutex_unlock(&l->mu);
     return NULL;

@@ -323,6 +323,17 @@ def test_prediction_log_off_and_bad_mode(keel):
     assert query(keel, deployment="quiet") == []
 
 
+def test_prediction_queries_out_of_range_are_refused(keel):
+    for params in ({"max_results": 0}, {"max_results": 100001}, {"start_time": -1},
+                   {"end_time": -9223372036854775808}, {"end_time": 253402300800000}):
+        r = requests.get(keel.url + "/api/2.0/keel/predictions", params=params, timeout=30)
+        assert r.status_code == 400, (params, r.text)
+        assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    r = requests.get(keel.url + "/api/2.0/keel/predictions",
+                     params={"end_time": 253402300799999, "max_results": 1}, timeout=30)
+    assert r.status_code == 200 and r.json() == {"predictions": []}
+
+
 def test_metrics_in_prometheus_text_format(keel):
     csv, _ = golden("xgb-classifier-iris")
     ok(requests.post(keel.url + KEEL + "/create", json={"name": "m1", "model_uri": str(IRIS)}))
