@@ -143,8 +143,17 @@ static enum keel_err h_put(struct api_call *c, bool update)
     return answer_one(c, name);
 }
 
-static enum keel_err h_create(struct api_call *c) { return h_put(c, false); }
-static enum keel_err h_update(struct api_call *c) { return h_put(c, true); }
+/* One change of the deployments at a time (deploy_change_lock). */
+static enum keel_err put_changing(struct api_call *c, bool update)
+{
+    deploy_change_lock(c->app->deploys);
+    enum keel_err e = h_put(c, update);
+    deploy_change_unlock(c->app->deploys);
+    return e;
+}
+
+static enum keel_err h_create(struct api_call *c) { return put_changing(c, false); }
+static enum keel_err h_update(struct api_call *c) { return put_changing(c, true); }
 
 static enum keel_err h_get(struct api_call *c)
 {
@@ -175,11 +184,15 @@ static enum keel_err h_delete(struct api_call *c)
 {
     const char *name = NULL;
     enum keel_err e = api_arg_str(c, "name", true, &name);
-    if (e == KEEL_OK)
-        e = store_deployment_delete(c->app->store, c->ctx, name);
     if (e != KEEL_OK)
         return e;
-    deploy_remove(c->app->deploys, name);
+    deploy_change_lock(c->app->deploys);
+    e = store_deployment_delete(c->app->store, c->ctx, name);
+    if (e == KEEL_OK)
+        deploy_remove(c->app->deploys, name);
+    deploy_change_unlock(c->app->deploys);
+    if (e != KEEL_OK)
+        return e;
     jw_obj(&c->out);
     jw_obj_end(&c->out);
     return KEEL_OK;

@@ -359,6 +359,13 @@ static void serve_deployments(struct keel_app *app, const char *host, int port,
         /* a failure says why in ctx; no message of an earlier one may stand in */
         ctx->err = KEEL_OK;
         ctx->errmsg = NULL;
+        deploy_change_lock(app->deploys); /* the API answers already: one change at a time */
+        struct keel_deployment cur; /* and may have changed or deleted it since the list */
+        if (store_deployment_get(app->store, ctx, d[i].name, &cur) != KEEL_OK ||
+            strcmp(cur.model_uri, d[i].model_uri) != 0) {
+            deploy_change_unlock(app->deploys);
+            continue;
+        }
         if (deploy_load(app->deploys, d[i].name, d[i].model_uri, ctx) != KEEL_OK)
             fprintf(stderr, "keel server: deployment '%s' (%s) did not load: %s\n", d[i].name,
                     d[i].model_uri, ctx->errmsg ? ctx->errmsg : "");
@@ -374,6 +381,7 @@ static void serve_deployments(struct keel_app *app, const char *host, int port,
                             "(max_batch_rows %lld): %s\n", d[i].name,
                     (long long)d[i].max_batch_rows, ctx->errmsg ? ctx->errmsg : "failed");
         deploy_open(app->deploys, d[i].name); /* configured: it may answer now */
+        deploy_change_unlock(app->deploys);
     }
 }
 

@@ -58,6 +58,7 @@ struct entry {
 };
 
 struct deploy_set {
+    pthread_mutex_t change_mu; /* deploy_change_lock: one change at a time */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     uint64_t loads; /* successful loads so far: each model's generation */
@@ -78,6 +79,7 @@ enum keel_err deploy_set_new(struct deploy_set **out, const struct deploy_config
     struct deploy_set *s = calloc(1, sizeof *s);
     if (!s)
         return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+    pthread_mutex_init(&s->change_mu, NULL);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     copy(s->tracking_uri, sizeof s->tracking_uri, cfg->tracking_uri);
@@ -102,6 +104,7 @@ void deploy_set_free(struct deploy_set *s)
         keel_model_unref(s->entries[i].model);
         batcher_free(s->entries[i].batcher);
     }
+    pthread_mutex_destroy(&s->change_mu);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s);
@@ -223,6 +226,16 @@ enum keel_err deploy_set_batching(struct deploy_set *s, const char *name, size_t
     }
     pthread_mutex_unlock(&s->mu);
     return err;
+}
+
+void deploy_change_lock(struct deploy_set *s)
+{
+    pthread_mutex_lock(&s->change_mu);
+}
+
+void deploy_change_unlock(struct deploy_set *s)
+{
+    pthread_mutex_unlock(&s->change_mu);
 }
 
 void deploy_open(struct deploy_set *s, const char *name)

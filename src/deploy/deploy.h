@@ -70,6 +70,15 @@ void deploy_set_self(struct deploy_set *s, const char *tracking_uri, const char 
  */
 enum keel_err deploy_load(struct deploy_set *s, const char *name, const char *model_uri,
                           struct keel_ctx *ctx);
+/* One change of the set's deployments at a time: an API create, update or
+ * delete holds this across its load, store write and configuration; the
+ * follower holds it for each reload and first checks that the stored
+ * deployment is still the one it read. So neither undoes the other (an
+ * update of a following deployment to a pinned version, a delete during a
+ * reload, two creates of one name). Never held while scoring. */
+void deploy_change_lock(struct deploy_set *s);
+void deploy_change_unlock(struct deploy_set *s);
+
 /* Lets `name` answer requests. A deployment that deploy_load adds answers
  * none until then: its log mode and batching are set first, so no request
  * is answered (and logged) under defaults it does not have. */

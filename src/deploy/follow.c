@@ -86,7 +86,18 @@ static void check_once(struct deploy_follower *f)
             snprintf(key, sizeof key, "%.120s\n%s", d[i].name, version);
             if (known_failure(f, key))
                 continue;
-            if (deploy_load(f->set, d[i].name, d[i].model_uri, &ctx) != KEEL_OK) {
+            /* under the change lock, and only if the deployment is still
+             * stored as read: an update or delete since must not be undone */
+            deploy_change_lock(f->set);
+            struct keel_deployment cur;
+            bool current = store_deployment_get(f->st, &ctx, d[i].name, &cur) == KEEL_OK &&
+                           strcmp(cur.model_uri, d[i].model_uri) == 0;
+            enum keel_err le = current ? deploy_load(f->set, d[i].name, d[i].model_uri, &ctx)
+                                       : KEEL_OK;
+            deploy_change_unlock(f->set);
+            if (!current)
+                continue;
+            if (le != KEEL_OK) {
                 fprintf(stderr, "keel server: deployment '%s' keeps version %s: version %s of "
                                 "%s did not load: %s\n",
                         d[i].name, *now.model_version ? now.model_version : "(none)", version,

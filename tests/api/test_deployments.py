@@ -567,3 +567,41 @@ def test_access_log_has_early_answers_and_cuts_long_lines_visibly(tmp_path):
     assert cut[0]["path"].endswith("...[cut]") and len(cut[0]["path"]) < 1000
     assert long_path.startswith(cut[0]["path"][:-len("...[cut]")])
     assert not any(x.get("truncated") for x in lines if x is not cut[0])
+
+
+def test_concurrent_changes_of_one_deployment_do_not_undo_each_other(tmp_path):
+    server = KeelServer(tmp_path, "--deployment-poll-ms", "50").start()
+    try:
+        # two creates of one name at once: one wins, and what it made serves
+        def create(_):
+            return requests.post(server.url + KEEL + "/create", timeout=60,
+                                 json={"name": "twin", "model_uri": str(IRIS)}).status_code
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            codes = sorted(pool.map(create, range(2)))
+        assert codes == [200, 400], codes
+        csv, _ = golden("xgb-classifier-iris")
+        assert score(server, "twin", csv).status_code == 200
+        # an update of a following deployment to a pinned version is not undone by the
+        # follower when the alias moves
+        v1 = register(server, "m", IRIS)
+        v2 = register(server, "m", BREAST)
+        ok(requests.post(server.url + API + "/registered-models/alias",
+                         json={"name": "m", "alias": "live", "version": v1}))
+        ok(requests.post(server.url + KEEL + "/create",
+                         json={"name": "follows", "model_uri": "models:/m@live"}))
+        ok(requests.post(server.url + KEEL + "/update",
+                         json={"name": "follows", "model_uri": f"models:/m/{v1}"}))
+        ok(requests.post(server.url + API + "/registered-models/alias",
+                         json={"name": "m", "alias": "live", "version": v2}))
+        import time
+        time.sleep(0.5)  # ten polls
+        r = score(server, "follows", csv)
+        assert r.status_code == 200 and r.headers["X-Model-Version"] == v1
+        # a deleted deployment stays deleted while the follower polls
+        ok(requests.post(server.url + KEEL + "/create",
+                         json={"name": "gone", "model_uri": "models:/m@live"}))
+        ok(requests.post(server.url + KEEL + "/delete", json={"name": "gone"}))
+        time.sleep(0.5)
+        assert score(server, "gone", csv).status_code == 404
+    finally:
+        _shutdown([server])
