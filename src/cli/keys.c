@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "artifacts/blobstore.h"
 #include "cli/cli.h"
 #include "crypto/seal.h"
+#include "store/store.h"
 #include "util/arena.h"
 
 static void keys_usage(FILE *f)
@@ -30,7 +32,9 @@ static void keys_usage(FILE *f)
                "  re-wraps the data key of every sealed artifact and prediction log\n"
                "  segment under the new master key; the data is not rewritten\n"
                "  --artifacts-destination DIR   the proxied artifacts (DATA_DIR/artifacts)\n"
-               "  --data-dir DIR                keel's data directory (./keel-data)\n");
+               "  --data-dir DIR                keel's data directory (./keel-data)\n"
+               "  --backend-store-uri URI       the store whose audit log records the rotation\n"
+               "                                (DATA_DIR/keel.db)\n");
 }
 
 struct rotation {
@@ -81,14 +85,50 @@ static enum keel_err rotate_predictions(struct rotation *r, const char *dir)
     return walk_err;
 }
 
+/* The rotation, done or stopped, as a record of the store's audit log (by
+ * the operating-system user who ran it; key ids only, never keys). */
+static int record_rotation(struct karena *a, const char *backend, const char *data_dir,
+                           const struct keel_key *from, const struct keel_key *to,
+                           unsigned long long files, bool done)
+{
+    const char *db = cli_store_path(a, backend, data_dir);
+    const struct passwd *pw = getpwuid(getuid());
+    const char *fields = karena_sprintf(
+        a,
+        "{\"principal\":\"os:%s\",\"action\":\"keel keys rotate\",\"resource\":[],"
+        "\"request\":{\"from_key\":\"%s\",\"to_key\":\"%s\",\"files\":%llu},"
+        "\"outcome\":\"%s\"}",
+        pw && pw->pw_name && !strpbrk(pw->pw_name, "\"\\") ? pw->pw_name : "unknown", from->id,
+        to->id, files, done ? "ok" : "stopped");
+    struct keel_audit audit = {.fields = fields};
+    struct keel_ctx ctx = {.arena = a, .audit = &audit};
+    struct store *st = NULL;
+    struct store_config sc = {.path = db, .default_artifact_root = "mlflow-artifacts:/",
+                              .readers = 1};
+    /* an existing store only: a wrong path must not make a new, empty one */
+    enum keel_err e = db && fields && access(db, R_OK | W_OK) == 0
+                          ? store_open(&st, &sc, &ctx)
+                          : keel_fail(&ctx, KEEL_E_INVALID_PARAMETER,
+                                      "no store at %s: name it with --backend-store-uri",
+                                      db ? db : "(none)");
+    if (!e)
+        e = store_audit_append(st, &ctx);
+    store_close(st);
+    if (e)
+        fprintf(stderr, "keel keys: the rotation could not be recorded in the audit log: %s\n",
+                ctx.errmsg ? ctx.errmsg : "no store");
+    return e ? 1 : 0;
+}
+
 int cli_keys(int argc, char **argv)
 {
-    enum { O_OLD = 256, O_NEW, O_DEST, O_DATA, O_HELP };
+    enum { O_OLD = 256, O_NEW, O_DEST, O_DATA, O_BACKEND, O_HELP };
     static const struct option longopts[] = {
         {"old-key-file", required_argument, NULL, O_OLD},
         {"new-key-file", required_argument, NULL, O_NEW},
         {"artifacts-destination", required_argument, NULL, O_DEST},
         {"data-dir", required_argument, NULL, O_DATA},
+        {"backend-store-uri", required_argument, NULL, O_BACKEND},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -98,6 +138,7 @@ int cli_keys(int argc, char **argv)
         return help ? 0 : 2;
     }
     const char *old_file = NULL, *new_file = NULL, *dest_opt = NULL, *data_dir = "./keel-data";
+    const char *backend = NULL;
     int ch;
     optind = 2;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -106,6 +147,7 @@ int cli_keys(int argc, char **argv)
         case O_NEW: new_file = optarg; break;
         case O_DEST: dest_opt = optarg; break;
         case O_DATA: data_dir = optarg; break;
+        case O_BACKEND: backend = optarg; break;
         case O_HELP: keys_usage(stdout); return 0;
         default: keys_usage(stderr); return 2;
         }
@@ -139,6 +181,8 @@ int cli_keys(int argc, char **argv)
         else
             printf("%llu sealed files are under key %s (was %s)\n", r.files, to.id, from.id);
         rc = e ? 1 : 0;
+        if (record_rotation(a, backend, data_dir, &from, &to, r.files, e == KEEL_OK) != 0)
+            rc = 1;
     }
     blobstore_close(bs);
     OPENSSL_cleanse(&from, sizeof from);

@@ -129,6 +129,12 @@ def test_rotation_rewraps_without_rewriting_the_data(sealed, tmp_path):
     rotated = sealed(key=KEY2, data_dir=server.data_dir)
     for path, data in contents.items():
         assert get(rotated, path).content == data
+    # both runs are in the audit log, with the key ids and never the keys
+    records = requests.get(rotated.url + "/api/2.0/keel/audit", timeout=30,
+                           params={"max_results": 1000}).json()["records"]
+    rotations = [r["record"] for r in records if '"keel keys rotate"' in r["record"]]
+    assert len(rotations) == 2 and KEY1 not in "".join(rotations)
+    assert '"files":5' in rotations[0] and '"outcome":"ok"' in rotations[0]
     rotated.stop()
     stale = sealed(key=KEY1, data_dir=server.data_dir)
     assert get(stale, "0/run/artifacts/f1").status_code == 500
@@ -199,7 +205,8 @@ def test_the_prediction_log_is_sealed_and_read_back_through_keel(sealed, tmp_pat
     new.write_text(KEY2)
     r = subprocess.run([KEEL_BIN, "keys", "rotate", "--old-key-file", str(old),
                         "--new-key-file", str(new), "--data-dir", str(server.data_dir / "data"),
-                        "--artifacts-destination", str(server.data_dir / "artifacts")],
+                        "--artifacts-destination", str(server.data_dir / "artifacts"),
+                        "--backend-store-uri", f"sqlite:///{server.data_dir}/keel.db"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.startswith(f"{len(segments)} sealed files"), r.stdout
     rotated = sealed(key=KEY2, data_dir=server.data_dir)
