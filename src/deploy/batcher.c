@@ -21,6 +21,7 @@
 
 #include "deploy/batcher.h"
 #include "util/arena.h"
+#include "util/time.h"
 
 struct member {
     const double *x;
@@ -55,7 +56,7 @@ enum keel_err batcher_new(struct batcher **out, size_t max_rows, unsigned max_wa
     if (!b)
         return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
     pthread_mutex_init(&b->mu, NULL);
-    pthread_cond_init(&b->cv, NULL);
+    keel_cond_init_monotonic(&b->cv); /* the batch's wait: immune to wall-clock steps */
     b->max_rows = max_rows;
     b->max_wait_us = max_wait_us;
     *out = b;
@@ -166,11 +167,7 @@ enum keel_err batcher_predict(struct batcher *b, const struct keel_model *m, con
     mine.head = mine.tail = &me;
     mine.rows = rows;
     b->forming = &mine;
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += (long)b->max_wait_us * 1000L;
-    until.tv_sec += until.tv_nsec / 1000000000L;
-    until.tv_nsec %= 1000000000L;
+    struct timespec until = keel_deadline_after_us((int64_t)b->max_wait_us);
     while (mine.rows < b->max_rows &&
            pthread_cond_timedwait(&b->cv, &b->mu, &until) == 0)
         ;

@@ -20,6 +20,7 @@
 #include "registry/model_uri.h"
 #include "store/store.h"
 #include "util/arena.h"
+#include "util/time.h"
 
 #define FOLLOW_ARENA (16u << 20)
 #define MAX_FAILED 256
@@ -119,14 +120,7 @@ static void *follow_main(void *arg)
     struct deploy_follower *f = arg;
     pthread_mutex_lock(&f->mu);
     while (!f->stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += f->interval_ms / 1000;
-        until.tv_nsec += (long)(f->interval_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = keel_deadline_after_us((int64_t)f->interval_ms * 1000);
         while (!f->stop && pthread_cond_timedwait(&f->cv, &f->mu, &until) != ETIMEDOUT)
             ;
         if (f->stop)
@@ -150,7 +144,7 @@ enum keel_err deploy_follow_start(struct deploy_follower **out, struct store *st
     f->set = set;
     f->interval_ms = interval_ms ? interval_ms : 2000;
     pthread_mutex_init(&f->mu, NULL);
-    pthread_cond_init(&f->cv, NULL);
+    keel_cond_init_monotonic(&f->cv);
     if (pthread_create(&f->thread, NULL, follow_main, f) != 0) {
         free(f);
         return keel_fail(ctx, KEEL_E_NOMEM, "cannot start the deployment follower");

@@ -322,11 +322,7 @@ static void *writer_main(void *arg)
         if (!l->head && !l->spool.len && l->stop)
             break;
         if (!l->n_required) { /* best-effort only: gather more before writing */
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_nsec += LINGER_MS * 1000000L;
-            until.tv_sec += until.tv_nsec / 1000000000L;
-            until.tv_nsec %= 1000000000L;
+            struct timespec until = keel_deadline_after_us(LINGER_MS * 1000);
             while (!l->stop && !l->n_required && l->n_queued < linger_records(l) &&
                    pthread_cond_timedwait(&l->work_cv, &l->mu, &until) != ETIMEDOUT) {
             }
@@ -456,7 +452,7 @@ enum keel_err predlog_open(struct predlog **out, const struct predlog_config *cf
         return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
     }
     pthread_mutex_init(&l->mu, NULL);
-    pthread_cond_init(&l->work_cv, NULL);
+    keel_cond_init_monotonic(&l->work_cv); /* the linger: immune to wall-clock steps */
     pthread_cond_init(&l->done_cv, NULL);
     if (pthread_create(&l->writer, NULL, writer_main, l) != 0) {
         libdeflate_free_compressor(l->gz);
