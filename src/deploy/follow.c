@@ -6,7 +6,9 @@
  * (registry/model_uri.c) and compare the version with the one served; reload
  * on a difference. Reloads go through deploy_load, the same path as an API
  * update, so the swap rules are the same. A version that fails to load is
- * not retried until the reference moves again (the failure stays visible).
+ * tried again after a delay that doubles from RETRY_FIRST_MS to RETRY_MAX_MS
+ * (a transient failure -- a full disk, a timeout -- heals; a broken model
+ * is not reloaded every poll); the failure stays visible meanwhile.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -24,6 +26,15 @@
 
 #define FOLLOW_ARENA (16u << 20)
 #define MAX_FAILED 256
+#define RETRY_FIRST_MS 60000
+#define RETRY_MAX_MS 3600000
+
+/* A (deployment, URI, version) that failed to load, and when to try again. */
+struct failure {
+    char key[600]; /* "<name>\n<uri>\n<version>"; "" when the slot is free */
+    unsigned attempts;
+    int64_t retry_at_ms;
+};
 
 struct deploy_follower {
     struct store *st;
@@ -33,9 +44,7 @@ struct deploy_follower {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool stop;
-    /* "<name>\n<version>" pairs that failed to load: not retried */
-    char failed[MAX_FAILED][160];
-    size_t n_failed;
+    struct failure failed[MAX_FAILED]; /* follower thread only */
 };
 
 /* Whether uri names a version that can change without the URI changing. */
@@ -54,12 +63,44 @@ static bool moving(const char *uri)
     return false;
 }
 
-static bool known_failure(struct deploy_follower *f, const char *key)
+static struct failure *find_failure(struct deploy_follower *f, const char *key)
 {
-    for (size_t i = 0; i < f->n_failed; i++)
-        if (strcmp(f->failed[i], key) == 0)
-            return true;
-    return false;
+    for (size_t i = 0; i < MAX_FAILED; i++)
+        if (strcmp(f->failed[i].key, key) == 0)
+            return &f->failed[i];
+    return NULL;
+}
+
+/* Whether key failed and its next try is not due yet. */
+static bool waiting_to_retry(struct deploy_follower *f, const char *key, int64_t now)
+{
+    const struct failure *x = find_failure(f, key);
+    return x && now < x->retry_at_ms;
+}
+
+static void note_failure(struct deploy_follower *f, const char *key, int64_t now)
+{
+    struct failure *x = find_failure(f, key);
+    if (!x) { /* a free slot, else the one due soonest (the least useful to keep) */
+        x = &f->failed[0];
+        for (size_t i = 0; i < MAX_FAILED && x->key[0]; i++)
+            if (!f->failed[i].key[0] || f->failed[i].retry_at_ms < x->retry_at_ms)
+                x = &f->failed[i];
+        *x = (struct failure){0};
+        snprintf(x->key, sizeof x->key, "%s", key);
+    }
+    int64_t delay = RETRY_FIRST_MS;
+    for (unsigned i = 0; i < x->attempts && delay < RETRY_MAX_MS; i++)
+        delay *= 2;
+    x->attempts++;
+    x->retry_at_ms = now + (delay < RETRY_MAX_MS ? delay : RETRY_MAX_MS);
+}
+
+static void note_success(struct deploy_follower *f, const char *key)
+{
+    struct failure *x = find_failure(f, key);
+    if (x)
+        *x = (struct failure){0};
 }
 
 static void check_once(struct deploy_follower *f)
@@ -80,12 +121,14 @@ static void check_once(struct deploy_follower *f)
             if (model_uri_resolve(f->st, &ctx, d[i].model_uri, &ref) != KEEL_OK ||
                 !deploy_state(f->set, d[i].name, &now, &ctx))
                 continue;
-            char version[32], key[160];
+            char version[32], key[600];
             snprintf(version, sizeof version, "%lld", (long long)ref.version);
             if (strcmp(version, now.model_version) == 0)
                 continue;
-            snprintf(key, sizeof key, "%.120s\n%s", d[i].name, version);
-            if (known_failure(f, key))
+            snprintf(key, sizeof key, "%.120s\n%.440s\n%s", d[i].name, d[i].model_uri,
+                     version);
+            int64_t now_ms = keel_now_ms();
+            if (waiting_to_retry(f, key, now_ms))
                 continue;
             /* under the change lock, and only if the deployment is still
              * stored as read: an update or delete since must not be undone */
@@ -103,10 +146,9 @@ static void check_once(struct deploy_follower *f)
                                 "%s did not load: %s\n",
                         d[i].name, *now.model_version ? now.model_version : "(none)", version,
                         d[i].model_uri, ctx.errmsg ? ctx.errmsg : "");
-                snprintf(f->failed[f->n_failed++ % MAX_FAILED], sizeof f->failed[0], "%s", key);
-                if (f->n_failed > MAX_FAILED)
-                    f->n_failed = MAX_FAILED;
+                note_failure(f, key, now_ms);
             } else {
+                note_success(f, key);
                 fprintf(stderr, "keel server: deployment '%s' now serves version %s (%s)\n",
                         d[i].name, version, d[i].model_uri);
             }
