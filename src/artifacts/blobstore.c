@@ -334,7 +334,7 @@ enum keel_err blob_upload_commit(struct blob_upload *u, struct keel_ctx *ctx,
         blob_upload_abort(u);
         return KEEL_OK;
     }
-    if (keel_mkdirs(dir) != 0 || rename(u->tmp, final) != 0) {
+    if (keel_mkdirs_durable(dir) != 0 || rename(u->tmp, final) != 0) {
         e = io_fail(ctx, "cannot store blob", final);
         blob_upload_abort(u);
         return e;

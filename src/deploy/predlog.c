@@ -156,7 +156,7 @@ static struct segment *segment_for(struct predlog *l, const char *deployment, co
     char dir[4096];
     if (snprintf(dir, sizeof dir, "%s/deployment=%s/date=%s", l->dir, deployment, date) >=
             (int)sizeof dir ||
-        keel_mkdirs(dir) != 0)
+        keel_mkdirs_durable(dir) != 0) /* the partition's name is durable too */
         return NULL;
     if (snprintf(s->path, sizeof s->path, "%s/part-%lld-%06llu.jsonl.gz%s", dir, (long long)now,
                  (unsigned long long)l->seq++, l->key ? ".sealed" : "") >= (int)sizeof s->path)

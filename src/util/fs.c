@@ -9,9 +9,30 @@
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 
-int keel_mkdirs(const char *path)
+/* mkdir of one level; durable: a directory it creates has its name synced
+ * into its parent. */
+static int mkdir_one(char *path, bool durable)
+{
+    if (mkdir(path, 0755) != 0)
+        return errno == EEXIST ? 0 : -1;
+    if (!durable)
+        return 0;
+    char *slash = strrchr(path, '/');
+    if (!slash)
+        return keel_fsync_dir(".") ? 0 : -1;
+    char keep = slash[slash == path];
+    slash[slash == path] = '\0'; /* the parent ("/" for a top-level name) */
+    bool ok = keel_fsync_dir(path);
+    slash[slash == path] = keep;
+    if (!ok)
+        errno = EIO;
+    return ok ? 0 : -1;
+}
+
+static int mkdirs(const char *path, bool durable)
 {
     char tmp[PATH_MAX];
     if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) {
@@ -21,12 +42,22 @@ int keel_mkdirs(const char *path)
     for (char *p = tmp + 1; *p; p++) {
         if (*p == '/') {
             *p = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+            if (mkdir_one(tmp, durable) != 0)
                 return -1;
             *p = '/';
         }
     }
-    return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
+    return mkdir_one(tmp, durable);
+}
+
+int keel_mkdirs(const char *path)
+{
+    return mkdirs(path, false);
+}
+
+int keel_mkdirs_durable(const char *path)
+{
+    return mkdirs(path, true);
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
