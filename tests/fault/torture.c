@@ -18,7 +18,9 @@
  * with ENOSPC: a full disk), with one more rule: what was acknowledged (a
  * 200 for a create) is there after the store is closed and opened again;
  * and the same for the blob store's uploads and the prediction log's
- * required records: every one acknowledged reads back after reopening.
+ * required records, under every failing write and then every failing
+ * allocation (the log's writer thread's included): every one acknowledged
+ * reads back after reopening.
  *
  * Usage: torture [MAX_RUNS]   (default 100000: every fault; fewer samples
  * them evenly)
@@ -326,16 +328,17 @@ static long torture(enum fault kind, long max_runs)
     return bad;
 }
 
-/* ---- a full disk under the blob store and the prediction log ----
+/* ---- a full disk, or no memory, under the blob store and the prediction log ----
  *
  * Three blob uploads (commit makes each durable) and three `required`
- * prediction records (each acknowledged once fsync'd), write k failing.
+ * prediction records (each acknowledged once fsync'd), write (or
+ * allocation) k failing.
  * Whatever was acknowledged must read back, byte for byte, from a store or
  * log opened again; nothing unacknowledged may be half there. */
 
 static long files_refused; /* items refused because of the fault: the injection reached them */
 
-static long files_run(long k, long *acknowledged_lost)
+static long files_run(enum fault kind, long k, long *acknowledged_lost)
 {
     char dir[64];
     snprintf(dir, sizeof dir, "/tmp/keel-torture-XXXXXX");
@@ -356,11 +359,18 @@ static long files_run(long k, long *acknowledged_lost)
     char digests[3][BLOB_DIGEST_HEX + 1] = {{0}};
     bool blob_ok[3] = {0}, rec_ok[3] = {0};
     static char content[3][70000];
-    io_fail_at = k;
-    atomic_store(&n_io, 0);
-    atomic_store(&io_counting, 1);
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 3; i++)
         memset(content[i], 'a' + i, sizeof content[i]);
+    if (kind == FAULT_WRITE) {
+        io_fail_at = k;
+        atomic_store(&n_io, 0);
+        atomic_store(&io_counting, 1);
+    } else {
+        fail_at = k;
+        atomic_store(&n_allocs, 0);
+        atomic_store(&counting, 1);
+    }
+    for (int i = 0; i < 3; i++) {
         struct blob_upload *u = NULL;
         uint64_t size = 0;
         if (blob_upload_begin(bs, &ctx, &u) != KEEL_OK)
@@ -379,7 +389,8 @@ static long files_run(long k, long *acknowledged_lost)
                     KEEL_OK;
     }
     atomic_store(&io_counting, 0);
-    long n_writes = atomic_load(&n_io);
+    atomic_store(&counting, 0);
+    long n_faults = kind == FAULT_WRITE ? atomic_load(&n_io) : atomic_load(&n_allocs);
     for (int i = 0; i < 3; i++)
         files_refused += !blob_ok[i] + !rec_ok[i];
     predlog_close(log);
@@ -419,23 +430,25 @@ static long files_run(long k, long *acknowledged_lost)
     blobstore_close(bs);
     karena_free(a);
     keel_rmtree(dir);
-    return n_writes;
+    return n_faults;
 }
 
-static long torture_files(void)
+static long torture_files(enum fault kind)
 {
-    long lost = 0, total = files_run(-1, &lost), runs = 0;
+    long lost = 0, total = files_run(kind, -1, &lost), runs = 0;
     if (lost) {
         fprintf(stderr, "torture: blob store or prediction log loses data with no fault\n");
         return 1;
     }
+    files_refused = 0;
     for (long k = 0; k < total; k++, runs++)
-        files_run(k, &lost);
-    printf("torture: %ld writes under the blob store and the prediction log; failed each in "
+        files_run(kind, k, &lost);
+    printf("torture: %ld %ss under the blob store and the prediction log; failed each in "
            "turn: %ld items refused, %ld acknowledged items lost or unreadable\n", total,
-           files_refused, lost);
+           fault_name[kind], files_refused, lost);
     if (!files_refused)
-        fprintf(stderr, "torture: no failed write reached the blob store or the log\n");
+        fprintf(stderr, "torture: no failed %s reached the blob store or the log\n",
+                fault_name[kind]);
     return lost + !files_refused;
 }
 
@@ -444,6 +457,7 @@ int main(int argc, char **argv)
     long max_runs = argc > 1 ? atol(argv[1]) : 100000;
     long bad = torture(FAULT_ALLOC, max_runs);
     bad += torture(FAULT_WRITE, max_runs);
-    bad += torture_files();
+    bad += torture_files(FAULT_WRITE);
+    bad += torture_files(FAULT_ALLOC);
     return bad ? 1 : 0;
 }
