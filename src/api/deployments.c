@@ -11,6 +11,7 @@
  */
 #include <ctype.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,8 +132,16 @@ static enum keel_err h_put(struct api_call *c, bool update)
                                 .max_batch_rows = rows, .max_batch_wait_us = wait};
     e = store_deployment_put(c->app->store, c->ctx, &d, update);
     if (e != KEEL_OK) {
-        if (!update)
+        /* refused: what serves must be what is stored, as before the call */
+        if (!update) {
             deploy_remove(c->app->deploys, name);
+        } else if (strcmp(existing.model_uri, uri) != 0) {
+            struct keel_ctx quiet = {.arena = c->ctx->arena};
+            if (deploy_load(c->app->deploys, name, existing.model_uri, &quiet) != KEEL_OK)
+                fprintf(stderr, "keel server: deployment '%s' serves %s, which its refused "
+                                "update loaded: %s could not be loaded back: %s\n",
+                        name, uri, existing.model_uri, quiet.errmsg ? quiet.errmsg : "");
+        }
         return e;
     }
     deploy_set_log(c->app->deploys, name, (enum deploy_log)deploy_log_parse(log));

@@ -25,6 +25,7 @@ static void deployments_usage(FILE *f)
 {
     fprintf(f, "usage: keel deployments create|update --name NAME --model-uri URI\n"
                "                          [--prediction-log best-effort|required|off]\n"
+               "                          [--max-batch-rows N] [--max-batch-wait-us N]\n"
                "       keel deployments get|delete --name NAME\n"
                "       keel deployments list\n"
                "   all take --tracking-uri URI (KEEL_TRACKING_URI, MLFLOW_TRACKING_URI,\n"
@@ -43,16 +44,32 @@ int cli_deployments(int argc, char **argv)
         {"model-uri", required_argument, NULL, 'm'},
         {"prediction-log", required_argument, NULL, 'l'},
         {"tracking-uri", required_argument, NULL, 't'},
+        {"max-batch-rows", required_argument, NULL, 'r'},
+        {"max-batch-wait-us", required_argument, NULL, 'w'},
         {NULL, 0, NULL, 0},
     };
+    /* server-side batching: sent as given; the server checks the ranges */
+    long long rows = -1, wait = -1;
     int ch;
     optind = 2;
     while ((ch = getopt_long(argc, argv, "n:m:", longopts, NULL)) != -1) {
+        char *end = NULL;
         switch (ch) {
         case 'n': name = optarg; break;
         case 'm': uri = optarg; break;
         case 'l': log = optarg; break;
         case 't': tracking = optarg; break;
+        case 'r':
+        case 'w': {
+            long long v = optarg[0] >= '0' && optarg[0] <= '9' ? strtoll(optarg, &end, 10) : -1;
+            if (v < 0 || !end || *end) {
+                fprintf(stderr, "keel deployments: invalid --%s '%s' (a whole number)\n",
+                        ch == 'r' ? "max-batch-rows" : "max-batch-wait-us", optarg);
+                return 2;
+            }
+            *(ch == 'r' ? &rows : &wait) = v;
+            break;
+        }
         default: deployments_usage(stderr); return 2;
         }
     }
@@ -74,6 +91,10 @@ int cli_deployments(int argc, char **argv)
     jw_kstr_opt(&w, "name", name);
     jw_kstr_opt(&w, "model_uri", uri);
     jw_kstr_opt(&w, "prediction_log", log);
+    if (rows >= 0)
+        jw_kint(&w, "max_batch_rows", rows);
+    if (wait >= 0)
+        jw_kint(&w, "max_batch_wait_us", wait);
     jw_obj_end(&w);
     char *json = karena_strndup(a, body.data ? body.data : "{}", body.len);
     const char *path = strcmp(cmd, "get") == 0

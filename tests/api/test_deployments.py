@@ -226,10 +226,14 @@ def test_the_deployments_command(keel):
 
     r = run("create", "--name", "cli", "--model-uri", str(IRIS))
     assert r.returncode == 0 and json.loads(r.stdout)["deployment"]["status"] == "READY", r.stderr
-    r = run("update", "--name", "cli", "--model-uri", str(BREAST))
+    r = run("update", "--name", "cli", "--model-uri", str(BREAST), "--max-batch-rows", "64",
+            "--max-batch-wait-us", "2000")
     assert r.returncode == 0, r.stderr
     got = json.loads(run("get", "--name", "cli").stdout)["deployment"]
     assert got["model_uri"] == str(BREAST)
+    assert got["max_batch_rows"] == 64 and got["max_batch_wait_us"] == 2000
+    r = run("update", "--name", "cli", "--model-uri", str(BREAST), "--max-batch-rows", "lots")
+    assert r.returncode == 2 and "--max-batch-rows" in r.stderr
     assert [d["name"] for d in json.loads(run("list").stdout)["deployments"]] == ["cli"]
     r = run("create", "--name", "cli", "--model-uri", str(IRIS))
     assert r.returncode == 1 and "already exists" in r.stderr
