@@ -128,6 +128,8 @@ enum guard_kind {
     G_MODEL,           /* the registered model the argument names */
     G_MODEL_URI,       /* what the model URI in the argument names */
     G_DEPLOYMENT,      /* what the deployment the argument names serves */
+    G_SOURCE,          /* what a model version's "source", "run_id" and "model_id" name */
+    G_RUN_PATH,        /* with "run_id": that run's experiment; else the artifact path argument */
 };
 
 struct api_check {

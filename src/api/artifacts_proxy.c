@@ -347,8 +347,12 @@ static void *stream_open(void *appv, struct keel_ctx *ctx, const struct http_req
         guard = api_guard_find("PUT", "mlflow-artifacts/artifacts/*");
     if (!api_gate(app, ctx, req, guard, rest, NULL, early))
         return NULL;
-    ctx->audit = api_audit_new(ctx, ctx->who ? ctx->who->username : NULL, req->method,
-                               req->path, guard, NULL, rest, "ok");
+    if (!(ctx->audit = api_audit_new(ctx, ctx->who ? ctx->who->username : NULL, req->method,
+                                     req->path, guard, NULL, rest, "ok"))) {
+        keel_fail(ctx, KEEL_E_NOMEM, "the upload could not be recorded");
+        json_error(early, ctx, KEEL_E_NOMEM); /* no change without its record */
+        return NULL;
+    }
     struct upload *u = karena_calloc(ctx->arena, 1, sizeof *u);
     const char *path;
     enum keel_err e;

@@ -90,6 +90,13 @@ static bool write_fields(struct jw *w, const char *principal, const char *action
     jw_obj(w);
     for (size_t i = 0; with_request && jv_is_object(args) && i < args->n; i++) {
         const struct jmember *m = &args->u.members[i];
+        /* a key sent twice is written once, with the value the handler
+         * used (jv_get's, the last): the record must say what was done */
+        bool later = false;
+        for (size_t j = i + 1; j < args->n && !later; j++)
+            later = strcmp(args->u.members[j].key, m->key) == 0;
+        if (later)
+            continue;
         jw_key(w, m->key);
         put_essential(w, m->key, &m->val);
     }
@@ -104,7 +111,8 @@ struct keel_audit *api_audit_new(struct keel_ctx *ctx, const char *who, const ch
                                  const struct jval *args, const char *tail, const char *outcome)
 {
     struct keel_audit *a = karena_calloc(ctx->arena, 1, sizeof *a);
-    const char *action = karena_sprintf(ctx->arena, "%s %s", method, path);
+    /* the path is cut like any string: a record always fits */
+    const char *action = karena_sprintf(ctx->arena, "%s %.*s", method, AUDIT_STRING_MAX, path);
     if (!a || !action)
         return NULL;
     struct kbuf b;

@@ -61,6 +61,12 @@ static enum keel_err h_create(struct api_call *c)
         e = api_arg_kv_list(c, "tags", true, &tags, &n_tags);
     if (!e && loc && *loc)
         e = check_artifact_location(c, loc);
+    /* where an experiment's artifacts live is where keel server will read
+     * models from, as itself: with authentication on, only an admin says */
+    if (!e && loc && *loc && c->ctx->who && !c->ctx->who->is_admin)
+        e = keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER,
+                      "Only an admin can choose an experiment's artifact_location when "
+                      "authentication is on.");
     if (!e && loc && *loc && !(loc = uri_resolve_local(c->ctx->arena, loc)))
         e = keel_fail(c->ctx, KEEL_E_NOMEM, "out of memory");
     for (size_t i = 0; !e && i < n_tags; i++)

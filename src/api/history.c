@@ -30,24 +30,38 @@ static const char *const event_names[] = {
     [REG_VERSION_DELETE] = "version_deleted",
     [REG_RENAME] = "model_renamed",
     [REG_MODEL_DELETE] = "model_deleted",
+    [REG_MODEL_CREATE] = "model_created",
 };
 
 /* Marks the events of the model now called `name`, walking back through
- * renames; returns how many. */
+ * renames to its creation: what happened under the name before (to a model
+ * since deleted, or renamed away) is another model's. Returns how many. */
 static size_t select_lineage(const struct keel_registry_event *ev, size_t n, const char *name,
                              bool *mine)
 {
     const char *current = name;
     size_t count = 0;
+    bool born = false;
     for (size_t i = n; i-- > 0;) {
         const struct keel_registry_event *e = &ev[i];
         mine[i] = false;
+        if (born)
+            continue;
         if (e->kind == REG_RENAME && e->new_name && strcmp(e->new_name, current) == 0) {
             mine[i] = true;
             if (e->name)
                 current = e->name; /* earlier events were recorded under this name */
+        } else if (e->kind == REG_RENAME && e->name && strcmp(e->name, current) == 0) {
+            /* the name was given away: what came before is the model that
+             * took the new name -- unless nothing holds this name since, and
+             * its last model's history is what there is */
+            if (count)
+                born = true;
+            else
+                mine[i] = true;
         } else if (e->name && strcmp(e->name, current) == 0) {
             mine[i] = true;
+            born = e->kind == REG_MODEL_CREATE;
         }
         count += mine[i];
     }

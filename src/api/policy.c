@@ -19,6 +19,7 @@
  * server otherwise, and tests/unit/test_policy.c walks this table, proving
  * each endpoint refuses a caller who lacks the permission.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 #include "auth/auth.h"
 #include "registry/model_uri.h"
 #include "util/arena.h"
+#include "util/time.h"
 
 #define R AUTH_READ
 #define E AUTH_EDIT
@@ -76,8 +78,8 @@ const struct api_guard api_guards[] = {
     {"POST", "mlflow-artifacts/mpu/create/*", ONE(G_ARTIFACT_PATH, E, NULL)},
     {"POST", "mlflow-artifacts/mpu/complete/*", ONE(G_ARTIFACT_PATH, E, NULL)},
     {"POST", "mlflow-artifacts/mpu/abort/*", ONE(G_ARTIFACT_PATH, E, NULL)},
-    {"GET", "keel/artifacts/list", ONE(G_ARTIFACT_PATH, R, "path")},
-    {"GET", "keel/artifacts/stat", ONE(G_ARTIFACT_PATH, R, "path")},
+    {"GET", "keel/artifacts/list", ONE(G_RUN_PATH, R, "path")},
+    {"GET", "keel/artifacts/stat", ONE(G_RUN_PATH, R, "path")},
     /* MLflow 3's logged models (the tail is <model_id>[/...] or "search") */
     {"POST", "mlflow/logged-models", ONE(G_EXPERIMENT, E, "experiment_id")},
     {"GET", "mlflow/logged-models/*", ONE(G_LOGGED_MODEL, R, NULL)},
@@ -99,7 +101,9 @@ const struct api_guard api_guards[] = {
     {"POST", "mlflow/registered-models/alias", ONE(G_MODEL, E, "name")},
     {"DELETE", "mlflow/registered-models/alias", ONE(G_MODEL, M, "name")},
     {"GET", "mlflow/registered-models/alias", ONE(G_MODEL, R, "name")},
-    {"POST", "mlflow/model-versions/create", ONE(G_MODEL, E, "name")},
+    /* a version's source is what keel server will load, as itself: the
+     * caller must be able to read it */
+    {"POST", "mlflow/model-versions/create", {{G_MODEL, E, "name"}, {G_SOURCE, R, "source"}}},
     {"GET", "mlflow/model-versions/get", ONE(G_MODEL, R, "name")},
     {"PATCH", "mlflow/model-versions/update", ONE(G_MODEL, E, "name")},
     {"POST", "mlflow/model-versions/transition-stage", ONE(G_MODEL, E, "name")},
@@ -168,6 +172,8 @@ static const char *const kind_names[] = {
     [G_MODEL] = "registered-model",
     [G_MODEL_URI] = "model-uri",
     [G_DEPLOYMENT] = "deployment",
+    [G_SOURCE] = "model-source",
+    [G_RUN_PATH] = "run-or-artifact-path",
 };
 
 const char *api_guard_kind_name(enum guard_kind kind)
@@ -177,10 +183,15 @@ const char *api_guard_kind_name(enum guard_kind kind)
 
 /* ---- resolving a guard's resource ---- */
 
-/* A request argument as text: a string, or an integer printed. */
+/* A request argument as text -- exactly the value the handler will take
+ * (api_arg_str): the last of a repeated query parameter, as in Flask; or an
+ * integer printed. A guard must never check one value while the handler
+ * acts on another. */
 static const char *arg_text(struct api_call *c, const char *name)
 {
     const struct jval *v = c->args ? jv_get(c->args, name) : NULL;
+    if (jv_is_array(v) && c->from_query && jv_len(v) > 0)
+        v = jv_at(v, jv_len(v) - 1);
     if (jv_is_string(v))
         return v->u.s;
     if (jv_is_int(v))
@@ -311,6 +322,30 @@ static enum keel_err artifact_level(struct api_call *c, const char *path, enum a
     return experiment_level(c, karena_strndup(c->ctx->arena, path, n), out);
 }
 
+/* The least level over what a new model version points at: its source
+ * (runs:/, models:/, or an artifact URI of the proxy without a host, under
+ * an experiment), and its run_id and model_id when given. Any other source
+ * -- a local path, file://, another host -- only an admin may register. */
+static enum keel_err source_level(struct api_call *c, const char *source, enum auth_level *out)
+{
+    static const char proxy[] = "mlflow-artifacts:/";
+    enum keel_err e = KEEL_OK;
+    *out = AUTH_NO_PERMISSIONS;
+    if (!source)
+        e = experiment_level(c, NULL, out); /* the handler refuses it */
+    else if (strncmp(source, "runs:/", 6) == 0 || strncmp(source, "models:/", 8) == 0)
+        e = uri_level(c, source, out);
+    else if (strncmp(source, proxy, sizeof proxy - 1) == 0 && source[sizeof proxy - 1] != '/')
+        e = artifact_level(c, source + sizeof proxy - 1, out);
+    enum auth_level l;
+    const char *run = arg_text(c, "run_id"), *model = arg_text(c, "model_id");
+    if (!e && run && *run && !(e = owner_level(c, false, run, &l)) && l < *out)
+        *out = l;
+    if (!e && model && *model && !(e = owner_level(c, true, model, &l)) && l < *out)
+        *out = l;
+    return e;
+}
+
 /* The least level over every id listed in argument `arg`. */
 static enum keel_err list_level(struct api_call *c, const char *arg, bool runs,
                                 enum auth_level *out)
@@ -348,7 +383,15 @@ static enum keel_err logged_model_level(struct api_call *c, enum auth_level *nee
     if (*need == AUTH_MANAGE && strstr(tail, "/tags/"))
         *need = AUTH_EDIT;
     const char *id = karena_strndup(c->ctx->arena, tail, strcspn(tail, "/"));
-    return owner_level(c, true, id, out);
+    enum keel_err e = owner_level(c, true, id, out);
+    /* finalize and log-params act on the body's model_id (MLflow's rule):
+     * the caller needs the permission on that model too */
+    const char *body_id = arg_text(c, "model_id");
+    enum auth_level other;
+    if (!e && body_id && (!id || strcmp(body_id, id) != 0) &&
+        !(e = owner_level(c, true, body_id, &other)) && other < *out)
+        *out = other;
+    return e;
 }
 
 static enum keel_err check_one(struct api_call *c, const struct api_check *k, bool *allowed)
@@ -366,8 +409,10 @@ static enum keel_err check_one(struct api_call *c, const struct api_check *k, bo
         *allowed = false; /* admins never get here */
         return KEEL_OK;
     case G_SELF:
+        /* absent: the caller; present, it must name the caller */
         username = arg_text(c, k->arg);
-        *allowed = !username || strcmp(username, who->username) == 0;
+        *allowed = username ? strcmp(username, who->username) == 0
+                            : !(c->args && jv_get(c->args, k->arg));
         return KEEL_OK;
     case G_EXPERIMENT:
         e = experiment_level(c, arg_text(c, k->arg), &have);
@@ -419,6 +464,15 @@ static enum keel_err check_one(struct api_call *c, const struct api_check *k, bo
     case G_DEPLOYMENT:
         e = deployment_level(c, k->arg ? arg_text(c, k->arg) : c->tail, &have);
         break;
+    case G_SOURCE:
+        e = source_level(c, arg_text(c, k->arg), &have);
+        break;
+    case G_RUN_PATH: { /* the path is under the run's root when a run is named */
+        const char *run = arg_text(c, "run_id");
+        e = run && *run ? owner_level(c, false, run, &have)
+                        : artifact_level(c, arg_text(c, k->arg), &have);
+        break;
+    }
     }
     *allowed = have >= need;
     return e;
@@ -490,6 +544,38 @@ static const char not_authenticated[] =
     "https://www.mlflow.org/docs/latest/auth/index.html#authenticating-to-mlflow "
     "on how to authenticate.";
 
+/* Refusals cost a caller nothing and each record is a durable write: at
+ * most REFUSALS_PER_S a second are recorded (bursts to REFUSAL_BURST); the
+ * next record that is made says how many were not. */
+#define REFUSALS_PER_S 50
+#define REFUSAL_BURST 200
+
+static pthread_mutex_t refusal_mu = PTHREAD_MUTEX_INITIALIZER;
+static double refusal_tokens = REFUSAL_BURST;
+static int64_t refusal_at_us;
+static uint64_t refusals_unrecorded;
+
+static bool refusal_may_record(uint64_t *unrecorded_before)
+{
+    pthread_mutex_lock(&refusal_mu);
+    int64_t now = keel_now_us();
+    if (refusal_at_us)
+        refusal_tokens += (double)(now - refusal_at_us) * REFUSALS_PER_S / 1e6;
+    if (refusal_tokens > REFUSAL_BURST)
+        refusal_tokens = REFUSAL_BURST;
+    refusal_at_us = now;
+    bool ok = refusal_tokens >= 1;
+    if (ok) {
+        refusal_tokens -= 1;
+        *unrecorded_before = refusals_unrecorded;
+        refusals_unrecorded = 0;
+    } else {
+        refusals_unrecorded++;
+    }
+    pthread_mutex_unlock(&refusal_mu);
+    return ok;
+}
+
 /* A refused attempt is an audit record of its own. Nothing to record when
  * no credentials came at all (a client asking what it must send). */
 static void record_refusal(struct keel_app *app, struct keel_ctx *ctx,
@@ -497,6 +583,15 @@ static void record_refusal(struct keel_app *app, struct keel_ctx *ctx,
                            const struct api_guard *g, const char *tail, const struct jval *args,
                            const char *outcome)
 {
+    uint64_t unrecorded = 0;
+    if (!refusal_may_record(&unrecorded))
+        return;
+    if (unrecorded)
+        outcome = karena_sprintf(ctx->arena, "%s; %llu refusals before it not recorded (rate "
+                                             "limit)",
+                                 outcome, (unsigned long long)unrecorded);
+    if (!outcome)
+        return;
     struct keel_audit *saved = ctx->audit;
     enum keel_err err = ctx->err;
     char *msg = ctx->errmsg;
@@ -561,7 +656,7 @@ bool api_gate(struct keel_app *app, struct keel_ctx *ctx, const struct http_requ
     if (!g)
         return true;
     struct api_call c = {.app = app, .ctx = ctx, .args = args, .tail = tail, .req = req,
-                         .resp = resp};
+                         .resp = resp, .from_query = strcmp(req->method, "GET") == 0};
     bool allowed = false;
     enum keel_err e = guard_check(&c, g, &allowed);
     if (e) {

@@ -286,9 +286,13 @@ void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
     if (!api_gate(app, ctx, req, guard, tail, c.args, resp))
         return;
     /* what changes, the store records with the change (store/audit_sql.c) */
-    if (strcmp(req->method, "GET") != 0)
-        ctx->audit = api_audit_new(ctx, ctx->who ? ctx->who->username : NULL, req->method,
-                                   req->path, guard, c.args, tail, "ok");
+    if (strcmp(req->method, "GET") != 0 &&
+        !(ctx->audit = api_audit_new(ctx, ctx->who ? ctx->who->username : NULL, req->method,
+                                     req->path, guard, c.args, tail, "ok"))) {
+        /* no change without its record */
+        api_respond_error(resp, KEEL_E_NOMEM, "the change could not be recorded", c.mlflow3);
+        return;
+    }
     jw_init(&c.out, &resp->body);
     enum keel_err e = route->handler(&c);
     if (e == KEEL_OK && c.out.err != KEEL_OK)

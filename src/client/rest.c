@@ -30,6 +30,10 @@ struct rest_client {
     struct curl_slist *headers;      /* every request */
     struct curl_slist *json_headers; /* requests with a JSON body */
     bool explicit_auth;              /* rest_set_authorization(): no environment creds */
+    /* with explicit_auth: the one origin (scheme://host[:port]) it is sent to,
+     * and the headers for any other (an artifact URI may name any host) */
+    const char *auth_origin;
+    struct curl_slist *foreign_json_headers;
     char curl_err[CURL_ERROR_SIZE];
 };
 
@@ -106,10 +110,25 @@ enum keel_err rest_set_authorization(struct rest_client *c, const char *authoriz
         curl_slist_free_all(json);
         return nomem(ctx);
     }
+    /* the origin of the base: scheme, "://", host and port, no path */
+    const char *host = strstr(c->base, "://");
+    size_t origin_len = host ? (size_t)(host + 3 - c->base) + strcspn(host + 3, "/")
+                             : strlen(c->base);
+    const char *origin = karena_strndup(c->a, c->base, origin_len);
+    struct curl_slist *foreign = origin ? curl_slist_append(NULL, "Content-Type: application/json")
+                                        : NULL;
+    if (!foreign) {
+        curl_slist_free_all(json2);
+        curl_slist_free_all(plain);
+        return nomem(ctx);
+    }
     curl_slist_free_all(c->headers);
     curl_slist_free_all(c->json_headers);
+    curl_slist_free_all(c->foreign_json_headers);
     c->headers = plain;
     c->json_headers = json2;
+    c->foreign_json_headers = foreign;
+    c->auth_origin = origin;
     c->explicit_auth = true;
     return KEEL_OK;
 }
@@ -120,6 +139,7 @@ void rest_close(struct rest_client *c)
         return;
     curl_slist_free_all(c->headers);
     curl_slist_free_all(c->json_headers);
+    curl_slist_free_all(c->foreign_json_headers);
     if (c->curl)
         curl_easy_cleanup(c->curl);
     free(c);
@@ -143,7 +163,16 @@ CURL *rest_prepare(struct rest_client *c, const char *url, bool json_body)
     /* a redirect must not turn a request into file:// or another protocol */
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, json_body ? c->json_headers : c->headers);
+    /* an explicit credential (keel server's own) goes to its origin only,
+     * never to a host an artifact URI or a redirect names */
+    size_t on = c->auth_origin ? strlen(c->auth_origin) : 0;
+    bool foreign = c->explicit_auth &&
+                   (strncmp(url, c->auth_origin, on) != 0 ||
+                    (url[on] != '\0' && url[on] != '/' && url[on] != '?'));
+    if (foreign)
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, json_body ? c->foreign_json_headers : NULL);
+    else
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, json_body ? c->json_headers : c->headers);
     const char *user = getenv("MLFLOW_TRACKING_USERNAME");
     const char *pass = getenv("MLFLOW_TRACKING_PASSWORD");
     if (user && *user && pass && !c->explicit_auth) {

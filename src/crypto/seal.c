@@ -492,9 +492,16 @@ enum keel_err seal_rewrap(int fd, const struct keel_key *from, const struct keel
     if (pread(fd, h, sizeof h, 0) != (ssize_t)sizeof h || !seal_is_sealed(h, sizeof h))
         return keel_fail(ctx, KEEL_E_INVALID_STATE, "not a sealed file");
     struct keel_ctx quiet = {.arena = ctx->arena};
+    static const unsigned char empty[SLOT];
     int have = find_slot(h, to, data_key, &quiet);
     if (have >= 0) { /* already under the new key (an earlier, interrupted rotation) */
         OPENSSL_cleanse(data_key, sizeof data_key);
+        /* that rotation may have stopped before clearing the old slot */
+        const unsigned char *other = h + FIXED + (1 - have) * SLOT;
+        if (memcmp(other, empty, SLOT) != 0 &&
+            (pwrite(fd, empty, SLOT, FIXED + (1 - have) * SLOT) != SLOT || fsync(fd) != 0))
+            return keel_fail(ctx, KEEL_E_IO, "cannot clear the old key slot: %s",
+                             strerror(errno));
         return KEEL_OK;
     }
     int slot = find_slot(h, from, data_key, ctx);
@@ -511,7 +518,6 @@ enum keel_err seal_rewrap(int fd, const struct keel_key *from, const struct keel
     if (pwrite(fd, p, SLOT, FIXED + (1 - slot) * SLOT) != SLOT || fsync(fd) != 0)
         return keel_fail(ctx, KEEL_E_IO, "cannot rewrite a sealed header: %s", strerror(errno));
     /* only once the new slot is durable: the old key stops opening the file */
-    static const unsigned char empty[SLOT];
     if (pwrite(fd, empty, SLOT, FIXED + slot * SLOT) != SLOT || fsync(fd) != 0)
         return keel_fail(ctx, KEEL_E_IO, "cannot clear the old key slot: %s", strerror(errno));
     return KEEL_OK;

@@ -241,7 +241,10 @@ static bool write_member(struct predlog *l, struct segment *s, struct rec **recs
         /* keep the segment whole: no half member. After a failed fsync the
          * kernel may already have dropped earlier unsynced pages and will
          * not say so twice: nothing more goes into this file */
-        if (ftruncate(s->fd, before) != 0 || sync_failed)
+        bool cut = ftruncate(s->fd, before) == 0;
+        /* a sealed segment is left too: its next record would reuse this
+         * one's number, a nonce, under the same key over other bytes */
+        if (!cut || sync_failed || s->sealed)
             segment_close(s);
         return false;
     }

@@ -264,6 +264,7 @@ static const struct {
     {"DELETE", "/mlflow/model-versions/delete", REG_VERSION_DELETE},
     {"POST", "/mlflow/registered-models/rename", REG_RENAME},
     {"DELETE", "/mlflow/registered-models/delete", REG_MODEL_DELETE},
+    {"POST", "/mlflow/registered-models/create", REG_MODEL_CREATE},
 };
 
 static bool registry_kind(const char *action, enum registry_event_kind *kind)

@@ -37,6 +37,7 @@ struct write_op {
     struct keel_ctx *ctx;
     enum keel_err result;
     bool done;
+    bool recorded; /* its request's audit record went into this transaction */
     struct write_op *next;
 };
 
@@ -221,6 +222,15 @@ static enum keel_err run_op(struct dbconn *c, struct write_op *op, struct audit_
     return KEEL_OK;
 }
 
+/* The whole transaction was rolled back, the records it held with it: a
+ * later write of the same request must carry its record again. */
+static void forget_records(struct write_op *ops)
+{
+    for (struct write_op *op = ops; op; op = op->next)
+        if (op->recorded)
+            op->ctx->audit->stored = false;
+}
+
 static void run_batch(struct store *st, struct write_op *ops)
 {
     struct dbconn *c = &st->writer;
@@ -239,11 +249,13 @@ static void run_batch(struct store *st, struct write_op *ops)
         bool had_record = op->ctx->audit && op->ctx->audit->stored;
         struct audit_tail before = tail;
         op->result = run_op(c, op, &tail);
+        op->recorded = !had_record && op->ctx->audit && op->ctx->audit->stored;
         if (op->result != KEEL_OK) {
             tx(c, op->ctx, sql_rollback_to);
             tail = before; /* its record, if it made one, went with it */
-            if (op->ctx->audit && !had_record)
+            if (op->recorded)
                 op->ctx->audit->stored = false;
+            op->recorded = false;
         }
         tx(c, op->ctx, sql_release);
     }
@@ -255,6 +267,7 @@ static void run_batch(struct store *st, struct write_op *ops)
                                        sqlite3_errmsg(c->db));
         tx(c, ops->ctx, sql_rollback);
         ok = false;
+        forget_records(ops);
     }
     if (ok && !tx(c, ops->ctx, sql_commit)) {
         const char *why = sqlite3_errmsg(c->db);
@@ -262,6 +275,7 @@ static void run_batch(struct store *st, struct write_op *ops)
             if (op->result == KEEL_OK)
                 op->result = keel_fail(op->ctx, KEEL_E_IO, "commit failed: %s", why);
         tx(c, ops->ctx, sql_rollback);
+        forget_records(ops);
     }
     if (st->wal_pages >= WAL_RESTART_PAGES) {
         sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);

@@ -536,7 +536,7 @@ enum keel_err store_audit_verify(struct store *st, struct keel_ctx *ctx,
  * stages, in order: the successful changes that move them. */
 enum registry_event_kind {
     REG_ALIAS_SET, REG_ALIAS_DELETE, REG_TRANSITION, REG_VERSION_DELETE, REG_RENAME,
-    REG_MODEL_DELETE
+    REG_MODEL_DELETE, REG_MODEL_CREATE
 };
 struct keel_registry_event {
     int64_t seq, time;

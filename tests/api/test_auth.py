@@ -87,7 +87,8 @@ def value_for(resource, w):
     return {"experiment": w.exp, "experiment-name": "private", "experiments": [w.exp],
             "run": w.run, "runs": [w.run], "registered-model": "privmodel",
             "model-uri": "models:/privmodel/1", "deployment": "privdep", "self": OWNER[0],
-            "artifact-path": f"{w.exp}/x.txt"}.get(resource)
+            "artifact-path": f"{w.exp}/x.txt", "model-source": f"runs:/{w.run}/model",
+            "run-or-artifact-path": f"{w.exp}/x.txt"}.get(resource)
 
 
 def request_for(entry, w):
@@ -486,3 +487,24 @@ def test_changes_and_refusals_are_in_a_verifiable_audit_log(world, tmp_path):
     r = subprocess.run([KEEL_BIN, "audit", "verify", "--backend-store-uri", uri],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and r.stdout.startswith(f"record {bad} is bad"), r.stdout
+
+
+def test_a_flood_of_refusals_does_not_flood_the_audit_log(tmp_path):
+    server = KeelServer(tmp_path / "keel", "--auth", env=ADMIN_ENV).start()
+    try:
+        session = requests.Session()
+        bad = {"Authorization": "Bearer keel_" + "A" * 16 + "_" + "B" * 43}
+        for _ in range(400):
+            assert session.get(server.url + "/version", headers=bad, timeout=30).status_code == 401
+        records = requests.get(server.url + "/api/2.0/keel/audit", auth=ADMIN, timeout=30,
+                               params={"max_results": 10000}).json()["records"]
+        refusals = [r for r in records if '"unauthenticated' in r["record"]]
+        assert 100 <= len(refusals) < 400  # bounded, and recording went on
+        time.sleep(0.1)
+        session.get(server.url + "/version", headers=bad, timeout=30)
+        records = requests.get(server.url + "/api/2.0/keel/audit", auth=ADMIN, timeout=30,
+                               params={"max_results": 10000}).json()["records"]
+        assert "not recorded (rate limit)" in records[-1]["record"] or any(
+            "not recorded (rate limit)" in r["record"] for r in records)
+    finally:
+        _shutdown([server])

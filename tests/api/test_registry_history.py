@@ -60,18 +60,23 @@ def test_what_champion_was_when(keel):
 
     h = history(keel, name="fraud-v2", alias="champion")
     assert [(e["event"], e.get("version")) for e in h["events"]] == [
-        ("alias_set", "1"), ("alias_set", "2"), ("alias_deleted", None),
-        ("model_renamed", None), ("alias_set", "3"), ("version_deleted", "3")]
-    assert h["events"][3]["from"] == "fraud" and h["events"][3]["to"] == "fraud-v2"
+        ("model_created", None), ("alias_set", "1"), ("alias_set", "2"),
+        ("alias_deleted", None), ("model_renamed", None), ("alias_set", "3"),
+        ("version_deleted", "3")]
+    assert h["events"][4]["from"] == "fraud" and h["events"][4]["to"] == "fraud-v2"
     times = [e["time"] for e in h["events"]]
-    assert times == sorted(times) and t0 <= times[0] <= t1
+    assert times == sorted(times) and times[0] <= t0 <= times[1] <= t1
     expected = {t0: None, t1: "1", t2: "2", t3: None, t4: "3", t5: None}
     for t, version in expected.items():
         assert history(keel, name="fraud-v2", alias="champion", at=t).get("version") == version, t
     # the old name's history stops at the rename; a name never used has none
     assert [e["event"] for e in history(keel, name="fraud", alias="champion")["events"]] == [
-        "alias_set", "alias_set", "alias_deleted", "model_renamed"]
+        "model_created", "alias_set", "alias_set", "alias_deleted", "model_renamed"]
     assert history(keel, name="nothing-here", alias="champion")["events"] == []
+    # a name reused by a new model shows none of the old model's history
+    call(keel, "POST", API + "/registered-models/create", json={"name": "fraud"})
+    assert [e["event"] for e in history(keel, name="fraud", alias="champion")["events"]] == [
+        "model_created"]
     # the whole model: every alias and stage event
     everything = history(keel, name="fraud-v2")["events"]
     assert any(e.get("alias") == "challenger" for e in everything)
@@ -97,7 +102,8 @@ def test_what_was_in_production_when(keel):
     assert sorted(at[t2]["versions"]) == ["1", "2"] and at[t2]["latest_version"] == "2"
     assert at[t3]["versions"] == ["3"]
     assert history(keel, name="churn", stage="Archived", at=t3)["versions"] == ["1", "2"]
-    events = history(keel, name="churn", stage="Production")["events"]
+    events = [e for e in history(keel, name="churn", stage="Production")["events"]
+              if e["event"] == "stage_transition"]
     assert [e["version"] for e in events] == ["1", "2", "3"]
     assert events[2]["archive_existing_versions"] is True
 
@@ -121,7 +127,7 @@ def test_the_history_command(keel):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     answer = json.loads(r.stdout)
-    assert answer["version"] == "1" and answer["events"][0]["event"] == "alias_set"
+    assert answer["version"] == "1" and answer["events"][-1]["event"] == "alias_set"
     r = subprocess.run([KEEL_BIN, "models", "history", "-n", "m", "--at", "2026-03-03",
                         "--tracking-uri", keel.url], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr

@@ -243,6 +243,22 @@ static void test_rekeying_keeps_the_data_and_retires_the_old_key(void **state)
     assert_memory_equal(back, data, n);
     sealed_reader_close(r);
     assert_null(open_reader(fd, &old, &size, KEEL_E_INVALID_STATE, &ctx));
+    /* a rotation stopped between writing the new slot and clearing the old
+     * one: running it again clears the old slot too */
+    unsigned char header[SEAL_HEADER];
+    assert_int_equal(pread(fd, header, sizeof header, 0), (ssize_t)sizeof header);
+    assert_int_equal(seal_rewrap(fd, &new, &old, &ctx), KEEL_OK);
+    unsigned char rotated[SEAL_HEADER];
+    assert_int_equal(pread(fd, rotated, sizeof rotated, 0), (ssize_t)sizeof rotated);
+    for (size_t i = 16; i < SEAL_HEADER; i++) /* both slots filled: the old one back */
+        if (header[i] != 0 && rotated[i] == 0)
+            rotated[i] = header[i];
+    assert_int_equal(pwrite(fd, rotated, sizeof rotated, 0), (ssize_t)sizeof rotated);
+    r = open_reader(fd, &new, &size, KEEL_OK, &ctx); /* the "retired" key still opens it */
+    sealed_reader_close(r);
+    assert_int_equal(seal_rewrap(fd, &new, &old, &ctx), KEEL_OK);
+    assert_null(open_reader(fd, &new, &size, KEEL_E_INVALID_STATE, &ctx));
+    assert_int_equal(seal_rewrap(fd, &old, &new, &ctx), KEEL_OK);
     /* and back again, through the other slot */
     assert_int_equal(seal_rewrap(fd, &new, &old, &ctx), KEEL_OK);
     r = open_reader(fd, &old, &size, KEEL_OK, &ctx);
