@@ -508,3 +508,87 @@ def test_a_flood_of_refusals_does_not_flood_the_audit_log(tmp_path):
             "not recorded (rate limit)" in r["record"] for r in records)
     finally:
         _shutdown([server])
+
+
+def test_a_guard_checks_the_value_the_handler_uses(world):
+    url = world.server.url
+    mine = world.call(STRANGER, "POST", API + "/experiments/create",
+                      json={"name": "strangers-own"})["experiment_id"]
+    my_run = world.call(STRANGER, "POST", API + "/runs/create",
+                        json={"experiment_id": mine})["run"]["info"]["run_id"]
+    # a repeated query parameter: the handler takes the last one, so must the guard
+    r = requests.get(url + API + "/runs/get", auth=STRANGER, timeout=30,
+                     params=[("run_id", world.run), ("run_id", world.run), ("run_uuid", my_run)])
+    assert r.status_code == 403, r.text
+    r = requests.get(url + API + "/users/get", auth=STRANGER, timeout=30,
+                     params=[("username", STRANGER[0]), ("username", OWNER[0])])
+    assert r.status_code == 403
+    # a logged model's calls act on the body's model_id: it is checked too
+    my_model = world.call(STRANGER, "POST", API + "/logged-models",
+                          json={"experiment_id": mine, "name": "m"})["model"]["info"]["model_id"]
+    r = world.request(STRANGER, "POST", f"{API}/logged-models/{my_model}/params",
+                      json={"model_id": world.model_id, "params": [{"key": "k", "value": "v"}]})
+    assert r.status_code == 403
+    # what a new version points at must be readable by whoever registers it
+    world.call(STRANGER, "POST", API + "/registered-models/create", json={"name": "borrowed"})
+    r = world.request(STRANGER, "POST", API + "/model-versions/create",
+                      json={"name": "borrowed", "source": f"runs:/{world.run}/model"})
+    assert r.status_code == 403
+    r = world.request(STRANGER, "POST", API + "/model-versions/create",
+                      json={"name": "borrowed", "source": "/etc"})
+    assert r.status_code == 403
+    world.call(STRANGER, "POST", API + "/model-versions/create",
+               json={"name": "borrowed", "source": f"runs:/{my_run}/model"})
+    # and only an admin says where an experiment's artifacts live
+    r = world.request(STRANGER, "POST", API + "/experiments/create",
+                      json={"name": "elsewhere", "artifact_location": "/srv/any/dir"})
+    assert r.status_code == 400 and "admin" in r.json()["message"]
+
+
+def test_a_key_sent_twice_is_recorded_as_used(world):
+    body = ('{"name": "privmodel", "name": "privmodel", "alias": "twice", "alias": "dup",'
+            ' "version": "1"}')
+    r = requests.post(world.server.url + API + "/registered-models/alias", data=body,
+                      auth=OWNER, headers={"Content-Type": "application/json"}, timeout=30)
+    assert r.status_code == 200, r.text
+    records = audit_records(world)
+    last = [x for x in records if x["action"].endswith("/registered-models/alias")][-1]
+    assert last["request"] == {"name": "privmodel", "alias": "dup", "version": "1"}
+    assert '"twice"' not in json.dumps(last)
+
+
+def test_the_servers_own_credential_stays_with_the_server(tmp_path):
+    """A model fetched from another host (an artifact URI may name one) gets no credential."""
+    import http.server
+    import threading
+    seen = []
+
+    class Capture(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    other = http.server.HTTPServer(("127.0.0.1", 0), Capture)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    server = KeelServer(tmp_path / "keel", "--auth", env=ADMIN_ENV)
+    try:
+        server.start()
+        port = other.server_address[1]
+        exp = requests.post(server.url + API + "/experiments/create", auth=ADMIN, timeout=30,
+                            json={"name": "far", "artifact_location":
+                                  f"mlflow-artifacts://127.0.0.1:{port}/far"}).json()
+        run = requests.post(server.url + API + "/runs/create", auth=ADMIN, timeout=30,
+                            json={"experiment_id": exp["experiment_id"]}).json()["run"]["info"]
+        r = requests.post(server.url + "/api/2.0/keel/deployments/create", auth=ADMIN,
+                          timeout=60, json={"name": "far",
+                                            "model_uri": f"runs:/{run['run_id']}/model"})
+        assert r.status_code != 200  # nothing there to load
+        assert seen, "the other host was never asked"
+        assert all(h is None for h in seen), seen
+    finally:
+        other.shutdown()
+        _shutdown([server])
