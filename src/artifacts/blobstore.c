@@ -312,6 +312,9 @@ enum keel_err blob_upload_commit(struct blob_upload *u, struct keel_ctx *ctx,
         e = io_fail(ctx, "cannot seal", u->tmp);
     else if (EVP_DigestFinal_ex(u->md, md, &md_len) != 1 || md_len != 32)
         e = keel_fail(ctx, KEEL_E_INTERNAL, "SHA-256 failed");
+    /* a sealed blob opens only as the content of its own digest */
+    else if (u->sealed && sealed_writer_bind(u->sealed, md, ctx) != KEEL_OK)
+        e = ctx->err;
     else if (fsync(u->fd) != 0)
         e = io_fail(ctx, "cannot sync", u->tmp);
     if (e) {
@@ -368,7 +371,11 @@ enum keel_err blob_reader_open(struct blobstore *bs, struct keel_ctx *ctx, const
     blob_path_as(bs, digest, true, path, sizeof path);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
-        enum keel_err e = bs->key ? sealed_reader_open(fd, bs->key, &r->sealed, size, ctx)
+        unsigned char bind[SEAL_BIND];
+        for (int i = 0; i < SEAL_BIND; i++)
+            bind[i] = (unsigned char)(keel_hex_digit(digest[2 * i]) << 4 |
+                                      keel_hex_digit(digest[2 * i + 1]));
+        enum keel_err e = bs->key ? sealed_reader_open(fd, bs->key, bind, &r->sealed, size, ctx)
                                   : keel_fail(ctx, KEEL_E_INVALID_STATE,
                                               "blob %s is encrypted: start keel with the "
                                               "encryption key it was written with",

@@ -25,6 +25,7 @@
 #include "crypto/seal.h"
 #include "store/store.h"
 #include "util/arena.h"
+#include "util/hex.h"
 
 static void keys_usage(FILE *f)
 {
@@ -49,7 +50,18 @@ static enum keel_err rotate_one(void *arg, const char *path)
     int fd = open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0)
         return keel_fail(r->ctx, KEEL_E_IO, "cannot open %s", path);
-    enum keel_err e = seal_rewrap(fd, r->from, r->to, r->ctx);
+    /* a blob is bound to its digest, its file's name; a log segment to nothing */
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    unsigned char bind[SEAL_BIND];
+    bool blob = strlen(base) == 2 * SEAL_BIND + 7 && strcmp(base + 2 * SEAL_BIND, ".sealed") == 0;
+    for (int i = 0; blob && i < SEAL_BIND; i++) {
+        int hi = keel_hex_digit(base[2 * i]), lo = keel_hex_digit(base[2 * i + 1]);
+        blob = hi >= 0 && lo >= 0;
+        if (blob)
+            bind[i] = (unsigned char)(hi << 4 | lo);
+    }
+    enum keel_err e = seal_rewrap(fd, r->from, r->to, blob ? bind : NULL, r->ctx);
     close(fd);
     if (e)
         return keel_fail(r->ctx, e, "%s: %s", path, r->ctx->errmsg ? r->ctx->errmsg : "");

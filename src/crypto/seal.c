@@ -176,20 +176,29 @@ static void slot_write(unsigned char *h, int i, const struct slot *s)
     memcpy(p + 56, s->tag, SEAL_TAG);
 }
 
+#define AAD_MAX (FIXED + 12 + SEAL_BIND)
+
 /* What a slot's seal covers besides the key: the header's fixed part, the
- * slot's generation and key id. */
-static void slot_aad(const unsigned char *h, const struct slot *s, unsigned char aad[FIXED + 12])
+ * slot's generation and key id, and what the file is bound to (a blob's
+ * digest), if anything. Its length. */
+static size_t slot_aad(const unsigned char *h, const struct slot *s, const unsigned char *bind,
+                       unsigned char aad[AAD_MAX])
 {
     memcpy(aad, h, FIXED);
     for (int k = 0; k < 4; k++)
         aad[FIXED + k] = (unsigned char)(s->generation >> (24 - 8 * k));
     memcpy(aad + FIXED + 4, s->id, KEY_ID_BYTES);
+    if (!bind)
+        return FIXED + 12;
+    memcpy(aad + FIXED + 12, bind, SEAL_BIND);
+    return AAD_MAX;
 }
 
 static bool slot_seal(const unsigned char *h, struct slot *s, const struct keel_key *master,
-                      const unsigned char data_key[32], uint32_t generation)
+                      const unsigned char data_key[32], uint32_t generation,
+                      const unsigned char *bind)
 {
-    unsigned char aad[FIXED + 12];
+    unsigned char aad[AAD_MAX];
     s->generation = generation;
     unsigned char raw_id[KEY_ID_BYTES];
     struct keel_key k = *master;
@@ -198,24 +207,26 @@ static bool slot_seal(const unsigned char *h, struct slot *s, const struct keel_
     memcpy(s->id, raw_id, KEY_ID_BYTES);
     if (RAND_bytes(s->nonce, sizeof s->nonce) != 1)
         return false;
-    slot_aad(h, s, aad);
-    return gcm(true, master->key, s->nonce, aad, sizeof aad, data_key, 32, s->wrapped, s->tag);
+    size_t n = slot_aad(h, s, bind, aad);
+    return gcm(true, master->key, s->nonce, aad, n, data_key, 32, s->wrapped, s->tag);
 }
 
 static bool slot_open(const unsigned char *h, const struct slot *s,
-                      const struct keel_key *master, unsigned char data_key[32])
+                      const struct keel_key *master, const unsigned char *bind,
+                      unsigned char data_key[32])
 {
-    unsigned char aad[FIXED + 12];
-    slot_aad(h, s, aad);
+    unsigned char aad[AAD_MAX];
+    size_t n = slot_aad(h, s, bind, aad);
     unsigned char tag[SEAL_TAG];
     memcpy(tag, s->tag, SEAL_TAG);
-    return gcm(false, master->key, s->nonce, aad, sizeof aad, s->wrapped, 32, data_key, tag);
+    return gcm(false, master->key, s->nonce, aad, n, s->wrapped, 32, data_key, tag);
 }
 
 /* The slot sealed under master (the newest when both are), or -1 with the
  * reason in ctx. */
 static int find_slot(const unsigned char *h, const struct keel_key *master,
-                     unsigned char data_key[32], struct keel_ctx *ctx)
+                     const unsigned char *bind, unsigned char data_key[32],
+                     struct keel_ctx *ctx)
 {
     unsigned char want[KEY_ID_BYTES];
     struct keel_key k = *master;
@@ -231,13 +242,13 @@ static int find_slot(const unsigned char *h, const struct keel_key *master,
         if (x->generation == 0 || memcmp(x->id, want, KEY_ID_BYTES) != 0)
             continue;
         named = true;
-        if (slot_open(h, x, master, data_key))
+        if (slot_open(h, x, master, bind, data_key))
             return order[i];
     }
     if (named) {
         keel_fail(ctx, KEEL_E_INVALID_STATE,
                   "the sealed file's key slot for key %s does not authenticate: the header "
-                  "was tampered with",
+                  "was tampered with, or the file is not the one asked for",
                   master->id);
         return -1;
     }
@@ -286,6 +297,7 @@ static enum keel_err write_all(int fd, const void *p, size_t n)
 
 struct sealed_writer {
     int fd;
+    struct keel_key master; /* to seal the data key again when the file is bound */
     unsigned char key[32];
     uint64_t index;    /* the next chunk's number */
     size_t have;       /* plaintext bytes waiting in buf */
@@ -314,7 +326,7 @@ static enum keel_err write_header(int fd, const struct keel_key *master, int kin
     h[8] = VERSION;
     h[KIND_AT] = (unsigned char)kind;
     struct slot s = {0};
-    if (RAND_bytes(data_key, 32) != 1 || !slot_seal(h, &s, master, data_key, 1))
+    if (RAND_bytes(data_key, 32) != 1 || !slot_seal(h, &s, master, data_key, 1, NULL))
         return keel_fail(ctx, KEEL_E_INTERNAL, "cannot make a data key");
     slot_write(h, 0, &s);
     if (write_all(fd, h, sizeof h) != KEEL_OK)
@@ -329,6 +341,7 @@ enum keel_err sealed_writer_new(int fd, const struct keel_key *master,
     if (!w)
         return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
     w->fd = fd;
+    w->master = *master;
     enum keel_err e = write_header(fd, master, KIND_CHUNKS, w->key, ctx);
     if (e) {
         sealed_writer_free(w);
@@ -360,6 +373,22 @@ enum keel_err sealed_write(struct sealed_writer *w, const void *p, size_t n)
 enum keel_err sealed_finish(struct sealed_writer *w)
 {
     return flush_chunk(w, true);
+}
+
+enum keel_err sealed_writer_bind(struct sealed_writer *w, const unsigned char bind[SEAL_BIND],
+                                 struct keel_ctx *ctx)
+{
+    unsigned char h[SEAL_HEADER];
+    struct slot s = {0};
+    if (pread(w->fd, h, sizeof h, 0) != (ssize_t)sizeof h)
+        return keel_fail(ctx, KEEL_E_IO, "cannot read back a sealed header: %s",
+                         strerror(errno));
+    if (!slot_seal(h, &s, &w->master, w->key, 1, bind))
+        return keel_fail(ctx, KEEL_E_INTERNAL, "cannot seal the data key");
+    slot_write(h, 0, &s);
+    if (pwrite(w->fd, h + FIXED, SLOT, FIXED) != SLOT)
+        return keel_fail(ctx, KEEL_E_IO, "cannot bind a sealed file: %s", strerror(errno));
+    return KEEL_OK;
 }
 
 void sealed_writer_free(struct sealed_writer *w)
@@ -395,14 +424,15 @@ static enum keel_err open_failed(void *reader, size_t size, int fd, enum keel_er
 /* Reads and checks fd's header (its layout must be `kind`) and unwraps its
  * data key with master. */
 static enum keel_err open_header(int fd, const struct keel_key *master, int kind,
-                                 unsigned char data_key[32], struct keel_ctx *ctx)
+                                 const unsigned char *bind, unsigned char data_key[32],
+                                 struct keel_ctx *ctx)
 {
     unsigned char h[SEAL_HEADER];
     if (pread(fd, h, sizeof h, 0) != (ssize_t)sizeof h || !seal_is_sealed(h, sizeof h) ||
         h[KIND_AT] != kind)
         return keel_fail(ctx, KEEL_E_INVALID_STATE,
                          kind == KIND_CHUNKS ? "not a sealed file" : "not a sealed record file");
-    return find_slot(h, master, data_key, ctx) < 0 ? KEEL_E_INVALID_STATE : KEEL_OK;
+    return find_slot(h, master, bind, data_key, ctx) < 0 ? KEEL_E_INVALID_STATE : KEEL_OK;
 }
 
 /* Decrypts chunk i into r->buf. */
@@ -430,12 +460,12 @@ static bool load_chunk(struct sealed_reader *r, uint64_t i)
 }
 
 enum keel_err sealed_reader_open(int fd, const struct keel_key *master,
-                                 struct sealed_reader **out, uint64_t *plain_size,
-                                 struct keel_ctx *ctx)
+                                 const unsigned char *bind, struct sealed_reader **out,
+                                 uint64_t *plain_size, struct keel_ctx *ctx)
 {
     off_t size = lseek(fd, 0, SEEK_END);
     struct sealed_reader *r = calloc(1, sizeof *r);
-    enum keel_err e = r ? open_header(fd, master, KIND_CHUNKS, r->key, ctx)
+    enum keel_err e = r ? open_header(fd, master, KIND_CHUNKS, bind, r->key, ctx)
                         : keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
     if (!e && (size < 0 || !seal_plain_size((uint64_t)size, &r->plain)))
         e = keel_fail(ctx, KEEL_E_INVALID_STATE,
@@ -486,14 +516,14 @@ void sealed_reader_close(struct sealed_reader *r)
 /* ---- re-keying ---- */
 
 enum keel_err seal_rewrap(int fd, const struct keel_key *from, const struct keel_key *to,
-                          struct keel_ctx *ctx)
+                          const unsigned char *bind, struct keel_ctx *ctx)
 {
     unsigned char h[SEAL_HEADER], data_key[32];
     if (pread(fd, h, sizeof h, 0) != (ssize_t)sizeof h || !seal_is_sealed(h, sizeof h))
         return keel_fail(ctx, KEEL_E_INVALID_STATE, "not a sealed file");
     struct keel_ctx quiet = {.arena = ctx->arena};
     static const unsigned char empty[SLOT];
-    int have = find_slot(h, to, data_key, &quiet);
+    int have = find_slot(h, to, bind, data_key, &quiet);
     if (have >= 0) { /* already under the new key (an earlier, interrupted rotation) */
         OPENSSL_cleanse(data_key, sizeof data_key);
         /* that rotation may have stopped before clearing the old slot */
@@ -504,12 +534,12 @@ enum keel_err seal_rewrap(int fd, const struct keel_key *from, const struct keel
                              strerror(errno));
         return KEEL_OK;
     }
-    int slot = find_slot(h, from, data_key, ctx);
+    int slot = find_slot(h, from, bind, data_key, ctx);
     if (slot < 0)
         return ctx->err;
     struct slot cur, next = {0};
     slot_read(h, slot, &cur);
-    bool ok = slot_seal(h, &next, to, data_key, cur.generation + 1);
+    bool ok = slot_seal(h, &next, to, data_key, cur.generation + 1, bind);
     OPENSSL_cleanse(data_key, sizeof data_key);
     if (!ok)
         return keel_fail(ctx, KEEL_E_INTERNAL, "cannot seal the data key");
@@ -557,7 +587,7 @@ enum keel_err sealed_records_open(int fd, const struct keel_key *master,
                                   struct sealed_records **out, struct keel_ctx *ctx)
 {
     struct sealed_records *r = calloc(1, sizeof *r);
-    enum keel_err e = r ? open_header(fd, master, KIND_RECORDS, r->key, ctx)
+    enum keel_err e = r ? open_header(fd, master, KIND_RECORDS, NULL, r->key, ctx)
                         : keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
     if (e)
         return open_failed(r, sizeof *r, fd, e);

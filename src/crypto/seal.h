@@ -34,6 +34,7 @@
 #define SEAL_CHUNK 65536
 #define SEAL_TAG 16
 #define SEAL_KEY_ID 16 /* hex characters naming a master key */
+#define SEAL_BIND 32   /* bytes a sealed file may be bound to (a blob's SHA-256) */
 
 struct keel_key {
     unsigned char key[32];
@@ -62,17 +63,24 @@ enum keel_err sealed_writer_new(int fd, const struct keel_key *master,
 enum keel_err sealed_write(struct sealed_writer *w, const void *p, size_t n);
 /* Writes the final chunk. The writer is freed by sealed_writer_free either way. */
 enum keel_err sealed_finish(struct sealed_writer *w);
+/* Binds the file to `bind` (a blob's digest, known only once all was
+ * written): its data key is sealed again with it, so the file opens only
+ * when the reader asks for that binding -- a sealed file put in another's
+ * place does not. Call after sealed_finish, before making the file durable. */
+enum keel_err sealed_writer_bind(struct sealed_writer *w, const unsigned char bind[SEAL_BIND],
+                                 struct keel_ctx *ctx);
 void sealed_writer_free(struct sealed_writer *w); /* NULL is safe; wipes the key */
 
 /* ---- reading ---- */
 struct sealed_reader;
 /* Opens the sealed file on fd (the reader owns fd from then on, even on
- * failure): finds the slot sealed under `master`, unwraps the data key.
- * Errors say which: not sealed, sealed under another key (its id), or the
- * header has been tampered with. */
+ * failure): finds the slot sealed under `master` (and bound to `bind`, when
+ * not NULL), unwraps the data key. Errors say which: not sealed, sealed
+ * under another key (its id), or the header has been tampered with (or the
+ * file is bound to something else). */
 enum keel_err sealed_reader_open(int fd, const struct keel_key *master,
-                                 struct sealed_reader **out, uint64_t *plain_size,
-                                 struct keel_ctx *ctx);
+                                 const unsigned char *bind, struct sealed_reader **out,
+                                 uint64_t *plain_size, struct keel_ctx *ctx);
 /* Up to n plaintext bytes from offset pos; 0 at the end, -1 with errno
  * EBADMSG when a chunk does not authenticate (tampered) or EIO. */
 ssize_t sealed_read(struct sealed_reader *r, uint64_t pos, void *buf, size_t n);
@@ -109,6 +117,6 @@ void sealed_records_close(struct sealed_records *r); /* NULL is safe; closes fd 
  * the old slot is cleared. KEEL_OK without writing when the file is already
  * under `to`. */
 enum keel_err seal_rewrap(int fd, const struct keel_key *from, const struct keel_key *to,
-                          struct keel_ctx *ctx);
+                          const unsigned char *bind, struct keel_ctx *ctx);
 
 #endif

@@ -220,3 +220,18 @@ def test_the_prediction_log_is_sealed_and_read_back_through_keel(sealed, tmp_pat
     tampered = sealed(key=KEY2, data_dir=server.data_dir)
     r = predictions(tampered, deployment="iris")
     assert r.status_code == 500 and "does not authenticate" in r.json()["message"]
+
+
+def test_a_sealed_blob_put_in_anothers_place_is_refused(sealed):
+    server = sealed()
+    put(server, "0/run/artifacts/a.txt", b"the real content of a")
+    put(server, "0/run/artifacts/b.txt", b"something else entirely")
+    server.stop()
+    a, b = stored_files(server)  # named by their digests
+    a_bytes, b_bytes = a.read_bytes(), b.read_bytes()
+    a.write_bytes(b_bytes)
+    b.write_bytes(a_bytes)
+    again = sealed(key=KEY1, data_dir=server.data_dir)
+    for path in ("0/run/artifacts/a.txt", "0/run/artifacts/b.txt"):
+        r = get(again, path)
+        assert r.status_code == 500 and "not the one asked for" in r.json()["message"], r.text

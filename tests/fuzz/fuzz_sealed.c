@@ -69,7 +69,7 @@ static void check_chunked(const uint8_t *plain, size_t len, bool edited)
     struct keel_ctx ctx = {0};
     struct sealed_reader *r = NULL;
     uint64_t size = 0;
-    if (sealed_reader_open(dup(fd), &key, &r, &size, &ctx) != KEEL_OK) {
+    if (sealed_reader_open(dup(fd), &key, NULL, &r, &size, &ctx) != KEEL_OK) {
         if (!edited)
             abort(); /* an untouched file must open */
         return;

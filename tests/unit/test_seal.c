@@ -62,7 +62,7 @@ static struct sealed_reader *open_reader(int fd, const struct keel_key *k, uint6
                                          enum keel_err want, struct keel_ctx *ctx)
 {
     struct sealed_reader *r = NULL;
-    assert_int_equal(sealed_reader_open(dup(fd), k, &r, size, ctx), want);
+    assert_int_equal(sealed_reader_open(dup(fd), k, NULL, &r, size, ctx), want);
     return r;
 }
 
@@ -198,6 +198,44 @@ static void test_cut_or_reordered_files_are_refused(void **state)
     free(back);
 }
 
+static void test_a_bound_file_opens_only_as_what_it_is_bound_to(void **state)
+{
+    (void)state;
+    struct keel_key k;
+    key_from_hex(&k, '4');
+    unsigned char *data = pattern(100), this[SEAL_BIND], that[SEAL_BIND];
+    memset(this, 0x11, sizeof this);
+    memset(that, 0x22, sizeof that);
+    snprintf(path, sizeof path, "/tmp/keel-bind-XXXXXX");
+    int fd = mkstemp(path);
+    unlink(path);
+    struct keel_ctx ctx = {.arena = arena};
+    struct sealed_writer *w = NULL;
+    assert_int_equal(sealed_writer_new(fd, &k, &w, &ctx), KEEL_OK);
+    assert_int_equal(sealed_write(w, data, 100), KEEL_OK);
+    assert_int_equal(sealed_finish(w), KEEL_OK);
+    assert_int_equal(sealed_writer_bind(w, this, &ctx), KEEL_OK);
+    sealed_writer_free(w);
+    struct sealed_reader *r = NULL;
+    uint64_t size;
+    assert_int_equal(sealed_reader_open(dup(fd), &k, this, &r, &size, &ctx), KEEL_OK);
+    sealed_reader_close(r);
+    assert_int_equal(sealed_reader_open(dup(fd), &k, that, &r, &size, &ctx),
+                     KEEL_E_INVALID_STATE);
+    assert_int_equal(sealed_reader_open(dup(fd), &k, NULL, &r, &size, &ctx),
+                     KEEL_E_INVALID_STATE);
+    /* re-keyed, it stays bound */
+    struct keel_key other;
+    key_from_hex(&other, '5');
+    assert_int_equal(seal_rewrap(fd, &k, &other, this, &ctx), KEEL_OK);
+    assert_int_equal(sealed_reader_open(dup(fd), &other, this, &r, &size, &ctx), KEEL_OK);
+    sealed_reader_close(r);
+    assert_int_equal(sealed_reader_open(dup(fd), &other, that, &r, &size, &ctx),
+                     KEEL_E_INVALID_STATE);
+    close(fd);
+    free(data);
+}
+
 static void test_the_wrong_key_and_a_tampered_header_say_so(void **state)
 {
     (void)state;
@@ -232,8 +270,8 @@ static void test_rekeying_keeps_the_data_and_retires_the_old_key(void **state)
     unsigned char before[SEAL_CHUNK];
     assert_int_equal(pread(fd, before, sizeof before, SEAL_HEADER), (ssize_t)sizeof before);
     struct keel_ctx ctx = {.arena = arena};
-    assert_int_equal(seal_rewrap(fd, &old, &new, &ctx), KEEL_OK);
-    assert_int_equal(seal_rewrap(fd, &old, &new, &ctx), KEEL_OK); /* again: nothing to do */
+    assert_int_equal(seal_rewrap(fd, &old, &new, NULL, &ctx), KEEL_OK);
+    assert_int_equal(seal_rewrap(fd, &old, &new, NULL, &ctx), KEEL_OK); /* again: nothing to do */
     unsigned char after[SEAL_CHUNK];
     assert_int_equal(pread(fd, after, sizeof after, SEAL_HEADER), (ssize_t)sizeof after);
     assert_memory_equal(before, after, sizeof before); /* the data was not rewritten */
@@ -247,7 +285,7 @@ static void test_rekeying_keeps_the_data_and_retires_the_old_key(void **state)
      * one: running it again clears the old slot too */
     unsigned char header[SEAL_HEADER];
     assert_int_equal(pread(fd, header, sizeof header, 0), (ssize_t)sizeof header);
-    assert_int_equal(seal_rewrap(fd, &new, &old, &ctx), KEEL_OK);
+    assert_int_equal(seal_rewrap(fd, &new, &old, NULL, &ctx), KEEL_OK);
     unsigned char rotated[SEAL_HEADER];
     assert_int_equal(pread(fd, rotated, sizeof rotated, 0), (ssize_t)sizeof rotated);
     for (size_t i = 16; i < SEAL_HEADER; i++) /* both slots filled: the old one back */
@@ -256,11 +294,11 @@ static void test_rekeying_keeps_the_data_and_retires_the_old_key(void **state)
     assert_int_equal(pwrite(fd, rotated, sizeof rotated, 0), (ssize_t)sizeof rotated);
     r = open_reader(fd, &new, &size, KEEL_OK, &ctx); /* the "retired" key still opens it */
     sealed_reader_close(r);
-    assert_int_equal(seal_rewrap(fd, &new, &old, &ctx), KEEL_OK);
+    assert_int_equal(seal_rewrap(fd, &new, &old, NULL, &ctx), KEEL_OK);
     assert_null(open_reader(fd, &new, &size, KEEL_E_INVALID_STATE, &ctx));
-    assert_int_equal(seal_rewrap(fd, &old, &new, &ctx), KEEL_OK);
+    assert_int_equal(seal_rewrap(fd, &old, &new, NULL, &ctx), KEEL_OK);
     /* and back again, through the other slot */
-    assert_int_equal(seal_rewrap(fd, &new, &old, &ctx), KEEL_OK);
+    assert_int_equal(seal_rewrap(fd, &new, &old, NULL, &ctx), KEEL_OK);
     r = open_reader(fd, &old, &size, KEEL_OK, &ctx);
     assert_int_equal(sealed_read(r, n - 3, back, 3), 3);
     assert_memory_equal(back, data + n - 3, 3);
@@ -369,6 +407,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cut_or_reordered_files_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_the_wrong_key_and_a_tampered_header_say_so, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_a_bound_file_opens_only_as_what_it_is_bound_to,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_rekeying_keeps_the_data_and_retires_the_old_key,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_load_from_their_written_forms, setup, teardown),
