@@ -35,6 +35,10 @@ struct http_request {
     const char *body;         /* NUL-terminated; "" when there is none */
     size_t body_len;
     void *conn;               /* the server's; for http_header() */
+    /* without a connection (a request made in-process, by a test): the
+     * headers http_header() answers from */
+    const struct http_param *headers;
+    size_t n_headers;
 };
 
 /* A request header's value, NULL when absent. */

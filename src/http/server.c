@@ -72,7 +72,12 @@ void http_response_header(struct http_response *r, const char *name, const char 
 
 const char *http_header(const struct http_request *req, const char *name)
 {
-    return req->conn ? MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name) : NULL;
+    if (req->conn)
+        return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+    for (size_t i = 0; i < req->n_headers; i++)
+        if (strcasecmp(req->headers[i].key, name) == 0)
+            return req->headers[i].value;
+    return NULL;
 }
 
 struct query_collect {
