@@ -78,6 +78,17 @@ static bool concerns(const struct keel_registry_event *e, const char *alias, con
     return true;
 }
 
+/* A version number as MLflow writes one: a string (key NULL: a list item). */
+static void put_version(struct jw *w, const char *key, int64_t version)
+{
+    char text[24];
+    snprintf(text, sizeof text, "%lld", (long long)version);
+    if (key)
+        jw_kstr(w, key, text);
+    else
+        jw_str(w, text);
+}
+
 static void write_event(struct jw *w, const struct keel_registry_event *e)
 {
     jw_obj(w);
@@ -90,11 +101,8 @@ static void write_event(struct jw *w, const struct keel_registry_event *e)
         jw_kstr_opt(w, "to", e->new_name);
     }
     jw_kstr_opt(w, "alias", e->alias);
-    if (e->version > 0) {
-        char v[24];
-        snprintf(v, sizeof v, "%lld", (long long)e->version);
-        jw_kstr(w, "version", v);
-    }
+    if (e->version > 0)
+        put_version(w, "version", e->version);
     jw_kstr_opt(w, "stage", e->stage);
     if (e->kind == REG_TRANSITION) {
         jw_key(w, "archive_existing_versions");
@@ -207,11 +215,8 @@ static enum keel_err h_history(struct api_call *c)
     if (has_at && alias) {
         int64_t v = alias_at(ev, mine, n, alias, at);
         jw_kint(w, "at", at);
-        if (v > 0) {
-            char text[24];
-            snprintf(text, sizeof text, "%lld", (long long)v);
-            jw_kstr(w, "version", text);
-        }
+        if (v > 0)
+            put_version(w, "version", v);
     } else if (has_at && stage) {
         size_t nv = 0, cap = n ? n : 1;
         struct version_stage *vs = karena_calloc(c->ctx->arena, cap, sizeof *vs);
@@ -225,18 +230,13 @@ static enum keel_err h_history(struct api_call *c)
         for (size_t i = 0; i < nv; i++) {
             if (strcasecmp(vs[i].stage, stage) != 0)
                 continue;
-            char text[24];
-            snprintf(text, sizeof text, "%lld", (long long)vs[i].version);
-            jw_str(w, text);
+            put_version(w, NULL, vs[i].version);
             if (vs[i].version > latest)
                 latest = vs[i].version;
         }
         jw_arr_end(w);
-        if (latest) {
-            char text[24];
-            snprintf(text, sizeof text, "%lld", (long long)latest);
-            jw_kstr(w, "latest_version", text);
-        }
+        if (latest)
+            put_version(w, "latest_version", latest);
     }
     jw_obj_end(w);
     return KEEL_OK;

@@ -187,16 +187,22 @@ const char *api_guard_kind_name(enum guard_kind kind)
  * (api_arg_str): the last of a repeated query parameter, as in Flask; or an
  * integer printed. A guard must never check one value while the handler
  * acts on another. */
-static const char *arg_text(struct api_call *c, const char *name)
+/* One value as an id's text: a string, or an integer printed; else NULL. */
+static const char *value_text(struct api_call *c, const struct jval *v)
 {
-    const struct jval *v = c->args ? jv_get(c->args, name) : NULL;
-    if (jv_is_array(v) && c->from_query && jv_len(v) > 0)
-        v = jv_at(v, jv_len(v) - 1);
     if (jv_is_string(v))
         return v->u.s;
     if (jv_is_int(v))
         return karena_sprintf(c->ctx->arena, "%lld", (long long)v->u.i);
     return NULL;
+}
+
+static const char *arg_text(struct api_call *c, const char *name)
+{
+    const struct jval *v = c->args ? jv_get(c->args, name) : NULL;
+    if (jv_is_array(v) && c->from_query && jv_len(v) > 0)
+        v = jv_at(v, jv_len(v) - 1);
+    return value_text(c, v);
 }
 
 const char *api_experiment_key(struct api_call *c, const char *text)
@@ -356,11 +362,7 @@ static enum keel_err list_level(struct api_call *c, const char *arg, bool runs,
     if (n == 0)
         return runs ? owner_level(c, false, NULL, out) : experiment_level(c, NULL, out);
     for (size_t i = 0; i < n; i++) {
-        const struct jval *item = jv_is_array(v) ? jv_at(v, i) : v;
-        const char *text = jv_is_string(item) ? item->u.s
-                           : jv_is_int(item)
-                               ? karena_sprintf(c->ctx->arena, "%lld", (long long)item->u.i)
-                               : NULL;
+        const char *text = value_text(c, jv_is_array(v) ? jv_at(v, i) : v);
         enum auth_level l;
         enum keel_err e = runs ? owner_level(c, false, text, &l) : experiment_level(c, text, &l);
         if (e)

@@ -20,10 +20,10 @@
 
 #define TOKEN_MAX_DAYS 3650
 
-static void write_permission(struct jw *w, const char *key, const char *resource_key,
+/* {"<resource_key>": ..., "user_id": ..., "permission": ...}, as MLflow writes one */
+static void write_permission(struct jw *w, const char *resource_key,
                              const struct keel_permission *p)
 {
-    jw_key(w, key);
     jw_obj(w);
     jw_kstr(w, resource_key, p->resource);
     jw_kint(w, "user_id", p->user_id);
@@ -55,13 +55,8 @@ static enum keel_err write_user(struct api_call *c, const struct keel_user *u)
             return e;
         jw_key(w, kinds[k].list);
         jw_arr(w);
-        for (size_t i = 0; i < n; i++) {
-            jw_obj(w);
-            jw_kstr(w, kinds[k].resource_key, p[i].resource);
-            jw_kint(w, "user_id", p[i].user_id);
-            jw_kstr(w, "permission", p[i].permission);
-            jw_obj_end(w);
-        }
+        for (size_t i = 0; i < n; i++)
+            write_permission(w, kinds[k].resource_key, &p[i]);
         jw_arr_end(w);
     }
     jw_obj_end(w);
@@ -228,7 +223,8 @@ static enum keel_err perm_create(struct api_call *c, const struct perm_family *f
                                      permission, &p)))
         return e;
     jw_obj(&c->out);
-    write_permission(&c->out, f->answer_key, f->resource_arg, &p);
+    jw_key(&c->out, f->answer_key);
+    write_permission(&c->out, f->resource_arg, &p);
     jw_obj_end(&c->out);
     return KEEL_OK;
 }
@@ -242,7 +238,8 @@ static enum keel_err perm_get(struct api_call *c, const struct perm_family *f)
         (e = store_permission_get(c->app->store, c->ctx, f->kind, resource, username, &p)))
         return e;
     jw_obj(&c->out);
-    write_permission(&c->out, f->answer_key, f->resource_arg, &p);
+    jw_key(&c->out, f->answer_key);
+    write_permission(&c->out, f->resource_arg, &p);
     jw_obj_end(&c->out);
     return KEEL_OK;
 }

@@ -372,9 +372,7 @@ enum keel_err blob_reader_open(struct blobstore *bs, struct keel_ctx *ctx, const
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
         unsigned char bind[SEAL_BIND];
-        for (int i = 0; i < SEAL_BIND; i++)
-            bind[i] = (unsigned char)(keel_hex_digit(digest[2 * i]) << 4 |
-                                      keel_hex_digit(digest[2 * i + 1]));
+        keel_hex_decode(digest, SEAL_BIND, bind); /* digest_ok: all hex */
         enum keel_err e = bs->key ? sealed_reader_open(fd, bs->key, bind, &r->sealed, size, ctx)
                                   : keel_fail(ctx, KEEL_E_INVALID_STATE,
                                               "blob %s is encrypted: start keel with the "

@@ -54,13 +54,9 @@ static enum keel_err rotate_one(void *arg, const char *path)
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     unsigned char bind[SEAL_BIND];
-    bool blob = strlen(base) == 2 * SEAL_BIND + 7 && strcmp(base + 2 * SEAL_BIND, ".sealed") == 0;
-    for (int i = 0; blob && i < SEAL_BIND; i++) {
-        int hi = keel_hex_digit(base[2 * i]), lo = keel_hex_digit(base[2 * i + 1]);
-        blob = hi >= 0 && lo >= 0;
-        if (blob)
-            bind[i] = (unsigned char)(hi << 4 | lo);
-    }
+    bool blob = strlen(base) == 2 * SEAL_BIND + 7 &&
+                strcmp(base + 2 * SEAL_BIND, ".sealed") == 0 &&
+                keel_hex_decode(base, SEAL_BIND, bind);
     enum keel_err e = seal_rewrap(fd, r->from, r->to, blob ? bind : NULL, r->ctx);
     close(fd);
     if (e)

@@ -88,15 +88,8 @@ static bool key_from_text(const char *t, size_t n, unsigned char key[32])
 {
     while (n && (t[n - 1] == '\n' || t[n - 1] == '\r' || t[n - 1] == ' '))
         n--;
-    if (n == 64) {
-        for (size_t i = 0; i < 32; i++) {
-            int hi = keel_hex_digit(t[2 * i]), lo = keel_hex_digit(t[2 * i + 1]);
-            if (hi < 0 || lo < 0)
-                return false;
-            key[i] = (unsigned char)(hi << 4 | lo);
-        }
-        return true;
-    }
+    if (n == 64)
+        return keel_hex_decode(t, 32, key);
     unsigned char buf[48];
     if (n != 44 || t[43] != '=' || t[42] == '=')
         return false;

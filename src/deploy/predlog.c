@@ -85,8 +85,7 @@ struct segment {
     int fd;
     uint64_t bytes;
     int64_t opened_ms, used_ms;
-    bool sealed;                 /* its members are sealed records under data_key */
-    unsigned char data_key[32];
+    unsigned char data_key[32];  /* with the log's key: its members sealed under this */
     uint64_t records;            /* sealed so far: the next record's number */
 };
 
@@ -164,9 +163,8 @@ static struct segment *segment_for(struct predlog *l, const char *deployment, co
     s->fd = open(s->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (s->fd < 0)
         return NULL;
-    s->sealed = l->key != NULL;
     s->records = 0;
-    if ((s->sealed && seal_records_start(s->fd, l->key, s->data_key, NULL) != KEEL_OK) ||
+    if ((l->key && seal_records_start(s->fd, l->key, s->data_key, NULL) != KEEL_OK) ||
         !keel_fsync_dir(dir)) { /* a segment whose name may not survive holds no record */
         close(s->fd);
         unlink(s->path);
@@ -174,7 +172,7 @@ static struct segment *segment_for(struct predlog *l, const char *deployment, co
         return NULL;
     }
     snprintf(s->key, sizeof s->key, "%s", key);
-    s->bytes = s->sealed ? SEAL_HEADER : 0;
+    s->bytes = l->key ? SEAL_HEADER : 0;
     s->opened_ms = s->used_ms = now;
     return s;
 }
@@ -217,7 +215,7 @@ static bool write_member(struct predlog *l, struct segment *s, struct rec **recs
         len = libdeflate_gzip_compress(l->gz, in, in_len, out, cap);
         ok = len > 0;
     }
-    if (ok && s->sealed) { /* the member, sealed as the segment's next record */
+    if (ok && l->key) { /* the member, sealed as the segment's next record */
         ok = reserve((char **)&l->sealbuf, &l->sealbuf_cap, seal_record_size(len)) &&
              seal_record(s->data_key, s->records, out, len, l->sealbuf);
         out = l->sealbuf;
@@ -244,12 +242,12 @@ static bool write_member(struct predlog *l, struct segment *s, struct rec **recs
         bool cut = ftruncate(s->fd, before) == 0;
         /* a sealed segment is left too: its next record would reuse this
          * one's number, a nonce, under the same key over other bytes */
-        if (!cut || sync_failed || s->sealed)
+        if (!cut || sync_failed || l->key)
             segment_close(s);
         return false;
     }
     s->bytes += len;
-    s->records += s->sealed;
+    s->records += l->key != NULL;
     return true;
 }
 

@@ -123,7 +123,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct karena *a = karena_new(64u << 20);
     if (!a)
         return 0;
-    struct keel_ctx ctx = {.arena = a};
     app.mlflow3 = (data[0] & 0x80) != 0;
     const char *method = methods[(data[0] & 0x7f) % 5];
     const char *rest = (const char *)data + 1;
@@ -147,7 +146,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct http_request req = {.method = method, .path = target, .query = params, .n_query = np,
                                .content_type = "application/json", .body = body,
                                .body_len = body_len};
-    (void)ctx;
     answer(&app, a, &req);
     guarded.mlflow3 = app.mlflow3;
     int status = answer(&guarded, a, &req); /* no credentials */

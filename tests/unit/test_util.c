@@ -140,6 +140,11 @@ static void test_hex(void **state)
     memset(out, 'x', sizeof out);
     keel_hex_encode(bytes, sizeof bytes, out);
     assert_string_equal(out, "000fa5ff");
+    unsigned char back[4];
+    assert_true(keel_hex_decode("000FA5ff", 4, back));
+    assert_memory_equal(back, bytes, sizeof bytes);
+    assert_false(keel_hex_decode("000fa5fg", 4, back));
+    assert_false(keel_hex_decode("0x", 1, back));
 }
 
 static void test_pyrepr(void **state)
