@@ -5,6 +5,7 @@
 #   make check      install, build, run every test (plain and ASan+UBSan)
 #   make fuzz       fuzz every parser with libFuzzer, FUZZ_SECONDS (60) each
 #   make bench      run the benchmarks (see docs/benchmarks.md)
+#   make ui-test    the web UI's tests in headless Chromium (part of check)
 
 CC      ?= cc
 PKGS    := libmicrohttpd sqlite3 libcrypto yaml-0.1 xgboost libcurl zlib libdeflate
@@ -21,8 +22,16 @@ LIB_SRC  := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
 MAIN_SRC := src/main.c
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 
-OBJ      := $(patsubst src/%.c,build/obj/%.o,$(LIB_SRC))
-ASAN_OBJ := $(patsubst src/%.c,build/asan/obj/%.o,$(LIB_SRC))
+# the web UI (ui/, decision 0015): npm packages from the lock file, type-checked
+# and built by Vite into build/ui/dist, then turned into C data by tools/embed.c
+# and linked into every binary (data only, so one object serves all builds)
+UI_SRC := ui/index.html ui/package.json ui/vite.config.ts ui/tsconfig.json \
+          $(shell find ui/src -type f 2>/dev/null | sort)
+UI_GEN := build/gen/ui_assets.c
+UI_OBJ := build/gen/ui_assets.o
+
+OBJ      := $(patsubst src/%.c,build/obj/%.o,$(LIB_SRC)) $(UI_OBJ)
+ASAN_OBJ := $(patsubst src/%.c,build/asan/obj/%.o,$(LIB_SRC)) $(UI_OBJ)
 UNITS      := $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRC))
 ASAN_UNITS := $(patsubst tests/unit/%.c,build/asan/tests/%,$(UNIT_SRC))
 
@@ -33,7 +42,7 @@ FUZZ_SRC     := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
 FUZZ_REPLAYS := $(patsubst %,build/asan/fuzz/%,$(FUZZ_NAMES))
 FUZZ_BINS    := $(patsubst %,build/fuzz/%,$(FUZZ_NAMES))
-FUZZ_OBJ     := $(patsubst src/%.c,build/fuzz/obj/%.o,$(LIB_SRC))
+FUZZ_OBJ     := $(patsubst src/%.c,build/fuzz/obj/%.o,$(LIB_SRC)) $(UI_OBJ)
 FUZZ_CC      ?= clang
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_SECONDS ?= 60
@@ -42,11 +51,32 @@ FUZZ_SECONDS ?= 60
 TEST_LIBS := -lcmocka -ljansson
 PYTHON  := /usr/bin/python3
 
-.PHONY: all deps run check unit api unit-asan api-asan fuzz-replay fuzz torture bench clean
+.PHONY: all deps run check unit api unit-asan api-asan fuzz-replay fuzz torture bench clean ui-test
 all: build/keel build/asan/keel $(UNITS) $(ASAN_UNITS) $(FUZZ_REPLAYS) build/tests/torture
 
 deps:
 	@scripts/install-deps.sh
+
+ui/node_modules/.keel-installed: ui/package-lock.json
+	cd ui && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+build/ui/stamp: $(UI_SRC) ui/node_modules/.keel-installed
+	cd ui && ./node_modules/.bin/tsc --noEmit && ./node_modules/.bin/vite build --logLevel warn
+	@touch $@
+
+build/tools/embed: tools/embed.c src/ui/mime.c src/ui/ui.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) tools/embed.c src/ui/mime.c -o $@ -ldeflate -lcrypto
+
+$(UI_GEN): build/ui/stamp build/tools/embed
+	@mkdir -p $(dir $@)
+	cd build/ui/dist && ../../tools/embed ../../gen/ui_assets.c.tmp . \
+	  $$(find . -type f -printf '%P\n' | LC_ALL=C sort)
+	mv $@.tmp $@
+
+$(UI_OBJ): $(UI_GEN)
+	$(CC) $(CSTD) -O0 -Isrc $(PKG_CFLAGS) -c $< -o $@
 
 build/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
@@ -104,6 +134,10 @@ api: build/keel
 api-asan: build/asan/keel
 	KEEL_BIN=$(CURDIR)/build/asan/keel KEEL_ASAN=1 $(PYTHON) -m pytest -q tests/api
 
+# the UI in Debian's Chromium, driven by playwright-core, against real servers
+ui-test: build/keel ui/node_modules/.keel-installed
+	KEEL_BIN=$(CURDIR)/build/keel node --test --test-concurrency=1 tests/ui/
+
 fuzz-replay: $(FUZZ_REPLAYS)
 	@set -e; for t in $(FUZZ_NAMES); do echo "== fuzz corpus: $$t"; \
 	  build/asan/fuzz/$$t tests/fuzz/corpus/$$t; done
@@ -123,6 +157,7 @@ check: deps
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory torture
 	@$(MAKE) --no-print-directory api
+	@$(MAKE) --no-print-directory ui-test
 	@$(MAKE) --no-print-directory unit-asan
 	@$(MAKE) --no-print-directory fuzz-replay
 	@$(MAKE) --no-print-directory api-asan

@@ -5,9 +5,14 @@
 set -eu
 
 PKGS="build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev
-libcmocka-dev libyaml-dev libxgboost-dev libcurl4-openssl-dev zlib1g-dev libdeflate-dev python3 python3-pytest python3-requests wrk sqlite3"
+libcmocka-dev libyaml-dev libxgboost-dev libcurl4-openssl-dev zlib1g-dev libdeflate-dev python3 python3-pytest python3-requests wrk sqlite3
+chromium"
 
 missing=""
+# the web UI is built with Node.js and npm (any Node.js >= 18 will do, Debian's
+# included); a Node.js that brings its own npm is left as it is
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
+
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
         missing="$missing $p"

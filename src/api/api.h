@@ -34,6 +34,9 @@ struct keel_app {
     /* Which MLflow server keel answers as where 2.x and 3.x differ on the
      * same endpoint (error envelope, run shapes, messages): false = 2.x */
     bool mlflow3;
+    /* KEEL_UI_DIR: serve the web UI from this built directory instead of
+     * the copy embedded in the binary (for working on the UI) */
+    const char *ui_dir;
 };
 
 struct api_call {

@@ -625,9 +625,12 @@ static bool authenticate(struct keel_app *app, struct keel_ctx *ctx,
                        NULL, "unauthenticated");
         /* fall through */
     case AUTH_MISSING:
-        /* MLflow's answer, which makes clients and browsers ask for credentials */
+        /* MLflow's answer, which makes clients and browsers ask for
+         * credentials; but not for keel's UI (X-Requested-With), whose
+         * own sign-in form asks instead of the browser's dialog */
         http_respond_text(resp, 401, "text/html; charset=utf-8", not_authenticated);
-        http_response_header(resp, "WWW-Authenticate", "Basic realm=\"mlflow\"");
+        if (!http_header(req, "X-Requested-With"))
+            http_response_header(resp, "WWW-Authenticate", "Basic realm=\"mlflow\"");
         return false;
     case AUTH_THROTTLED: {
         record_refusal(app, ctx, req,

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "ui/ui.h"
 #include "util/arena.h"
 #include "version.h"
 
@@ -231,6 +232,9 @@ void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
                           ready ? "OK" : "loading deployments");
         return;
     }
+    /* the web UI's files hold no data: served to anyone (src/ui/ui.c) */
+    if (ui_serve(a->ui_dir, ctx, req, resp))
+        return;
     /* everything below needs credentials when authentication is on */
     if (!api_gate(app, ctx, req, NULL, NULL, NULL, resp))
         return;

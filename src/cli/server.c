@@ -518,10 +518,12 @@ int cli_server(int argc, char **argv)
         karena_free(a);
         return 1;
     }
+    const char *ui_dir = getenv("KEEL_UI_DIR"); /* working on the UI: src/ui/ui.h */
     struct keel_app app = {.store = st, .artifacts_destination = dest_abs, .blobs = blobs,
                            .deploys = deploys, .predlog = predlog, .auth = auth,
                            .serve_artifacts = o.serve_artifacts,
-                           .mlflow3 = o.mlflow_api == 3};
+                           .mlflow3 = o.mlflow_api == 3,
+                           .ui_dir = ui_dir && *ui_dir ? ui_dir : NULL};
     struct http_server_config hc = {.host = o.host, .port = (int)o.port,
                                     .max_body = (size_t)o.max_body,
                                     .arena_ceiling = REQUEST_ARENA_CEILING,

@@ -62,6 +62,11 @@ struct http_response {
     void (*source_free)(void *source);
     void *source;
     uint64_t source_len;
+    /* Or, when static_data is set, the body is these static_len bytes, which
+     * live as long as the process (the embedded UI's assets) and are sent
+     * without a copy. */
+    const void *static_data;
+    size_t static_len;
     const char *header_names[HTTP_MAX_HEADERS];
     const char *header_values[HTTP_MAX_HEADERS];
     int n_headers;

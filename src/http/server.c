@@ -145,6 +145,11 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct http_response *
             return MHD_NO;
         }
         resp->fd = -1; /* libmicrohttpd closes it */
+    } else if (resp->static_data) {
+        r = MHD_create_response_from_buffer(resp->static_len, (void *)resp->static_data,
+                                            MHD_RESPMEM_PERSISTENT);
+        if (!r)
+            return MHD_NO;
     } else {
         size_t len = 0;
         char *data = kbuf_take(&resp->body, &len);
@@ -259,6 +264,7 @@ static enum keel_err log_line(const struct http_server *s, const struct conn_sta
     jw_key(&w, "duration_ms");
     jw_double_fast(&w, ms);
     jw_kint(&w, "bytes", (int64_t)(resp->source_read ? resp->source_len
+                                   : resp->static_data ? resp->static_len
                                    : resp->fd >= 0   ? resp->fd_len
                                                      : resp->body.len));
     for (const struct http_log_header *h = s->cfg.log_headers; h && h->header; h++) {
