@@ -72,6 +72,14 @@ struct api_route {
 
 /* Answers {root_uri, files} for the artifacts under `path` (already
  * checked, may be NULL) of the artifact root `root_uri`. */
+/* MLflow's _guess_mime_type for an artifact's name: text-like names are
+ * text/plain (never text/html), then the usual types, else binary. */
+const char *api_guess_mime_type(const char *path);
+struct keel_artifact;
+/* Answers with the stored artifact `path` (its index entry `a`) from the
+ * blob store, Range honoured: the proxy's download and /get-artifact. */
+enum keel_err api_send_stored_artifact(struct api_call *c, const char *path,
+                                       const struct keel_artifact *a);
 enum keel_err api_write_artifact_listing(struct api_call *c, const char *root_uri,
                                          const char *path);
 

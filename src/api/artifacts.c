@@ -1,9 +1,14 @@
 /*
  * artifacts.c -- mlflow/artifacts/list: a run's artifact directory, paths
  * relative to the run's artifact root, with root_uri always present. The
- * same listing serves a logged model's artifacts/directories.
+ * same listing serves a logged model's artifacts/directories. And MLflow's
+ * GET /get-artifact?run_uuid=&path=, one file of a run's artifacts, which
+ * MLflow's server offers its web UI and keel's UI uses the same way.
  */
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "api/api.h"
 #include "artifacts/artifacts.h"
@@ -84,7 +89,69 @@ static enum keel_err h_list(struct api_call *c)
     return e ? e : api_write_artifact_listing(c, run.info.artifact_uri, path);
 }
 
+/* A file under a run's local artifact directory, sent from disk. */
+static enum keel_err send_local(struct api_call *c, const char *uri, const char *path)
+{
+    const char *dir;
+    enum keel_err e = artifact_resolve_local(c->ctx, uri, c->app->artifacts_destination, &dir);
+    if (e)
+        return e;
+    const char *full = karena_sprintf(c->ctx->arena, "%s/%s", dir, path);
+    if (!full)
+        return keel_fail(c->ctx, KEEL_E_NOMEM, "out of memory");
+    int fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (fd >= 0)
+            close(fd);
+        return keel_fail(c->ctx, KEEL_E_NOT_FOUND, "No such artifact: '%s'", path);
+    }
+    struct http_response *r = c->resp;
+    kbuf_reset(&r->body);
+    r->status = 200;
+    r->content_type = api_guess_mime_type(path);
+    /* as MLflow sends artifacts: attachments, never pages of keel's origin */
+    const char *base = strrchr(path, '/');
+    http_response_header(r, "Content-Disposition",
+                         karena_sprintf(c->ctx->arena, "attachment; filename=%s",
+                                        base ? base + 1 : path));
+    http_response_header(r, "X-Content-Type-Options", "nosniff");
+    r->fd = fd;
+    r->fd_offset = 0;
+    r->fd_len = (uint64_t)st.st_size;
+    c->raw_response = true;
+    return KEEL_OK;
+}
+
+static enum keel_err h_get_artifact(struct api_call *c)
+{
+    const char *id, *path;
+    struct keel_run run;
+    enum keel_err e = api_arg_run_id(c, &id);
+    if (!e)
+        e = api_arg_str(c, "path", true, &path);
+    if (!e)
+        e = artifact_check_path(c->ctx, path, &path);
+    if (!e)
+        e = store_run_get(c->app->store, c->ctx, id, &run);
+    if (e)
+        return e;
+    const char *rel = artifact_proxied_path(c->ctx, run.info.artifact_uri);
+    if (!rel)
+        return send_local(c, run.info.artifact_uri, path);
+    const char *stored = karena_sprintf(c->ctx->arena, "%s/%s", rel, path);
+    struct keel_artifact a;
+    if (!stored)
+        return keel_fail(c->ctx, KEEL_E_NOMEM, "out of memory");
+    if ((e = store_artifact_get(c->app->store, c->ctx, stored, &a)))
+        return e == KEEL_E_NOT_FOUND
+                   ? keel_fail(c->ctx, KEEL_E_NOT_FOUND, "No such artifact: '%s'", path)
+                   : e;
+    return api_send_stored_artifact(c, stored, &a);
+}
+
 const struct api_route api_artifact_routes[] = {
     {"GET", "mlflow/artifacts/list", h_list},
+    {"GET", "/get-artifact", h_get_artifact},
     {NULL, NULL, NULL},
 };

@@ -32,7 +32,7 @@ static enum keel_err serving_disabled(struct api_call *c)
 
 /* MLflow's _guess_mime_type: text-like names are text/plain, then the usual
  * types by extension, else binary. */
-static const char *guess_mime_type(const char *path)
+const char *api_guess_mime_type(const char *path)
 {
     static const char *const text_ext[] = {
         "txt", "log", "err", "cfg", "conf", "cnf", "cf", "ini", "properties", "prop",
@@ -185,9 +185,19 @@ static enum keel_err h_download(struct api_call *c)
                          c->app->artifacts_destination, path, c->app->artifacts_destination,
                          path);
     }
+    return api_send_stored_artifact(c, path, &a);
+}
+
+/* Sends the stored artifact at `path` (under the artifact destination) from
+ * the blob store: plain blobs from their file, sealed ones decrypted as they
+ * go; a Range header is honoured. */
+enum keel_err api_send_stored_artifact(struct api_call *c, const char *path,
+                                       const struct keel_artifact *a)
+{
     struct blob_reader *blob = NULL;
     uint64_t size;
-    if ((e = blob_reader_open(c->app->blobs, c->ctx, a.digest, &blob, &size)))
+    enum keel_err e;
+    if ((e = blob_reader_open(c->app->blobs, c->ctx, a->digest, &blob, &size)))
         return e == KEEL_E_NOT_FOUND
                    ? keel_fail(c->ctx, KEEL_E_INTERNAL, "the content of %s is missing", path)
                    : e;
@@ -196,7 +206,7 @@ static enum keel_err h_download(struct api_call *c)
     base = base ? base + 1 : path;
     kbuf_reset(&r->body);
     r->status = 200;
-    r->content_type = guess_mime_type(path);
+    r->content_type = api_guess_mime_type(path);
     r->n_headers = 0;
     http_response_header(r, "Content-Disposition",
                          karena_sprintf(c->ctx->arena, "attachment; filename=%s", base));

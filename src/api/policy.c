@@ -71,6 +71,7 @@ const struct api_guard api_guards[] = {
     /* artifacts: of a run, and through the proxy (the path starts with the
      * experiment id) */
     {"GET", "mlflow/artifacts/list", ONE(G_RUN, R, "run_id")},
+    {"GET", "/get-artifact", ONE(G_RUN, R, "run_id")},
     {"GET", "mlflow-artifacts/artifacts", ONE(G_ARTIFACT_PATH, R, "path")},
     {"GET", "mlflow-artifacts/artifacts/*", ONE(G_ARTIFACT_PATH, R, NULL)},
     {"PUT", "mlflow-artifacts/artifacts/*", ONE(G_ARTIFACT_PATH, E, NULL)},

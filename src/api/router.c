@@ -252,6 +252,9 @@ void api_handle(void *app, struct keel_ctx *ctx, const struct http_request *req,
     for (size_t i = 0; !rest && i < sizeof api_prefixes / sizeof *api_prefixes; i++)
         if (strncmp(req->path, api_prefixes[i], strlen(api_prefixes[i])) == 0)
             rest = req->path + strlen(api_prefixes[i]);
+    /* MLflow serves /get-artifact beside its API (routed as "/get-artifact") */
+    if (!rest && strcmp(req->path, "/get-artifact") == 0)
+        rest = req->path;
     bool path_known = false;
     const char *tail = NULL;
     const struct api_route *route =

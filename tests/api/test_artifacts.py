@@ -158,3 +158,55 @@ def test_hostile_paths_are_refused(keel):
     r = requests.get(keel.url + ART, params={"path": "../../etc"})
     assert r.status_code == 400
     assert not outside.exists() and _blobs(keel) == []
+
+
+def _new_run(server):
+    api = server.url + "/api/2.0/mlflow"
+    exp = requests.post(api + "/experiments/create", json={"name": "get-artifact"}).json()
+    run = requests.post(api + "/runs/create", json={"experiment_id": exp["experiment_id"]})
+    return run.json()["run"]["info"]
+
+
+def test_get_artifact_serves_one_file_of_a_run_as_mlflow_does(keel):
+    info = _new_run(keel)
+    root = info["artifact_uri"].split("mlflow-artifacts:/", 1)[1]
+    assert _put(keel, f"{root}/plots/page.html", b"<script>x</script>").status_code == 200
+    assert _put(keel, f"{root}/w.bin", b"\x00\x01" * 10).status_code == 200
+    r = requests.get(keel.url + "/get-artifact",
+                     params={"run_uuid": info["run_id"], "path": "plots/page.html"})
+    assert r.status_code == 200 and r.content == b"<script>x</script>"
+    # never as a page of keel's own origin
+    assert r.headers["Content-Type"] == "text/html" and r.headers["X-Content-Type-Options"] == "nosniff"
+    assert r.headers["Content-Disposition"].startswith("attachment")
+    r = requests.get(keel.url + "/get-artifact",
+                     params={"run_id": info["run_id"], "path": "w.bin"},
+                     headers={"Range": "bytes=2-5"})
+    assert r.status_code == 206 and r.content == b"\x00\x01\x00\x01"
+    for path, status in (("nope.txt", 404), ("plots", 404), ("../w.bin", 400), ("", 400)):
+        r = requests.get(keel.url + "/get-artifact", params={"run_uuid": info["run_id"], "path": path})
+        assert r.status_code == status, (path, r.status_code, r.text)
+    assert requests.get(keel.url + "/get-artifact",
+                        params={"run_uuid": "0" * 32, "path": "w.bin"}).status_code == 404
+    # it lives beside the API, not inside it
+    assert requests.get(keel.url + "/api/2.0/get-artifact",
+                        params={"run_uuid": info["run_id"], "path": "w.bin"}).status_code == 404
+
+
+def test_get_artifact_reads_a_local_artifact_root(start_keel, tmp_path):
+    root = tmp_path / "local-artifacts"
+    server = start_keel(tmp_path / "keel", "--default-artifact-root", str(root),
+                        "--no-serve-artifacts")
+    info = _new_run(server)
+    local = Path(urlparse(info["artifact_uri"]).path)
+    assert str(local).startswith(str(root))
+    (local / "sub").mkdir(parents=True)
+    (local / "sub" / "notes.txt").write_text("trained on march data\n")
+    os.symlink("/etc/passwd", local / "sub" / "link.txt")
+    r = requests.get(server.url + "/get-artifact", params={"run_uuid": info["run_id"],
+                                                           "path": "sub/notes.txt"})
+    assert r.status_code == 200 and r.text == "trained on march data\n"
+    assert r.headers["Content-Type"] == "text/plain"
+    assert r.headers["Content-Disposition"] == "attachment; filename=notes.txt"
+    r = requests.get(server.url + "/get-artifact", params={"run_uuid": info["run_id"],
+                                                           "path": "sub/link.txt"})
+    assert r.status_code == 404  # links out of the run's directory are not followed
