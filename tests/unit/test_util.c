@@ -253,6 +253,20 @@ static void test_decimal_parse_matches_strtod(void **state)
         assert_true(decimal_parse(buf, (size_t)len, &got));
         if (memcmp(&got, &want, sizeof got) != 0)
             fail_msg("%s: %.17g != %.17g", buf, got, want);
+        /* and as the prefix of a longer field list, where the digits are
+         * read eight bytes at a time past the number's end */
+        static const char *const after[] = {",12345678", "x", ",", ".5,1", "e", "9"};
+        const char *tail = after[k % 6];
+        char line[96];
+        int ll = snprintf(line, sizeof line, "%s%s", buf, tail);
+        double pre = 0;
+        size_t used = decimal_parse_prefix(line, (size_t)ll, &pre);
+        if (tail[0] == '9' || (tail[0] == '.' && !strchr(buf, '.') && !strchr(buf, 'e')) ||
+            (tail[0] == 'e'))
+            continue; /* the tail continues the number (or makes it invalid) */
+        if (used != (size_t)len || memcmp(&pre, &want, sizeof pre) != 0)
+            fail_msg("prefix of '%s': used %zu of %d, %.17g != %.17g", line, used, len, pre,
+                     want);
     }
 }
 
