@@ -10,6 +10,7 @@
  * items]"); a record never exceeds AUDIT_RECORD_MAX bytes. The store keeps
  * the record with the change (store/audit_sql.c).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -136,17 +137,25 @@ static enum keel_err h_list(struct api_call *c)
 {
     int64_t from = 1, max = 100;
     bool has_from = false, has_max = false;
+    const char *order = NULL;
     enum keel_err e;
     if ((e = api_arg_int(c, "start_seq", false, &from, &has_from)) ||
-        (e = api_arg_int(c, "max_results", false, &max, &has_max)))
+        (e = api_arg_int(c, "max_results", false, &max, &has_max)) ||
+        (e = api_arg_str(c, "order", false, &order)))
         return e;
+    /* order=desc: newest first, from start_seq (default: the last) back */
+    bool desc = order && strcmp(order, "desc") == 0;
+    if (order && !desc && strcmp(order, "asc") != 0)
+        return keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER, "order must be 'asc' or 'desc'");
+    if (desc && !has_from)
+        from = INT64_MAX;
     if (from < 1 || max < 1 || max > AUDIT_LIST_MAX)
         return keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER,
                          "start_seq must be at least 1 and max_results between 1 and %d",
                          AUDIT_LIST_MAX);
     struct keel_audit_record *r = NULL;
     size_t n = 0;
-    if ((e = store_audit_list(c->app->store, c->ctx, from, (size_t)max, &r, &n)))
+    if ((e = store_audit_list(c->app->store, c->ctx, from, (size_t)max, desc, &r, &n)))
         return e;
     struct jw *w = &c->out;
     jw_obj(w);
@@ -166,8 +175,8 @@ static enum keel_err h_list(struct api_call *c)
         jw_obj_end(w);
     }
     jw_arr_end(w);
-    if (n == (size_t)max)
-        jw_kint(w, "next_start_seq", r[n - 1].seq + 1);
+    if (n == (size_t)max && (!desc || r[n - 1].seq > 1))
+        jw_kint(w, "next_start_seq", desc ? r[n - 1].seq - 1 : r[n - 1].seq + 1);
     jw_obj_end(w);
     return KEEL_OK;
 }

@@ -35,7 +35,7 @@ static int list(struct store *st, int64_t start, int64_t max)
         struct keel_ctx page = {.arena = karena_new(PAGE_ARENA)}; /* one page at a time */
         struct keel_audit_record *r = NULL;
         size_t n = 0;
-        if (!page.arena || store_audit_list(st, &page, start, want, &r, &n) != KEEL_OK) {
+        if (!page.arena || store_audit_list(st, &page, start, want, false, &r, &n) != KEEL_OK) {
             fprintf(stderr, "keel audit: %s\n", page.errmsg ? page.errmsg : "out of memory");
             karena_free(page.arena);
             return 1;

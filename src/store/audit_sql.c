@@ -149,15 +149,18 @@ static enum keel_err record_row(struct keel_ctx *ctx, sqlite3_stmt *s,
 }
 
 enum keel_err store_audit_list(struct store *st, struct keel_ctx *ctx, int64_t from, size_t max,
-                               struct keel_audit_record **out, size_t *n)
+                               bool newest_first, struct keel_audit_record **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
     size_t cap = 0;
     struct dbconn *c = store_reader(st);
     enum keel_err e = KEEL_OK;
-    sqlite3_stmt *s = db_stmt(c, ctx, "SELECT seq, record, prev_hash, hash FROM audit_log "
-                                      "WHERE seq >= ? ORDER BY seq LIMIT ?");
+    sqlite3_stmt *s = db_stmt(c, ctx,
+                              newest_first ? "SELECT seq, record, prev_hash, hash FROM audit_log "
+                                             "WHERE seq <= ? ORDER BY seq DESC LIMIT ?"
+                                           : "SELECT seq, record, prev_hash, hash FROM audit_log "
+                                             "WHERE seq >= ? ORDER BY seq LIMIT ?");
     int rc = SQLITE_DONE;
     if (!s) {
         e = ctx->err;

@@ -517,9 +517,9 @@ struct keel_audit_record {
 
 /* Stores ctx->audit on its own (a refused attempt changes nothing else). */
 enum keel_err store_audit_append(struct store *st, struct keel_ctx *ctx);
-/* Up to max records from seq `from` on. */
+/* Up to max records from seq `from` on; newest_first: from seq `from` back. */
 enum keel_err store_audit_list(struct store *st, struct keel_ctx *ctx, int64_t from, size_t max,
-                               struct keel_audit_record **out, size_t *n);
+                               bool newest_first, struct keel_audit_record **out, size_t *n);
 
 struct keel_audit_verdict {
     bool ok;

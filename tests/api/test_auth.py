@@ -460,6 +460,20 @@ def test_changes_and_refusals_are_in_a_verifiable_audit_log(world, tmp_path):
     text = json.dumps(records)
     for _, password in (ADMIN, OWNER, STRANGER):
         assert password not in text
+    # newest first, paged back to the first record
+    newest, start = [], None
+    while True:
+        params = {"order": "desc", "max_results": 7}
+        if start is not None:
+            params["start_seq"] = start
+        page = world.call(ADMIN, "GET", "/api/2.0/keel/audit", params=params)
+        newest += [r["seq"] for r in page["records"]]
+        if "next_start_seq" not in page:
+            break
+        start = page["next_start_seq"]
+    assert newest == list(range(newest[0], 0, -1)) and newest[0] >= records[-1]["seq"]
+    assert world.request(ADMIN, "GET", "/api/2.0/keel/audit",
+                         params={"order": "sideways"}).status_code == 400
     # only admins read it
     assert world.request(OWNER, "GET", "/api/2.0/keel/audit").status_code == 403
     verdict = world.call(ADMIN, "GET", "/api/2.0/keel/audit/verify")

@@ -119,7 +119,7 @@ static void test_an_untouched_chain_verifies(void **state)
     struct store *st = open_store(db, &ctx);
     struct keel_audit_record *r = NULL;
     size_t n = 0;
-    assert_int_equal(store_audit_list(st, &ctx, 2, 2, &r, &n), KEEL_OK);
+    assert_int_equal(store_audit_list(st, &ctx, 2, 2, false, &r, &n), KEEL_OK);
     assert_int_equal(n, 2);
     assert_int_equal(r[0].seq, 2);
     assert_true(strncmp(r[0].record, "{\"seq\":2,\"time\":", 16) == 0);
