@@ -3,7 +3,7 @@
 // what the caller may read, a clear message when refused, and signing out.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startKeel, launchBrowser, openPage, screenshot } from "./lib.mjs";
+import { startKeel, launchBrowser, openPage, screenshot, signIn } from "./lib.mjs";
 
 const ADMIN = ["alice", "alice-long-passphrase"];
 const BOB = ["bob", "bob-long-passphrase"];
@@ -28,13 +28,6 @@ after(async () => {
   await browser?.close();
   await keel?.stop();
 });
-
-async function signIn(page, [user, pass]) {
-  await page.waitForSelector("form.signin");
-  await page.fill("input[name=username]", user);
-  await page.fill("input[name=password]", pass);
-  await page.click("form.signin button[type=submit]");
-}
 
 test("the API refuses the UI without asking the browser for Basic credentials", async () => {
   const r = await fetch(keel.url + "/api/2.0/mlflow/experiments/search", {

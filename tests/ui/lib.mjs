@@ -130,3 +130,11 @@ export async function screenshot(page, name) {
   mkdirSync(SHOTS, { recursive: true });
   await page.screenshot({ path: path.join(SHOTS, name + ".png"), fullPage: false });
 }
+
+/** Fills the UI's sign-in form (shown under --auth) and submits it. */
+export async function signIn(page, [user, pass]) {
+  await page.waitForSelector("form.signin");
+  await page.fill("input[name=username]", user);
+  await page.fill("input[name=password]", pass);
+  await page.click("form.signin button[type=submit]");
+}

@@ -12,6 +12,7 @@ import { compareView } from "./views/compare";
 import { modelsView, modelView, versionView } from "./views/models";
 import { deploymentsView, deploymentView } from "./views/deployments";
 import { signInView } from "./views/signin";
+import { adminView } from "./views/admin";
 
 route("/", () => {
   navigate("/experiments");
@@ -27,6 +28,7 @@ route("/models/:name", modelView);
 route("/models/:name/versions/:version", versionView);
 route("/deployments", deploymentsView);
 route("/deployments/:name", deploymentView);
+route("/admin", adminView);
 
 const main = h("main", { id: "view" });
 const userBox = h("span", { class: "user" });
@@ -37,6 +39,7 @@ const nav = h(
   h("a", { href: "#/experiments", "data-section": "experiments" }, "Experiments"),
   h("a", { href: "#/models", "data-section": "models" }, "Models"),
   h("a", { href: "#/deployments", "data-section": "deployments" }, "Deployments"),
+  h("a", { href: "#/admin", "data-section": "admin" }, "Governance"),
   h("span", { class: "spacer" }),
   userBox,
 );
