@@ -40,7 +40,8 @@
 #include "util/jparse.h"
 #include "util/time.h"
 
-#define OPEN_SEGMENTS 64
+#define OPEN_SEGMENTS 64   /* descriptors the log holds at most */
+#define KNOWN_SEGMENTS 256 /* segments it goes on appending to (the others parked) */
 #define MAX_RECORD (64u << 20)
 #define RETENTION_CHECK_MS 60000
 #define LINGER_MS 50
@@ -79,7 +80,11 @@ static size_t spooled_size(const struct spooled *h)
     return (sizeof *h + h->dep_len + 1 + h->len + 7) & ~(size_t)7;
 }
 
+/* A partition's current segment: open (fd >= 0), or parked -- synced and
+ * closed to keep descriptors few, reopened for appending when its
+ * partition is written again -- or, without `live`, a free slot. */
 struct segment {
+    bool live;
     char key[160];      /* "<deployment>/<date>" */
     char path[4096];
     int fd;
@@ -101,7 +106,8 @@ struct predlog {
     bool stop;
     uint64_t seq;
     struct predlog_stats stats;
-    struct segment seg[OPEN_SEGMENTS];
+    struct segment seg[KNOWN_SEGMENTS];
+    int n_open; /* segments with a descriptor: at most OPEN_SEGMENTS */
     int64_t last_retention;
     struct keel_key *key; /* seal segments under it; NULL: plain */
     unsigned char *sealbuf; /* a sealed member (the writer's) */
@@ -120,38 +126,82 @@ static void date_of(int64_t ms, char out[11])
     strftime(out, 11, "%Y-%m-%d", &tm);
 }
 
-static void segment_close(struct segment *s)
+/* Done with the segment: synced, closed, forgotten (its file stays). */
+static void segment_close(struct predlog *l, struct segment *s)
 {
     if (s->fd >= 0) {
         fsync(s->fd); /* best-effort records too reach the disk before we forget the fd */
         close(s->fd);
+        l->n_open--;
     }
     OPENSSL_cleanse(s, sizeof *s); /* the data key with the rest */
     s->fd = -1;
 }
 
-/* The open segment for (deployment, date), rolled by size and age. */
+/* Synced and closed, but remembered: the next record of its partition is
+ * appended to the same file. */
+static void segment_park(struct predlog *l, struct segment *s)
+{
+    fsync(s->fd);
+    close(s->fd);
+    s->fd = -1;
+    l->n_open--;
+}
+
+/* The least recently used segment, of the open ones or of all. */
+static struct segment *least_used(struct predlog *l, bool open_only)
+{
+    struct segment *lru = NULL;
+    for (int i = 0; i < KNOWN_SEGMENTS; i++) {
+        struct segment *s = &l->seg[i];
+        if ((open_only ? s->fd >= 0 : s->live) && (!lru || s->used_ms < lru->used_ms))
+            lru = s;
+    }
+    return lru;
+}
+
+/* Room for one more descriptor: the least recently used open segment is
+ * parked when OPEN_SEGMENTS are open. */
+static void make_room(struct predlog *l)
+{
+    struct segment *lru = l->n_open >= OPEN_SEGMENTS ? least_used(l, true) : NULL;
+    if (lru)
+        segment_park(l, lru);
+}
+
+/* The segment for (deployment, date), rolled by size and age. */
 static struct segment *segment_for(struct predlog *l, const char *deployment, const char *date,
                                    int64_t now)
 {
     char key[160];
     snprintf(key, sizeof key, "%s/%s", deployment, date);
     struct segment *s = NULL;
-    for (int i = 0; i < OPEN_SEGMENTS && !s; i++)
-        if (l->seg[i].fd >= 0 && strcmp(l->seg[i].key, key) == 0)
+    for (int i = 0; i < KNOWN_SEGMENTS && !s; i++)
+        if (l->seg[i].live && strcmp(l->seg[i].key, key) == 0)
             s = &l->seg[i];
     if (s && s->bytes < l->cfg.segment_bytes &&
         now - s->opened_ms < (int64_t)l->cfg.segment_age_s * 1000) {
+        if (s->fd < 0) { /* parked: appended to again */
+            make_room(l);
+            s->fd = open(s->path, O_WRONLY | O_APPEND | O_CLOEXEC);
+            if (s->fd < 0) { /* gone (retention, or removed by hand): a new one */
+                segment_close(l, s);
+                return segment_for(l, deployment, date, now);
+            }
+            l->n_open++;
+        }
         s->used_ms = now;
         return s;
     }
-    if (!s) { /* a free slot, else the least recently used segment */
-        s = &l->seg[0];
-        for (int i = 0; i < OPEN_SEGMENTS && s->fd >= 0; i++)
-            if (l->seg[i].fd < 0 || l->seg[i].used_ms < s->used_ms)
+    if (!s) { /* a free slot, else the least recently used segment's */
+        for (int i = 0; i < KNOWN_SEGMENTS && !s; i++)
+            if (!l->seg[i].live)
                 s = &l->seg[i];
+        if (!s)
+            s = least_used(l, false);
     }
-    segment_close(s); /* rolled, or evicted */
+    segment_close(l, s); /* rolled, or evicted */
+    make_room(l);
     char dir[4096];
     if (snprintf(dir, sizeof dir, "%s/deployment=%s/date=%s", l->dir, deployment, date) >=
             (int)sizeof dir ||
@@ -171,6 +221,8 @@ static struct segment *segment_for(struct predlog *l, const char *deployment, co
         s->fd = -1;
         return NULL;
     }
+    l->n_open++;
+    s->live = true;
     snprintf(s->key, sizeof s->key, "%s", key);
     s->bytes = l->key ? SEAL_HEADER : 0;
     s->opened_ms = s->used_ms = now;
@@ -243,7 +295,7 @@ static bool write_member(struct predlog *l, struct segment *s, struct rec **recs
         /* a sealed segment is left too: its next record would reuse this
          * one's number, a nonce, under the same key over other bytes */
         if (!cut || sync_failed || l->key)
-            segment_close(s);
+            segment_close(l, s);
         return false;
     }
     s->bytes += len;
@@ -295,9 +347,9 @@ static void retention(struct predlog *l, int64_t now)
             char part[4096 + 64];
             if (snprintf(part, sizeof part, "%s/%s", sub, p->d_name) >= (int)sizeof part)
                 continue;
-            for (int i = 0; i < OPEN_SEGMENTS; i++)
-                if (l->seg[i].fd >= 0 && strncmp(l->seg[i].path, part, strlen(part)) == 0)
-                    segment_close(&l->seg[i]);
+            for (int i = 0; i < KNOWN_SEGMENTS; i++)
+                if (l->seg[i].live && strncmp(l->seg[i].path, part, strlen(part)) == 0)
+                    segment_close(l, &l->seg[i]);
             keel_rmtree(part);
         }
         if (dd)
@@ -440,7 +492,7 @@ enum keel_err predlog_open(struct predlog **out, const struct predlog_config *cf
     if (!l->cfg.segment_age_s)
         l->cfg.segment_age_s = 3600;
     snprintf(l->dir, sizeof l->dir, "%s", cfg->dir);
-    for (int i = 0; i < OPEN_SEGMENTS; i++)
+    for (int i = 0; i < KNOWN_SEGMENTS; i++)
         l->seg[i].fd = -1;
     if (keel_mkdirs(l->dir) != 0) {
         free(l->key);
@@ -474,11 +526,8 @@ void predlog_close(struct predlog *l)
     pthread_cond_broadcast(&l->work_cv);
     pthread_mutex_unlock(&l->mu);
     pthread_join(l->writer, NULL);
-    for (int i = 0; i < OPEN_SEGMENTS; i++)
-        if (l->seg[i].fd >= 0) {
-            fsync(l->seg[i].fd);
-            segment_close(&l->seg[i]);
-        }
+    for (int i = 0; i < KNOWN_SEGMENTS; i++)
+        segment_close(l, &l->seg[i]);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->work_cv);
     pthread_cond_destroy(&l->done_cv);
