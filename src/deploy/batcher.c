@@ -87,14 +87,25 @@ void batcher_sizes(struct batcher *b, struct batcher_sizes *out)
     pthread_mutex_unlock(&b->mu);
 }
 
-/* Scores a closed batch (lock not held) and fills every member's result. */
+/* Scores a closed batch (lock not held) and fills every member's result.
+ * A batch of several requests is put together and scored in an arena of
+ * its own, sized by the batch: the leader's request arena holds its own
+ * request and could not be counted on to hold everyone's. */
 static void score(struct batch *bt, struct keel_ctx *leader_ctx)
 {
     size_t cols = keel_model_n_features(bt->model);
-    double *x = bt->head->next ? karena_alloc(leader_ctx->arena, bt->rows * cols * sizeof *x + 1)
-                               : (double *)bt->head->x;
+    bool shared = bt->head->next != NULL;
+    /* the matrix, and the model's outputs (a few values a row; 64 MiB holds
+     * 160 class scores a row for the largest batch, 100,000 rows) */
+    struct keel_ctx batch_ctx = {
+        .arena = shared ? karena_new(bt->rows * cols * sizeof(double) + (64u << 20))
+                        : leader_ctx->arena,
+    };
+    double *x = !shared ? (double *)bt->head->x
+                : batch_ctx.arena ? karena_alloc(batch_ctx.arena, bt->rows * cols * sizeof *x + 1)
+                                  : NULL;
     enum keel_err e = x ? KEEL_OK : keel_fail(leader_ctx, KEEL_E_NOMEM, "out of memory");
-    if (e == KEEL_OK && bt->head->next) {
+    if (e == KEEL_OK && shared) {
         size_t at = 0;
         for (struct member *m = bt->head; m; m = m->next) {
             memcpy(x + at * cols, m->x, m->rows * cols * sizeof *x);
@@ -103,12 +114,15 @@ static void score(struct batch *bt, struct keel_ctx *leader_ctx)
     }
     struct keel_prediction all;
     if (e == KEEL_OK)
-        e = keel_model_predict(bt->model, x, bt->rows, &all, leader_ctx);
+        e = keel_model_predict(bt->model, x, bt->rows, &all, &batch_ctx);
+    const char *why = batch_ctx.errmsg ? batch_ctx.errmsg
+                      : leader_ctx->errmsg ? leader_ctx->errmsg
+                                           : "failed";
     size_t at = 0;
     for (struct member *m = bt->head; m; m = m->next) {
         m->err = e;
         if (e != KEEL_OK) {
-            keel_fail(m->ctx, e, "%s", leader_ctx->errmsg ? leader_ctx->errmsg : "failed");
+            keel_fail(m->ctx, e, "%s", why);
             continue;
         }
         struct keel_prediction *p = m->out;
@@ -128,6 +142,8 @@ static void score(struct batch *bt, struct keel_ctx *leader_ctx)
             m->err = keel_fail(m->ctx, KEEL_E_NOMEM, "out of memory");
         at += m->rows;
     }
+    if (shared)
+        karena_free(batch_ctx.arena);
 }
 
 enum keel_err batcher_predict(struct batcher *b, const struct keel_model *m, const double *x,
