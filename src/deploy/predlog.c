@@ -303,25 +303,27 @@ static bool write_member(struct predlog *l, struct segment *s, struct rec **recs
     return true;
 }
 
-/* A partition's records, in members of at most MEMBER_INPUT bytes. */
-static bool write_group(struct predlog *l, struct rec **recs, size_t n, bool sync, int64_t now)
+/* A partition's records, in members of at most MEMBER_INPUT bytes, each
+ * fsync'd when sync; how many of them, from the first, are written (the
+ * rest failed). */
+static size_t write_group(struct predlog *l, struct rec **recs, size_t n, bool sync, int64_t now)
 {
     char date[11];
     date_of(recs[0]->ts, date);
     struct segment *s = segment_for(l, recs[0]->deployment, date, now);
     if (!s)
-        return false;
+        return 0;
     size_t first = 0, bytes = 0;
     for (size_t i = 0; i < n; i++) {
         bytes += recs[i]->len + 1;
         if (bytes >= MEMBER_INPUT || i + 1 == n) {
-            if (!write_member(l, s, recs + first, i + 1 - first, sync && i + 1 == n))
-                return false;
+            if (!write_member(l, s, recs + first, i + 1 - first, sync))
+                return first;
             first = i + 1;
             bytes = 0;
         }
     }
-    return true;
+    return n;
 }
 
 static void retention(struct predlog *l, int64_t now)
@@ -433,8 +435,9 @@ static void *writer_main(void *arg)
                     sync |= all[j]->required;
                 }
             }
-            bool ok = group && write_group(l, group, g, sync, now);
+            size_t done = group ? write_group(l, group, g, sync, now) : 0;
             for (size_t j = 0; j < g; j++) {
+                bool ok = j < done;
                 group[j]->err = ok ? KEEL_OK : KEEL_E_IO;
                 if (ok)
                     written++;

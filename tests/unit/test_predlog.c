@@ -5,12 +5,16 @@
  * appending), no record is lost, and what was written reads back.
  */
 #include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -20,6 +24,20 @@
 #include "util/buf.h"
 #include "util/time.h"
 #include "testlib.h"
+
+/* write(), with the n-th write to a file (not the test's own output)
+ * failing with ENOSPC while fail_write_at >= 0 */
+static atomic_long fail_write_at = -1, file_writes = 0;
+
+ssize_t write(int fd, const void *buf, size_t n)
+{
+    if (fd > 2 && atomic_load(&fail_write_at) >= 0 &&
+        atomic_fetch_add(&file_writes, 1) == atomic_load(&fail_write_at)) {
+        errno = ENOSPC;
+        return -1;
+    }
+    return ((ssize_t(*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write"))(fd, buf, n);
+}
 
 static int count_files(const char *dir)
 {
@@ -101,6 +119,50 @@ static void test_sealed_segments_are_parked_and_reopened(void **state)
     many_partitions(&key);
 }
 
+/* One partition's records written in several members, a later member
+ * failing: the records of the members before it are on disk and counted
+ * written, the rest dropped; the counts add up to what was sent and agree
+ * with what reads back. */
+static void test_a_group_failing_part_way_counts_what_was_written(void **state)
+{
+    (void)state;
+    struct keel_ctx ctx = {.arena = arena};
+    char dir[256];
+    assert_non_null(test_tempdir(dir, sizeof dir, "predlog"));
+    struct predlog *l = NULL;
+    struct predlog_config cfg = {.dir = dir};
+    assert_int_equal(predlog_open(&l, &cfg, &ctx), KEEL_OK);
+    enum { RECORDS = 1400, PAD = 8000 };
+    static char json[PAD + 128];
+    int64_t now = keel_now_ms();
+    atomic_store(&file_writes, 0);
+    atomic_store(&fail_write_at, 1); /* the first member goes, the second does not */
+    for (int i = 0; i < RECORDS; i++) {
+        int n = snprintf(json, sizeof json, "{\"request_id\":\"r%d\",\"timestamp_ms\":%lld,\"pad\":\"%0*d\"}",
+                         i, (long long)now, PAD, 0);
+        assert_int_equal(predlog_append(l, "big", now, json, (size_t)n, false, &ctx), KEEL_OK);
+    }
+    struct predlog_stats st = {0};
+    for (int waited = 0; waited < 2000 && st.written + st.dropped < RECORDS; waited++) {
+        predlog_get_stats(l, &st);
+        usleep(5000);
+    }
+    assert_int_equal(st.written + st.dropped, RECORDS);
+    atomic_store(&fail_write_at, -1);
+    predlog_close(l);
+    assert_int_equal(predlog_open(&l, &cfg, &ctx), KEEL_OK);
+    struct predlog_filter f = {.deployment = "big", .limit = RECORDS};
+    struct kbuf out;
+    kbuf_init(&out, 64u << 20);
+    size_t found = 0;
+    assert_int_equal(predlog_query(l, &f, &out, &found, &ctx), KEEL_OK);
+    kbuf_free(&out);
+    predlog_close(l);
+    assert_true(st.written > 0 && st.dropped > 0);
+    assert_int_equal(found, st.written);
+    test_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -108,6 +170,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sealed_segments_are_parked_and_reopened, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_a_group_failing_part_way_counts_what_was_written,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
