@@ -26,8 +26,8 @@
 
 #define FOLLOW_ARENA (16u << 20)
 #define MAX_FAILED 256
-#define RETRY_FIRST_MS 60000
-#define RETRY_MAX_MS 3600000
+#define RETRY_FIRST_POLLS 30 /* a failed version is tried again after 30 polls (1 min at 2 s), */
+#define RETRY_MAX_MS 3600000 /* then after twice as long each time, up to an hour */
 
 /* A (deployment, URI, version) that failed to load, and when to try again. */
 struct failure {
@@ -89,7 +89,7 @@ static void note_failure(struct deploy_follower *f, const char *key, int64_t now
         *x = (struct failure){0};
         snprintf(x->key, sizeof x->key, "%s", key);
     }
-    int64_t delay = RETRY_FIRST_MS;
+    int64_t delay = (int64_t)f->interval_ms * RETRY_FIRST_POLLS;
     for (unsigned i = 0; i < x->attempts && delay < RETRY_MAX_MS; i++)
         delay *= 2;
     x->attempts++;

@@ -6,7 +6,9 @@
  * A background thread re-resolves those references against the store every
  * interval and, when one names another version, loads it beside the old one
  * and swaps (deploy_load: a version that fails to load never replaces a
- * working one; the failure shows in the deployment's state).
+ * working one; the failure shows in the deployment's state). A version that
+ * failed is tried again after 30 intervals, then twice as long each time,
+ * up to an hour.
  */
 #ifndef KEEL_FOLLOW_H
 #define KEEL_FOLLOW_H

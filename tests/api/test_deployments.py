@@ -609,3 +609,50 @@ def test_concurrent_changes_of_one_deployment_do_not_undo_each_other(tmp_path):
         assert score(server, "gone", csv).status_code == 404
     finally:
         _shutdown([server])
+
+
+def test_a_version_that_failed_to_load_is_tried_again_later(tmp_path):
+    import time
+    # polls every 100 ms: a failed version is tried again after 30 polls (3 s), not at
+    # every poll, and loads once what it needs is there
+    server = KeelServer(tmp_path / "keel", "--deployment-poll-ms", "100").start()
+    try:
+        csv, preds = golden("xgb-classifier-iris")
+        good = register(server, "m", IRIS)
+        # version 2's files are not there yet
+        exp = ok(requests.post(server.url + API + "/experiments/create",
+                               json={"name": "later"}))["experiment_id"]
+        run = ok(requests.post(server.url + API + "/runs/create",
+                               json={"experiment_id": exp}))["run"]["info"]
+        ok(requests.post(server.url + API + "/model-versions/create", json={
+            "name": "m", "source": run["artifact_uri"] + "/model", "run_id": run["run_id"]}))
+        alias = {"name": "m", "alias": "prod"}
+        ok(requests.post(server.url + API + "/registered-models/alias",
+                         json={**alias, "version": good}))
+        ok(requests.post(server.url + KEEL + "/create",
+                         json={"name": "m", "model_uri": "models:/m@prod"}))
+        ok(requests.post(server.url + API + "/registered-models/alias",
+                         json={**alias, "version": "2"}))
+        deadline = time.monotonic() + 10
+        while not ok(requests.get(server.url + KEEL + "/get",
+                                  params={"name": "m"}))["deployment"].get("error"):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        failed_at = time.monotonic()
+        time.sleep(1.0)  # ten polls: none of them tries the failed version again
+        for p in sorted(IRIS.iterdir()):
+            ok(requests.put(f"{server.url}{ART}/{exp}/{run['run_id']}/artifacts/model/{p.name}",
+                            data=p.read_bytes(),
+                            headers={"Content-Type": "application/octet-stream"}))
+        deadline = time.monotonic() + 30
+        while True:
+            r = score(server, "m", csv)
+            assert r.status_code == 200 and r.json() == {"predictions": preds}
+            if r.headers["X-Model-Version"] == "2":
+                break
+            assert time.monotonic() < deadline, "the failed version was never tried again"
+            time.sleep(0.1)
+        assert time.monotonic() - failed_at >= 2.5  # not before its delay
+        assert server.stderr().count("version 2 of models:/m@prod did not load") == 1
+    finally:
+        _shutdown([server])
