@@ -5,7 +5,7 @@ import { startKeel, launchBrowser, openPage, screenshot } from "./lib.mjs";
 
 let keel, browser;
 before(async () => {
-  keel = await startKeel();
+  keel = await startKeel({ env: { KEEL_UI_DIR: "" } }); // the copy embedded in the binary
   browser = await launchBrowser();
 });
 after(async () => {
@@ -39,5 +39,10 @@ test("experiments: create one, find it, open it", async () => {
   await page.goto(keel.url + "/#/experiments?q=churn");
   await page.waitForSelector("tr[data-experiment-id] >> text=churn-ui");
   await screenshot(page, "experiments");
+  // a name with a quote is found too (MLflow's filters have no escape)
+  await keel.api("POST", "mlflow/experiments/create", { name: "it's churn" });
+  await page.fill("input[aria-label='Search experiments']", "it's");
+  await page.waitForSelector("tr[data-experiment-id] >> text=it's churn");
+  assert.equal(await page.locator("tr[data-experiment-id]").count(), 1);
   assert.deepEqual(page.errors, []);
 });

@@ -3,6 +3,7 @@
 import * as api from "../api";
 import { h, clear, fmtTime, notice } from "../dom";
 import { View, replaceQuery, href, navigate, seg } from "../router";
+import { nameSearchFilter } from "../filter";
 
 interface Experiment {
   experiment_id: string;
@@ -14,11 +15,6 @@ interface Experiment {
 }
 
 const PAGE = 100;
-
-function likeFilter(text: string): string {
-  const escaped = text.replace(/'/g, "\\'");
-  return text ? `name ILIKE '%${escaped}%'` : "";
-}
 
 export function experimentsView(_p: Record<string, string>, query: URLSearchParams): View {
   const ctl = new AbortController();
@@ -54,7 +50,7 @@ export function experimentsView(_p: Record<string, string>, query: URLSearchPara
         "mlflow/experiments/search",
         {
           max_results: PAGE,
-          filter: likeFilter(search.value.trim()),
+          filter: nameSearchFilter(search.value.trim()),
           view_type: showDeleted.checked ? "DELETED_ONLY" : "ACTIVE_ONLY",
           order_by: "last_update_time DESC",
           page_token: token,
