@@ -208,7 +208,8 @@ static enum keel_err h_delete(struct api_call *c)
 }
 
 /* GET keel/predictions: the prediction log, by deployment, time range
- * (start_time/end_time, ms), request id and model version. */
+ * (start_time/end_time, ms), request id and model version; order=desc gives
+ * each deployment's newest records first. */
 static enum keel_err h_predictions(struct api_call *c)
 {
     /* times are ms since the epoch up to the end of year 9999, where the
@@ -217,14 +218,19 @@ static enum keel_err h_predictions(struct api_call *c)
     struct predlog_filter f = {.limit = 1000};
     int64_t max = 0;
     bool has_max = false;
+    const char *order = NULL;
     enum keel_err e;
     if ((e = api_arg_str(c, "deployment", false, &f.deployment)) != KEEL_OK ||
         (e = api_arg_str(c, "request_id", false, &f.request_id)) != KEEL_OK ||
         (e = api_arg_str(c, "model_version", false, &f.model_version)) != KEEL_OK ||
         (e = api_arg_int(c, "start_time", false, &f.from_ms, NULL)) != KEEL_OK ||
         (e = api_arg_int(c, "end_time", false, &f.to_ms, NULL)) != KEEL_OK ||
-        (e = api_arg_int(c, "max_results", false, &max, &has_max)) != KEEL_OK)
+        (e = api_arg_int(c, "max_results", false, &max, &has_max)) != KEEL_OK ||
+        (e = api_arg_str(c, "order", false, &order)) != KEEL_OK)
         return e;
+    if (order && strcmp(order, "asc") != 0 && strcmp(order, "desc") != 0)
+        return keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER, "order must be 'asc' or 'desc'");
+    f.newest_first = order && strcmp(order, "desc") == 0;
     if (has_max && (max < 1 || max > 100000))
         return keel_fail(c->ctx, KEEL_E_INVALID_PARAMETER,
                          "max_results must be between 1 and 100000, got %lld", (long long)max);

@@ -699,34 +699,83 @@ static bool matches(const struct jval *rec, const struct predlog_filter *f)
     return true;
 }
 
-/* A query's pass over segment bytes, line by line. */
+/* A query's pass over segment bytes, line by line. Oldest first, matching
+ * records go to out as they come; newest first, a segment's last `keep`
+ * matches are kept in a ring and put out last to first when it ends. */
 struct scan {
     const struct predlog_filter *f;
     struct kbuf *out, line;
     size_t *found;
     enum keel_err e;
+    bool skipping;    /* the current line is over the record limit */
+    size_t keep;      /* newest first: the ring's size (0: oldest first) */
+    char **ring;      /* copies of the last matches; seen % keep is the next slot */
+    size_t *ring_len;
+    size_t seen;
 };
+
+static void put_record(struct scan *sc, const char *rec, size_t len)
+{
+    if (*sc->found)
+        kbuf_addc(sc->out, ',');
+    if (kbuf_add(sc->out, rec, len) != KEEL_OK)
+        sc->e = KEEL_E_TOO_LARGE;
+    (*sc->found)++;
+}
+
+static void scan_line(struct scan *sc)
+{
+    struct karena *a = karena_new(4 * MAX_RECORD);
+    const struct jval *rec = a ? jp_parse(a, sc->line.data, sc->line.len, NULL) : NULL;
+    if (rec && matches(rec, sc->f)) {
+        if (!sc->keep) {
+            put_record(sc, sc->line.data, sc->line.len);
+        } else {
+            size_t slot = sc->seen++ % sc->keep;
+            free(sc->ring[slot]);
+            sc->ring[slot] = malloc(sc->line.len ? sc->line.len : 1);
+            if (!sc->ring[slot])
+                sc->e = KEEL_E_NOMEM;
+            else
+                memcpy(sc->ring[slot], sc->line.data, sc->line.len);
+            sc->ring_len[slot] = sc->line.len;
+        }
+    }
+    karena_free(a);
+}
 
 static void scan_feed(struct scan *sc, const char *block, size_t n)
 {
-    for (size_t i = 0; i < n && *sc->found < sc->f->limit && sc->e == KEEL_OK; i++) {
-        if (block[i] != '\n') {
-            if (kbuf_addc(&sc->line, block[i]) != KEEL_OK)
-                kbuf_reset(&sc->line); /* a record over the limit cannot be ours: skip */
-            continue;
-        }
-        struct karena *a = karena_new(4 * MAX_RECORD);
-        const struct jval *rec = a ? jp_parse(a, sc->line.data, sc->line.len, NULL) : NULL;
-        if (rec && matches(rec, sc->f)) {
-            if (*sc->found)
-                kbuf_addc(sc->out, ',');
-            if (kbuf_add(sc->out, sc->line.data, sc->line.len) != KEEL_OK)
-                sc->e = KEEL_E_TOO_LARGE;
-            (*sc->found)++;
-        }
-        karena_free(a);
+    const char *p = block, *end = block + n;
+    while (p < end && (sc->keep || *sc->found < sc->f->limit) && sc->e == KEEL_OK) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *stop = nl ? nl : end;
+        if (!sc->skipping && kbuf_add(&sc->line, p, (size_t)(stop - p)) != KEEL_OK)
+            sc->skipping = true; /* a record over the limit cannot be ours: skip */
+        p = stop;
+        if (!nl)
+            break;
+        p++;
+        if (!sc->skipping)
+            scan_line(sc);
+        sc->skipping = false;
         kbuf_reset(&sc->line);
     }
+}
+
+/* Newest first: the segment's kept matches, last to first. */
+static void scan_flush_ring(struct scan *sc)
+{
+    size_t n = sc->seen < sc->keep ? sc->seen : sc->keep;
+    for (size_t i = 0; i < n && sc->e == KEEL_OK; i++) {
+        size_t slot = (sc->seen - 1 - i) % sc->keep;
+        put_record(sc, sc->ring[slot], sc->ring_len[slot]);
+    }
+    for (size_t i = 0; i < sc->keep; i++) {
+        free(sc->ring[i]);
+        sc->ring[i] = NULL;
+    }
+    sc->seen = 0;
 }
 
 /* A sealed segment: each record is one gzip member. */
@@ -785,24 +834,38 @@ static enum keel_err scan_file(struct predlog *l, const char *path,
                                struct keel_ctx *ctx)
 {
     struct scan sc = {.f = f, .out = out, .found = found, .e = KEEL_OK};
+    if (f->newest_first) {
+        sc.keep = f->limit - *found;
+        sc.ring = calloc(sc.keep, sizeof *sc.ring);
+        sc.ring_len = calloc(sc.keep, sizeof *sc.ring_len);
+        if (!sc.ring || !sc.ring_len) {
+            free(sc.ring);
+            free(sc.ring_len);
+            return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
+        }
+    }
     kbuf_init(&sc.line, MAX_RECORD + 1);
     size_t len = strlen(path);
+    gzFile gz = NULL;
     if (len > 7 && strcmp(path + len - 7, ".sealed") == 0) {
         enum keel_err e = scan_sealed(l, path, &sc, ctx);
-        kbuf_free(&sc.line);
-        return e;
+        if (e != KEEL_OK && sc.e == KEEL_OK)
+            sc.e = e;
+    } else if ((gz = gzopen(path, "rb")) != NULL) { /* else removed by retention meanwhile */
+        char block[65536];
+        int n;
+        while ((sc.keep || *found < f->limit) && sc.e == KEEL_OK &&
+               (n = gzread(gz, block, sizeof block)) > 0)
+            scan_feed(&sc, block, (size_t)n);
+        gzclose(gz);
     }
-    gzFile gz = gzopen(path, "rb");
-    if (!gz) {
-        kbuf_free(&sc.line);
-        return KEEL_OK; /* removed by retention meanwhile */
-    }
-    char block[65536];
-    int n;
-    while (*found < f->limit && sc.e == KEEL_OK && (n = gzread(gz, block, sizeof block)) > 0)
-        scan_feed(&sc, block, (size_t)n);
+    if (sc.keep)
+        scan_flush_ring(&sc);
+    free(sc.ring);
+    free(sc.ring_len);
     kbuf_free(&sc.line);
-    gzclose(gz);
+    if (sc.e == KEEL_E_NOMEM && !ctx->errmsg)
+        keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
     return sc.e;
 }
 
@@ -825,7 +888,8 @@ enum keel_err predlog_query(struct predlog *l, const struct predlog_filter *f, s
         char *ddir = karena_sprintf(ctx->arena, "%s/%s", l->dir, deps[i]);
         size_t nt = 0;
         char **dates = ddir ? list_sorted(ctx->arena, ddir, "date=", &nt) : NULL;
-        for (size_t j = 0; dates && j < nt && e == KEEL_OK && *n_found < f->limit; j++) {
+        for (size_t jj = 0; dates && jj < nt && e == KEEL_OK && *n_found < f->limit; jj++) {
+            size_t j = f->newest_first ? nt - 1 - jj : jj;
             const char *date = dates[j] + 5;
             if ((*from_date && strcmp(date, from_date) < 0) ||
                 (*to_date && strcmp(date, to_date) > 0))
@@ -833,7 +897,8 @@ enum keel_err predlog_query(struct predlog *l, const struct predlog_filter *f, s
             char *pdir = karena_sprintf(ctx->arena, "%s/%s", ddir, dates[j]);
             size_t np = 0;
             char **parts = pdir ? list_sorted(ctx->arena, pdir, "part-", &np) : NULL;
-            for (size_t k = 0; parts && k < np && e == KEEL_OK && *n_found < f->limit; k++) {
+            for (size_t kk = 0; parts && kk < np && e == KEEL_OK && *n_found < f->limit; kk++) {
+                size_t k = f->newest_first ? np - 1 - kk : kk;
                 char *path = karena_sprintf(ctx->arena, "%s/%s", pdir, parts[k]);
                 if (path)
                     e = scan_file(l, path, f, out, n_found, ctx);

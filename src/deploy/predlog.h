@@ -70,10 +70,12 @@ struct predlog_filter {
     const char *request_id;  /* NULL: any */
     const char *model_version; /* NULL: any */
     size_t limit;            /* most records returned */
+    bool newest_first;       /* each deployment's newest records first */
 };
 
-/* Appends the matching records to out as a JSON array, oldest partition
- * first. Reads only the partitions the filter can match. */
+/* Appends the matching records to out as a JSON array: deployment by
+ * deployment, each one's records oldest first (or newest first). Reads only
+ * the partitions the filter can match. */
 enum keel_err predlog_query(struct predlog *l, const struct predlog_filter *f, struct kbuf *out,
                             size_t *n_found, struct keel_ctx *ctx);
 

@@ -281,6 +281,12 @@ def test_every_answered_request_is_in_the_prediction_log(tmp_path):
         assert first["latency_ms"] > 0 and first["model_uri"] == str(IRIS)
         assert records[-1]["status"] == 400 and "missing inputs" in records[-1]["error"]
         assert [r["request_id"] for r in query(server, request_id=ids[2])] == [ids[2]]
+        # the newest first, as far as asked
+        newest = query(server, deployment="iris", order="desc", max_results=4)
+        assert [r["request_id"] for r in newest] == ids[::-1][:4]
+        r = requests.get(server.url + "/api/2.0/keel/predictions",
+                         params={"deployment": "iris", "order": "sideways"})
+        assert r.status_code == 400 and "order" in r.json()["message"]
         import subprocess
         from conftest import KEEL_BIN
         cli = subprocess.run([KEEL_BIN, "predictions", "query", "--deployment", "iris",

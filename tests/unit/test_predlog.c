@@ -163,6 +163,50 @@ static void test_a_group_failing_part_way_counts_what_was_written(void **state)
     test_rmtree(dir);
 }
 
+/* Newest first: across dates and segments (rolled every few records), the
+ * newest records in exactly descending order, and oldest first the oldest
+ * ascending; both stop at the limit. */
+static void test_newest_first_across_dates_and_segments(void **state)
+{
+    (void)state;
+    struct keel_ctx ctx = {.arena = arena};
+    char dir[256];
+    assert_non_null(test_tempdir(dir, sizeof dir, "predlog"));
+    struct predlog *l = NULL;
+    struct predlog_config cfg = {.dir = dir, .segment_bytes = 150};
+    assert_int_equal(predlog_open(&l, &cfg, &ctx), KEEL_OK);
+    enum { N = 30 };
+    int64_t day = 86400000, start = (keel_now_ms() / day - 2) * day;
+    for (int i = 0; i < N; i++) {
+        int64_t ts = start + (int64_t)i * (day / 10); /* three dates */
+        char json[96];
+        int n = snprintf(json, sizeof json, "{\"request_id\":\"r%02d\",\"timestamp_ms\":%lld}", i,
+                         (long long)ts);
+        assert_int_equal(predlog_append(l, "d", ts, json, (size_t)n, true, &ctx), KEEL_OK);
+    }
+    for (int desc = 0; desc <= 1; desc++) {
+        struct predlog_filter f = {.deployment = "d", .limit = 7, .newest_first = desc};
+        struct kbuf out;
+        kbuf_init(&out, 1 << 20);
+        size_t found = 0;
+        assert_int_equal(predlog_query(l, &f, &out, &found, &ctx), KEEL_OK);
+        assert_int_equal(found, 7);
+        const char *p = out.data;
+        for (int k = 0; k < 7; k++) {
+            char id[16];
+            snprintf(id, sizeof id, "\"r%02d\"", desc ? N - 1 - k : k);
+            const char *at = strstr(p, id);
+            if (!at)
+                fail_msg("%s: %s missing or out of order in %s", desc ? "desc" : "asc", id,
+                         out.data);
+            p = at;
+        }
+        kbuf_free(&out);
+    }
+    predlog_close(l);
+    test_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -172,6 +216,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_group_failing_part_way_counts_what_was_written,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_newest_first_across_dates_and_segments, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

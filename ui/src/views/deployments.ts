@@ -43,9 +43,6 @@ interface Prediction {
 
 const REFRESH_MS = 5000;
 const LIMIT = 50;
-const MAX_PAGES = 20;
-/** Look-back windows tried for "recent" predictions (the log answers oldest first). */
-const WINDOWS = [1e3, 10e3, 60e3, 10 * 60e3, 3600e3, 6 * 3600e3, 86400e3, 7 * 86400e3, 30 * 86400e3];
 
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
@@ -60,13 +57,6 @@ function servedModel(d: { model_name?: string; model_version?: string }): Node {
       `${d.model_name} v${d.model_version}`);
   if (d.model_name) return h("a", { href: href("/models/" + seg(d.model_name)) }, d.model_name);
   return h("span", { class: "muted" }, "not a registered version");
-}
-
-function windowText(ms: number): string {
-  if (ms < 60e3) return ms === 1e3 ? "second" : `${ms / 1000} seconds`;
-  if (ms < 3600e3) return ms === 60e3 ? "minute" : `${ms / 60e3} minutes`;
-  if (ms < 86400e3) return ms === 3600e3 ? "hour" : `${ms / 3600e3} hours`;
-  return ms === 86400e3 ? "day" : `${ms / 86400e3} days`;
 }
 
 function fmtSeconds(s: number): string {
@@ -306,51 +296,13 @@ export async function deploymentView(p: Record<string, string>, query: URLSearch
     return r.predictions ?? [];
   }
 
-  /**
-   * The newest records up to LIMIT. keel's log answers oldest first, with no
-   * paging: find a look-back window holding more than LIMIT records but not
-   * many more (the windows are tried by bisection), then page forward through
-   * it from its start, each page starting at the last record's time, and keep
-   * the last LIMIT. Past MAX_PAGES, the newest window holding fewer is shown.
-   */
+  /** The newest records up to LIMIT (keel reads the log back from its end). */
   async function recent(version: string | undefined): Promise<{ rows: Prediction[]; caption: string }> {
-    const q = { model_version: version };
-    const all = await queryLog(q);
+    const rows = await queryLog({ model_version: version, order: "desc" });
     const what = version ? ` of version ${version}` : "";
-    if (all.length < LIMIT)
-      return { rows: newestFirst(all), caption: all.length ? `All ${all.length} predictions${what} in the log.` : "" };
-    const now = Date.now();
-    let lo = -1;
-    let hi = WINDOWS.length; // WINDOWS.length stands for "all time", known to hold LIMIT or more
-    let fits: Prediction[] = [];
-    while (hi - lo > 1) {
-      const mid = (lo + hi) >> 1;
-      const rows = await queryLog({ ...q, start_time: now - WINDOWS[mid] });
-      if (rows.length < LIMIT) {
-        lo = mid;
-        fits = rows;
-      } else {
-        hi = mid;
-      }
-    }
-    if (hi < WINDOWS.length) {
-      const seen = new Map<string, Prediction>();
-      let from = now - WINDOWS[hi];
-      for (let page = 0; page < MAX_PAGES; page++) {
-        const rows = await queryLog({ ...q, start_time: from });
-        for (const r of rows) seen.set(r.request_id, r);
-        if (rows.length < LIMIT) {
-          const newest = newestFirst([...seen.values()]).slice(0, LIMIT);
-          return { rows: newest, caption: `The ${newest.length} most recent predictions${what}.` };
-        }
-        const next = rows[rows.length - 1].timestamp_ms; // inclusive: its records come again, once
-        if (!(next > from)) break; // LIMIT records within one millisecond
-        from = next;
-      }
-    }
-    if (lo >= 0 && fits.length)
-      return { rows: newestFirst(fits), caption: `The ${fits.length} predictions${what} of the last ${windowText(WINDOWS[lo])}; more before.` };
-    return { rows: newestFirst(all), caption: `Too many recent predictions${what} to page through: the first ${LIMIT} in the log. Look one up by request id.` };
+    const caption = !rows.length ? "" : rows.length < LIMIT ? `All ${rows.length} predictions${what} in the log.`
+      : `The ${rows.length} most recent predictions${what}.`;
+    return { rows, caption };
   }
 
   async function loadPredictions(): Promise<void> {
