@@ -114,8 +114,9 @@ static void predictions_usage(FILE *f)
 {
     fprintf(f, "usage: keel predictions query [--deployment NAME] [--request-id ID]\n"
                "         [--model-version V] [--start-time MS] [--end-time MS]\n"
-               "         [--max-results N] [--tracking-uri URI]\n"
-               "Prints the matching records of the prediction log, one JSON object a line.\n");
+               "         [--max-results N] [--order asc|desc] [--tracking-uri URI]\n"
+               "Prints the matching records of the prediction log, one JSON object a line\n"
+               "(--order desc: each deployment's newest first).\n");
 }
 
 int cli_predictions(int argc, char **argv)
@@ -133,16 +134,18 @@ int cli_predictions(int argc, char **argv)
         {"start-time", required_argument, NULL, 3},
         {"end-time", required_argument, NULL, 4},
         {"max-results", required_argument, NULL, 5},
-        {"tracking-uri", required_argument, NULL, 6},
+        {"order", required_argument, NULL, 6},
+        {"tracking-uri", required_argument, NULL, 7},
         {NULL, 0, NULL, 0},
     };
     static const char *const params[] = {"deployment", "request_id", "model_version",
-                                         "start_time", "end_time", "max_results"};
-    const char *vals[7] = {0};
+                                         "start_time", "end_time", "max_results", "order"};
+    enum { N_PARAMS = sizeof params / sizeof *params, TRACKING_URI = N_PARAMS };
+    const char *vals[N_PARAMS + 1] = {0};
     int ch;
     optind = 2;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        if (ch < 0 || ch > 6) {
+        if (ch < 0 || ch > TRACKING_URI) {
             predictions_usage(stderr);
             return 2;
         }
@@ -154,12 +157,12 @@ int cli_predictions(int argc, char **argv)
     struct kbuf path;
     kbuf_init(&path, 1u << 16);
     kbuf_adds(&path, "/api/2.0/keel/predictions?");
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < N_PARAMS; i++)
         if (vals[i])
             kbuf_printf(&path, "%s=%s&", params[i], rest_url_encode(a, vals[i], false));
     kbuf_addc(&path, '\0');
-    int rc = cli_call_and_print("keel predictions query", vals[6], "GET", path.data, NULL,
-                            "predictions");
+    int rc = cli_call_and_print("keel predictions query", vals[TRACKING_URI], "GET", path.data,
+                                NULL, "predictions");
     kbuf_free(&path);
     karena_free(a);
     return rc;

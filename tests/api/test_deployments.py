@@ -294,6 +294,10 @@ def test_every_answered_request_is_in_the_prediction_log(tmp_path):
                              timeout=60)
         assert cli.returncode == 0, cli.stderr
         assert [json.loads(x)["request_id"] for x in cli.stdout.splitlines()] == ids
+        cli = subprocess.run([KEEL_BIN, "predictions", "query", "--deployment", "iris",
+                              "--order", "desc", "--max-results", "2", "--tracking-uri",
+                              server.url], capture_output=True, text=True, timeout=60)
+        assert [json.loads(x)["request_id"] for x in cli.stdout.splitlines()] == ids[:-3:-1]
         assert query(server, deployment="other") == []
         assert query(server, end_time=1) == []
         # the files are gzip'd JSON lines in deployment=/date= partitions
