@@ -72,7 +72,9 @@ export function fmtNumber(v: number | string | undefined | null): string {
   if (v === undefined || v === null || v === "") return "";
   const n = Number(v);
   if (!isFinite(n)) return String(v);
-  if (n !== 0 && (Math.abs(n) >= 1e6 || Math.abs(n) < 1e-4)) return n.toPrecision(6);
+  // six significant digits for the very small (JavaScript writes 1e-7, 0.000001);
+  // up to six decimals otherwise, whole numbers as they are
+  if (n !== 0 && Math.abs(n) < 1e-4) return String(Number(n.toPrecision(6)));
   return String(Math.round(n * 1e6) / 1e6);
 }
 
