@@ -32,27 +32,29 @@ static enum keel_err h_history(struct api_call *c)
         e = api_arg_str(c, "page_token", false, &token);
     if (!e && paged && token && *token)
         e = search_page_token_decode(c->ctx, token, &offset);
+    if (max_results < 0)
+        max_results = 0;
+    if (offset < 0)
+        offset = 0;
+    /* a page and one more value, which says whether another page follows */
+    size_t want = (size_t)max_results < SIZE_MAX - 1 ? (size_t)max_results + 1 : SIZE_MAX;
     if (!e)
-        e = store_metric_history(c->app->store, c->ctx, id, key, &m, &n);
+        e = store_metric_history(c->app->store, c->ctx, id, key, paged ? (size_t)offset : 0,
+                                 paged ? want : 0, &m, &n);
     if (e)
         return e;
-    size_t from = 0, to = n;
-    if (paged) {
-        if (max_results < 0)
-            max_results = 0;
-        from = offset < 0 ? 0 : (size_t)offset < n ? (size_t)offset : n;
-        to = (size_t)max_results < n - from ? from + (size_t)max_results : n;
-    }
+    bool more = paged && n > (size_t)max_results;
+    size_t shown = more ? (size_t)max_results : n;
     jw_obj(&c->out);
-    if (to > from) {
+    if (shown) {
         jw_key(&c->out, "metrics");
         jw_arr(&c->out);
-        for (size_t i = from; i < to; i++)
+        for (size_t i = 0; i < shown; i++)
             api_write_metric(&c->out, &m[i], NULL);
         jw_arr_end(&c->out);
     }
-    if (paged && to < n) {
-        const char *next = search_page_token_encode(c->ctx, (int64_t)to);
+    if (more) {
+        const char *next = search_page_token_encode(c->ctx, offset + max_results);
         if (!next)
             return keel_fail(c->ctx, KEEL_E_NOMEM, "out of memory");
         jw_kstr(&c->out, "next_page_token", next);
@@ -100,7 +102,7 @@ static enum keel_err h_history_bulk(struct api_call *c)
     for (size_t r = 0; r < n_ids && written < max_results; r++) {
         struct keel_metric *m;
         size_t n;
-        if ((e = store_metric_history(c->app->store, c->ctx, ids[r], key, &m, &n)))
+        if ((e = store_metric_history(c->app->store, c->ctx, ids[r], key, 0, 0, &m, &n)))
             return e;
         for (size_t i = 0; i < n && written < max_results; i++, written++)
             api_write_metric(&c->out, &m[i], ids[r]);
@@ -191,7 +193,8 @@ static enum keel_err h_history_bulk_interval(struct api_call *c)
     size_t *n_hist = karena_calloc(c->ctx->arena, n_ids, sizeof *n_hist);
     size_t total = 0;
     for (size_t r = 0; hist && n_hist && r < n_ids; r++) {
-        if ((e = store_metric_history(c->app->store, c->ctx, ids[r], key, &hist[r], &n_hist[r])))
+        if ((e = store_metric_history(c->app->store, c->ctx, ids[r], key, 0, 0, &hist[r],
+                                          &n_hist[r])))
             return e;
         total += n_hist[r];
     }

@@ -842,13 +842,16 @@ enum keel_err store_log_model(struct store *st, struct keel_ctx *ctx, const char
 }
 
 enum keel_err store_metric_history(struct store *st, struct keel_ctx *ctx, const char *run_id,
-                                   const char *key, struct keel_metric **out, size_t *n_out)
+                                   const char *key, size_t offset, size_t limit,
+                                   struct keel_metric **out, size_t *n_out)
 {
+    /* the primary key's order: a page is a walk of the index, not a sort */
     static const char sql[] =
         "SELECT k.key, m.value, m.timestamp, m.step, m.is_nan FROM runs r "
         "JOIN metric_keys k ON k.key = ?2 "
         "JOIN metrics m ON m.run_key = r.run_key AND m.key_id = k.key_id "
-        "WHERE r.run_uuid = ?1 ORDER BY m.timestamp, m.step, m.value";
+        "WHERE r.run_uuid = ?1 ORDER BY m.timestamp, m.step, m.value, m.is_nan "
+        "LIMIT ?3 OFFSET ?4";
     struct dbconn *c = store_reader(st);
     enum keel_err e = KEEL_OK;
     sqlite3_stmt *s = db_stmt(c, ctx, sql);
@@ -859,6 +862,8 @@ enum keel_err store_metric_history(struct store *st, struct keel_ctx *ctx, const
     } else {
         db_bind_text(s, 1, run_id);
         db_bind_text(s, 2, key);
+        sqlite3_bind_int64(s, 3, limit && limit < INT64_MAX ? (int64_t)limit : -1);
+        sqlite3_bind_int64(s, 4, offset < INT64_MAX ? (int64_t)offset : INT64_MAX);
         int rc;
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
             if (!(v = db_grow(ctx, v, n, &cap, sizeof *v))) {

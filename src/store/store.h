@@ -190,10 +190,11 @@ enum keel_err store_log_inputs(struct store *st, struct keel_ctx *ctx, const cha
 enum keel_err store_log_model(struct store *st, struct keel_ctx *ctx, const char *run_id,
                               const char *model_json);
 
-/* Every logged value of one metric, in logging order. An unknown run or key
- * gives an empty list. */
+/* The logged values of one metric, in logging order: `limit` of them (0:
+ * all) from the offset-th on. An unknown run or key gives an empty list. */
 enum keel_err store_metric_history(struct store *st, struct keel_ctx *ctx, const char *run_id,
-                                   const char *key, struct keel_metric **out, size_t *n_out);
+                                   const char *key, size_t offset, size_t limit,
+                                   struct keel_metric **out, size_t *n_out);
 
 enum keel_err store_run_search(struct store *st, struct keel_ctx *ctx,
                                const int64_t *experiment_ids, size_t n_experiment_ids,

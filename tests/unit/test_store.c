@@ -130,12 +130,23 @@ static void test_latest_metric_and_history(void **state)
                 r.metrics[0].timestamp == 100);
     struct keel_metric *h;
     size_t n;
-    assert_int_equal(store_metric_history(f->st, &f->ctx, run, "loss", &h, &n), KEEL_OK);
+    assert_int_equal(store_metric_history(f->st, &f->ctx, run, "loss", 0, 0, &h, &n), KEEL_OK);
     assert_int_equal(n, 5);
     /* by timestamp: NaN (10), inf clamped (1 -> first), ... */
     assert_true(h[0].timestamp == 1 && h[0].value == 1.7976931348623157e308);
     assert_true(isnan(h[1].value));
-    assert_int_equal(store_metric_history(f->st, &f->ctx, "nope", "loss", &h, &n), KEEL_OK);
+    /* a page of it: the same values from the offset on */
+    struct keel_metric *page;
+    size_t np;
+    assert_int_equal(store_metric_history(f->st, &f->ctx, run, "loss", 1, 3, &page, &np),
+                     KEEL_OK);
+    assert_int_equal(np, 3);
+    assert_true(isnan(page[0].value) && page[1].timestamp == h[2].timestamp &&
+                page[2].value == h[3].value);
+    assert_int_equal(store_metric_history(f->st, &f->ctx, run, "loss", 5, 3, &page, &np),
+                     KEEL_OK);
+    assert_int_equal(np, 0);
+    assert_int_equal(store_metric_history(f->st, &f->ctx, "nope", "loss", 0, 0, &h, &n), KEEL_OK);
     assert_int_equal(n, 0);
 }
 
