@@ -26,28 +26,6 @@ static const char csp[] = "default-src 'self'; script-src 'self'; style-src 'sel
 
 static const char assets_prefix[] = "/static-files/";
 
-/* Does Accept-Encoding admit gzip? (a "gzip;q=0" refuses it) */
-static bool accepts_gzip(const char *ae)
-{
-    for (const char *p = ae; p && (p = strstr(p, "gzip")) != NULL; p += 4) {
-        if (p > ae && p[-1] != ' ' && p[-1] != ',')
-            continue;
-        const char *q = p + 4;
-        while (*q == ' ')
-            q++;
-        if (*q == ';') {
-            q++;
-            while (*q == ' ')
-                q++;
-            if (strncmp(q, "q=0", 3) == 0 && strspn(q + 3, ".0") == strcspn(q + 3, ", "))
-                return false;
-        }
-        if (*q == '\0' || *q == ',' || *q == ';')
-            return true;
-    }
-    return false;
-}
-
 /* True when If-None-Match names etag (or is "*"). */
 static bool not_modified(const char *inm, const char *etag)
 {
@@ -96,7 +74,7 @@ static void serve_asset(const struct ui_asset *a, const struct http_request *req
     }
     resp->status = 200;
     resp->content_type = a->content_type;
-    if (a->gz && accepts_gzip(http_header(req, "Accept-Encoding"))) {
+    if (a->gz && http_accepts_gzip(http_header(req, "Accept-Encoding"))) {
         http_response_header(resp, "Content-Encoding", "gzip");
         resp->static_data = a->gz;
         resp->static_len = a->gz_len;

@@ -1,7 +1,7 @@
 # Slow clients and connection floods: a client that stops half-way through its request
 # is cut off after --connection-timeout and never holds up anyone else; a flood of idle
 # connections never makes the server hold more than --max-connections, and it answers
-# again once the flood is gone.
+# again once the flood is gone. Large JSON answers go gzip'd to clients that accept it.
 import socket
 import time
 from urllib.parse import urlparse
@@ -81,3 +81,26 @@ def test_a_connection_flood_is_held_at_the_limit_and_the_server_recovers(start_k
         time.sleep(0.2)
     r = s.api("POST", "/api/2.0/mlflow/experiments/create", json={"name": "after-the-flood"})
     assert r.status_code == 200
+
+
+def test_large_json_answers_are_gzipped_for_clients_that_accept_it(keel):
+    import gzip
+    import json as jsonlib
+    for i in range(60):
+        requests.post(keel.url + "/api/2.0/mlflow/experiments/create",
+                      json={"name": f"experiment-number-{i}-with-a-long-name"}).raise_for_status()
+    url = keel.url + "/api/2.0/mlflow/experiments/search?max_results=100"
+    plain = requests.get(url, headers={"Accept-Encoding": "identity"})
+    assert "Content-Encoding" not in plain.headers and len(plain.content) > 8192
+    raw = requests.get(url, headers={"Accept-Encoding": "gzip"}, stream=True).raw
+    assert raw.headers["Content-Encoding"] == "gzip"
+    assert raw.headers["Vary"] == "Accept-Encoding"
+    body = raw.read(decode_content=False)
+    assert len(body) < len(plain.content) / 4
+    assert jsonlib.loads(gzip.decompress(body)) == plain.json()
+    refused = requests.get(url, headers={"Accept-Encoding": "gzip;q=0, identity"})
+    assert "Content-Encoding" not in refused.headers
+    # small answers are not worth it
+    small = requests.get(keel.url + "/api/2.0/mlflow/experiments/get?experiment_id=1",
+                         headers={"Accept-Encoding": "gzip"})
+    assert "Content-Encoding" not in small.headers
