@@ -166,13 +166,15 @@ build/bench/%: bench/%.c $(OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $< $(OBJ) -o $@ $(PKG_LIBS)
 
-bench: deps build/keel build/bench/scoring_overhead build/bench/xgb_matrix
+bench: deps build/keel build/bench/scoring_overhead build/bench/xgb_matrix ui/node_modules/.keel-installed
 	bench/run.sh
 	bench/artifacts.sh
 	bench/serve.sh
 	bench/batch.sh
 	bench/deploy.sh
 	bench/soak.sh
+	KEEL_BIN=$(CURDIR)/build/keel node bench/ui_runs.mjs
+	KEEL_BIN=$(CURDIR)/build/keel node bench/ui_chart.mjs
 
 clean:
 	rm -rf build
