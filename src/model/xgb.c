@@ -14,8 +14,9 @@
  * Threads. XGBoost 1.7.4 documents in-place prediction on one Booster as safe
  * and lock free from many threads (Booster.inplace_predict's docstring;
  * doc/prediction.rst, for gbtree and dart boosters), and its source agrees:
- * XGBoosterPredictFromDense without a proxy DMatrix makes a fresh proxy per
- * call, the output buffer and shape live in a per-thread, per-booster store,
+ * XGBoosterPredictFromDense fills the proxy DMatrix it is given (one no
+ * other call is using, see proxy_take), the output buffer and shape live
+ * in a per-thread, per-booster store,
  * and the predictor and objective only read the model. The one write is the
  * learner's lazy Configure() on the first prediction after a load or a
  * parameter change, behind a double-checked lock on a plain bool: a data race
@@ -33,6 +34,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -307,6 +309,44 @@ static enum keel_err iteration_end(BoosterHandle h, const struct xgb_class *cls,
     return KEEL_OK;
 }
 
+/* Proxy DMatrixes for in-place prediction, reused. Without one XGBoost
+ * makes a proxy per call, and every new proxy reads the cgroup's CPU quota
+ * from /sys: two files opened, read and closed for each prediction, a tenth
+ * of a single-row request's CPU time. A prediction takes one from this
+ * stack (or makes one) and gives it back after the call; at most
+ * PROXIES_KEPT wait here (the most predictions ever at once, in practice),
+ * reachable until the process ends. Not per thread: freeing a proxy in a
+ * thread's key destructor runs after its C++ thread-locals are gone, and
+ * XGBoost's API then makes new ones that are never freed. */
+#define PROXIES_KEPT 256
+static pthread_mutex_t proxies_mu = PTHREAD_MUTEX_INITIALIZER;
+static DMatrixHandle proxies[PROXIES_KEPT];
+static size_t n_proxies;
+
+static DMatrixHandle proxy_take(void)
+{
+    pthread_mutex_lock(&proxies_mu);
+    DMatrixHandle h = n_proxies ? proxies[--n_proxies] : NULL;
+    pthread_mutex_unlock(&proxies_mu);
+    if (!h && XGProxyDMatrixCreate(&h) != 0)
+        h = NULL; /* XGBoost makes its own */
+    return h;
+}
+
+static void proxy_give(DMatrixHandle h)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&proxies_mu);
+    if (n_proxies < PROXIES_KEPT) {
+        proxies[n_proxies++] = h;
+        h = NULL;
+    }
+    pthread_mutex_unlock(&proxies_mu);
+    if (h)
+        XGDMatrixFree(h);
+}
+
 /* One in-place prediction; 0 on success, else xgb_error() says why. *res
  * and *shape belong to XGBoost until this thread's next call on the booster. */
 static int run(const struct xgb_model *m, const double *x, size_t rows, const bst_ulong **shape,
@@ -319,7 +359,10 @@ static int run(const struct xgb_model *m, const double *x, size_t rows, const bs
              "\"typestr\": \"%cf8\", \"version\": 3}",
              (uintptr_t)x, rows, m->n_features,
              __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? '<' : '>');
-    return XGBoosterPredictFromDense(m->booster, iface, m->config, NULL, shape, dim, res);
+    DMatrixHandle proxy = proxy_take();
+    int rc = XGBoosterPredictFromDense(m->booster, iface, m->config, proxy, shape, dim, res);
+    proxy_give(proxy); /* it only pointed at x; the answer is in the thread's store */
+    return rc;
 }
 
 /* Chooses m->post from the warm-up's output shape and, for a classifier,
