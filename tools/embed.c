@@ -91,10 +91,12 @@ int main(int argc, char **argv)
         unsigned int mdlen = 0;
         if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL))
             return 1;
-        fprintf(out, "static const char etag%d[] = \"\\\"", i);
+        char hex[17];
         for (int k = 0; k < 8; k++)
-            fprintf(out, "%02x", md[k]);
-        fprintf(out, "\\\"\";\n\n");
+            snprintf(hex + 2 * k, 3, "%02x", md[k]);
+        /* each copy its own tag: a cache must not answer one with the other */
+        fprintf(out, "static const char etag%d[] = \"\\\"%s\\\"\";\n", i, hex);
+        fprintf(out, "static const char gz_etag%d[] = \"\\\"%s-gz\\\"\";\n\n", i, hex);
         free(data);
         free(gz);
     }
@@ -108,11 +110,11 @@ int main(int argc, char **argv)
             }
         fprintf(out, "    {\"/%s\", \"%s\", raw%d, %zu, ", rel, ui_content_type(rel), i, lens[i]);
         if (gz_lens[i])
-            fprintf(out, "gz%d, %zu, etag%d},\n", i, gz_lens[i], i);
+            fprintf(out, "gz%d, %zu, etag%d, gz_etag%d},\n", i, gz_lens[i], i, i);
         else
-            fprintf(out, "NULL, 0, etag%d},\n", i);
+            fprintf(out, "NULL, 0, etag%d, gz_etag%d},\n", i, i);
     }
-    fprintf(out, "    {NULL, NULL, NULL, 0, NULL, 0, NULL},\n};\n");
+    fprintf(out, "    {NULL, NULL, NULL, 0, NULL, 0, NULL, NULL},\n};\n");
     fprintf(out, "const size_t ui_n_assets = %d;\n", nfiles);
     libdeflate_free_compressor(z);
     free(lens);

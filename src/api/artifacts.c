@@ -96,12 +96,10 @@ static enum keel_err send_local(struct api_call *c, const char *uri, const char 
     enum keel_err e = artifact_resolve_local(c->ctx, uri, c->app->artifacts_destination, &dir);
     if (e)
         return e;
-    const char *full = karena_sprintf(c->ctx->arena, "%s/%s", dir, path);
-    if (!full)
-        return keel_fail(c->ctx, KEEL_E_NOMEM, "out of memory");
-    int fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = artifact_open_beneath(dir, path, O_RDONLY);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
         if (fd >= 0)
             close(fd);
         return keel_fail(c->ctx, KEEL_E_NOT_FOUND, "No such artifact: '%s'", path);

@@ -102,7 +102,9 @@ static enum keel_err h_history_bulk(struct api_call *c)
     for (size_t r = 0; r < n_ids && written < max_results; r++) {
         struct keel_metric *m;
         size_t n;
-        if ((e = store_metric_history(c->app->store, c->ctx, ids[r], key, 0, 0, &m, &n)))
+        /* only what still fits: max_results - written > 0 here */
+        if ((e = store_metric_history(c->app->store, c->ctx, ids[r], key, 0,
+                                      (size_t)(max_results - written), &m, &n)))
             return e;
         for (size_t i = 0; i < n && written < max_results; i++, written++)
             api_write_metric(&c->out, &m[i], ids[r]);

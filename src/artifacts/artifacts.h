@@ -40,6 +40,12 @@ enum keel_err artifact_resolve_local(struct keel_ctx *ctx, const char *uri,
  * the path under the artifact destination ("x/y"); NULL for any other URI. */
 const char *artifact_proxied_path(struct keel_ctx *ctx, const char *uri);
 
+/* rel opened under dir without leaving it: no "..", no symbolic link on the
+ * way or at the end (openat2's RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, else a
+ * walk name by name), O_NONBLOCK so a FIFO cannot hold the caller. rel
+ * empty: dir itself, when flags ask for a directory. -1 and errno else. */
+int artifact_open_beneath(const char *dir, const char *rel, int flags);
+
 /* Entries of dir/rel sorted by path, each path prefixed with rel ("a/b");
  * a missing directory or a file lists as nothing. */
 enum keel_err artifact_list(struct keel_ctx *ctx, const char *dir, const char *rel,

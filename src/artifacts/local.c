@@ -2,9 +2,15 @@
  * local.c -- artifact directories on the local file system.
  */
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "artifacts/artifacts.h"
 #include "util/arena.h"
@@ -90,17 +96,66 @@ static int cmp_path(const void *a, const void *b)
     return strcmp(((const struct artifact_file *)a)->path, ((const struct artifact_file *)b)->path);
 }
 
+/* Where openat2 is missing: rel walked one name at a time, none of them a
+ * symbolic link. */
+static int walk_beneath(int dfd, const char *rel, int flags)
+{
+    int cur = dup(dfd);
+    while (cur >= 0 && *rel) {
+        size_t len = strcspn(rel, "/");
+        char name[ARTIFACT_MAX_NAME + 1];
+        if (len == 0 || len > ARTIFACT_MAX_NAME || (len <= 2 && strncmp(rel, "..", len) == 0)) {
+            close(cur);
+            errno = EXDEV;
+            return -1;
+        }
+        memcpy(name, rel, len);
+        name[len] = '\0';
+        rel += len + (rel[len] == '/');
+        int how = *rel ? O_RDONLY | O_DIRECTORY : flags;
+        int next = openat(cur, name, how | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        int saved = errno;
+        close(cur);
+        errno = saved;
+        cur = next;
+    }
+    return cur;
+}
+
+int artifact_open_beneath(const char *dir, const char *rel, int flags)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || !rel || !*rel) {
+        if (dfd >= 0 && !(flags & O_DIRECTORY)) {
+            close(dfd);
+            errno = EISDIR;
+            return -1;
+        }
+        return dfd;
+    }
+    struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC | O_NONBLOCK),
+                           .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS};
+    int fd = (int)syscall(SYS_openat2, dfd, rel, &how, sizeof how);
+    if (fd < 0 && errno == ENOSYS)
+        fd = walk_beneath(dfd, rel, flags);
+    int saved = errno;
+    close(dfd);
+    errno = saved;
+    return fd;
+}
+
 enum keel_err artifact_list(struct keel_ctx *ctx, const char *dir, const char *rel,
                             struct artifact_file **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    const char *full = rel && *rel ? karena_sprintf(ctx->arena, "%s/%s", dir, rel) : dir;
-    if (!full)
-        return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
-    DIR *d = opendir(full);
-    if (!d)
-        return KEEL_OK; /* missing, or a file: nothing to list */
+    int dfd = artifact_open_beneath(dir, rel, O_RDONLY | O_DIRECTORY);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (!d) {
+        if (dfd >= 0)
+            close(dfd);
+        return KEEL_OK; /* missing, a file, or out of the root: nothing to list */
+    }
     size_t cap = 0;
     struct artifact_file *v = NULL;
     struct dirent *de;
@@ -124,9 +179,8 @@ enum keel_err artifact_list(struct keel_ctx *ctx, const char *dir, const char *r
             v = nv;
             cap = ncap;
         }
-        struct stat sb;
-        const char *child = karena_sprintf(ctx->arena, "%s/%s", full, de->d_name);
-        if (!child || stat(child, &sb) != 0)
+        struct stat sb; /* a link is listed as what it is, never followed */
+        if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
             continue;
         struct artifact_file *f = &v[(*n)++];
         f->path = rel && *rel ? karena_sprintf(ctx->arena, "%s/%s", rel, de->d_name)

@@ -142,7 +142,10 @@ static void segment_close(struct predlog *l, struct segment *s)
  * appended to the same file. */
 static void segment_park(struct predlog *l, struct segment *s)
 {
-    fsync(s->fd);
+    if (fsync(s->fd) != 0) { /* nothing more goes into a file after a failed fsync */
+        segment_close(l, s);
+        return;
+    }
     close(s->fd);
     s->fd = -1;
     l->n_open--;
@@ -712,6 +715,7 @@ struct scan {
     char **ring;      /* copies of the last matches; seen % keep is the next slot */
     size_t *ring_len;
     size_t seen;
+    size_t ring_bytes; /* held in the ring: at most what the answer has room for */
 };
 
 static void put_record(struct scan *sc, const char *rec, size_t len)
@@ -732,7 +736,18 @@ static void scan_line(struct scan *sc)
             put_record(sc, sc->line.data, sc->line.len);
         } else {
             size_t slot = sc->seen++ % sc->keep;
+            if (sc->ring[slot])
+                sc->ring_bytes -= sc->ring_len[slot];
             free(sc->ring[slot]);
+            sc->ring[slot] = NULL;
+            sc->ring_len[slot] = 0;
+            /* the kept records will be the answer: past its room, refuse now */
+            if (sc->ring_bytes + sc->line.len + sc->keep > sc->out->max - sc->out->len) {
+                sc->e = KEEL_E_TOO_LARGE;
+                karena_free(a);
+                return;
+            }
+            sc->ring_bytes += sc->line.len;
             sc->ring[slot] = malloc(sc->line.len ? sc->line.len : 1);
             if (!sc->ring[slot])
                 sc->e = KEEL_E_NOMEM;
@@ -776,6 +791,7 @@ static void scan_flush_ring(struct scan *sc)
         sc->ring[i] = NULL;
     }
     sc->seen = 0;
+    sc->ring_bytes = 0;
 }
 
 /* A sealed segment: each record is one gzip member. */

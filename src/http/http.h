@@ -43,7 +43,8 @@ struct http_request {
 
 /* A request header's value, NULL when absent. */
 const char *http_header(const struct http_request *req, const char *name);
-/* Whether an Accept-Encoding value admits gzip ("gzip;q=0" refuses it). */
+/* Whether an Accept-Encoding value admits gzip: gzip or * with a q-value
+ * above 0 (none means 1); "gzip;q=0" refuses it. */
 bool http_accepts_gzip(const char *accept_encoding);
 
 #define HTTP_MAX_HEADERS 8

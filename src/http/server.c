@@ -196,25 +196,41 @@ static void response_free(struct http_response *r)
 }
 
 /* Does Accept-Encoding admit gzip? (a "gzip;q=0" refuses it) */
+/* The q-value of one Accept-Encoding element from just after its coding
+ * (";q=0.5", none: 1); -1 when it is not a q-value. */
+static double element_q(const char *p)
+{
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p != ';')
+        return *p == '\0' || *p == ',' ? 1.0 : -1.0;
+    p++;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if ((*p != 'q' && *p != 'Q') || p[1] != '=')
+        return -1.0;
+    char *end;
+    double q = strtod(p + 2, &end);
+    return end == p + 2 || q < 0 || q > 1 ? -1.0 : q;
+}
+
 bool http_accepts_gzip(const char *ae)
 {
-    for (const char *p = ae; p && (p = strstr(p, "gzip")) != NULL; p += 4) {
-        if (p > ae && p[-1] != ' ' && p[-1] != ',')
-            continue;
-        const char *q = p + 4;
-        while (*q == ' ')
-            q++;
-        if (*q == ';') {
-            q++;
-            while (*q == ' ')
-                q++;
-            if (strncmp(q, "q=0", 3) == 0 && strspn(q + 3, ".0") == strcspn(q + 3, ", "))
-                return false;
-        }
-        if (*q == '\0' || *q == ',' || *q == ';')
-            return true;
+    /* elements "coding[;q=v]"; gzip (any case) or * with q > 0 admits it, an
+     * explicit gzip;q=0 refuses it whatever * says */
+    double gzip_q = -1, star_q = -1;
+    for (const char *p = ae; p && *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        size_t len = strcspn(p, " \t;,");
+        if (len == 4 && strncasecmp(p, "gzip", 4) == 0)
+            gzip_q = element_q(p + len);
+        else if (len == 1 && *p == '*')
+            star_q = element_q(p + len);
+        p += len;
+        p += strcspn(p, ","); /* to the next element */
     }
-    return false;
+    return gzip_q >= 0 ? gzip_q > 0 : star_q > 0;
 }
 
 static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_response *resp)
@@ -241,7 +257,9 @@ static const char *header_of(const struct http_response *r, const char *name)
 static void maybe_gzip(const struct http_request *req, struct http_response *r)
 {
     const char *ct = r->content_type;
-    if (r->status != 200 || r->body.len < GZIP_MIN_BYTES || r->fd >= 0 || r->source_read ||
+    /* two headers to add: without room for both the body must stay plain */
+    if (r->n_headers > HTTP_MAX_HEADERS - 2 || r->status != 200 ||
+        r->body.len < GZIP_MIN_BYTES || r->fd >= 0 || r->source_read ||
         r->static_data || !ct || header_of(r, "Content-Encoding") ||
         (strncmp(ct, "application/json", 16) != 0 && strncmp(ct, "text/", 5) != 0) ||
         !http_accepts_gzip(http_header(req, "Accept-Encoding")))

@@ -62,26 +62,24 @@ static void serve_asset(const struct ui_asset *a, const struct http_request *req
                         struct http_response *resp)
 {
     bool html = strcmp(a->path, "/index.html") == 0;
+    bool gz = a->gz && http_accepts_gzip(http_header(req, "Accept-Encoding"));
+    const char *etag = gz ? a->gz_etag : a->etag;
     common_headers(resp, html);
-    http_response_header(resp, "ETag", a->etag);
+    http_response_header(resp, "ETag", etag);
     http_response_header(resp, "Cache-Control",
                          html ? "no-cache" : "public, max-age=31536000, immutable");
     if (a->gz)
         http_response_header(resp, "Vary", "Accept-Encoding");
-    if (not_modified(http_header(req, "If-None-Match"), a->etag)) {
+    if (not_modified(http_header(req, "If-None-Match"), etag)) {
         resp->status = 304;
         return;
     }
     resp->status = 200;
     resp->content_type = a->content_type;
-    if (a->gz && http_accepts_gzip(http_header(req, "Accept-Encoding"))) {
+    if (gz)
         http_response_header(resp, "Content-Encoding", "gzip");
-        resp->static_data = a->gz;
-        resp->static_len = a->gz_len;
-    } else {
-        resp->static_data = a->data;
-        resp->static_len = a->len;
-    }
+    resp->static_data = gz ? a->gz : a->data;
+    resp->static_len = gz ? a->gz_len : a->len;
 }
 
 /* A relative name from the address: letters, digits, '.', '_', '-' and '/',

@@ -22,6 +22,7 @@ struct ui_asset {
     const unsigned char *gz;  /* gzip'd, or NULL when that is not smaller */
     size_t gz_len;
     const char *etag;         /* "\"<16 hex of SHA-256>\"" */
+    const char *gz_etag;      /* the gzip'd copy's: "\"<16 hex>-gz\"" */
 };
 
 extern const struct ui_asset ui_assets[];

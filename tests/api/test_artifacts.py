@@ -210,3 +210,19 @@ def test_get_artifact_reads_a_local_artifact_root(start_keel, tmp_path):
     r = requests.get(server.url + "/get-artifact", params={"run_uuid": info["run_id"],
                                                            "path": "sub/link.txt"})
     assert r.status_code == 404  # links out of the run's directory are not followed
+    # ... nor links to directories on the way to a file
+    os.symlink("/etc", local / "etc-link")
+    r = requests.get(server.url + "/get-artifact", params={"run_uuid": info["run_id"],
+                                                           "path": "etc-link/passwd"})
+    assert r.status_code == 404
+    listed = requests.get(server.url + "/api/2.0/mlflow/artifacts/list",
+                          params={"run_id": info["run_id"], "path": "etc-link"}).json()
+    assert listed.get("files", []) == []
+    top = requests.get(server.url + "/api/2.0/mlflow/artifacts/list",
+                       params={"run_id": info["run_id"]}).json()["files"]
+    assert {f["path"]: f["is_dir"] for f in top} == {"sub": True, "etc-link": False}
+    # a FIFO answers at once, and is no artifact
+    os.mkfifo(local / "pipe.txt")
+    r = requests.get(server.url + "/get-artifact", params={"run_uuid": info["run_id"],
+                                                           "path": "pipe.txt"}, timeout=10)
+    assert r.status_code == 404

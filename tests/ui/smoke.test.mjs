@@ -22,8 +22,18 @@ test("the UI is served, embedded, with its security headers", async () => {
   const html = await r.text();
   const js = /src="\.\/(static-files\/[^"]+\.js)"/.exec(html);
   assert.ok(js, "index.html names its script");
-  const again = await fetch(keel.url + "/", { headers: { "If-None-Match": etag } });
+  const again = await fetch(keel.url + "/", {
+    headers: { "If-None-Match": etag, "Accept-Encoding": "gzip" },
+  });
   assert.equal(again.status, 304);
+  // the plain copy has a tag of its own: a cache never answers one with the other
+  const plain = await fetch(keel.url + "/", { headers: { "Accept-Encoding": "identity" } });
+  assert.equal(plain.headers.get("content-encoding"), null);
+  assert.notEqual(plain.headers.get("etag"), etag);
+  const stale = await fetch(keel.url + "/", {
+    headers: { "If-None-Match": etag, "Accept-Encoding": "identity" },
+  });
+  assert.equal(stale.status, 200);
   const asset = await fetch(keel.url + "/" + js[1]);
   assert.equal(asset.status, 200);
   assert.match(asset.headers.get("cache-control"), /immutable/);

@@ -203,6 +203,14 @@ static void test_newest_first_across_dates_and_segments(void **state)
         }
         kbuf_free(&out);
     }
+    /* newest first keeps a segment's matches before answering: never more
+     * than the answer has room for */
+    struct predlog_filter all = {.deployment = "d", .limit = N, .newest_first = true};
+    struct kbuf small;
+    kbuf_init(&small, 200);
+    size_t found = 0;
+    assert_int_equal(predlog_query(l, &all, &small, &found, &ctx), KEEL_E_TOO_LARGE);
+    kbuf_free(&small);
     predlog_close(l);
     test_rmtree(dir);
 }

@@ -17,6 +17,7 @@ interface Entry {
 const TEXT_LIMIT = 1 << 20; // text previews: the first 1 MiB
 const JSON_LIMIT = 8 << 20; // JSON is parsed whole, up to 8 MiB
 const IMAGE_LIMIT = 32 << 20;
+const DOWNLOAD_LIMIT = 512 << 20; // signed in, downloads go through memory
 const CSV_ROWS = 500;
 
 const TEXT_EXT = new Set([
@@ -270,15 +271,26 @@ export function artifactBrowser(
     });
   }
 
-  async function download(p: string): Promise<void> {
-    const r = await fetchFile(p, ctl.signal);
-    const blob = await r.blob();
-    const url = URL.createObjectURL(blob);
+  /* Without sign-in the browser downloads the file itself, streaming it to
+   * disk. Signed in, the bearer token has to go with the request, so the file
+   * is fetched into memory first: only up to DOWNLOAD_LIMIT. */
+  async function download(p: string, size: number | string | undefined): Promise<void> {
+    const direct = "get-artifact" + api.queryString({ run_uuid: runId, path: p });
+    let url = direct;
+    if (api.currentUser()) {
+      const n = Number(size);
+      if (!(n <= DOWNLOAD_LIMIT))
+        throw new Error(`${baseName(p)} is ${fmtBytes(size) || "of unknown size"}: too large to download ` +
+          `through the browser while signed in; use: mlflow artifacts download --run-id ${runId} ` +
+          `--artifact-path ${p}`);
+      const r = await fetchFile(p, ctl.signal);
+      url = URL.createObjectURL(await r.blob());
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+    }
     const a = h("a", { href: url, download: baseName(p), hidden: true });
     document.body.append(a);
     a.click();
     a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
   }
 
   async function showFile(p: string, size: number | string | undefined): Promise<void> {
@@ -287,7 +299,7 @@ export function artifactBrowser(
     ctl.signal.addEventListener("abort", () => pc.abort(), { once: true });
     dropUrls();
     const dl = h("button", { type: "button" }, "Download");
-    dl.addEventListener("click", () => download(p).catch(showError));
+    dl.addEventListener("click", () => download(p, size).catch(showError));
     const head = h(
       "div",
       { class: "toolbar art-head" },
@@ -312,7 +324,7 @@ export function artifactBrowser(
       return;
     }
     if (kind === "image") {
-      if (Number(size) > IMAGE_LIMIT) {
+      if (!(Number(size) <= IMAGE_LIMIT)) { /* unknown counts as too large */
         show(notice("info", `This image is ${fmtBytes(size)}, too large to preview.`));
         return;
       }
