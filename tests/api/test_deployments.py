@@ -188,6 +188,26 @@ def test_alias_moves_twenty_times_under_load_with_no_failed_request(tmp_path):
         _shutdown([server])
 
 
+def move_to_a_version_that_fails(server, good, bad):
+    """Deploys models:/m@prod with prod on `good`, moves prod to `bad`, which does not load,
+    and returns the deployment once it says so."""
+    import time
+    alias = {"name": "m", "alias": "prod"}
+    ok(requests.post(server.url + API + "/registered-models/alias",
+                     json={**alias, "version": good}))
+    ok(requests.post(server.url + KEEL + "/create",
+                     json={"name": "m", "model_uri": "models:/m@prod"}))
+    ok(requests.post(server.url + API + "/registered-models/alias",
+                     json={**alias, "version": bad}))
+    deadline = time.monotonic() + 10
+    while True:
+        d = ok(requests.get(server.url + KEEL + "/get", params={"name": "m"}))["deployment"]
+        if d.get("error"):
+            return d
+        assert time.monotonic() < deadline, d
+        time.sleep(0.05)
+
+
 def test_a_version_that_does_not_load_never_replaces_a_working_one(tmp_path):
     import time
     server = KeelServer(tmp_path, "--deployment-poll-ms", "100").start()
@@ -195,20 +215,7 @@ def test_a_version_that_does_not_load_never_replaces_a_working_one(tmp_path):
         csv, preds = golden("xgb-classifier-iris")
         good = register(server, "m", IRIS)
         bad = register(server, "m", FIXTURES / "models" / "sklearn-logreg-iris")
-        alias = {"name": "m", "alias": "prod"}
-        ok(requests.post(server.url + API + "/registered-models/alias",
-                         json={**alias, "version": good}))
-        ok(requests.post(server.url + KEEL + "/create",
-                         json={"name": "m", "model_uri": "models:/m@prod"}))
-        ok(requests.post(server.url + API + "/registered-models/alias",
-                         json={**alias, "version": bad}))
-        deadline = time.monotonic() + 10
-        while True:
-            d = ok(requests.get(server.url + KEEL + "/get", params={"name": "m"}))["deployment"]
-            if d.get("error"):
-                break
-            assert time.monotonic() < deadline, d
-            time.sleep(0.05)
+        d = move_to_a_version_that_fails(server, good, bad)
         assert "sklearn" in d["error"] and d["model_version"] == good and d["status"] == "READY"
         r = score(server, "m", csv)
         assert r.json() == {"predictions": preds} and r.headers["X-Model-Version"] == good
@@ -636,18 +643,7 @@ def test_a_version_that_failed_to_load_is_tried_again_later(tmp_path):
                                json={"experiment_id": exp}))["run"]["info"]
         ok(requests.post(server.url + API + "/model-versions/create", json={
             "name": "m", "source": run["artifact_uri"] + "/model", "run_id": run["run_id"]}))
-        alias = {"name": "m", "alias": "prod"}
-        ok(requests.post(server.url + API + "/registered-models/alias",
-                         json={**alias, "version": good}))
-        ok(requests.post(server.url + KEEL + "/create",
-                         json={"name": "m", "model_uri": "models:/m@prod"}))
-        ok(requests.post(server.url + API + "/registered-models/alias",
-                         json={**alias, "version": "2"}))
-        deadline = time.monotonic() + 10
-        while not ok(requests.get(server.url + KEEL + "/get",
-                                  params={"name": "m"}))["deployment"].get("error"):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        move_to_a_version_that_fails(server, good, "2")
         failed_at = time.monotonic()
         time.sleep(1.0)  # ten polls: none of them tries the failed version again
         for p in sorted(IRIS.iterdir()):

@@ -471,3 +471,44 @@ export function runsChart(metric: string, runs: RunRef[], x: XAxis, signal: Abor
   });
   return chart;
 }
+
+/** One chart per chosen metric, in a grid: charts of metrics no longer
+ * chosen are stopped and removed, new ones made by `make`, all in the order
+ * chosen. */
+export class ChartGrid {
+  readonly el = h("div", { class: "chart-grid" });
+  private charts = new Map<string, { chart: MetricChart; ctl: AbortController }>();
+
+  constructor(private make: (metric: string, signal: AbortSignal) => MetricChart) {}
+
+  show(metrics: string[]): void {
+    for (const [k, c] of this.charts)
+      if (!metrics.includes(k)) {
+        c.ctl.abort();
+        c.chart.destroy();
+        c.chart.el.remove();
+        this.charts.delete(k);
+      }
+    for (const k of metrics) {
+      let c = this.charts.get(k);
+      if (!c) {
+        const ctl = new AbortController();
+        c = { chart: this.make(k, ctl.signal), ctl };
+        this.charts.set(k, c);
+      }
+      this.el.append(c.chart.el);
+    }
+  }
+
+  setX(x: XAxis): void {
+    for (const { chart } of this.charts.values()) chart.setX(x);
+  }
+
+  destroy(): void {
+    for (const c of this.charts.values()) {
+      c.ctl.abort();
+      c.chart.destroy();
+    }
+    this.charts.clear();
+  }
+}

@@ -6,7 +6,7 @@
 import * as api from "../api";
 import { h, fmtTime, fmtNumber, notice } from "../dom";
 import { View, href, seg } from "../router";
-import { MetricChart, X_AXES, XAxis, parseXAxis, runsChart, colorOf, RunRef } from "../chart";
+import { ChartGrid, X_AXES, XAxis, parseXAxis, runsChart, colorOf, RunRef } from "../chart";
 import { Run, runName, statusBadge, runDuration, runHref, metricKeys, queryKeeper } from "./run";
 
 const MAX_RUNS = 50;
@@ -149,8 +149,8 @@ export async function compareView(_p: Record<string, string>, query: URLSearchPa
     color: colorOf(i),
     start: Number(r.info.start_time ?? 0),
   }));
-  const charts = new Map<string, { chart: MetricChart; ctl: AbortController }>();
-  const grid = h("div", { class: "chart-grid" });
+  const grid = new ChartGrid((k, signal) =>
+    runsChart(k, refs.filter((_, i) => runs[i].data.metrics?.some((m) => m.key === k)), x, signal));
   const boxes = new Map<string, HTMLInputElement>();
   const picker = h("div", { class: "metric-picker", "data-testid": "metric-picker" });
   for (const k of keys) {
@@ -168,28 +168,12 @@ export async function compareView(_p: Record<string, string>, query: URLSearchPa
   xSel.addEventListener("change", () => {
     x = parseXAxis(xSel.value);
     setQuery({ x: x === "step" ? "" : x });
-    for (const { chart } of charts.values()) chart.setX(x);
+    grid.setX(x);
   });
 
   function sync(): void {
     setQuery({ metrics: selected.join(",") });
-    for (const [k, c] of charts)
-      if (!selected.includes(k)) {
-        c.ctl.abort();
-        c.chart.destroy();
-        c.chart.el.remove();
-        charts.delete(k);
-      }
-    for (const k of selected) {
-      let c = charts.get(k);
-      if (!c) {
-        const ctl2 = new AbortController();
-        const have = refs.filter((_, i) => runs[i].data.metrics?.some((m) => m.key === k));
-        c = { chart: runsChart(k, have, x, ctl2.signal), ctl: ctl2 };
-        charts.set(k, c);
-      }
-      grid.append(c.chart.el);
-    }
+    grid.show(selected);
   }
   sync();
 
@@ -201,7 +185,7 @@ export async function compareView(_p: Record<string, string>, query: URLSearchPa
       ? h("div", { class: "page" },
           h("div", { class: "toolbar" }, h("label", null, "X axis ", xSel)),
           picker,
-          grid)
+          grid.el)
       : notice("info", "These runs have no metrics to chart."),
   );
   return {
@@ -209,10 +193,7 @@ export async function compareView(_p: Record<string, string>, query: URLSearchPa
     title: `Compare ${runs.length} runs`,
     destroy() {
       ctl.abort();
-      for (const c of charts.values()) {
-        c.ctl.abort();
-        c.chart.destroy();
-      }
+      grid.destroy();
     },
   };
 }

@@ -8,7 +8,7 @@
 import * as api from "../api";
 import { h, clear, fmtTime, fmtDuration, fmtNumber, notice } from "../dom";
 import { View, replaceQuery, href, seg, current } from "../router";
-import { MetricChart, X_AXES, XAxis, parseXAxis, runsChart, colorOf } from "../chart";
+import { ChartGrid, X_AXES, XAxis, parseXAxis, runsChart, colorOf } from "../chart";
 import { artifactBrowser, ArtifactBrowser } from "../artifacts";
 
 export interface KV {
@@ -240,8 +240,7 @@ function chartsTab(run: Run, query: URLSearchParams, setQuery: SetQuery): Charts
   const asked = query.get("metrics");
   let selected = asked !== null ? asked.split(",").filter((k) => known.has(k)) : keys.slice(0, 6);
   let x: XAxis = parseXAxis(query.get("x"));
-  const charts = new Map<string, { chart: MetricChart; ctl: AbortController }>();
-  const grid = h("div", { class: "chart-grid" });
+  const charts = new ChartGrid((k, signal) => runsChart(k, [ref], x, signal));
   const ref = {
     id: run.info.run_id,
     label: runName(run),
@@ -276,29 +275,14 @@ function chartsTab(run: Run, query: URLSearchParams, setQuery: SetQuery): Charts
   xSel.addEventListener("change", () => {
     x = parseXAxis(xSel.value);
     setQuery({ x: x === "step" ? "" : x });
-    for (const { chart } of charts.values()) chart.setX(x);
+    charts.setX(x);
   });
   const empty = h("p", { class: "muted" }, "Choose metrics to chart.");
 
   function sync(): void {
     setQuery({ metrics: selected.join(","), tab: "charts" });
     for (const [k, b] of boxes) b.checked = selected.includes(k);
-    for (const [k, c] of charts)
-      if (!selected.includes(k)) {
-        c.ctl.abort();
-        c.chart.destroy();
-        c.chart.el.remove();
-        charts.delete(k);
-      }
-    for (const k of selected) {
-      let c = charts.get(k);
-      if (!c) {
-        const ctl = new AbortController();
-        c = { chart: runsChart(k, [ref], x, ctl.signal), ctl };
-        charts.set(k, c);
-      }
-      grid.append(c.chart.el); // in the picker's order
-    }
+    charts.show(selected); // in the picker's order
     empty.hidden = selected.length > 0;
   }
 
@@ -306,7 +290,7 @@ function chartsTab(run: Run, query: URLSearchParams, setQuery: SetQuery): Charts
     h("div", { class: "toolbar" }, h("label", null, "X axis ", xSel), h("span", { class: "spacer" }), keys.length > 12 ? filter : null, none),
     picker,
     empty,
-    grid,
+    charts.el,
   );
   sync();
   return {
@@ -316,10 +300,7 @@ function chartsTab(run: Run, query: URLSearchParams, setQuery: SetQuery): Charts
       sync();
     },
     destroy() {
-      for (const c of charts.values()) {
-        c.ctl.abort();
-        c.chart.destroy();
-      }
+      charts.destroy();
     },
   };
 }
