@@ -5,7 +5,7 @@
 // Screenshots go to build/ui-test/screenshots/ (kept as test artefacts).
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
-import { mkdtempSync, mkdirSync, rmSync, readFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, openSync, rmSync, readFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -36,7 +36,6 @@ export async function startKeel({ args = [], env = {} } = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), "keel-ui-"));
   const port = await freePort();
   const stderrPath = path.join(dir, "stderr.log");
-  const { openSync } = await import("node:fs");
   const errFd = openSync(stderrPath, "w");
   const proc = spawn(
     KEEL_BIN,
