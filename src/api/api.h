@@ -72,16 +72,18 @@ struct api_route {
 
 /* Answers {root_uri, files} for the artifacts under `path` (already
  * checked, may be NULL) of the artifact root `root_uri`. */
-/* MLflow's _guess_mime_type for an artifact's name: text-like names are
- * text/plain (never text/html), then the usual types, else binary. */
-const char *api_guess_mime_type(const char *path);
+enum keel_err api_write_artifact_listing(struct api_call *c, const char *root_uri,
+                                         const char *path);
+/* Starts the answer of one artifact file as MLflow sends it: 200, the type
+ * guessed from its name (MLflow's _guess_mime_type; text-like names as
+ * text/plain), an attachment -- never a page of keel's origin -- and no
+ * sniffing; the caller sets the body. */
+void api_artifact_answer(struct api_call *c, const char *path);
 struct keel_artifact;
 /* Answers with the stored artifact `path` (its index entry `a`) from the
  * blob store, Range honoured: the proxy's download and /get-artifact. */
 enum keel_err api_send_stored_artifact(struct api_call *c, const char *path,
                                        const struct keel_artifact *a);
-enum keel_err api_write_artifact_listing(struct api_call *c, const char *root_uri,
-                                         const char *path);
 
 /* A wildcard route's handler that finds its path is not one MLflow routes:
  * answered with the same HTML 404 page as an unknown path. */

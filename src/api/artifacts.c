@@ -105,15 +105,7 @@ static enum keel_err send_local(struct api_call *c, const char *uri, const char 
         return keel_fail(c->ctx, KEEL_E_NOT_FOUND, "No such artifact: '%s'", path);
     }
     struct http_response *r = c->resp;
-    kbuf_reset(&r->body);
-    r->status = 200;
-    r->content_type = api_guess_mime_type(path);
-    /* as MLflow sends artifacts: attachments, never pages of keel's origin */
-    const char *base = strrchr(path, '/');
-    http_response_header(r, "Content-Disposition",
-                         karena_sprintf(c->ctx->arena, "attachment; filename=%s",
-                                        base ? base + 1 : path));
-    http_response_header(r, "X-Content-Type-Options", "nosniff");
+    api_artifact_answer(c, path);
     r->fd = fd;
     r->fd_offset = 0;
     r->fd_len = (uint64_t)st.st_size;

@@ -32,7 +32,7 @@ static enum keel_err serving_disabled(struct api_call *c)
 
 /* MLflow's _guess_mime_type: text-like names are text/plain, then the usual
  * types by extension, else binary. */
-const char *api_guess_mime_type(const char *path)
+static const char *guess_mime_type(const char *path)
 {
     static const char *const text_ext[] = {
         "txt", "log", "err", "cfg", "conf", "cnf", "cf", "ini", "properties", "prop",
@@ -188,6 +188,20 @@ static enum keel_err h_download(struct api_call *c)
     return api_send_stored_artifact(c, path, &a);
 }
 
+void api_artifact_answer(struct api_call *c, const char *path)
+{
+    struct http_response *r = c->resp;
+    const char *base = strrchr(path, '/');
+    kbuf_reset(&r->body);
+    r->status = 200;
+    r->content_type = guess_mime_type(path);
+    r->n_headers = 0;
+    http_response_header(r, "Content-Disposition",
+                         karena_sprintf(c->ctx->arena, "attachment; filename=%s",
+                                        base ? base + 1 : path));
+    http_response_header(r, "X-Content-Type-Options", "nosniff");
+}
+
 /* Sends the stored artifact at `path` (under the artifact destination) from
  * the blob store: plain blobs from their file, sealed ones decrypted as they
  * go; a Range header is honoured. */
@@ -202,15 +216,7 @@ enum keel_err api_send_stored_artifact(struct api_call *c, const char *path,
                    ? keel_fail(c->ctx, KEEL_E_INTERNAL, "the content of %s is missing", path)
                    : e;
     struct http_response *r = c->resp;
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    kbuf_reset(&r->body);
-    r->status = 200;
-    r->content_type = api_guess_mime_type(path);
-    r->n_headers = 0;
-    http_response_header(r, "Content-Disposition",
-                         karena_sprintf(c->ctx->arena, "attachment; filename=%s", base));
-    http_response_header(r, "X-Content-Type-Options", "nosniff");
+    api_artifact_answer(c, path);
     http_response_header(r, "Accept-Ranges", "bytes");
     uint64_t from = 0, len = size;
     const char *range = http_header(c->req, "Range");

@@ -195,7 +195,6 @@ static void response_free(struct http_response *r)
     r->source_read = NULL;
 }
 
-/* Does Accept-Encoding admit gzip? (a "gzip;q=0" refuses it) */
 /* The q-value of one Accept-Encoding element from just after its coding
  * (";q=0.5", none: 1); -1 when it is not a q-value. */
 static double element_q(const char *p)

@@ -207,6 +207,7 @@ def test_get_artifact_reads_a_local_artifact_root(start_keel, tmp_path):
     assert r.status_code == 200 and r.text == "trained on march data\n"
     assert r.headers["Content-Type"] == "text/plain"
     assert r.headers["Content-Disposition"] == "attachment; filename=notes.txt"
+    assert r.headers["X-Content-Type-Options"] == "nosniff"  # once
     r = requests.get(server.url + "/get-artifact", params={"run_uuid": info["run_id"],
                                                            "path": "sub/link.txt"})
     assert r.status_code == 404  # links out of the run's directory are not followed
