@@ -8,7 +8,7 @@
 #   make ui-test    the web UI's tests in headless Chromium (part of check)
 
 CC      ?= cc
-PKGS    := libmicrohttpd sqlite3 libcrypto yaml-0.1 xgboost libcurl zlib libdeflate
+PKGS    := libmicrohttpd sqlite3 libcrypto yaml-0.1 xgboost libcurl zlib libdeflate libisal
 CSTD    := -std=c17 -D_GNU_SOURCE
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wno-format-nonliteral -Wvla -Wpointer-arith

@@ -5,7 +5,7 @@
 set -eu
 
 PKGS="build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev
-libcmocka-dev libyaml-dev libxgboost-dev libcurl4-openssl-dev zlib1g-dev libdeflate-dev python3 python3-pytest python3-requests wrk sqlite3
+libcmocka-dev libyaml-dev libxgboost-dev libcurl4-openssl-dev zlib1g-dev libdeflate-dev libisal-dev python3 python3-pytest python3-requests wrk sqlite3
 chromium"
 
 missing=""

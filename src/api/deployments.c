@@ -413,10 +413,16 @@ static void log_prediction(struct keel_app *app, const struct deploy_state *st,
         kbuf_add(b, t->prefix.data + 1, t->prefix.len - 1);
         kbuf_adds(b, ",\"data\":");
         jw_arr(&w);
+        /* each input as the client wrote it where that is its value (copying
+         * the text is a tenth of printing the double), else printed */
         for (size_t r = 0; cap->x && r < cap->rows; r++) {
             jw_arr(&w);
-            for (size_t c = 0; c < cap->cols; c++)
-                jw_double_fast(&w, cap->x[r * cap->cols + c]);
+            for (size_t c = 0, at = r * cap->cols; c < cap->cols; c++, at++) {
+                if (cap->text && cap->text[at].s)
+                    jw_raw(&w, cap->text[at].s, cap->text[at].n);
+                else
+                    jw_double_fast(&w, cap->x[at]);
+            }
             jw_arr_end(&w);
         }
         jw_arr_end(&w);
@@ -539,7 +545,9 @@ bool api_deployment_scoring(struct keel_app *app, struct keel_ctx *ctx,
     void *batch_arg = st.batcher;
     struct scoring_target t = {.model = m, .name = st.name, .version = st.model_version,
                                .mlflow_version = keel_model_mlflow_version(m),
-                               .limits = {.max_rows = DEPLOY_MAX_ROWS}, .capture = &cap,
+                               .limits = {.max_rows = DEPLOY_MAX_ROWS,
+                                          .keep_text = app->predlog && st.log != DEPLOY_LOG_OFF},
+                               .capture = &cap,
                                .predict = batch_arg ? batched_predict : NULL,
                                .predict_arg = batch_arg};
     char *request_id = karena_alloc(ctx->arena, 33);

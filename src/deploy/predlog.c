@@ -28,7 +28,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <libdeflate.h>
+#include <isa-l/igzip_lib.h>
 #include <zlib.h>
 
 #include <openssl/crypto.h>
@@ -112,9 +112,10 @@ struct predlog {
     struct keel_key *key; /* seal segments under it; NULL: plain */
     unsigned char *sealbuf; /* a sealed member (the writer's) */
     size_t sealbuf_cap;
-    struct libdeflate_compressor *gz; /* the writer's, with its buffers: */
-    char *in, *out;                   /* a member's input (MEMBER_INPUT and one
-                                         record at most) and its bound */
+    struct isal_zstream *gz; /* the writer's compressor, with its buffers: */
+    unsigned char *gz_level; /* igzip level 1's work area */
+    char *in, *out;          /* a member's input (MEMBER_INPUT and one record
+                                at most) and room for its output */
     size_t in_cap, out_cap;
 };
 
@@ -244,16 +245,47 @@ static bool reserve(char **buf, size_t *cap, size_t need)
     return true;
 }
 
+/* A member's compressed size at most: igzip falls back to stored blocks (5
+ * bytes per 64 KiB) when compressing does not pay, plus the gzip frame. */
+static size_t member_bound(size_t in_len)
+{
+    return in_len + in_len / 8 + 1024;
+}
+
+/* in[0..in_len) as one gzip member into out (room for member_bound); its
+ * length, 0 when it did not fit. igzip level 1 (ISA-L): ordinary gzip that
+ * every reader takes, at a fifteenth of libdeflate's level-1 time on these
+ * records (docs/decisions/0012). */
+static size_t gzip_member(struct predlog *l, const char *in, size_t in_len, unsigned char *out,
+                          size_t cap)
+{
+    struct isal_zstream *z = l->gz;
+    isal_deflate_init(z);
+    z->gzip_flag = IGZIP_GZIP;
+    z->level = 1;
+    z->level_buf = l->gz_level;
+    z->level_buf_size = ISAL_DEF_LVL1_DEFAULT;
+    z->end_of_stream = 1;
+    z->flush = NO_FLUSH;
+    z->next_in = (uint8_t *)in;
+    z->avail_in = (uint32_t)in_len;
+    z->next_out = out;
+    z->avail_out = (uint32_t)cap;
+    if (isal_deflate(z) != COMP_OK || z->avail_in || z->internal_state.state != ZSTATE_END)
+        return 0;
+    return z->total_out;
+}
+
 /* Records recs[0..n) of one partition, each followed by a line end, as one
- * gzip member (libdeflate, level 1: compressing is most of what a record
- * costs, and libdeflate does it in half zlib's time); fsync'd when sync. */
+ * gzip member (compressing is most of what the writer spends on a record);
+ * fsync'd when sync. */
 static bool write_member(struct predlog *l, struct segment *s, struct rec **recs, size_t n,
                          bool sync)
 {
     size_t in_len = 0;
     for (size_t i = 0; i < n; i++)
         in_len += recs[i]->len + 1;
-    size_t cap = libdeflate_gzip_compress_bound(l->gz, in_len);
+    size_t cap = member_bound(in_len);
     /* the member's input and output buffers are the writer's, kept between
      * members: allocating a megabyte twice per member was a visible cost */
     bool ok = reserve(&l->in, &l->in_cap, in_len) && reserve(&l->out, &l->out_cap, cap);
@@ -267,7 +299,7 @@ static bool write_member(struct predlog *l, struct segment *s, struct rec **recs
             p += recs[i]->len;
             *p++ = '\n';
         }
-        len = libdeflate_gzip_compress(l->gz, in, in_len, out, cap);
+        len = gzip_member(l, in, in_len, out, cap);
         ok = len > 0;
     }
     if (ok && l->key) { /* the member, sealed as the segment's next record */
@@ -505,7 +537,11 @@ enum keel_err predlog_open(struct predlog **out, const struct predlog_config *cf
         free(l);
         return keel_fail(ctx, KEEL_E_IO, "cannot create %s: %s", cfg->dir, strerror(errno));
     }
-    if (!(l->gz = libdeflate_alloc_compressor(1))) {
+    l->gz = malloc(sizeof *l->gz);
+    l->gz_level = malloc(ISAL_DEF_LVL1_DEFAULT);
+    if (!l->gz || !l->gz_level) {
+        free(l->gz);
+        free(l->gz_level);
         free(l->key);
         free(l);
         return keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
@@ -514,7 +550,8 @@ enum keel_err predlog_open(struct predlog **out, const struct predlog_config *cf
     keel_cond_init_monotonic(&l->work_cv); /* the linger: immune to wall-clock steps */
     pthread_cond_init(&l->done_cv, NULL);
     if (pthread_create(&l->writer, NULL, writer_main, l) != 0) {
-        libdeflate_free_compressor(l->gz);
+        free(l->gz);
+        free(l->gz_level);
         free(l->key);
         free(l);
         return keel_fail(ctx, KEEL_E_NOMEM, "cannot start the prediction log writer");
@@ -537,7 +574,8 @@ void predlog_close(struct predlog *l)
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->work_cv);
     pthread_cond_destroy(&l->done_cv);
-    libdeflate_free_compressor(l->gz);
+    free(l->gz);
+    free(l->gz_level);
     free(l->in);
     free(l->spool.buf);
     free(l->spare.buf);

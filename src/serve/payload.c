@@ -461,6 +461,7 @@ struct frame {
     long *map;               /* input column -> matrix column, -1 = not used */
     size_t n_names, cap_names;
     double *x;
+    struct payload_text *text; /* beside x when lim->keep_text */
     size_t rows, cap_rows;
     struct cell_err err;
     unsigned *hash;          /* signature name -> index + 1, open addressing */
@@ -585,10 +586,20 @@ static enum keel_err frame_row(struct frame *f, size_t r, struct keel_ctx *ctx)
         if (!x)
             return keel_fail(ctx, KEEL_E_NOMEM, "The request is too large to score.");
         f->x = x;
+        if (f->lim->keep_text) {
+            struct payload_text *t =
+                karena_realloc(f->a, f->text, f->cap_rows * f->out_cols * sizeof *t,
+                               (cap * f->out_cols + 1) * sizeof *t);
+            if (!t)
+                return keel_fail(ctx, KEEL_E_NOMEM, "The request is too large to score.");
+            f->text = t;
+        }
         f->cap_rows = cap;
     }
     for (size_t c = 0; c < f->out_cols; c++)
         f->x[r * f->out_cols + c] = NAN;
+    if (f->text)
+        memset(&f->text[r * f->out_cols], 0, f->out_cols * sizeof *f->text);
     if (r + 1 > f->rows)
         f->rows = r + 1;
     return KEEL_OK;
@@ -604,8 +615,15 @@ static void frame_json_cell(struct frame *f, size_t r, long in_col, const struct
     long col = f->map[in_col];
     if (col < 0)
         return;
-    json_cell(v, col_type(f, col), &f->x[r * f->out_cols + (size_t)col], &f->err, (size_t)col,
-              f->a);
+    enum keel_dtype t = col_type(f, col);
+    size_t at = r * f->out_cols + (size_t)col;
+    if (!json_cell(v, t, &f->x[at], &f->err, (size_t)col, f->a) || !f->text || !v->lit_len)
+        return;
+    /* the text is the value only where the cell's double is the number itself:
+     * a real truncated into an integer column, or an integer a double cannot
+     * hold, are printed from what the model was given */
+    if (v->type == J_REAL ? !int_type(t) : v->u.i >= -(1LL << 53) && v->u.i <= (1LL << 53))
+        f->text[at] = (struct payload_text){.s = v->lit, .n = v->lit_len};
 }
 
 static enum keel_err csv_fail(struct keel_ctx *ctx, const char *why);
@@ -695,6 +713,7 @@ static enum keel_err frame_finish(struct frame *f, struct payload_frame *out,
     out->rows = f->rows;
     out->cols = f->out_cols;
     out->x = f->x ? f->x : karena_calloc(f->a, 1, sizeof *out->x);
+    out->text = f->text;
     return out->x ? KEEL_OK : keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
 }
 
@@ -961,6 +980,8 @@ static bool plain_row(struct frame *f, const long *cols, size_t width, const cha
     double *row = f->x + r * f->out_cols;
     for (size_t c = 0; c < f->out_cols; c++)
         row[c] = NAN;
+    if (f->text) /* CSV cells keep no text: printed from the doubles */
+        memset(&f->text[r * f->out_cols], 0, f->out_cols * sizeof *f->text);
     const char *end = p + n;
     for (size_t c = 0; c < width; c++) {
         long col = f->map[cols[c]];

@@ -16,6 +16,7 @@
 #ifndef KEEL_PAYLOAD_H
 #define KEEL_PAYLOAD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "model/model.h"
@@ -26,10 +27,20 @@ enum payload_format {
     PAYLOAD_CSV,  /* text/csv */
 };
 
+/* A cell as the client wrote it: a JSON number whose value is exactly the
+ * cell's double. s is NULL when there is none to copy (CSV, strings,
+ * booleans, nulls, integers past 2^53, reals in integer columns): the double
+ * is then printed. */
+struct payload_text {
+    const char *s; /* into the request body */
+    size_t n;
+};
+
 /* rows x cols doubles, row-major, in signature order; NaN = null/missing. */
 struct payload_frame {
     size_t rows, cols;
-    double *x; /* from ctx->arena */
+    double *x;                       /* from ctx->arena */
+    const struct payload_text *text; /* rows x cols, when asked for; else NULL */
 };
 
 /* MLflow's paragraph for clients still speaking the 1.x scoring protocol,
@@ -38,6 +49,7 @@ extern const char payload_protocol_change_info[];
 
 struct payload_limits {
     size_t max_rows; /* more rows -> KEEL_E_TOO_LARGE */
+    bool keep_text;  /* fill payload_frame.text (the prediction log copies numbers from it) */
 };
 
 /*

@@ -221,6 +221,7 @@ static void invocations(const struct scoring_target *t, struct keel_ctx *ctx,
     }
     if (t->capture) {
         t->capture->x = frame.x;
+        t->capture->text = frame.text;
         t->capture->rows = frame.rows;
         t->capture->cols = frame.cols;
     }

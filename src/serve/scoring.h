@@ -27,6 +27,7 @@
 struct scoring_capture {
     bool scored;               /* a scoring request (not /ping, metadata, ...) */
     const double *x;           /* the decoded inputs, rows x cols, when decoded */
+    const struct payload_text *text; /* their text, when kept (limits.keep_text), or NULL */
     size_t rows, cols;
     struct keel_prediction pred; /* when scored */
     bool predicted;

@@ -329,7 +329,9 @@ static const unsigned char *parse_number(struct jp *j, const unsigned char *p, s
         if (eneg)
             ex = -ex;
     }
-    out->n = 0;
+    size_t lit_len = (size_t)(p - start);
+    out->lit = lit_len <= JP_LIT_MAX ? (const char *)start : NULL;
+    out->lit_len = out->lit ? (uint32_t)lit_len : 0;
     if (whole && exact && m <= (uint64_t)INT64_MAX + neg) {
         out->type = J_INT;
         out->u.i = !neg ? (int64_t)m : m == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)m;
@@ -520,6 +522,7 @@ static const unsigned char *parse_value(struct jp *j, const unsigned char *p, st
     p = skip_ws(p, j->end);
     if (p == j->end)
         return fail(j, "unexpected end of input");
+    out->lit_len = 0; /* a number sets its own */
     switch (*p) {
     case '"':
         out->type = J_STRING;
@@ -623,6 +626,7 @@ struct jval *jv_new_string(struct karena *a, const char *s, size_t n)
         memcpy(d, s, n);
     d[n] = '\0';
     v->type = J_STRING;
+    v->lit_len = 0;
     v->n = n;
     v->u.s = d;
     return v;

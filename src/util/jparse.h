@@ -9,7 +9,9 @@
  *
  * Strings are NUL-terminated UTF-8 with their length; input that is not
  * valid UTF-8, or that holds \u0000, is rejected. Numbers without a fraction
- * or exponent that fit in int64 are J_INT, every other number J_REAL.
+ * or exponent that fit in int64 are J_INT, every other number J_REAL; each
+ * keeps a view of its text too (`lit`), so a number can be copied out as the
+ * client wrote it instead of printed again (the prediction log does).
  */
 #ifndef KEEL_JPARSE_H
 #define KEEL_JPARSE_H
@@ -21,6 +23,7 @@
 struct karena;
 
 #define JP_MAX_DEPTH 128
+#define JP_LIT_MAX 4096 /* the longest number whose text a jval keeps */
 
 enum jtype { J_NULL, J_FALSE, J_TRUE, J_INT, J_REAL, J_STRING, J_ARRAY, J_OBJECT };
 
@@ -28,7 +31,13 @@ struct jmember;
 
 struct jval {
     enum jtype type;
-    size_t n; /* J_STRING: bytes; J_ARRAY: items; J_OBJECT: members */
+    uint32_t lit_len; /* J_INT, J_REAL: bytes of `lit` (0: not kept) */
+    union {
+        size_t n;        /* J_STRING: bytes; J_ARRAY: items; J_OBJECT: members */
+        const char *lit; /* J_INT, J_REAL: the number as written in the parsed text, a
+                          * valid JSON number that reads back as the value; NULL when
+                          * not kept (longer than JP_LIT_MAX) */
+    };
     union {
         int64_t i;
         double d;

@@ -142,6 +142,44 @@ static void test_reals(void **state)
         check_real_strtod(hard[i]);
 }
 
+/* Every number keeps a view of its text, exactly as written; other values
+ * and numbers longer than JP_LIT_MAX keep none. */
+static void test_number_literals(void **state)
+{
+    (void)state;
+    static const char text[] = "[1.50, -0 ,12345678901234567890, 1E+2,\"7\", true, {\"k\": -3}]";
+    const char *err = NULL;
+    const struct jval *v = jp_parse(arena, text, sizeof text - 1, &err);
+    assert_non_null(v);
+    static const char *const want[] = {"1.50", "-0", "12345678901234567890", "1E+2"};
+    for (size_t i = 0; i < 4; i++) {
+        const struct jval *it = jv_at(v, i);
+        assert_non_null(it->lit);
+        assert_int_equal(it->lit_len, strlen(want[i]));
+        assert_memory_equal(it->lit, want[i], it->lit_len);
+        assert_true(it->lit >= text && it->lit + it->lit_len <= text + sizeof text - 1);
+    }
+    assert_int_equal(jv_at(v, 4)->lit_len, 0);
+    assert_int_equal(jv_at(v, 5)->lit_len, 0);
+    const struct jval *k = jv_get(jv_at(v, 6), "k");
+    assert_int_equal(k->lit_len, 2);
+    assert_memory_equal(k->lit, "-3", 2);
+    /* past the limit: the value is read, its text not kept */
+    size_t n = JP_LIT_MAX + 3;
+    char *big = malloc(n + 1);
+    assert_non_null(big);
+    big[0] = '0';
+    big[1] = '.';
+    memset(big + 2, '1', n - 2);
+    big[n] = '\0';
+    const struct jval *b = jp_parse(arena, big, n, &err);
+    assert_non_null(b);
+    assert_int_equal(b->type, J_REAL);
+    assert_null(b->lit);
+    assert_int_equal(b->lit_len, 0);
+    free(big);
+}
+
 static void test_strings(void **state)
 {
     (void)state;
@@ -713,6 +751,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_depth_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_arena_ceiling, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_string, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_number_literals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agrees_with_jansson, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mutations_agree_with_jansson, setup, teardown),
     };

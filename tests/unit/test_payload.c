@@ -29,6 +29,7 @@
 #include "model/model.h"
 #include "serve/payload.h"
 #include "util/arena.h"
+#include "util/buf.h"
 #include "util/err.h"
 #include "util/jparse.h"
 
@@ -811,6 +812,64 @@ static void test_integer_columns(void **state)
     expect_frame(CSV, "x,i,n\n0.5,2,3\n", &sig, 1, (double[]){3, 2, 0.5});
 }
 
+/* With keep_text, a cell keeps the client's text exactly where that text is
+ * the cell's value; otherwise (and for CSV, and without keep_text) none. */
+static void test_number_text(void **state)
+{
+    (void)state;
+    struct keel_colspec cs[] = {
+        {.name = "n", .type = KEEL_DT_LONG, .required = 1},
+        {.name = "x", .type = KEEL_DT_DOUBLE, .required = 1},
+    };
+    struct keel_signature sig = {.has_inputs = 1, .inputs = cs, .n_inputs = 2};
+    static const char body[] = "{\"dataframe_split\": {\"columns\": [\"x\", \"n\"], \"data\": "
+                               "[[0.10, 3], [1e2, 1.9], [\"2.5\", 9007199254740993], "
+                               "[null, true], [-0.0, -9007199254740992]]}}";
+    struct payload_limits lim = {.max_rows = MANY_ROWS, .keep_text = true};
+    struct payload_frame f;
+    ctx = (struct keel_ctx){.arena = arena};
+    assert_int_equal(payload_decode(PAYLOAD_JSON, body, sizeof body - 1, &sig, 2, &lim, &f, &ctx),
+                     KEEL_OK);
+    assert_int_equal(f.rows, 5);
+    assert_non_null(f.text);
+    /* signature order: n, x */
+    static const char *const want[] = {"3", "0.10", NULL, "1e2", NULL, NULL,
+                                       NULL, NULL, "-9007199254740992", "-0.0"};
+    for (size_t i = 0; i < 10; i++) {
+        if (!want[i]) {
+            assert_null(f.text[i].s);
+            continue;
+        }
+        assert_non_null(f.text[i].s);
+        assert_int_equal(f.text[i].n, strlen(want[i]));
+        assert_memory_equal(f.text[i].s, want[i], f.text[i].n);
+        assert_true(f.text[i].s > body && f.text[i].s < body + sizeof body);
+        /* the text reads back as the cell's value, bit for bit */
+        char tmp[32];
+        snprintf(tmp, sizeof tmp, "%.*s", (int)f.text[i].n, f.text[i].s);
+        double d = strtod(tmp, NULL);
+        assert_memory_equal(&d, &f.x[i], sizeof d);
+    }
+    lim.keep_text = false;
+    assert_int_equal(payload_decode(PAYLOAD_JSON, body, sizeof body - 1, &sig, 2, &lim, &f, &ctx),
+                     KEEL_OK);
+    assert_null(f.text);
+    lim.keep_text = true;
+    /* enough rows for the plain-row reader to take most of them */
+    struct kbuf csv;
+    kbuf_init(&csv, 1u << 20);
+    kbuf_adds(&csv, "x,n\n");
+    for (int r = 0; r < 100; r++)
+        kbuf_printf(&csv, "0.%d,%d\n", r, r);
+    /* rows the plain reader takes get no text either (none left from before) */
+    assert_int_equal(payload_decode(PAYLOAD_CSV, csv.data, csv.len, &sig, 2, &lim, &f, &ctx),
+                     KEEL_OK);
+    assert_int_equal(f.rows, 100);
+    for (size_t i = 0; i < 200; i++)
+        assert_null(f.text[i].s);
+    kbuf_free(&csv);
+}
+
 /* A missing integer cell is refused as an explicit null is: a record
  * without the key (pandas builds the column [1.0, NaN] and astype raises
  * IntCastingNaNError), and in CSV an empty cell, an NA spelling or a short
@@ -1177,6 +1236,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_regression_no_signature_named_columns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_regression_instances_different_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_csv_plain_rows_match_generic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_number_text, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
