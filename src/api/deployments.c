@@ -10,6 +10,7 @@
  * request id (X-Request-Id), under which the prediction log keeps it.
  */
 #include <ctype.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -387,6 +388,47 @@ static struct record_tls *record_tls(const struct deploy_state *st, const struct
     return t;
 }
 
+/* The inputs as rows of numbers: each as the client wrote it where that is
+ * its value (copying the text is a tenth of printing the double), else
+ * printed (null for NaN, a missing value). Written straight into b, a row's
+ * room reserved at once: this runs for every cell of every logged request. */
+static void put_inputs(struct kbuf *b, const struct scoring_capture *cap)
+{
+    enum { PRINTED_MAX = 40 }; /* json_format_double's room, NUL included */
+    kbuf_addc(b, '[');
+    for (size_t r = 0; cap->x && r < cap->rows; r++) {
+        const struct payload_text *text = cap->text ? cap->text + r * cap->cols : NULL;
+        const double *x = cap->x + r * cap->cols;
+        size_t need = 3;
+        for (size_t c = 0; c < cap->cols; c++)
+            need += 1 + (text && text[c].s ? text[c].n : PRINTED_MAX);
+        if (kbuf_reserve(b, need) != KEEL_OK)
+            return; /* the buffer's error stays: the record is not logged */
+        char *p = b->data + b->len;
+        if (r)
+            *p++ = ',';
+        *p++ = '[';
+        for (size_t c = 0; c < cap->cols; c++) {
+            if (c)
+                *p++ = ',';
+            if (text && text[c].s) {
+                memcpy(p, text[c].s, text[c].n);
+                p += text[c].n;
+            } else if (isfinite(x[c])) {
+                json_format_double(x[c], p, PRINTED_MAX);
+                p += strlen(p);
+            } else {
+                memcpy(p, "null", 4);
+                p += 4;
+            }
+        }
+        *p++ = ']';
+        *p = '\0';
+        b->len = (size_t)(p - b->data);
+    }
+    kbuf_addc(b, ']');
+}
+
 /* One record of the prediction log for a scored request; in `required`
  * mode a record that cannot be made durable turns the answer into an error. */
 static void log_prediction(struct keel_app *app, const struct deploy_state *st,
@@ -412,20 +454,7 @@ static void log_prediction(struct keel_app *app, const struct deploy_state *st,
         kbuf_addc(b, ',');
         kbuf_add(b, t->prefix.data + 1, t->prefix.len - 1);
         kbuf_adds(b, ",\"data\":");
-        jw_arr(&w);
-        /* each input as the client wrote it where that is its value (copying
-         * the text is a tenth of printing the double), else printed */
-        for (size_t r = 0; cap->x && r < cap->rows; r++) {
-            jw_arr(&w);
-            for (size_t c = 0, at = r * cap->cols; c < cap->cols; c++, at++) {
-                if (cap->text && cap->text[at].s)
-                    jw_raw(&w, cap->text[at].s, cap->text[at].n);
-                else
-                    jw_double_fast(&w, cap->x[at]);
-            }
-            jw_arr_end(&w);
-        }
-        jw_arr_end(&w);
+        put_inputs(b, cap);
         kbuf_adds(b, "},\"outputs\":");
         jw_init(&w, b);
         jw_arr(&w);

@@ -329,23 +329,28 @@ def test_logged_inputs_are_the_numbers_as_sent(tmp_path):
                                "prediction_log": "required"}))
         body = ('{"dataframe_split": {"columns": ["petal width (cm)", "sepal length (cm)", '
                 '"sepal width (cm)", "petal length (cm)"], '
-                '"data": [[0.20, 5.1e0, "3.50", 1.4], [1.8E+0, 6.3, 3, -0.0]]}}')
+                '"data": [[0.20, 5.1e0, "3.50", 1.4], [1.8E+0, 6.3, 3, -0.0], '
+                '[null, 1, 2, 3]]}}')
         r = requests.post(f"{server.url}/deployments/iris/invocations", data=body,
                           headers={"Content-Type": "application/json"})
         assert r.status_code == 200, r.text
         same = requests.post(f"{server.url}/deployments/iris/invocations", json={
             "dataframe_split": {"columns": ["sepal length (cm)", "sepal width (cm)",
                                             "petal length (cm)", "petal width (cm)"],
-                                "data": [[5.1, 3.5, 1.4, 0.2], [6.3, 3.0, -0.0, 1.8]]}})
+                                "data": [[5.1, 3.5, 1.4, 0.2], [6.3, 3.0, -0.0, 1.8],
+                                         [1, 2, 3, None]]}})
         assert r.json() == same.json()
         parts = sorted((tmp_path / "data" / "predictions").glob("deployment=iris/date=*/*.gz"))
         lines = [x for p in parts for x in gzip.open(p, "rt")]
         first = [x for x in lines if r.headers["X-Request-Id"] in x]
         assert len(first) == 1
-        # signature order; the string "3.50" became 3.5 and is printed as such
-        assert '"data":[[5.1e0,3.5,1.4,0.20],[6.3,3,-0.0,1.8E+0]]' in first[0], first[0]
+        # signature order; the string "3.50" became 3.5 and is printed as such, a
+        # missing value is null
+        assert ('"data":[[5.1e0,3.5,1.4,0.20],[6.3,3,-0.0,1.8E+0],[1,2,3,null]]'
+                in first[0]), first[0]
         assert json.loads(first[0])["inputs"]["data"] == [[5.1, 3.5, 1.4, 0.2],
-                                                         [6.3, 3.0, -0.0, 1.8]]
+                                                         [6.3, 3.0, -0.0, 1.8],
+                                                         [1, 2, 3, None]]
     finally:
         _shutdown([server])
 
