@@ -5,11 +5,11 @@
 # `keel models serve` on the same model (bench/serve.sh measures that one alone).
 #
 # Environment: KEEL (binary, default build/keel), DURATION (4s a run), CONNS (8),
-# ROUNDS (5: every configuration runs once a round, in turn).
+# ROUNDS (9: every configuration runs once a round, in turn).
 BENCH_NAME=deploy-bench
 . "$(dirname "$0")/lib.sh"
 DURATION=${DURATION:-4s}
-ROUNDS=${ROUNDS:-5}
+ROUNDS=${ROUNDS:-9}
 CONNS=${CONNS:-8}
 
 $PY - "$FIX/golden/xgb-booster-binary/input.csv" "$TMP/split.json" <<'PYEOF'
