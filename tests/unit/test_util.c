@@ -268,6 +268,36 @@ static void test_decimal_parse_matches_strtod(void **state)
             fail_msg("prefix of '%s': used %zu of %d, %.17g != %.17g", line, used, len, pre,
                      want);
     }
+    /* numbers as batch input holds them (short parts, no exponent) with
+     * room after them, so that each is read eight digits at a time: signs,
+     * empty parts and every split of up to 9 + 9 digits, before each kind of
+     * byte that ends a number */
+    static const char *const ends[] = {",", "\n", "\r\n", "\"", " ", ":", "/", "a", "\xc3"};
+    for (int k = 0; k < 300000; k++) {
+        char buf[64];
+        int len = 0, ni = rand() % 10, nf = rand() % 10, dot = rand() % 4 != 0;
+        if (rand() % 4 == 0)
+            buf[len++] = rand() % 2 ? '-' : '+';
+        for (int d = 0; d < ni; d++)
+            buf[len++] = (char)('0' + rand() % 10);
+        if (dot)
+            buf[len++] = '.';
+        for (int d = 0; dot && d < nf; d++)
+            buf[len++] = (char)('0' + rand() % 10);
+        buf[len] = '\0';
+        bool valid = ni > 0 || (dot && nf > 0);
+        char line[96];
+        int ll = snprintf(line, sizeof line, "%s%s0123456789012345678901234", buf, ends[k % 9]);
+        double got = -1, want = strtod(buf, NULL);
+        size_t used = decimal_parse_prefix(line, (size_t)ll, &got);
+        if (!valid) {
+            if (used)
+                fail_msg("'%s' read %zu bytes of no number", line, used);
+            continue;
+        }
+        if (used != (size_t)len || memcmp(&got, &want, sizeof got) != 0)
+            fail_msg("'%s': used %zu of %d, %.17g != %.17g", line, used, len, got, want);
+    }
 }
 
 static uint64_t rng_next(uint64_t *x)
