@@ -60,7 +60,9 @@
 struct chunk {
     uint64_t seq;
     uint64_t first_line;  /* input line of the chunk's first byte */
-    char *data;           /* whole rows */
+    char *mem;            /* the allocation: for CSV the header first, so that a chunk
+                             of plain rows decodes where it lies (make_body) */
+    char *data;           /* whole rows, after the header in mem; 2 bytes of room after len */
     size_t len;
     struct kbuf out, rejects;
     uint64_t rows, rejected;
@@ -120,7 +122,7 @@ static void chunk_free(struct chunk *c)
 {
     if (!c)
         return;
-    free(c->data);
+    free(c->mem);
     kbuf_free(&c->out);
     kbuf_free(&c->rejects);
     free(c);
@@ -206,15 +208,19 @@ static void queue_chunk(struct job *j, struct chunk *c)
 static bool emit_chunk(struct job *j, const char *buf, size_t cut, uint64_t *line)
 {
     struct chunk *c = calloc(1, sizeof *c);
-    char *data = malloc(cut + 1);
-    if (!c || !data) {
+    size_t head = j->o->in_format == BATCH_IN_CSV ? j->header_len : 0;
+    char *mem = malloc(head + cut + 2);
+    if (!c || !mem) {
         free(c);
-        free(data);
+        free(mem);
         job_fail(j, KEEL_E_NOMEM, "out of memory");
         return false;
     }
+    memcpy(mem, j->header, head);
+    char *data = mem + head;
     memcpy(data, buf, cut);
     data[cut] = '\0';
+    c->mem = mem;
     c->data = data;
     c->len = cut;
     c->first_line = *line;
@@ -342,8 +348,17 @@ static struct row *split_rows(const struct chunk *c, bool csv, size_t *n, struct
     struct row *rows = karena_alloc(a, cap * sizeof *rows);
     bool inq = false;
     uint64_t line = c->first_line;
+    /* without a quote in the chunk (JSON lines have none that matter) a row
+     * is one line: found by one memchr, counted without a second */
+    bool quoted = csv && memchr(c->data, '"', c->len);
     while (rows && at < c->len) {
-        size_t end = next_row_end(c->data, at, c->len, csv, &inq);
+        size_t end;
+        if (quoted) {
+            end = next_row_end(c->data, at, c->len, csv, &inq);
+        } else {
+            const char *nl = memchr(c->data + at, '\n', c->len - at);
+            end = nl ? (size_t)(nl - c->data) + 1 : 0;
+        }
         if (!end)
             end = c->len;
         size_t len = end - at;
@@ -365,19 +380,45 @@ static struct row *split_rows(const struct chunk *c, bool csv, size_t *n, struct
             }
             rows[k++] = (struct row){.p = c->data + at, .len = len, .line = line};
         }
-        line += count_lines(c->data + at, end - at);
+        line += quoted ? count_lines(c->data + at, end - at) : c->data[end - 1] == '\n';
         at = end;
     }
     *n = k;
     return rows;
 }
 
-/* One decodable body for rows[0..n). */
-static const char *make_body(const struct job *j, const struct row *rows, size_t n,
-                             size_t *len, struct karena *a)
+/* Whether rows[0..n) are the whole of CSV chunk c, each followed by exactly
+ * one LF (no CR, no blank line between): then the header and the chunk as
+ * they lie in c->mem are the body make_body would write. */
+static bool plain_chunk(const struct chunk *c, const struct row *rows, size_t n)
+{
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (rows[i].p != c->data + at || (at + rows[i].len < c->len &&
+                                          c->data[at + rows[i].len] != '\n'))
+            return false;
+        at += rows[i].len + 1;
+    }
+    return at == c->len || at == c->len + 1; /* the last row may lack its LF */
+}
+
+/* One decodable body for rows[0..n) of chunk c: c's own memory when they
+ * are all of a plain CSV chunk (no copy of megabytes), else a copy. */
+static const char *make_body(const struct job *j, struct chunk *c, const struct row *rows,
+                             size_t n, size_t *len, struct karena *a)
 {
     static const char open[] = "{\"dataframe_records\": [", close[] = "]}";
     bool csv = j->o->in_format == BATCH_IN_CSV;
+    if (csv && n && plain_chunk(c, rows, n)) {
+        if (c->len && c->data[c->len - 1] != '\n') { /* the room after len holds it */
+            c->data[c->len] = '\n';
+            c->data[c->len + 1] = '\0';
+            *len = j->header_len + c->len + 1;
+        } else {
+            *len = j->header_len + c->len;
+        }
+        return c->mem;
+    }
     size_t total = csv ? j->header_len : sizeof open + sizeof close;
     for (size_t i = 0; i < n; i++)
         total += rows[i].len + 1;
@@ -613,7 +654,7 @@ static bool reject(struct job *j, struct chunk *c, const struct row *row, const 
 
 /* Decodes and scores rows[0..n) as one body; false (ctx says why) when any
  * row is refused. */
-static bool score_rows(struct job *j, const struct row *rows, size_t n,
+static bool score_rows(struct job *j, struct chunk *c, const struct row *rows, size_t n,
                        struct keel_prediction *pred, struct keel_ctx *ctx)
 {
     if (j->o->in_format == BATCH_IN_JSONL && n == 1) {
@@ -631,7 +672,7 @@ static bool score_rows(struct job *j, const struct row *rows, size_t n,
         }
     }
     size_t len = 0;
-    const char *body = make_body(j, rows, n, &len, ctx->arena);
+    const char *body = make_body(j, c, rows, n, &len, ctx->arena);
     if (!body) {
         keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
         return false;
@@ -660,7 +701,7 @@ static void score_chunk(struct job *j, struct chunk *c, struct keel_ctx *ctx)
         return;
     }
     struct keel_prediction pred;
-    if (n && score_rows(j, rows, n, &pred, ctx)) {
+    if (n && score_rows(j, c, rows, n, &pred, ctx)) {
         for (size_t r = 0; r < n && format_row(j, c, &rows[r], &pred, r, ctx->arena); r++)
             ;
         return;
@@ -668,7 +709,7 @@ static void score_chunk(struct job *j, struct chunk *c, struct keel_ctx *ctx)
     /* something in the chunk is refused: row by row, to name it */
     for (size_t r = 0; r < n && !job_failed(j); r++) {
         ctx->errmsg = NULL;
-        if (score_rows(j, &rows[r], 1, &pred, ctx)) {
+        if (score_rows(j, c, &rows[r], 1, &pred, ctx)) {
             if (!format_row(j, c, &rows[r], &pred, 0, ctx->arena))
                 return;
         } else if (ctx->err == KEEL_E_NOMEM || ctx->err == KEEL_E_IO) {

@@ -58,9 +58,21 @@ void csv_feed(struct csv_reader *r, const char *buf, size_t len, bool last)
     r->len = len;
     r->pos = 0;
     r->last = last;
+    r->next_quote = r->next_cr = SIZE_MAX;
 }
 
-bool csv_peek_plain(const struct csv_reader *r, const char **line, size_t *len)
+/* Where the next ch is in the piece, from pos (len: none), remembered in
+ * *at until pos passes it. */
+static size_t next_of(const struct csv_reader *r, char ch, size_t *at)
+{
+    if (*at == SIZE_MAX || *at < r->pos) {
+        const char *hit = memchr(r->buf + r->pos, ch, r->len - r->pos);
+        *at = hit ? (size_t)(hit - r->buf) : r->len;
+    }
+    return *at;
+}
+
+bool csv_peek_plain(struct csv_reader *r, const char **line, size_t *len)
 {
     if (r->err || !r->bom_done || r->state != ST_ROW_START || r->pos >= r->len)
         return false;
@@ -72,7 +84,8 @@ bool csv_peek_plain(const struct csv_reader *r, const char **line, size_t *len)
     size_t n = (size_t)(nl - p);
     if (n && p[n - 1] == '\r')
         n--;
-    if (memchr(p, '"', n) || memchr(p, '\r', n) || n > r->max_field)
+    if (next_of(r, '"', &r->next_quote) < r->pos + n || next_of(r, '\r', &r->next_cr) < r->pos + n ||
+        n > r->max_field)
         return false;
     /* the column ceiling, as csv_next() keeps it: n bytes hold at most n + 1
      * fields, so only a line that long is counted */

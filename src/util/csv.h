@@ -95,6 +95,10 @@ struct csv_reader {
     size_t f_seg;       /* where its not-yet-copied bytes start in buf */
     size_t f_end;       /* in state QUOTE: where the quote is in buf */
     size_t f_start;     /* its first byte in scratch, when spilled */
+    /* the fast lane's memory of the piece: the first '"' and CR at or after
+     * where it last looked (len: none; SIZE_MAX, or below pos: look again),
+     * so each is searched for once per stretch, not once per line */
+    size_t next_quote, next_cr;
     uint8_t bom_have;   /* bytes of a possible BOM held back (first piece < 3 bytes) */
     uint8_t bom_buf[3];
     bool bom_done, row_done;
@@ -126,7 +130,7 @@ enum csv_status csv_next(struct csv_reader *r, const struct csv_field **fields, 
  * csv_next() had returned it -- or leaves it to csv_next(). False: read the
  * row with csv_next().
  */
-bool csv_peek_plain(const struct csv_reader *r, const char **line, size_t *len);
+bool csv_peek_plain(struct csv_reader *r, const char **line, size_t *len);
 void csv_skip_plain(struct csv_reader *r, size_t len);
 
 /* Why csv_next() answered CSV_ERROR (CSV_OK otherwise). */
