@@ -127,6 +127,7 @@ struct keel_audit *api_audit_new(struct keel_ctx *ctx, const char *who, const ch
         ok = write_fields(&w, who, action, g, NULL, NULL, outcome, false);
     }
     a->fields = ok ? karena_strndup(ctx->arena, b.data, b.len) : NULL;
+    a->action = action;
     kbuf_free(&b);
     return a->fields ? a : NULL;
 }

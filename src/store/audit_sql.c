@@ -30,6 +30,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "store/migrations.h"
 #include "store/sqlite_int.h"
 #include "store/store.h"
 #include "util/arena.h"
@@ -92,14 +93,18 @@ enum keel_err sql_audit_append(struct dbconn *c, struct keel_ctx *ctx, struct au
     memcpy(record + n, fields + 1, rest + 1);
     if (!chain_hash(tail->hash, record, h))
         return keel_fail(ctx, KEEL_E_INTERNAL, "cannot hash the audit record");
-    sqlite3_stmt *s = db_stmt(c, ctx, "INSERT INTO audit_log(seq, record, prev_hash, hash) "
-                                      "VALUES (?, ?, ?, ?)");
+    sqlite3_stmt *s = db_stmt(c, ctx, "INSERT INTO audit_log(seq, record, prev_hash, hash, action) "
+                                      "VALUES (?, ?, ?, ?, ?)");
     if (!s)
         return ctx->err;
     sqlite3_bind_int64(s, 1, next);
     db_bind_text(s, 2, record);
     sqlite3_bind_blob(s, 3, tail->hash, 32, SQLITE_TRANSIENT);
     sqlite3_bind_blob(s, 4, h, 32, SQLITE_TRANSIENT);
+    if (ctx->audit->action)
+        db_bind_text(s, 5, ctx->audit->action);
+    else
+        sqlite3_bind_null(s, 5);
     if (sqlite3_step(s) != SQLITE_DONE)
         return db_fail(c, ctx, "audit record");
     tail->seq = next;
@@ -292,7 +297,8 @@ enum keel_err store_registry_events(struct store *st, struct keel_ctx *ctx,
     size_t cap = 0;
     struct dbconn *c = store_reader(st);
     enum keel_err e = KEEL_OK;
-    /* a full pass over the log: the history of a model is asked for rarely */
+    /* the registry's records only, by their index (migration 9): not a pass
+     * over every record of the log */
     sqlite3_stmt *s = db_stmt(
         c, ctx,
         "SELECT seq, json_extract(record, '$.time'), json_extract(record, '$.principal'), "
@@ -300,8 +306,8 @@ enum keel_err store_registry_events(struct store *st, struct keel_ctx *ctx,
         "json_extract(record, '$.request.new_name'), json_extract(record, '$.request.alias'), "
         "json_extract(record, '$.request.stage'), json_extract(record, '$.request.version'), "
         "json_extract(record, '$.request.archive_existing_versions') "
-        "FROM audit_log WHERE json_valid(record) AND json_extract(record, '$.outcome') = 'ok' "
-        "AND json_extract(record, '$.action') LIKE '%/mlflow/%' ORDER BY seq");
+        "FROM audit_log INDEXED BY audit_log_registry WHERE " AUDIT_REGISTRY_ACTIONS " "
+        "AND json_valid(record) AND json_extract(record, '$.outcome') = 'ok' ORDER BY seq");
     int rc = SQLITE_DONE;
     if (!s)
         e = ctx->err;

@@ -196,6 +196,12 @@ static const char *const migrations[] = {
     "  prev_hash BLOB NOT NULL, hash BLOB NOT NULL);"
     "CREATE TABLE audit_head ("
     "  id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash BLOB NOT NULL);",
+    /* 9: each record's action in a column (outside what the chain hashes),
+     * and the registry's changes indexed by it: a model's history reads those
+     * instead of parsing every record of the log (store/audit_sql.c) */
+    "ALTER TABLE audit_log ADD COLUMN action TEXT;"
+    "UPDATE audit_log SET action = json_extract(record, '$.action') WHERE json_valid(record);"
+    "CREATE INDEX audit_log_registry ON audit_log(seq) WHERE " AUDIT_REGISTRY_ACTIONS ";",
 };
 
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])

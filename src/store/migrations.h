@@ -12,4 +12,10 @@
 enum keel_err store_migrate(sqlite3 *db, struct keel_ctx *ctx);
 int store_schema_version_latest(void);
 
+/* The audit records that can change the registry, as the partial index
+ * audit_log_registry (migration 9) and store_registry_events' query both
+ * spell it: SQLite uses the index only for a query repeating its terms. */
+#define AUDIT_REGISTRY_ACTIONS                                                                   \
+    "(action LIKE '%/mlflow/registered-models/%' OR action LIKE '%/mlflow/model-versions/%')"
+
 #endif

@@ -507,6 +507,9 @@ struct keel_audit {
     /* a JSON object: what happened, by whom, to what; the writer adds
      * "seq" and "time" in front */
     const char *fields;
+    /* its "action" ("POST /api/2.0/mlflow/..."), also kept in a column of
+     * its own so that reading one kind of record needs no JSON; may be NULL */
+    const char *action;
     bool stored; /* set by the writer once the record is in the transaction */
 };
 

@@ -134,3 +134,44 @@ def test_the_history_command(keel):
     r = subprocess.run([KEEL_BIN, "models", "history", "-n", "m", "--at", "yesterday"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "invalid --at" in r.stderr
+
+
+def test_a_store_from_before_the_action_column_keeps_its_history(tmp_path):
+    """Migration 9 fills the action column of records written before it existed: a
+    model's history, now read by that column's index, still finds them, and the chain
+    still verifies."""
+    import sqlite3
+    from conftest import KeelServer
+    server = KeelServer(tmp_path).start()
+    try:
+        call(server, "POST", API + "/registered-models/create", json={"name": "m"})
+        call(server, "POST", API + "/model-versions/create",
+             json={"name": "m", "source": "mlflow-artifacts:/0/model"})
+        call(server, "POST", API + "/registered-models/alias",
+             json={"name": "m", "alias": "prod", "version": "1"})
+    finally:
+        server.stop()
+    # the store as the schema before migration 9 left it
+    db = sqlite3.connect(tmp_path / "keel.db")
+    assert db.execute("PRAGMA user_version").fetchone()[0] >= 9
+    assert db.execute("SELECT count(*) FROM audit_log WHERE action LIKE '%/alias'").fetchone()[0]
+    db.execute("DROP INDEX audit_log_registry")
+    db.execute("ALTER TABLE audit_log DROP COLUMN action")
+    db.execute("PRAGMA user_version = 8")
+    db.commit()
+    db.close()
+    server.start()
+    try:
+        events = history(server, name="m", alias="prod")["events"]
+        assert [(e["event"], e.get("version")) for e in events] == [
+            ("model_created", None), ("alias_set", "1")]
+        verify = call(server, "GET", "/api/2.0/keel/audit/verify")
+        assert verify["ok"] is True and verify["records"] >= 3, verify
+    finally:
+        server.stop()
+    db = sqlite3.connect(tmp_path / "keel.db")
+    assert db.execute("PRAGMA user_version").fetchone()[0] >= 9
+    plan = " ".join(r[-1] for r in db.execute(
+        "EXPLAIN QUERY PLAN SELECT seq FROM audit_log INDEXED BY audit_log_registry WHERE "
+        "(action LIKE '%/mlflow/registered-models/%' OR action LIKE '%/mlflow/model-versions/%')"))
+    assert "audit_log_registry" in plan, plan
