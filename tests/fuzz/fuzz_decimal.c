@@ -2,7 +2,9 @@
  * fuzz_decimal.c -- numbers as text, both ways (util/decimal.c, util/json.c).
  *
  * Differential, one way: every text decimal_parse accepts (holding no NUL)
- * strtod must read whole, to the same bits. Whether decimal_parse accepts
+ * strtod must read whole, to the same bits; the prefix decimal_parse_prefix
+ * takes of it (eight digits at a time when 18 bytes follow) must be such a
+ * text too, read to the same bits. Whether decimal_parse accepts
  * every decimal strtod reads is not checked here. The shortest printer must
  * equal the printf search and read back to the same double, for each value
  * parsed and for the first 8 bytes of the input taken as a double's bits.
@@ -43,6 +45,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (end != text + size || memcmp(&got, &want, sizeof got) != 0)
             __builtin_trap();
         check_print(got);
+    }
+    double pre;
+    size_t k = decimal_parse_prefix(text, size, &pre);
+    if (k && memchr(text, '\0', k) == NULL) {
+        char saved = text[k];
+        text[k] = '\0';
+        char *end;
+        double want = strtod(text, &end);
+        if (end != text + k || memcmp(&pre, &want, sizeof pre) != 0)
+            __builtin_trap();
+        text[k] = saved;
     }
     if (size >= 8) {
         double bits;
