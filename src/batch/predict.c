@@ -64,6 +64,9 @@ struct chunk {
                              of plain rows decodes where it lies (make_body) */
     char *data;           /* whole rows, after the header in mem; 2 bytes of room after len */
     size_t len;
+    uint32_t *ends;       /* where each row ends in data (past its LF), as the reader found */
+    size_t n_ends;
+    bool quoted;          /* a row holds a quote: lines are counted, not one a row */
     struct kbuf out, rejects;
     uint64_t rows, rejected;
     size_t pred_cols;     /* 0: 1-D predictions */
@@ -123,6 +126,7 @@ static void chunk_free(struct chunk *c)
     if (!c)
         return;
     free(c->mem);
+    free(c->ends);
     kbuf_free(&c->out);
     kbuf_free(&c->rejects);
     free(c);
@@ -203,16 +207,20 @@ static void queue_chunk(struct job *j, struct chunk *c)
     pthread_mutex_unlock(&j->mu);
 }
 
-/* Hands buf[0..cut) to the workers as one chunk starting at input line
- * *line; false when the job has failed. */
-static bool emit_chunk(struct job *j, const char *buf, size_t cut, uint64_t *line)
+/* Hands buf[0..cut), rows ending at ends[0..n), to the workers as one chunk
+ * starting at input line *line, which it advances (one line a row unless
+ * quoted); false when the job has failed. */
+static bool emit_chunk(struct job *j, const char *buf, size_t cut, const uint32_t *ends, size_t n,
+                       bool quoted, uint64_t *line)
 {
     struct chunk *c = calloc(1, sizeof *c);
     size_t head = j->o->in_format == BATCH_IN_CSV ? j->header_len : 0;
     char *mem = malloc(head + cut + 2);
-    if (!c || !mem) {
+    uint32_t *ce = malloc((n ? n : 1) * sizeof *ce);
+    if (!c || !mem || !ce) {
         free(c);
         free(mem);
+        free(ce);
         job_fail(j, KEEL_E_NOMEM, "out of memory");
         return false;
     }
@@ -223,12 +231,28 @@ static bool emit_chunk(struct job *j, const char *buf, size_t cut, uint64_t *lin
     c->mem = mem;
     c->data = data;
     c->len = cut;
+    memcpy(ce, ends, n * sizeof *ce);
+    c->ends = ce;
+    c->n_ends = n;
+    c->quoted = quoted;
     c->first_line = *line;
-    *line += count_lines(data, cut);
+    /* without quotes every row is one line, ended by its LF */
+    *line += quoted ? count_lines(data, cut) : n - (cut && data[cut - 1] != '\n');
     if (j->in_hash)
         EVP_DigestUpdate(j->in_hash, data, cut); /* exactly the bytes this job scores */
     queue_chunk(j, c);
     return !job_failed(j);
+}
+
+/* Doubles the reader's row-end array; false when out of memory. */
+static bool grow_ends(uint32_t **ends, size_t *cap)
+{
+    uint32_t *e = realloc(*ends, *cap * 2 * sizeof **ends);
+    if (!e)
+        return false;
+    *ends = e;
+    *cap *= 2;
+    return true;
 }
 
 static void *reader_main(void *arg)
@@ -238,9 +262,17 @@ static void *reader_main(void *arg)
     size_t cap = READ_BLOCK * 2, len = 0, scanned = 0, cut = 0, rows = 0;
     char *buf = malloc(cap);
     bool inq = false, eof = false;
+    /* where the next '"' is in buf (len: none up to len; SIZE_MAX: not known),
+     * so that rows before it are cut by one memchr each; and whether the
+     * chunk being gathered had a row that needed the quote-aware search */
+    size_t quote_at = SIZE_MAX;
+    bool quoted = false;
+    /* the gathered chunk's row ends, handed to the workers with it */
+    size_t ends_cap = j->o->chunk_rows < 4096 ? j->o->chunk_rows + 1 : 4096;
+    uint32_t *ends = malloc(ends_cap * sizeof *ends);
     uint64_t line = 1 + count_lines(j->header, j->header_len);
     uint64_t pos = j->range_start; /* input offset of buf[0] */
-    if (!buf) {
+    if (!buf || !ends) {
         job_fail(j, KEEL_E_NOMEM, "out of memory");
         goto out;
     }
@@ -266,32 +298,57 @@ static void *reader_main(void *arg)
         /* 1. whole rows, while the chunk has room and they are this part's */
         bool need_more = false;
         while (rows < j->o->chunk_rows && cut < MAX_CHUNK_BYTES && pos + cut < j->range_end) {
-            size_t e = next_row_end(buf, scanned, len, csv, &inq);
+            size_t e = 0;
+            bool found = false; /* e says where the row ends, or that more input is needed */
+            if (!inq) {
+                if (csv && (quote_at == SIZE_MAX || quote_at < scanned)) {
+                    const char *q = memchr(buf + scanned, '"', len - scanned);
+                    quote_at = q ? (size_t)(q - buf) : len;
+                }
+                const char *nl = memchr(buf + scanned, '\n', len - scanned);
+                found = !nl || !csv || (size_t)(nl - buf) < quote_at;
+                e = found && nl ? (size_t)(nl - buf) + 1 : 0;
+            }
+            if (!found) { /* a quote before the line end: the quote-aware search */
+                e = next_row_end(buf, scanned, len, csv, &inq);
+                quoted = true;
+            }
             if (!e) {
                 scanned = len;
                 need_more = true;
                 break;
             }
+            if (rows == ends_cap && !grow_ends(&ends, &ends_cap)) {
+                job_fail(j, KEEL_E_NOMEM, "out of memory");
+                break;
+            }
+            ends[rows++] = (uint32_t)e;
             cut = scanned = e;
-            rows++;
         }
         bool range_done = pos + cut >= j->range_end;
         if (need_more && eof) {
             if (cut < len && !range_done) { /* a last row without a line end */
+                if (rows == ends_cap && !grow_ends(&ends, &ends_cap)) {
+                    job_fail(j, KEEL_E_NOMEM, "out of memory");
+                    break;
+                }
                 cut = scanned = len;
-                rows++;
+                ends[rows++] = (uint32_t)len;
+                quoted = true; /* its lines are counted, not assumed */
             }
             range_done = true;
         }
         /* 2. a full chunk, or the last one */
         if (cut > 0 && (rows >= j->o->chunk_rows || cut >= MAX_CHUNK_BYTES || range_done)) {
-            if (!emit_chunk(j, buf, cut, &line))
+            if (!emit_chunk(j, buf, cut, ends, rows, quoted, &line))
                 break;
             memmove(buf, buf + cut, len - cut);
             len -= cut;
             pos += cut;
             scanned -= cut;
+            quote_at = quote_at != SIZE_MAX && quote_at >= cut ? quote_at - cut : SIZE_MAX;
             cut = rows = 0;
+            quoted = false;
         }
         if (range_done)
             break;
@@ -318,6 +375,8 @@ static void *reader_main(void *arg)
             job_fail(j, KEEL_E_IO, "cannot read %s: %s", j->o->input, strerror(errno));
             break;
         }
+        if (quote_at == len) /* "none up to len" no longer says enough */
+            quote_at = SIZE_MAX;
         len += (size_t)r;
         eof = r == 0;
         pthread_mutex_lock(&j->mu);
@@ -326,6 +385,7 @@ static void *reader_main(void *arg)
     }
 out:
     free(buf);
+    free(ends);
     pthread_mutex_lock(&j->mu);
     j->reader_done = true;
     pthread_cond_broadcast(&j->cv);
@@ -341,26 +401,15 @@ struct row {
     uint64_t line;
 };
 
-/* The chunk's non-blank rows with their input lines. */
+/* The chunk's non-blank rows with their input lines, from the row ends the
+ * reader found. */
 static struct row *split_rows(const struct chunk *c, bool csv, size_t *n, struct karena *a)
 {
-    size_t cap = 64, k = 0, at = 0;
-    struct row *rows = karena_alloc(a, cap * sizeof *rows);
-    bool inq = false;
+    size_t k = 0, at = 0;
+    struct row *rows = karena_alloc(a, (c->n_ends + 1) * sizeof *rows);
     uint64_t line = c->first_line;
-    /* without a quote in the chunk (JSON lines have none that matter) a row
-     * is one line: found by one memchr, counted without a second */
-    bool quoted = csv && memchr(c->data, '"', c->len);
-    while (rows && at < c->len) {
-        size_t end;
-        if (quoted) {
-            end = next_row_end(c->data, at, c->len, csv, &inq);
-        } else {
-            const char *nl = memchr(c->data + at, '\n', c->len - at);
-            end = nl ? (size_t)(nl - c->data) + 1 : 0;
-        }
-        if (!end)
-            end = c->len;
+    for (size_t i = 0; rows && i < c->n_ends; i++) {
+        size_t end = c->ends[i];
         size_t len = end - at;
         while (len && (c->data[at + len - 1] == '\n' || c->data[at + len - 1] == '\r'))
             len--;
@@ -371,16 +420,10 @@ static struct row *split_rows(const struct chunk *c, bool csv, size_t *n, struct
             if (w == len)
                 len = 0;
         }
-        if (len) {
-            if (k == cap) {
-                rows = karena_realloc(a, rows, cap * sizeof *rows, cap * 2 * sizeof *rows);
-                cap *= 2;
-                if (!rows)
-                    break;
-            }
+        if (len)
             rows[k++] = (struct row){.p = c->data + at, .len = len, .line = line};
-        }
-        line += quoted ? count_lines(c->data + at, end - at) : c->data[end - 1] == '\n';
+        /* without quotes in the chunk a row is one line */
+        line += c->quoted ? count_lines(c->data + at, end - at) : c->data[end - 1] == '\n';
         at = end;
     }
     *n = k;

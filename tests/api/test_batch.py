@@ -126,6 +126,32 @@ def test_tricky_csv_reads_right(tmp_path):
     assert got[5]["id"] == "id,5" and got[5]["note"] == 'say "hi",\nrow 5'
 
 
+def test_line_numbers_stay_right_around_quoted_line_breaks(tmp_path):
+    """Rejected rows are named by their input line whether the rows before them held
+    quoted line breaks or not, whatever the chunk size (chunks of plain rows count a
+    row as a line; chunks with quotes count their line ends)."""
+    text, _ = golden(IRIS)
+    header, *rows = text.splitlines()
+    out = io.StringIO(newline="")
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["note", *header.split(",")])
+    lines, bad = 2, []
+    for i, row in enumerate(rows):
+        note = "two\nlines" if i in (3, 4, 11) else "plain"
+        vals = row.split(",")
+        if i in (2, 6, 9, 15):
+            vals[0] = "abc"
+            bad.append(lines)
+        w.writerow([note, *vals])
+        lines += 1 + note.count("\n")
+    inp = tmp_path / "in.csv"
+    inp.write_text(out.getvalue())
+    for chunk in (1, 2, 3, 5, 100):
+        predict(IRIS, inp, tmp_path / "out.csv", "--on-error", "skip", "--chunk-rows", chunk)
+        rejects = [json.loads(x) for x in (tmp_path / "out.csv.rejects.jsonl").open()]
+        assert [x["line"] for x in rejects] == bad, (chunk, rejects)
+
+
 def test_a_bad_row_stops_the_job_with_its_line_and_leaves_nothing(tmp_path):
     text, _ = golden(IRIS)
     header, *rows = text.splitlines()
