@@ -462,6 +462,7 @@ struct frame {
     size_t n_names, cap_names;
     double *x;
     struct payload_text *text; /* beside x when lim->keep_text */
+    struct plain_col *plain;   /* CSV: what plain_row does with each field, once worked out */
     size_t rows, cap_rows;
     struct cell_err err;
     unsigned *hash;          /* signature name -> index + 1, open addressing */
@@ -972,11 +973,38 @@ static enum keel_err csv_fail(struct keel_ctx *ctx, const char *why)
  * others anything. False leaves the line to the generic reader, which reads
  * it again from the start and gives every error its message. Batch scoring
  * spends most of its parsing time here. */
+/* A CSV field's fate on the plain-row path, from the header and signature. */
+struct plain_col {
+    long col; /* matrix column; -1: not used */
+    enum { PLAIN_SKIP, PLAIN_REAL, PLAIN_INT, PLAIN_NO } kind;
+};
+
+static struct plain_col *plain_plan(struct frame *f, const long *cols, size_t width)
+{
+    struct plain_col *plan = karena_alloc(f->a, (width + 1) * sizeof *plan);
+    for (size_t c = 0; plan && c < width; c++) {
+        long col = f->map[cols[c]];
+        enum keel_dtype t = col >= 0 ? col_type(f, col) : KEEL_DT_DOUBLE;
+        plan[c].col = col;
+        if (col < 0)
+            plan[c].kind = PLAIN_SKIP;
+        else if (int_type(t))
+            plan[c].kind = PLAIN_INT;
+        else if (t == KEEL_DT_DOUBLE || t == KEEL_DT_FLOAT)
+            plan[c].kind = PLAIN_REAL;
+        else
+            plan[c].kind = PLAIN_NO; /* booleans and the rest: the generic reader's */
+    }
+    return plan;
+}
+
 static bool plain_row(struct frame *f, const long *cols, size_t width, const char *p, size_t n,
                       size_t r)
 {
     if (r >= f->cap_rows || r >= f->lim->max_rows)
         return false; /* the generic path grows the frame (or refuses the row) */
+    if (!f->plain && !(f->plain = plain_plan(f, cols, width)))
+        return false;
     double *row = f->x + r * f->out_cols;
     for (size_t c = 0; c < f->out_cols; c++)
         row[c] = NAN;
@@ -984,13 +1012,13 @@ static bool plain_row(struct frame *f, const long *cols, size_t width, const cha
         memset(&f->text[r * f->out_cols], 0, f->out_cols * sizeof *f->text);
     const char *end = p + n;
     for (size_t c = 0; c < width; c++) {
-        long col = f->map[cols[c]];
-        if (col >= 0) {
-            enum keel_dtype t = col_type(f, col);
-            if (t != KEEL_DT_DOUBLE && t != KEEL_DT_FLOAT && !int_type(t))
-                return false;
-            size_t k = decimal_parse_prefix(p, (size_t)(end - p), &row[col]);
-            if (!k || (int_type(t) && (!isfinite(row[col]) || row[col] != floor(row[col]))))
+        const struct plain_col *pc = &f->plain[c];
+        if (pc->kind == PLAIN_NO)
+            return false;
+        if (pc->kind != PLAIN_SKIP) {
+            double *cell = &row[pc->col];
+            size_t k = decimal_parse_prefix(p, (size_t)(end - p), cell);
+            if (!k || (pc->kind == PLAIN_INT && (!isfinite(*cell) || *cell != floor(*cell))))
                 return false;
             p += k;
         } else {

@@ -119,8 +119,11 @@ static size_t parse_short(const char *s, double *out)
  * takes them from the 16 bytes at the number's first digit to the right
  * end of a vector, point dropped, zeros before. */
 static unsigned char lineup[16][16][16] __attribute__((aligned(16)));
-static bool parse16_ok;
 static pthread_once_t parse16_once = PTHREAD_ONCE_INIT;
+/* 0: not looked at yet, 1: this CPU has them, 2: it has not. Set once by
+ * parse16_init, after the table (release), read per number (acquire):
+ * pthread_once's call on every number was a visible cost. */
+static int parse16_state;
 
 static void parse16_init(void)
 {
@@ -131,7 +134,8 @@ static void parse16_init(void)
                 lineup[ni][nf][j] = at < 0 ? 0x80 : (unsigned char)(at < ni ? at : at + 1);
             }
     __builtin_cpu_init();
-    parse16_ok = __builtin_cpu_supports("ssse3") && __builtin_cpu_supports("sse4.1");
+    bool ok = __builtin_cpu_supports("ssse3") && __builtin_cpu_supports("sse4.1");
+    __atomic_store_n(&parse16_state, ok ? 1 : 2, __ATOMIC_RELEASE);
 }
 
 /* As parse_short, for numbers of at most 15 digits in all, from at least 17
@@ -170,8 +174,12 @@ size_t decimal_parse_prefix(const char *s, size_t n, double *out)
 {
 #ifdef HAVE_PARSE16
     if (n >= 17) {
-        pthread_once(&parse16_once, parse16_init);
-        size_t k = parse16_ok ? parse16(s, out) : 0;
+        int state = __atomic_load_n(&parse16_state, __ATOMIC_ACQUIRE);
+        if (!state) {
+            pthread_once(&parse16_once, parse16_init);
+            state = __atomic_load_n(&parse16_state, __ATOMIC_ACQUIRE);
+        }
+        size_t k = state == 1 ? parse16(s, out) : 0;
         if (k)
             return k;
     }
