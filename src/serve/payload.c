@@ -463,6 +463,8 @@ struct frame {
     double *x;
     struct payload_text *text; /* beside x when lim->keep_text */
     struct plain_col *plain;   /* CSV: what plain_row does with each field, once worked out */
+    bool plain_all;            /* every field a number the matrix takes */
+    double *fields;            /* one line's fields, when plain_all */
     size_t rows, cap_rows;
     struct cell_err err;
     unsigned *hash;          /* signature name -> index + 1, open addressing */
@@ -1003,13 +1005,31 @@ static bool plain_row(struct frame *f, const long *cols, size_t width, const cha
 {
     if (r >= f->cap_rows || r >= f->lim->max_rows)
         return false; /* the generic path grows the frame (or refuses the row) */
-    if (!f->plain && !(f->plain = plain_plan(f, cols, width)))
-        return false;
+    if (!f->plain) {
+        if (!(f->plain = plain_plan(f, cols, width)) ||
+            !(f->fields = karena_alloc(f->a, (width + 1) * sizeof *f->fields)))
+            return false;
+        f->plain_all = true;
+        for (size_t c = 0; c < width; c++)
+            f->plain_all &= f->plain[c].kind == PLAIN_REAL || f->plain[c].kind == PLAIN_INT;
+    }
     double *row = f->x + r * f->out_cols;
     for (size_t c = 0; c < f->out_cols; c++)
         row[c] = NAN;
     if (f->text) /* CSV cells keep no text: printed from the doubles */
         memset(&f->text[r * f->out_cols], 0, f->out_cols * sizeof *f->text);
+    /* the common line, every field a number the model takes: read at once */
+    if (f->plain_all && decimal_parse_fields(p, n, width, f->fields)) {
+        for (size_t c = 0; c < width; c++) {
+            double v = f->fields[c];
+            if (f->plain[c].kind == PLAIN_INT && (!isfinite(v) || v != floor(v)))
+                return false;
+            row[f->plain[c].col] = v;
+        }
+        if (r + 1 > f->rows)
+            f->rows = r + 1;
+        return true;
+    }
     const char *end = p + n;
     for (size_t c = 0; c < width; c++) {
         const struct plain_col *pc = &f->plain[c];

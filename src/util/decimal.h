@@ -22,6 +22,10 @@ bool decimal_parse(const char *s, size_t n, double *out);
 /* The same for the longest such number at the start of s[0..n): its length,
  * or 0 when s does not start with one (or its exponent is cut short, "1e"). */
 size_t decimal_parse_prefix(const char *s, size_t n, double *out);
+/* A line of exactly `width` comma-separated fields, each wholly a decimal
+ * as decimal_parse reads it, into out[0..width); false at the first field
+ * that is not (out is then partly written). */
+bool decimal_parse_fields(const char *line, size_t n, size_t width, double *out);
 
 /* The shortest decimal that reads back to v: digits[0..n) (no leading or
  * trailing zeros) times 10^(exp10 - n + 1), i.e. exp10 is the power of ten

@@ -300,6 +300,67 @@ static void test_decimal_parse_matches_strtod(void **state)
     }
 }
 
+/* decimal_parse_fields takes a line exactly when each of its width fields is
+ * wholly a decimal as decimal_parse_prefix reads it, to the same values. */
+static void test_decimal_parse_fields(void **state)
+{
+    (void)state;
+    static const char *const odd[] = {"", "+1", "1e5", "-", ".", "1..2", " 1", "1 ", "nan",
+                                      "0x1", "12345678901234567", "1.2.", "-1e-3", "7E+2",
+                                      "0.000000000000000000001", "--1", "1-", "\xc3\xa9"};
+    srand(13);
+    for (int k = 0; k < 100000; k++) {
+        char line[2048];
+        size_t n = 0, width = 1 + (size_t)rand() % 40;
+        for (size_t f = 0; f < width; f++) {
+            if (f)
+                line[n++] = ',';
+            if (rand() % 30 == 0) {
+                const char *o = odd[(size_t)rand() % (sizeof odd / sizeof *odd)];
+                memcpy(line + n, o, strlen(o));
+                n += strlen(o);
+                continue;
+            }
+            if (rand() % 5 == 0)
+                line[n++] = '-';
+            int ni = rand() % 12, nf = rand() % 12, dot = rand() % 3 != 0;
+            for (int d = 0; d < ni; d++)
+                line[n++] = (char)('0' + rand() % 10);
+            if (dot)
+                line[n++] = '.';
+            for (int d = 0; dot && d < nf; d++)
+                line[n++] = (char)('0' + rand() % 10);
+        }
+        size_t asked = rand() % 20 == 0 ? width + 1 - (size_t)(rand() % 3) : width;
+        /* the oracle: field by field, each whole */
+        bool want = true;
+        double exp[64];
+        size_t at = 0, got_fields = 0;
+        while (want) {
+            size_t end = at;
+            while (end < n && line[end] != ',')
+                end++;
+            if (got_fields < 64 &&
+                !(end > at && decimal_parse_prefix(line + at, n - at, &exp[got_fields]) ==
+                                  end - at))
+                want = false;
+            got_fields++;
+            if (end == n)
+                break;
+            at = end + 1;
+        }
+        want = want && got_fields == asked;
+        double got[64];
+        bool ok = decimal_parse_fields(line, n, asked, got);
+        if (ok != want)
+            fail_msg("'%.*s' (%zu fields asked): %d, want %d", (int)n, line, asked, ok, want);
+        for (size_t f = 0; ok && f < asked; f++)
+            if (memcmp(&got[f], &exp[f], sizeof got[f]) != 0)
+                fail_msg("field %zu of '%.*s': %.17g, want %.17g", f, (int)n, line, got[f],
+                         exp[f]);
+    }
+}
+
 static uint64_t rng_next(uint64_t *x)
 {
     *x ^= *x << 13;
@@ -378,6 +439,7 @@ int main(void)
         cmocka_unit_test(test_key_names),
         cmocka_unit_test(test_uri_append_like_mlflow),
         cmocka_unit_test(test_decimal_parse_matches_strtod),
+        cmocka_unit_test(test_decimal_parse_fields),
         cmocka_unit_test(test_shortest_matches_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
