@@ -212,6 +212,18 @@ static void test_uri_append_like_mlflow(void **state)
 
 /* decimal_parse agrees with strtod bit for bit on every input both accept,
  * and refuses what is not a plain decimal. */
+/* Appends ni random digits, a point when dot, then nf random digits, at
+ * buf[*len]; no terminator. */
+static void put_random_decimal(char *buf, size_t *len, int ni, bool dot, int nf)
+{
+    for (int d = 0; d < ni; d++)
+        buf[(*len)++] = (char)('0' + rand() % 10);
+    if (dot)
+        buf[(*len)++] = '.';
+    for (int d = 0; dot && d < nf; d++)
+        buf[(*len)++] = (char)('0' + rand() % 10);
+}
+
 static void test_decimal_parse_matches_strtod(void **state)
 {
     (void)state;
@@ -275,15 +287,11 @@ static void test_decimal_parse_matches_strtod(void **state)
     static const char *const ends[] = {",", "\n", "\r\n", "\"", " ", ":", "/", "a", "\xc3"};
     for (int k = 0; k < 300000; k++) {
         char buf[64];
-        int len = 0, ni = rand() % 10, nf = rand() % 10, dot = rand() % 4 != 0;
+        size_t len = 0;
+        int ni = rand() % 10, nf = rand() % 10, dot = rand() % 4 != 0;
         if (rand() % 4 == 0)
             buf[len++] = rand() % 2 ? '-' : '+';
-        for (int d = 0; d < ni; d++)
-            buf[len++] = (char)('0' + rand() % 10);
-        if (dot)
-            buf[len++] = '.';
-        for (int d = 0; dot && d < nf; d++)
-            buf[len++] = (char)('0' + rand() % 10);
+        put_random_decimal(buf, &len, ni, dot, nf);
         buf[len] = '\0';
         bool valid = ni > 0 || (dot && nf > 0);
         char line[96];
@@ -295,8 +303,8 @@ static void test_decimal_parse_matches_strtod(void **state)
                 fail_msg("'%s' read %zu bytes of no number", line, used);
             continue;
         }
-        if (used != (size_t)len || memcmp(&got, &want, sizeof got) != 0)
-            fail_msg("'%s': used %zu of %d, %.17g != %.17g", line, used, len, got, want);
+        if (used != len || memcmp(&got, &want, sizeof got) != 0)
+            fail_msg("'%s': used %zu of %zu, %.17g != %.17g", line, used, len, got, want);
     }
 }
 
@@ -323,13 +331,8 @@ static void test_decimal_parse_fields(void **state)
             }
             if (rand() % 5 == 0)
                 line[n++] = '-';
-            int ni = rand() % 12, nf = rand() % 12, dot = rand() % 3 != 0;
-            for (int d = 0; d < ni; d++)
-                line[n++] = (char)('0' + rand() % 10);
-            if (dot)
-                line[n++] = '.';
-            for (int d = 0; dot && d < nf; d++)
-                line[n++] = (char)('0' + rand() % 10);
+            int ni = rand() % 12, nf = rand() % 12;
+            put_random_decimal(line, &n, ni, rand() % 3 != 0, nf);
         }
         size_t asked = rand() % 20 == 0 ? width + 1 - (size_t)(rand() % 3) : width;
         /* the oracle: field by field, each whole */
