@@ -571,6 +571,16 @@ static long frame_column(struct frame *f, const char *s, size_t n, size_t pos)
     return (long)f->n_names++;
 }
 
+/* Row r (within the capacity) before any cell is read: every cell missing
+ * (NaN) and without text. */
+static void row_clear(struct frame *f, size_t r)
+{
+    for (size_t c = 0; c < f->out_cols; c++)
+        f->x[r * f->out_cols + c] = NAN;
+    if (f->text)
+        memset(&f->text[r * f->out_cols], 0, f->out_cols * sizeof *f->text);
+}
+
 /* Makes room for row r (NaN-filled); KEEL_E_TOO_LARGE past the row limit. */
 static enum keel_err frame_row(struct frame *f, size_t r, struct keel_ctx *ctx)
 {
@@ -599,10 +609,7 @@ static enum keel_err frame_row(struct frame *f, size_t r, struct keel_ctx *ctx)
         }
         f->cap_rows = cap;
     }
-    for (size_t c = 0; c < f->out_cols; c++)
-        f->x[r * f->out_cols + c] = NAN;
-    if (f->text)
-        memset(&f->text[r * f->out_cols], 0, f->out_cols * sizeof *f->text);
+    row_clear(f, r);
     if (r + 1 > f->rows)
         f->rows = r + 1;
     return KEEL_OK;
@@ -969,22 +976,22 @@ static enum keel_err csv_fail(struct keel_ctx *ctx, const char *why)
     return keel_fail(ctx, KEEL_E_BAD_REQUEST, "%s Error: '%s'", csv_failed, why);
 }
 
-/* A line of plain numbers read straight into row r: exactly `width` fields,
- * each going to a numeric column a decimal that parses whole (what
- * text_cell would make of it, NA spellings and white space excluded), the
- * others anything. False leaves the line to the generic reader, which reads
- * it again from the start and gives every error its message. Batch scoring
- * spends most of its parsing time here. */
 /* A CSV field's fate on the plain-row path, from the header and signature. */
 struct plain_col {
     long col; /* matrix column; -1: not used */
     enum { PLAIN_SKIP, PLAIN_REAL, PLAIN_INT, PLAIN_NO } kind;
 };
 
-static struct plain_col *plain_plan(struct frame *f, const long *cols, size_t width)
+/* Works out f->plain (and f->plain_all, f->fields) once per body; false
+ * when out of memory. */
+static bool plain_plan(struct frame *f, const long *cols, size_t width)
 {
     struct plain_col *plan = karena_alloc(f->a, (width + 1) * sizeof *plan);
-    for (size_t c = 0; plan && c < width; c++) {
+    f->fields = karena_alloc(f->a, (width + 1) * sizeof *f->fields);
+    if (!plan || !f->fields)
+        return false;
+    f->plain_all = true;
+    for (size_t c = 0; c < width; c++) {
         long col = f->map[cols[c]];
         enum keel_dtype t = col >= 0 ? col_type(f, col) : KEEL_DT_DOUBLE;
         plan[c].col = col;
@@ -996,28 +1003,27 @@ static struct plain_col *plain_plan(struct frame *f, const long *cols, size_t wi
             plan[c].kind = PLAIN_REAL;
         else
             plan[c].kind = PLAIN_NO; /* booleans and the rest: the generic reader's */
+        f->plain_all &= plan[c].kind == PLAIN_REAL || plan[c].kind == PLAIN_INT;
     }
-    return plan;
+    f->plain = plan;
+    return true;
 }
 
+/* A line of plain numbers read straight into row r: exactly `width` fields,
+ * each going to a numeric column a decimal that parses whole (what
+ * text_cell would make of it, NA spellings and white space excluded), the
+ * others anything. False leaves the line to the generic reader, which reads
+ * it again from the start and gives every error its message. Batch scoring
+ * spends most of its parsing time here. */
 static bool plain_row(struct frame *f, const long *cols, size_t width, const char *p, size_t n,
                       size_t r)
 {
     if (r >= f->cap_rows || r >= f->lim->max_rows)
         return false; /* the generic path grows the frame (or refuses the row) */
-    if (!f->plain) {
-        if (!(f->plain = plain_plan(f, cols, width)) ||
-            !(f->fields = karena_alloc(f->a, (width + 1) * sizeof *f->fields)))
-            return false;
-        f->plain_all = true;
-        for (size_t c = 0; c < width; c++)
-            f->plain_all &= f->plain[c].kind == PLAIN_REAL || f->plain[c].kind == PLAIN_INT;
-    }
+    if (!f->plain && !plain_plan(f, cols, width))
+        return false;
     double *row = f->x + r * f->out_cols;
-    for (size_t c = 0; c < f->out_cols; c++)
-        row[c] = NAN;
-    if (f->text) /* CSV cells keep no text: printed from the doubles */
-        memset(&f->text[r * f->out_cols], 0, f->out_cols * sizeof *f->text);
+    row_clear(f, r); /* CSV cells keep no text: printed from the doubles */
     /* the common line, every field a number the model takes: read at once */
     if (f->plain_all && decimal_parse_fields(p, n, width, f->fields)) {
         for (size_t c = 0; c < width; c++) {

@@ -101,10 +101,7 @@ enum keel_err sql_audit_append(struct dbconn *c, struct keel_ctx *ctx, struct au
     db_bind_text(s, 2, record);
     sqlite3_bind_blob(s, 3, tail->hash, 32, SQLITE_TRANSIENT);
     sqlite3_bind_blob(s, 4, h, 32, SQLITE_TRANSIENT);
-    if (ctx->audit->action)
-        db_bind_text(s, 5, ctx->audit->action);
-    else
-        sqlite3_bind_null(s, 5);
+    db_bind_text(s, 5, ctx->audit->action); /* NULL binds NULL */
     if (sqlite3_step(s) != SQLITE_DONE)
         return db_fail(c, ctx, "audit record");
     tail->seq = next;

@@ -138,11 +138,12 @@ static void parse16_init(void)
     __atomic_store_n(&parse16_state, ok ? 1 : 2, __ATOMIC_RELEASE);
 }
 
-/* As parse_short, for numbers of at most 15 digits in all, from at least 17
- * readable bytes; 0 leaves the number to the other readers. */
+/* As parse_short, for numbers of at most 15 digits in all (which includes
+ * every number parse_short takes), from at least 17 readable bytes; 0 leaves
+ * the number to parse_general. */
 __attribute__((target("ssse3,sse4.1"))) static size_t parse16(const char *s, double *out)
 {
-    const char *p = s + (*s == '-');
+    const char *p = s + (*s == '-' || *s == '+');
     __m128i d = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)p), _mm_set1_epi8('0'));
     __m128i digit = _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d);
     unsigned m = (unsigned)_mm_movemask_epi8(digit); /* bit i: p[i] is a digit */
@@ -170,26 +171,10 @@ __attribute__((target("ssse3,sse4.1"))) static size_t parse16(const char *s, dou
 }
 #endif
 
-size_t decimal_parse_prefix(const char *s, size_t n, double *out)
+/* Any number decimal_parse_prefix takes, one digit at a time: what the
+ * fast readers leave (exponents, long numbers, the last bytes of a buffer). */
+static size_t parse_general(const char *s, size_t n, double *out)
 {
-#ifdef HAVE_PARSE16
-    if (n >= 17) {
-        int state = __atomic_load_n(&parse16_state, __ATOMIC_ACQUIRE);
-        if (!state) {
-            pthread_once(&parse16_once, parse16_init);
-            state = __atomic_load_n(&parse16_state, __ATOMIC_ACQUIRE);
-        }
-        size_t k = state == 1 ? parse16(s, out) : 0;
-        if (k)
-            return k;
-    }
-#endif
-    if (n >= 18) {
-        size_t k = parse_short(s, out);
-        if (k)
-            return k;
-    }
-    /* one digit at a time: the rest, and the last few bytes of a buffer */
     const char *p = s, *end = s + n;
     bool neg = false;
     if (p < end && (*p == '+' || *p == '-'))
@@ -236,35 +221,64 @@ size_t decimal_parse_prefix(const char *s, size_t n, double *out)
     return slow_path(s, len, out) ? len : 0;
 }
 
-/* The fields of a line, each read by PARSE(p, bytes left, out) and ended by
- * a comma (the last by the end of the line). */
-#define FIELDS_LOOP(PARSE)                                                                        \
-    const char *p = line, *end = line + n;                                                        \
-    for (size_t f = 0; f < width; f++) {                                                          \
-        size_t k = PARSE(p, (size_t)(end - p), &out[f]);                                          \
-        if (!k)                                                                                   \
-            return false;                                                                         \
-        p += k;                                                                                   \
-        if (f + 1 < width) {                                                                      \
-            if (p == end || *p != ',')                                                            \
-                return false;                                                                     \
-            p++;                                                                                  \
-        } else if (p != end) {                                                                    \
-            return false;                                                                         \
-        }                                                                                         \
-    }                                                                                             \
-    return true;
+size_t decimal_parse_prefix_portable(const char *s, size_t n, double *out)
+{
+    size_t k = n >= 18 ? parse_short(s, out) : 0;
+    return k ? k : parse_general(s, n, out);
+}
 
 #ifdef HAVE_PARSE16
-/* decimal_parse_prefix with the 16-byte reader inlined into the caller:
- * a call a number was a visible share of batch parsing. */
+/* Whether this CPU runs parse16 (the first call looks). */
+static bool have_parse16(void)
+{
+    int state = __atomic_load_n(&parse16_state, __ATOMIC_ACQUIRE);
+    if (!state) {
+        pthread_once(&parse16_once, parse16_init);
+        state = __atomic_load_n(&parse16_state, __ATOMIC_ACQUIRE);
+    }
+    return state == 1;
+}
+
+/* decimal_parse_prefix with the 16-byte reader, inlined into its callers. */
 __attribute__((target("ssse3,sse4.1"))) static inline size_t parse_any16(const char *s, size_t n,
                                                                          double *out)
 {
     size_t k = n >= 17 ? parse16(s, out) : 0;
-    return k ? k : decimal_parse_prefix(s, n, out);
+    return k ? k : parse_general(s, n, out);
+}
+#endif
+
+size_t decimal_parse_prefix(const char *s, size_t n, double *out)
+{
+#ifdef HAVE_PARSE16
+    if (have_parse16())
+        return parse_any16(s, n, out);
+#endif
+    return decimal_parse_prefix_portable(s, n, out);
 }
 
+/* The fields of a line, each read whole by decimal_parse_prefix and ended
+ * by a comma (the last by the end of the line). */
+static bool fields_each(const char *line, size_t n, size_t width, double *out)
+{
+    const char *p = line, *end = line + n;
+    for (size_t f = 0; f < width; f++) {
+        size_t k = decimal_parse_prefix(p, (size_t)(end - p), &out[f]);
+        if (!k)
+            return false;
+        p += k;
+        if (f + 1 < width) {
+            if (p == end || *p != ',')
+                return false;
+            p++;
+        } else if (p != end) {
+            return false;
+        }
+    }
+    return true;
+}
+
+#ifdef HAVE_PARSE16
 /* The commas of a line are found first, 16 bytes a compare, so that where
  * each field starts does not wait for the field before it to be read: the
  * numbers' conversions overlap instead of queueing behind each other. */
@@ -273,9 +287,8 @@ __attribute__((target("ssse3,sse4.1"))) static inline size_t parse_any16(const c
 __attribute__((target("ssse3,sse4.1"))) static bool fields16(const char *line, size_t n,
                                                               size_t width, double *out)
 {
-    if (n > COMMA_WORDS * 64) {
-        FIELDS_LOOP(parse_any16)
-    }
+    if (n > COMMA_WORDS * 64)
+        return fields_each(line, n, width, out);
     uint64_t comma[COMMA_WORDS];
     size_t words = (n + 63) / 64, i = 0;
     memset(comma, 0, words * sizeof *comma);
@@ -309,10 +322,10 @@ bool decimal_parse_fields(const char *line, size_t n, size_t width, double *out)
     if (!width)
         return false; /* a line has a field at least */
 #ifdef HAVE_PARSE16
-    if (__atomic_load_n(&parse16_state, __ATOMIC_ACQUIRE) == 1)
+    if (have_parse16())
         return fields16(line, n, width, out);
 #endif
-    FIELDS_LOOP(decimal_parse_prefix)
+    return fields_each(line, n, width, out);
 }
 
 /* ---- double to shortest decimal ----

@@ -22,6 +22,9 @@ bool decimal_parse(const char *s, size_t n, double *out);
 /* The same for the longest such number at the start of s[0..n): its length,
  * or 0 when s does not start with one (or its exponent is cut short, "1e"). */
 size_t decimal_parse_prefix(const char *s, size_t n, double *out);
+/* The same without the 16-byte vector reader: what machines without SSSE3
+ * and SSE4.1 run (the tests hold it to the same answers wherever they run). */
+size_t decimal_parse_prefix_portable(const char *s, size_t n, double *out);
 /* A line of exactly `width` comma-separated fields, each wholly a decimal
  * as decimal_parse reads it, into out[0..width); false at the first field
  * that is not (out is then partly written). */

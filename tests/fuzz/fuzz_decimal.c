@@ -3,9 +3,10 @@
  *
  * Differential, one way: every text decimal_parse accepts (holding no NUL)
  * strtod must read whole, to the same bits; the prefix decimal_parse_prefix
- * takes of it (eight digits at a time when 18 bytes follow) must be such a
- * text too, read to the same bits. Whether decimal_parse accepts
- * every decimal strtod reads is not checked here. The shortest printer must
+ * takes of it (its vector or eight-byte readers when enough bytes follow)
+ * must be such a text too, read to the same bits, and the portable reader
+ * must agree. Whether decimal_parse accepts every decimal strtod reads is
+ * not checked here. The shortest printer must
  * equal the printf search and read back to the same double, for each value
  * parsed and for the first 8 bytes of the input taken as a double's bits.
  */
@@ -46,8 +47,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             __builtin_trap();
         check_print(got);
     }
-    double pre;
+    double pre, port;
     size_t k = decimal_parse_prefix(text, size, &pre);
+    /* the reader machines without SSSE3/SSE4.1 run agrees */
+    size_t kp = decimal_parse_prefix_portable(text, size, &port);
+    if (kp != k || (k && memcmp(&pre, &port, sizeof pre) != 0))
+        __builtin_trap();
     if (k && memchr(text, '\0', k) == NULL) {
         char saved = text[k];
         text[k] = '\0';
