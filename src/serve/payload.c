@@ -464,6 +464,7 @@ struct frame {
     struct payload_text *text; /* beside x when lim->keep_text */
     struct plain_col *plain;   /* CSV: what plain_row does with each field, once worked out */
     bool plain_all;            /* every field a number the matrix takes */
+    bool plain_direct;         /* and field c is real column c of all out_cols: read in place */
     double *fields;            /* one line's fields, when plain_all */
     size_t rows, cap_rows;
     struct cell_err err;
@@ -991,6 +992,7 @@ static bool plain_plan(struct frame *f, const long *cols, size_t width)
     if (!plan || !f->fields)
         return false;
     f->plain_all = true;
+    bool direct = true;
     for (size_t c = 0; c < width; c++) {
         long col = f->map[cols[c]];
         enum keel_dtype t = col >= 0 ? col_type(f, col) : KEEL_DT_DOUBLE;
@@ -1004,9 +1006,49 @@ static bool plain_plan(struct frame *f, const long *cols, size_t width)
         else
             plan[c].kind = PLAIN_NO; /* booleans and the rest: the generic reader's */
         f->plain_all &= plan[c].kind == PLAIN_REAL || plan[c].kind == PLAIN_INT;
+        direct &= plan[c].kind == PLAIN_REAL && plan[c].col == (long)c;
     }
+    f->plain_direct = direct && width == f->out_cols && !f->lim->keep_text;
     f->plain = plan;
     return true;
+}
+
+/* Row r from f->fields, a line's `width` numbers as plain_plan maps them
+ * (plain_all); false when an integer column's number is not whole. */
+static bool plain_store(struct frame *f, size_t width, size_t r)
+{
+    double *row = f->x + r * f->out_cols;
+    row_clear(f, r); /* CSV cells keep no text: printed from the doubles */
+    for (size_t c = 0; c < width; c++) {
+        double v = f->fields[c];
+        if (f->plain[c].kind == PLAIN_INT && (!isfinite(v) || v != floor(v)))
+            return false;
+        row[f->plain[c].col] = v;
+    }
+    if (r + 1 > f->rows)
+        f->rows = r + 1;
+    return true;
+}
+
+/* The next line of the body, found and read in one pass by
+ * decimal_parse_line, into row r when every field is a number for a numeric
+ * column: its length, else 0 (plain_row or the generic reader then). What
+ * batch scoring's rows take. */
+static size_t plain_line(struct frame *f, const long *cols, size_t width, const char *p, size_t n,
+                         size_t r)
+{
+    if (r >= f->cap_rows || r >= f->lim->max_rows)
+        return 0;
+    if (!f->plain && !plain_plan(f, cols, width))
+        return 0;
+    if (f->plain_direct) { /* nothing to map, clear or check */
+        size_t len = decimal_parse_line(p, n, width, f->x + r * f->out_cols);
+        if (len && r + 1 > f->rows)
+            f->rows = r + 1;
+        return len;
+    }
+    size_t len = f->plain_all ? decimal_parse_line(p, n, width, f->fields) : 0;
+    return len && plain_store(f, width, r) ? len : 0;
 }
 
 /* A line of plain numbers read straight into row r: exactly `width` fields,
@@ -1023,19 +1065,10 @@ static bool plain_row(struct frame *f, const long *cols, size_t width, const cha
     if (!f->plain && !plain_plan(f, cols, width))
         return false;
     double *row = f->x + r * f->out_cols;
-    row_clear(f, r); /* CSV cells keep no text: printed from the doubles */
     /* the common line, every field a number the model takes: read at once */
-    if (f->plain_all && decimal_parse_fields(p, n, width, f->fields)) {
-        for (size_t c = 0; c < width; c++) {
-            double v = f->fields[c];
-            if (f->plain[c].kind == PLAIN_INT && (!isfinite(v) || v != floor(v)))
-                return false;
-            row[f->plain[c].col] = v;
-        }
-        if (r + 1 > f->rows)
-            f->rows = r + 1;
-        return true;
-    }
+    if (f->plain_all && decimal_parse_fields(p, n, width, f->fields))
+        return plain_store(f, width, r);
+    row_clear(f, r); /* CSV cells keep no text: printed from the doubles */
     const char *end = p + n;
     for (size_t c = 0; c < width; c++) {
         const struct plain_col *pc = &f->plain[c];
@@ -1077,6 +1110,12 @@ static enum keel_err decode_csv(struct frame *f, const char *body, size_t len,
     for (;;) {
         const char *line;
         size_t line_len;
+        if (cols && csv_rest(&rd, &line, &line_len) &&
+            (line_len = plain_line(f, cols, width, line, line_len, r)) != 0) {
+            csv_skip_plain(&rd, line_len);
+            r++;
+            continue;
+        }
         if (cols && csv_peek_plain(&rd, &line, &line_len) && line_len &&
             plain_row(f, cols, width, line, line_len, r)) {
             csv_skip_plain(&rd, line_len);

@@ -100,6 +100,16 @@ bool csv_peek_plain(struct csv_reader *r, const char **line, size_t *len)
     return true;
 }
 
+bool csv_rest(const struct csv_reader *r, const char **rest, size_t *n)
+{
+    if (r->err || !r->bom_done || r->state != ST_ROW_START || r->pos >= r->len)
+        return false;
+    *rest = r->buf + r->pos;
+    /* a line longer than a field may be is not within reach */
+    *n = r->len - r->pos <= r->max_field ? r->len - r->pos : r->max_field + 1;
+    return true;
+}
+
 void csv_skip_plain(struct csv_reader *r, size_t len)
 {
     r->row_line = r->line;

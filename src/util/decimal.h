@@ -30,6 +30,23 @@ size_t decimal_parse_prefix_portable(const char *s, size_t n, double *out);
  * that is not (out is then partly written). */
 bool decimal_parse_fields(const char *line, size_t n, size_t width, double *out);
 
+/* The line at the start of p[0..n) -- its bytes before the first LF (or a
+ * CR just before it), which must be within n and at most DECIMAL_LINE_MAX
+ * bytes on -- read as decimal_parse_fields reads it: its length (without
+ * the line end) when it is exactly `width` decimal fields, else 0 (out is
+ * then partly written). For batch input, where this runs once a row. */
+#define DECIMAL_LINE_MAX 4096
+size_t decimal_parse_line(const char *p, size_t n, size_t width, double *out);
+/* The same with a chosen reader, for tests: the widest this CPU has, up to
+ * the one asked for. Every reader gives the same answers. */
+enum decimal_reader {
+    DECIMAL_READ_PORTABLE, /* memchr and decimal_parse_fields */
+    DECIMAL_READ_16,       /* bytes classified 16 at a time (SSSE3, SSE4.1, POPCNT) */
+    DECIMAL_READ_64,       /* 64 at a time (AVX-512BW) */
+};
+size_t decimal_parse_line_using(const char *p, size_t n, size_t width, double *out,
+                                enum decimal_reader reader);
+
 /* The shortest decimal that reads back to v: digits[0..n) (no leading or
  * trailing zeros) times 10^(exp10 - n + 1), i.e. exp10 is the power of ten
  * of the first digit; among equally short ones, the nearest to v. Exact

@@ -6,7 +6,8 @@
  * takes of it (its vector or eight-byte readers when enough bytes follow)
  * must be such a text too, read to the same bits, and the portable reader
  * must agree. Whether decimal_parse accepts every decimal strtod reads is
- * not checked here. The shortest printer must
+ * not checked here. Taken as a line of fields, every decimal_parse_line
+ * reader must answer as memchr and decimal_parse_fields do. The shortest printer must
  * equal the printf search and read back to the same double, for each value
  * parsed and for the first 8 bytes of the input taken as a double's bits.
  */
@@ -61,6 +62,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (end != text + k || memcmp(&pre, &want, sizeof pre) != 0)
             __builtin_trap();
         text[k] = saved;
+    }
+    /* the input as a line of fields (width from its first byte): every line
+     * reader finds the same line and takes it exactly when decimal_parse_fields
+     * takes it, to the same values */
+    if (size) {
+        size_t width = 1 + data[0] % 64, n = size - 1;
+        char *body = malloc(n ? n : 1); /* exactly the bytes: reads past them are caught */
+        if (!body)
+            return 0;
+        memcpy(body, data + 1, n);
+        const char *lf = memchr(body, '\n', n < DECIMAL_LINE_MAX + 1 ? n : DECIMAL_LINE_MAX + 1);
+        size_t want = lf ? (size_t)(lf - body) : 0;
+        want -= want && body[want - 1] == '\r';
+        double want_v[64], got_v[64];
+        if (want && !decimal_parse_fields(body, want, width, want_v))
+            want = 0;
+        for (int r = DECIMAL_READ_PORTABLE; r <= DECIMAL_READ_64; r++) {
+            size_t len = decimal_parse_line_using(body, n, width, got_v, (enum decimal_reader)r);
+            if (len != want || (len && memcmp(got_v, want_v, width * sizeof *got_v) != 0))
+                __builtin_trap();
+        }
+        free(body);
     }
     if (size >= 8) {
         double bits;

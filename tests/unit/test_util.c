@@ -374,6 +374,76 @@ static void test_decimal_parse_fields(void **state)
     }
 }
 
+/* decimal_parse_line, with each reader, finds the same line end and takes
+ * exactly the lines decimal_parse_fields takes, to the same values: random
+ * lines of numbers (now and then an odd field, byte or line end), followed
+ * by more input or not, in buffers of exactly their size (so that the
+ * sanitizers see any read past the end), some near DECIMAL_LINE_MAX. */
+static void test_decimal_parse_line(void **state)
+{
+    (void)state;
+    static const char *const odd[] = {"",    "+1",  "1e5", "-",    ".",    "1..2", " 1",
+                                      "1 ",  "nan", "\"1\"", "1\r2", "1-",   "+-1",  "--1",
+                                      "1.2.", "12345678901234567", "0.000000000000000000001",
+                                      "\xc3\xa9", "\t"};
+    static const char *const eols[] = {"\n", "\r\n", "\r\r\n", "", "\n\n"};
+    srand(17);
+    size_t taken = 0;
+    for (int k = 0; k < 60000; k++) {
+        static char text[12000];
+        size_t n = 0, width = 1 + (size_t)rand() % 40;
+        int ni_max = 10, nf_max = 10;
+        if (k % 50 == 0) { /* lines around DECIMAL_LINE_MAX bytes */
+            width = 200 + (size_t)rand() % 300;
+            ni_max = nf_max = 12;
+        }
+        for (size_t f = 0; f < width; f++) {
+            if (f)
+                text[n++] = ',';
+            if (rand() % 200 == 0) {
+                const char *o = odd[(size_t)rand() % (sizeof odd / sizeof *odd)];
+                memcpy(text + n, o, strlen(o));
+                n += strlen(o);
+                continue;
+            }
+            if (rand() % 8 == 0)
+                text[n++] = rand() % 4 ? '-' : '+';
+            int ni = rand() % ni_max, nf = rand() % nf_max;
+            bool dot = rand() % 4 != 0;
+            put_random_decimal(text, &n, ni || (dot && nf) ? ni : 1, dot, nf);
+        }
+        const char *eol = eols[rand() % 10 < 6 ? 0 : (size_t)rand() % 5];
+        memcpy(text + n, eol, strlen(eol));
+        n += strlen(eol);
+        for (int more = rand() % 3 ? rand() % 90 : 0; more > 0; more--)
+            text[n++] = (char)('0' + rand() % 10);
+        size_t asked = rand() % 20 == 0 ? width + 1 - (size_t)(rand() % 3) : width;
+        /* the oracle: the line as memchr finds it, read by decimal_parse_fields */
+        const char *lf = memchr(text, '\n', n < DECIMAL_LINE_MAX + 1 ? n : DECIMAL_LINE_MAX + 1);
+        size_t want = lf ? (size_t)(lf - text) : 0;
+        want -= want && text[want - 1] == '\r';
+        double exp[600], got[600];
+        if (want && !decimal_parse_fields(text, want, asked, exp))
+            want = 0;
+        char *buf = malloc(n);
+        assert_non_null(buf);
+        memcpy(buf, text, n);
+        for (int reader = DECIMAL_READ_PORTABLE; reader <= DECIMAL_READ_64; reader++) {
+            size_t len = decimal_parse_line_using(buf, n, asked, got, (enum decimal_reader)reader);
+            if (len != want)
+                fail_msg("reader %d, line %d of %zu bytes, %zu fields asked: %zu, want %zu",
+                         reader, k, n, asked, len, want);
+            for (size_t f = 0; len && f < asked; f++)
+                if (memcmp(&got[f], &exp[f], sizeof got[f]) != 0)
+                    fail_msg("reader %d, line %d, field %zu: %.17g, want %.17g", reader, k, f,
+                             got[f], exp[f]);
+        }
+        taken += want != 0;
+        free(buf);
+    }
+    assert_true(taken > 30000); /* most lines are taken, so the values are compared */
+}
+
 static uint64_t rng_next(uint64_t *x)
 {
     *x ^= *x << 13;
@@ -453,6 +523,7 @@ int main(void)
         cmocka_unit_test(test_uri_append_like_mlflow),
         cmocka_unit_test(test_decimal_parse_matches_strtod),
         cmocka_unit_test(test_decimal_parse_fields),
+        cmocka_unit_test(test_decimal_parse_line),
         cmocka_unit_test(test_shortest_matches_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
