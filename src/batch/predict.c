@@ -49,7 +49,8 @@
 #include "util/jparse.h"
 #include "util/time.h"
 
-#define READ_BLOCK (1u << 20)
+#define READ_BLOCK (128u << 10)       /* what the reader asks read(2) for at a time */
+#define FIRST_BUFFER (2u << 20)        /* the reader's first buffer; later ones fit a chunk */
 #define MAX_ROW_BYTES (64u << 20)     /* one row; past it the input is refused */
 #define MAX_CHUNK_BYTES (16u << 20)   /* a chunk ends at this size even with few rows */
 #define MAX_HEADER_BYTES (1u << 20)
@@ -207,26 +208,34 @@ static void queue_chunk(struct job *j, struct chunk *c)
     pthread_mutex_unlock(&j->mu);
 }
 
-/* Hands buf[0..cut), rows ending at ends[0..n), to the workers as one chunk
- * starting at input line *line, which it advances (one line a row unless
- * quoted); false when the job has failed. */
-static bool emit_chunk(struct job *j, const char *buf, size_t cut, const uint32_t *ends, size_t n,
-                       bool quoted, uint64_t *line)
+/* A reader buffer with room for cap bytes of input (and 2 after them) after
+ * `head` bytes, the CSV header copied there; NULL when out of memory. */
+static char *buffer_new(const struct job *j, size_t head, size_t cap)
+{
+    char *mem = malloc(head + cap + 2);
+    if (mem)
+        memcpy(mem, j->header, head);
+    return mem;
+}
+
+/* Hands the reader buffer mem (input after `head` bytes), its first cut
+ * bytes rows ending at ends[0..n), to the workers as one chunk starting at
+ * input line *line, which it advances (one line a row unless quoted); the
+ * chunk owns mem from here, even when this fails. False when the job has
+ * failed. */
+static bool emit_chunk(struct job *j, char *mem, size_t head, size_t cut, const uint32_t *ends,
+                       size_t n, bool quoted, uint64_t *line)
 {
     struct chunk *c = calloc(1, sizeof *c);
-    size_t head = j->o->in_format == BATCH_IN_CSV ? j->header_len : 0;
-    char *mem = malloc(head + cut + 2);
     uint32_t *ce = malloc((n ? n : 1) * sizeof *ce);
-    if (!c || !mem || !ce) {
+    if (!c || !ce) {
         free(c);
         free(mem);
         free(ce);
         job_fail(j, KEEL_E_NOMEM, "out of memory");
         return false;
     }
-    memcpy(mem, j->header, head);
     char *data = mem + head;
-    memcpy(data, buf, cut);
     data[cut] = '\0';
     c->mem = mem;
     c->data = data;
@@ -259,8 +268,12 @@ static void *reader_main(void *arg)
 {
     struct job *j = arg;
     bool csv = j->o->in_format == BATCH_IN_CSV;
-    size_t cap = READ_BLOCK * 2, len = 0, scanned = 0, cut = 0, rows = 0;
-    char *buf = malloc(cap);
+    /* input is read into buf, after the header in mem, and a chunk's rows go
+     * to the workers in the buffer they were read into: only what was read
+     * past the chunk's last row is copied, to start the next buffer */
+    size_t head = csv ? j->header_len : 0;
+    size_t cap = FIRST_BUFFER, len = 0, scanned = 0, cut = 0, rows = 0;
+    char *mem = buffer_new(j, head, cap), *buf = mem ? mem + head : NULL;
     bool inq = false, eof = false;
     /* where the next '"' is in buf (len: none up to len; SIZE_MAX: not known),
      * so that rows before it are cut by one memchr each; and whether the
@@ -340,9 +353,21 @@ static void *reader_main(void *arg)
         }
         /* 2. a full chunk, or the last one */
         if (cut > 0 && (rows >= j->o->chunk_rows || cut >= MAX_CHUNK_BYTES || range_done)) {
-            if (!emit_chunk(j, buf, cut, ends, rows, quoted, &line))
+            char *next = NULL;
+            size_t next_cap = (cut > len - cut ? cut : len - cut) + 2 * READ_BLOCK;
+            if (!range_done) {
+                if (!(next = buffer_new(j, head, next_cap))) {
+                    job_fail(j, KEEL_E_NOMEM, "out of memory");
+                    break;
+                }
+                memcpy(next + head, buf + cut, len - cut);
+            }
+            bool emitted = emit_chunk(j, mem, head, cut, ends, rows, quoted, &line);
+            mem = next; /* mem went with the chunk */
+            buf = mem ? mem + head : NULL;
+            cap = next_cap;
+            if (!emitted)
                 break;
-            memmove(buf, buf + cut, len - cut);
             len -= cut;
             pos += cut;
             scanned -= cut;
@@ -362,12 +387,13 @@ static void *reader_main(void *arg)
                          (unsigned long long)line, MAX_ROW_BYTES);
                 break;
             }
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
+            char *nm = realloc(mem, head + cap * 2 + 2);
+            if (!nm) {
                 job_fail(j, KEEL_E_NOMEM, "out of memory");
                 break;
             }
-            buf = nb;
+            mem = nm;
+            buf = mem + head;
             cap *= 2;
         }
         ssize_t r = read_full(j->in_fd, buf + len, READ_BLOCK);
@@ -384,7 +410,7 @@ static void *reader_main(void *arg)
         pthread_mutex_unlock(&j->mu);
     }
 out:
-    free(buf);
+    free(mem);
     free(ends);
     pthread_mutex_lock(&j->mu);
     j->reader_done = true;
@@ -720,7 +746,7 @@ static bool score_rows(struct job *j, struct chunk *c, const struct row *rows, s
         keel_fail(ctx, KEEL_E_NOMEM, "out of memory");
         return false;
     }
-    struct payload_limits lim = {.max_rows = n + 1};
+    struct payload_limits lim = {.max_rows = n + 1, .expect_rows = n};
     struct payload_frame f;
     enum payload_format fmt = j->o->in_format == BATCH_IN_CSV ? PAYLOAD_CSV : PAYLOAD_JSON;
     if (payload_decode(fmt, body, len, keel_model_signature(j->model),

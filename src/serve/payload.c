@@ -590,7 +590,9 @@ static enum keel_err frame_row(struct frame *f, size_t r, struct keel_ctx *ctx)
                          "The request has more than %zu rows, the most scored in one request.",
                          f->lim->max_rows);
     if (r >= f->cap_rows) {
-        size_t cap = f->cap_rows ? f->cap_rows * 2 : 16;
+        /* doubling copies the matrix each time: a known row count is room at once */
+        size_t cap = f->cap_rows ? f->cap_rows * 2
+                                 : f->lim->expect_rows > 16 ? f->lim->expect_rows : 16;
         if (cap > f->lim->max_rows)
             cap = f->lim->max_rows;
         if (cap <= r)

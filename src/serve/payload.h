@@ -50,6 +50,7 @@ extern const char payload_protocol_change_info[];
 struct payload_limits {
     size_t max_rows; /* more rows -> KEEL_E_TOO_LARGE */
     bool keep_text;  /* fill payload_frame.text (the prediction log copies numbers from it) */
+    size_t expect_rows; /* rows the body is known to hold, room made for at once (0: unknown) */
 };
 
 /*
