@@ -124,8 +124,9 @@ static pthread_once_t parse16_once = PTHREAD_ONCE_INIT;
  * parse16_init, after the table (release), read per number (acquire):
  * pthread_once's call on every number was a visible cost. */
 static int parse16_state;
-/* Whether decimal_parse_line may classify 64 bytes at a time (AVX-512BW);
- * set by parse16_init before parse16_state. */
+/* Whether decimal_parse_line may use AVX-512 (F, BW, DQ and VL): bytes
+ * classified 64 at a time, numbers converted 8 at a time. Set by
+ * parse16_init before parse16_state. */
 static bool have_line64;
 
 static void parse16_init(void)
@@ -139,7 +140,8 @@ static void parse16_init(void)
     __builtin_cpu_init();
     bool ok = __builtin_cpu_supports("ssse3") && __builtin_cpu_supports("sse4.1") &&
               __builtin_cpu_supports("popcnt");
-    have_line64 = ok && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+    have_line64 = ok && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                  __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
     __atomic_store_n(&parse16_state, ok ? 1 : 2, __ATOMIC_RELEASE);
 }
 
@@ -335,18 +337,25 @@ __attribute__((target("ssse3,sse4.1"))) static bool fields16(const char *line, s
 #ifdef HAVE_PARSE16
 
 /* A classified line: where each field ends (the last at the LF) and which
- * bytes are points. ends has room for flatten's eight extra writes. */
+ * bytes are points. ends and dots have room for the flatteners' extra
+ * writes (up to 16 entries past the count). */
 #define LINE_FIELDS_MAX (DECIMAL_LINE_MAX / 2 + 1) /* of one byte each */
 struct line_marks {
     size_t len, fields;
     uint64_t carry; /* a field starts at the next word's first byte */
     uint64_t dot[DECIMAL_LINE_MAX / 64 + 1];
-    uint32_t ends[LINE_FIELDS_MAX + 8];
+    uint32_t ends[LINE_FIELDS_MAX + 16];
+    /* where the points are, while there are no more than fields asked for
+     * (past that, n_dots is LINE_FIELDS_MAX + 1): one a field is the common
+     * line, read without looking at the bitmaps again */
+    uint32_t dots[LINE_FIELDS_MAX + 16];
+    size_t n_dots;
+    bool signs; /* a field starts with '-' or '+' */
 };
 
 /* Where each 1 bit of m is, plus base, into pos[0..popcount(m)): eight are
  * written whatever the count, so that the loop is not a branch per bit. */
-static inline size_t flatten(uint64_t m, uint32_t base, uint32_t *pos)
+static inline void flatten(uint64_t m, uint32_t base, uint32_t *pos)
 {
     size_t cnt = (size_t)__builtin_popcountll(m);
     for (size_t i = 0; i < 8; i++) {
@@ -357,16 +366,17 @@ static inline size_t flatten(uint64_t m, uint32_t base, uint32_t *pos)
         pos[i] = base + (uint32_t)__builtin_ctzll(m);
         m &= m - 1;
     }
-    return cnt;
 }
 
 /* Takes the classes of bytes i..i+63 (1 bits: commas, points, LFs, CRs,
  * signs, and bytes that are a digit or any of those but CR). -1: not a line of
- * plain numbers of at most `width` fields; 1: the line ended in this block
- * (it is whole in m); 0: read on. Inlined into each classifier. */
+ * plain numbers of at most `width` fields; 1: the line ended in this block;
+ * 0: read on. The block's field ends and points (0 when no longer counted)
+ * are left in *ends and *dots for the caller to flatten, the counts already
+ * taken. Inlined into each classifier. */
 static inline int mark_block(struct line_marks *m, size_t i, size_t width, uint64_t comma,
                              uint64_t point, uint64_t lf, uint64_t cr, uint64_t sign,
-                             uint64_t known)
+                             uint64_t known, uint64_t *ends_out, uint64_t *dots_out)
 {
     uint64_t first_lf = lf & -lf;
     uint64_t eol = cr & (first_lf >> 1) ? first_lf >> 1 : first_lf; /* the CR of a CRLF */
@@ -375,12 +385,18 @@ static inline int mark_block(struct line_marks *m, size_t i, size_t width, uint6
     m->carry = comma >> 63;
     if ((~known | (sign & ~starts)) & below)
         return -1; /* a byte no plain number has, or a sign inside a field */
+    m->signs |= (sign & below) != 0;
     uint64_t ends = (comma & below) | eol;
     size_t fields = m->fields + (size_t)__builtin_popcountll(ends);
     if (fields > width || fields > LINE_FIELDS_MAX)
         return -1; /* more fields than asked for, or some empty */
-    m->fields += flatten(ends, (uint32_t)i, m->ends + m->fields);
+    m->fields = fields;
+    *ends_out = ends;
     m->dot[i / 64] = point & below;
+    size_t dots = m->n_dots + (size_t)__builtin_popcountll(point & below);
+    bool counted = m->n_dots <= width && dots <= width && dots <= LINE_FIELDS_MAX;
+    m->n_dots = counted ? dots : LINE_FIELDS_MAX + 1;
+    *dots_out = counted ? point & below : 0;
     if (!lf)
         return 0;
     m->len = i + (size_t)__builtin_ctzll(eol);
@@ -394,7 +410,8 @@ __attribute__((target("ssse3,sse4.1,popcnt"))) static bool classify16(const char
                                                                       size_t width,
                                                                       struct line_marks *m)
 {
-    m->fields = 0;
+    m->fields = m->n_dots = 0;
+    m->signs = false;
     m->carry = 1;
     for (size_t i = 0; i + 64 <= n; i += 64) {
         uint64_t comma = 0, point = 0, lf = 0, cr = 0, sign = 0, known = 0;
@@ -416,11 +433,34 @@ __attribute__((target("ssse3,sse4.1,popcnt"))) static bool classify16(const char
             sign |= (uint64_t)(unsigned)_mm_movemask_epi8(s) << (16 * k);
             known |= (uint64_t)(unsigned)_mm_movemask_epi8(any) << (16 * k);
         }
-        int st = mark_block(m, i, width, comma, point, lf, cr, sign, known);
+        size_t fields = m->fields, dots = m->n_dots;
+        uint64_t ends_at, dots_at;
+        int st = mark_block(m, i, width, comma, point, lf, cr, sign, known, &ends_at, &dots_at);
+        if (st < 0)
+            return false;
+        flatten(ends_at, (uint32_t)i, m->ends + fields);
+        if (dots_at)
+            flatten(dots_at, (uint32_t)i, m->dots + dots);
         if (st)
-            return st > 0;
+            return true;
     }
     return false;
+}
+
+/* flatten with AVX-512: the positions of each 16 bits' 1s packed by one
+ * compress, 16 entries written whatever the count. */
+__attribute__((target("avx512f"))) static inline void flatten64(uint64_t m, uint32_t base,
+                                                                uint32_t *pos)
+{
+    __m512i at = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+                                                    13, 14, 15),
+                                  _mm512_set1_epi32((int)base));
+    for (unsigned k = 0; k < 4; k++, m >>= 16) {
+        __mmask16 bits = (__mmask16)m;
+        _mm512_storeu_si512((void *)pos, _mm512_maskz_compress_epi32(bits, at));
+        pos += __builtin_popcount(bits);
+        at = _mm512_add_epi32(at, _mm512_set1_epi32(16));
+    }
 }
 
 /* classify16 with one 64-byte load and compares straight into bitmaps. */
@@ -428,7 +468,8 @@ __attribute__((target("avx512f,avx512bw,popcnt"))) static bool classify64(const 
                                                                           size_t width,
                                                                           struct line_marks *m)
 {
-    m->fields = 0;
+    m->fields = m->n_dots = 0;
+    m->signs = false;
     m->carry = 1;
     for (size_t i = 0; i + 64 <= n; i += 64) {
         __m512i v = _mm512_loadu_si512((const void *)(p + i));
@@ -440,12 +481,36 @@ __attribute__((target("avx512f,avx512bw,popcnt"))) static bool classify64(const 
                         _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('+'));
         uint64_t digit = _mm512_cmple_epu8_mask(_mm512_sub_epi8(v, _mm512_set1_epi8('0')),
                                                 _mm512_set1_epi8(9));
+        size_t fields = m->fields, dots = m->n_dots;
+        uint64_t ends_at, dots_at;
         int st = mark_block(m, i, width, comma, point, lf, cr, sign,
-                            digit | comma | point | lf | sign);
+                            digit | comma | point | lf | sign, &ends_at, &dots_at);
+        if (st < 0)
+            return false;
+        flatten64(ends_at, (uint32_t)i, m->ends + fields);
+        if (dots_at)
+            flatten64(dots_at, (uint32_t)i, m->dots + dots);
         if (st)
-            return st > 0;
+            return true;
     }
     return false;
+}
+
+/* The value of ni + nf digits (1 to 15) at s, a point between them when nf
+ * is not 0, from at least 16 readable bytes; as parse16 computes it. */
+__attribute__((target("ssse3,sse4.1"))) static inline double field_value(const char *s,
+                                                                          unsigned ni,
+                                                                          unsigned nf)
+{
+    __m128i v = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)s), _mm_set1_epi8('0'));
+    v = _mm_shuffle_epi8(v, _mm_load_si128((const __m128i *)lineup[ni][nf]));
+    v = _mm_maddubs_epi16(v, _mm_setr_epi8(10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1));
+    v = _mm_madd_epi16(v, _mm_setr_epi16(100, 1, 100, 1, 100, 1, 100, 1));
+    v = _mm_packus_epi32(v, v);
+    v = _mm_madd_epi16(v, _mm_setr_epi16(10000, 1, 10000, 1, 10000, 1, 10000, 1));
+    uint64_t mant = (uint64_t)(uint32_t)_mm_cvtsi128_si32(v) * 100000000u +
+                    (uint32_t)_mm_extract_epi32(v, 1);
+    return (double)mant / pow10_exact[nf];
 }
 
 /* The classified line's numbers into out[0..width); false at a field that is
@@ -453,9 +518,31 @@ __attribute__((target("avx512f,avx512bw,popcnt"))) static bool classify64(const 
  * 17 readable bytes past the last field's start. */
 __attribute__((target("ssse3,sse4.1"))) static bool line_values(const char *p,
                                                                 const struct line_marks *m,
-                                                                size_t width, double *out)
+                                                                size_t width, size_t done,
+                                                                double *out)
 {
-    size_t start = 0;
+    size_t start = done ? m->ends[done - 1] + 1 : 0;
+    if (m->n_dots == width) {
+        /* as many points as fields: if each lies in its own field, the
+         * fields are read without the bitmaps (if one does not, a field
+         * before it may have had two, so all are read again below); the
+         * first `done` have been read so already */
+        size_t f = done;
+        for (; f < width; f++) {
+            size_t end = m->ends[f], at = m->dots[f] - start;
+            const char *s = p + start;
+            unsigned sign = *s == '-' || *s == '+';
+            unsigned ni = (unsigned)at - sign, nf = (unsigned)(end - m->dots[f]) - 1;
+            if (at >= end - start || ni + nf - 1 >= 15)
+                break; /* the point is another field's, or no digit, or more than 15 */
+            double x = field_value(s + sign, ni, nf);
+            out[f] = *s == '-' ? -x : x;
+            start = end + 1;
+        }
+        if (f == width)
+            return true;
+        start = 0;
+    }
     for (size_t f = 0; f < width; f++) {
         size_t end = m->ends[f], flen = end - start;
         const char *s = p + start;
@@ -468,19 +555,80 @@ __attribute__((target("ssse3,sse4.1"))) static bool line_values(const char *p,
         unsigned ni = at - sign, nf = win ? (unsigned)flen - at - 1 : 0;
         if ((win & (win - 1)) || ni + nf - 1 >= 15)
             return false; /* two points, no digit, or more than 15 */
-        __m128i v = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(s + sign)), _mm_set1_epi8('0'));
-        v = _mm_shuffle_epi8(v, _mm_load_si128((const __m128i *)lineup[ni][nf]));
-        v = _mm_maddubs_epi16(v, _mm_setr_epi8(10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1));
-        v = _mm_madd_epi16(v, _mm_setr_epi16(100, 1, 100, 1, 100, 1, 100, 1));
-        v = _mm_packus_epi32(v, v);
-        v = _mm_madd_epi16(v, _mm_setr_epi16(10000, 1, 10000, 1, 10000, 1, 10000, 1));
-        uint64_t mant = (uint64_t)(uint32_t)_mm_cvtsi128_si32(v) * 100000000u +
-                        (uint32_t)_mm_extract_epi32(v, 1);
-        double x = (double)mant / pow10_exact[nf]; /* as parse16 */
+        double x = field_value(s + sign, ni, nf);
         out[f] = *s == '-' ? -x : x;
         start = end + 1;
     }
     return true;
+}
+
+/* line_values' first loop for AVX-512, eight fields a step, on lines
+ * without signs: their starts, points and digit counts as vectors, four
+ * numbers converted in each 512-bit register as field_value converts one (a
+ * 16-byte lane each), the eight mantissas converted and divided together.
+ * Returns how many fields it read: all when each had one point of its own
+ * and 1 to 15 digits, else a multiple of 8, line_values reading the rest (or
+ * all again). No gathers: they are slow where microcode guards them. */
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) static size_t
+line_values8(const char *p, const struct line_marks *m, size_t width, double *out)
+{
+    if (m->n_dots != width || m->signs)
+        return 0;
+    /* 10^0..10^15, the divisors, held in two registers */
+    const __m512d pow_lo = _mm512_loadu_pd(pow10_exact), pow_hi = _mm512_loadu_pd(pow10_exact + 8);
+    const __m256i one = _mm256_set1_epi32(1);
+    const __m512i w1 = _mm512_set1_epi16(0x010a); /* bytes 10, 1 */
+    const __m512i w2 = _mm512_set1_epi32(0x00010064); /* words 100, 1 */
+    const __m512i w3 = _mm512_set1_epi32(0x00012710); /* words 10000, 1 */
+    __m256i prev = _mm256_set1_epi32(-1); /* the end before field 0, so that it starts at 0 */
+    size_t f = 0;
+    for (; f < width; f += 8) {
+        __mmask8 lanes = width - f >= 8 ? 0xff : (__mmask8)((1u << (width - f)) - 1);
+        __m256i end = _mm256_maskz_loadu_epi32(lanes, m->ends + f);
+        __m256i start = _mm256_add_epi32(_mm256_alignr_epi32(end, prev, 7), one);
+        prev = end;
+        __m256i ni = _mm256_sub_epi32(_mm256_maskz_loadu_epi32(lanes, m->dots + f), start);
+        __m256i flen = _mm256_sub_epi32(end, start);
+        __m256i nf = _mm256_sub_epi32(_mm256_sub_epi32(flen, ni), one);
+        __mmask8 ok = _mm256_cmplt_epu32_mask(ni, flen) &
+                      _mm256_cmplt_epu32_mask(_mm256_sub_epi32(_mm256_add_epi32(ni, nf), one),
+                                              _mm256_set1_epi32(15));
+        if ((ok & lanes) != lanes)
+            return f; /* line_values sees to it */
+        /* a last step's missing fields: one digit at the line's start, not stored */
+        __m256i shape = _mm256_add_epi32(_mm256_slli_epi32(ni, 4), nf);
+        shape = _mm256_mask_mov_epi32(_mm256_set1_epi32(16), lanes, shape);
+        start = _mm256_maskz_mov_epi32(lanes, start);
+        nf = _mm256_maskz_mov_epi32(lanes, nf);
+        uint32_t from[8], shapes[8];
+        _mm256_storeu_si256((__m256i *)from, start);
+        _mm256_storeu_si256((__m256i *)shapes, shape);
+        __m512i mant[2];
+        for (unsigned g = 0; g < 2; g++) {
+            const uint32_t *fr = from + 4 * g, *sh = shapes + 4 * g;
+            __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(p + fr[0])));
+            v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + fr[1])), 1);
+            v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + fr[2])), 2);
+            v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + fr[3])), 3);
+            const unsigned char(*lu)[16] = &lineup[0][0];
+            __m512i k = _mm512_castsi128_si512(_mm_load_si128((const __m128i *)lu[sh[0]]));
+            k = _mm512_inserti32x4(k, _mm_load_si128((const __m128i *)lu[sh[1]]), 1);
+            k = _mm512_inserti32x4(k, _mm_load_si128((const __m128i *)lu[sh[2]]), 2);
+            k = _mm512_inserti32x4(k, _mm_load_si128((const __m128i *)lu[sh[3]]), 3);
+            v = _mm512_shuffle_epi8(_mm512_sub_epi8(v, _mm512_set1_epi8('0')), k);
+            v = _mm512_madd_epi16(_mm512_maddubs_epi16(v, w1), w2); /* 4-digit groups */
+            v = _mm512_madd_epi16(_mm512_packus_epi32(v, v), w3);   /* 8-digit halves */
+            /* each lane's first quadword: high half x 10^8 + low half */
+            mant[g] = _mm512_add_epi64(_mm512_mul_epu32(v, _mm512_set1_epi64(100000000)),
+                                       _mm512_srli_epi64(v, 32));
+        }
+        __m512i mq = _mm512_permutex2var_epi64(
+            mant[0], _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14), mant[1]);
+        /* below 2^53, converted exactly; then one correctly rounded division */
+        __m512d pw = _mm512_permutex2var_pd(pow_lo, _mm512_cvtepu32_epi64(nf), pow_hi);
+        _mm512_mask_storeu_pd(out + f, lanes, _mm512_div_pd(_mm512_cvtepu64_pd(mq), pw));
+    }
+    return width;
 }
 #endif
 
@@ -516,9 +664,12 @@ size_t decimal_parse_line_using(const char *p, size_t n, size_t width, double *o
         size_t reach = n < DECIMAL_LINE_MAX ? n : DECIMAL_LINE_MAX;
         bool marked = reader == DECIMAL_READ_64 && have_line64 ? classify64(p, reach, width, &m)
                                                                : classify16(p, reach, width, &m);
-        if (marked && m.fields == width && m.ends[width - 1] + 17 <= n &&
-            line_values(p, &m, width, out))
-            return m.len;
+        if (marked && m.fields == width && m.ends[width - 1] + 17 <= n) {
+            size_t done = reader == DECIMAL_READ_64 && have_line64 ? line_values8(p, &m, width, out)
+                                                                   : 0;
+            if (line_values(p, &m, width, done, out))
+                return m.len;
+        }
     }
 #endif
     return line_by_fields(p, n, width, out);
