@@ -579,11 +579,24 @@ static bool inf_as_float(double v) { return fabs(v) >= 0x1.ffffffp127; }
  * (the NaN there being a value that was infinite, as NaN is missing). */
 static enum keel_err check_finite(const double *x, size_t n, struct keel_ctx *ctx)
 {
-    for (size_t i = 0; i < n; i++)
-        if (inf_as_float(x[i]))
-            return keel_fail(ctx, KEEL_E_BAD_REQUEST,
-                             "xgboost could not score the input: it contains an infinite value "
-                             "(or one too large for float32)");
+    /* the largest magnitude (NaN, a missing value, compares false and is
+     * passed over), eight lanes at a time so that the compiler vectorises it:
+     * a batch chunk is 100,000 values */
+    double lane[8] = {0}, most = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (size_t k = 0; k < 8; k++) {
+            double a = fabs(x[i + k]);
+            lane[k] = a > lane[k] ? a : lane[k];
+        }
+    for (; i < n; i++)
+        most = fabs(x[i]) > most ? fabs(x[i]) : most;
+    for (size_t k = 0; k < 8; k++)
+        most = lane[k] > most ? lane[k] : most;
+    if (inf_as_float(most))
+        return keel_fail(ctx, KEEL_E_BAD_REQUEST,
+                         "xgboost could not score the input: it contains an infinite value "
+                         "(or one too large for float32)");
     return KEEL_OK;
 }
 

@@ -290,6 +290,17 @@ static void test_infinite_inputs(void **state)
         assert_int_equal(keel_model_predict(m, x, 1, &p, &ctx), KEEL_E_BAD_REQUEST);
         assert_non_null(strstr(ctx.errmsg, "infinite"));
     }
+    /* at every place of three rows (the check reads eight values a step,
+     * then the rest), among missing values */
+    double rows3[90];
+    for (size_t at = 0; at < 90; at++) {
+        for (size_t i = 0; i < 90; i++)
+            rows3[i] = i % 5 == 0 ? NAN : -2.5;
+        rows3[at] = at % 2 ? -INFINITY : 1e39;
+        struct keel_ctx ctx = new_ctx();
+        struct keel_prediction p;
+        assert_int_equal(keel_model_predict(m, rows3, 3, &p, &ctx), KEEL_E_BAD_REQUEST);
+    }
     x[7] = 0x1.fffffep127; /* FLT_MAX itself, and just below the midpoint, are finite */
     predict_ok(m, x, 1);
     x[7] = 0x1.ffffffp127 - 0x1p90;
