@@ -128,6 +128,7 @@ static int parse16_state;
  * classified 64 at a time, numbers converted 8 at a time. Set by
  * parse16_init before parse16_state. */
 static bool have_line64;
+static bool have_vbmi2; /* and VBMI2, for classify64b */
 
 static void parse16_init(void)
 {
@@ -142,6 +143,7 @@ static void parse16_init(void)
               __builtin_cpu_supports("popcnt");
     have_line64 = ok && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                   __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+    have_vbmi2 = have_line64 && __builtin_cpu_supports("avx512vbmi2");
     __atomic_store_n(&parse16_state, ok ? 1 : 2, __ATOMIC_RELEASE);
 }
 
@@ -463,7 +465,46 @@ __attribute__((target("avx512f"))) static inline void flatten64(uint64_t m, uint
     }
 }
 
-/* classify16 with one 64-byte load and compares straight into bitmaps. */
+/* flatten with AVX-512 VBMI2: the positions of all 64 bits' 1s packed as
+ * bytes by one compress, then widened 16 at a time. */
+__attribute__((target("avx512f,avx512bw,avx512vbmi2"))) static inline void
+flatten64b(uint64_t m, uint32_t base, uint32_t *pos)
+{
+    const __m512i at = _mm512_set_epi8(
+        63, 62, 61, 60, 59, 58, 57, 56, 55, 54, 53, 52, 51, 50, 49, 48, 47, 46, 45, 44, 43, 42,
+        41, 40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20,
+        19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    __m512i packed = _mm512_maskz_compress_epi8(m, at), b = _mm512_set1_epi32((int)base);
+    _mm512_storeu_si512((void *)pos,
+                        _mm512_add_epi32(_mm512_cvtepu8_epi32(_mm512_castsi512_si128(packed)), b));
+    for (int k = 1, groups = (__builtin_popcountll(m) + 15) / 16; k < groups; k++) {
+        __m128i bytes = k == 1 ? _mm512_extracti32x4_epi32(packed, 1)
+                      : k == 2 ? _mm512_extracti32x4_epi32(packed, 2)
+                               : _mm512_extracti32x4_epi32(packed, 3);
+        _mm512_storeu_si512((void *)(pos + 16 * k), _mm512_add_epi32(_mm512_cvtepu8_epi32(bytes), b));
+    }
+}
+
+/* mark_block for the 64 bytes at p + i, classified by one load and compares
+ * straight into bitmaps. */
+__attribute__((target("avx512f,avx512bw,popcnt"))) static inline int
+mark_block64(struct line_marks *m, const char *p, size_t i, size_t width, uint64_t *ends_at,
+             uint64_t *dots_at)
+{
+    __m512i v = _mm512_loadu_si512((const void *)(p + i));
+    uint64_t comma = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(','));
+    uint64_t point = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('.'));
+    uint64_t lf = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\n'));
+    uint64_t cr = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\r'));
+    uint64_t sign = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('-')) |
+                    _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('+'));
+    uint64_t digit = _mm512_cmple_epu8_mask(_mm512_sub_epi8(v, _mm512_set1_epi8('0')),
+                                            _mm512_set1_epi8(9));
+    return mark_block(m, i, width, comma, point, lf, cr, sign, digit | comma | point | lf | sign,
+                      ends_at, dots_at);
+}
+
+/* classify16 64 bytes a step, the lists made by flatten64. */
 __attribute__((target("avx512f,avx512bw,popcnt"))) static bool classify64(const char *p, size_t n,
                                                                           size_t width,
                                                                           struct line_marks *m)
@@ -472,24 +513,36 @@ __attribute__((target("avx512f,avx512bw,popcnt"))) static bool classify64(const 
     m->signs = false;
     m->carry = 1;
     for (size_t i = 0; i + 64 <= n; i += 64) {
-        __m512i v = _mm512_loadu_si512((const void *)(p + i));
-        uint64_t comma = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(','));
-        uint64_t point = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('.'));
-        uint64_t lf = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\n'));
-        uint64_t cr = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\r'));
-        uint64_t sign = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('-')) |
-                        _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('+'));
-        uint64_t digit = _mm512_cmple_epu8_mask(_mm512_sub_epi8(v, _mm512_set1_epi8('0')),
-                                                _mm512_set1_epi8(9));
         size_t fields = m->fields, dots = m->n_dots;
         uint64_t ends_at, dots_at;
-        int st = mark_block(m, i, width, comma, point, lf, cr, sign,
-                            digit | comma | point | lf | sign, &ends_at, &dots_at);
+        int st = mark_block64(m, p, i, width, &ends_at, &dots_at);
         if (st < 0)
             return false;
         flatten64(ends_at, (uint32_t)i, m->ends + fields);
         if (dots_at)
             flatten64(dots_at, (uint32_t)i, m->dots + dots);
+        if (st)
+            return true;
+    }
+    return false;
+}
+
+/* classify64 with flatten64b, where the CPU has VBMI2: a quarter less time. */
+__attribute__((target("avx512f,avx512bw,avx512vbmi2,popcnt"))) static bool
+classify64b(const char *p, size_t n, size_t width, struct line_marks *m)
+{
+    m->fields = m->n_dots = 0;
+    m->signs = false;
+    m->carry = 1;
+    for (size_t i = 0; i + 64 <= n; i += 64) {
+        size_t fields = m->fields, dots = m->n_dots;
+        uint64_t ends_at, dots_at;
+        int st = mark_block64(m, p, i, width, &ends_at, &dots_at);
+        if (st < 0)
+            return false;
+        flatten64b(ends_at, (uint32_t)i, m->ends + fields);
+        if (dots_at)
+            flatten64b(dots_at, (uint32_t)i, m->dots + dots);
         if (st)
             return true;
     }
@@ -662,11 +715,13 @@ size_t decimal_parse_line_using(const char *p, size_t n, size_t width, double *o
     if (reader != DECIMAL_READ_PORTABLE && have_parse16()) {
         struct line_marks m;
         size_t reach = n < DECIMAL_LINE_MAX ? n : DECIMAL_LINE_MAX;
-        bool marked = reader == DECIMAL_READ_64 && have_line64 ? classify64(p, reach, width, &m)
-                                                               : classify16(p, reach, width, &m);
+        bool wide = reader >= DECIMAL_READ_64 && have_line64;
+        bool marked = !wide ? classify16(p, reach, width, &m)
+                      : reader == DECIMAL_READ_64_VBMI2 && have_vbmi2
+                          ? classify64b(p, reach, width, &m)
+                          : classify64(p, reach, width, &m);
         if (marked && m.fields == width && m.ends[width - 1] + 17 <= n) {
-            size_t done = reader == DECIMAL_READ_64 && have_line64 ? line_values8(p, &m, width, out)
-                                                                   : 0;
+            size_t done = wide ? line_values8(p, &m, width, out) : 0;
             if (line_values(p, &m, width, done, out))
                 return m.len;
         }
@@ -677,7 +732,7 @@ size_t decimal_parse_line_using(const char *p, size_t n, size_t width, double *o
 
 size_t decimal_parse_line(const char *p, size_t n, size_t width, double *out)
 {
-    return decimal_parse_line_using(p, n, width, out, DECIMAL_READ_64);
+    return decimal_parse_line_using(p, n, width, out, DECIMAL_READ_64_VBMI2);
 }
 
 /* ---- double to shortest decimal ----

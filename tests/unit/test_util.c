@@ -429,7 +429,7 @@ static void test_decimal_parse_line(void **state)
         char *buf = malloc(n);
         assert_non_null(buf);
         memcpy(buf, text, n);
-        for (int reader = DECIMAL_READ_PORTABLE; reader <= DECIMAL_READ_64; reader++) {
+        for (int reader = DECIMAL_READ_PORTABLE; reader <= DECIMAL_READ_64_VBMI2; reader++) {
             size_t len = decimal_parse_line_using(buf, n, asked, got, (enum decimal_reader)reader);
             if (len != want)
                 fail_msg("reader %d, line %d of %zu bytes, %zu fields asked: %zu, want %zu",
