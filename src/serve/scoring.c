@@ -69,18 +69,19 @@ static void mlflow_error(struct http_response *resp, enum keel_err e, const char
 void scoring_put_value(struct kbuf *b, const struct keel_prediction *p, size_t i)
 {
     char tmp[40];
+    size_t n;
     if (p->kind == KEEL_PRED_INT64) {
-        snprintf(tmp, sizeof tmp, "%lld", (long long)p->i64[i]);
+        n = (size_t)snprintf(tmp, sizeof tmp, "%lld", (long long)p->i64[i]);
     } else {
         double v = (double)p->f32[i];
         if (isnan(v))
-            snprintf(tmp, sizeof tmp, "NaN");
+            n = (size_t)snprintf(tmp, sizeof tmp, "NaN");
         else if (isinf(v))
-            snprintf(tmp, sizeof tmp, v > 0 ? "Infinity" : "-Infinity");
+            n = (size_t)snprintf(tmp, sizeof tmp, v > 0 ? "Infinity" : "-Infinity");
         else
-            json_format_double(v, tmp, sizeof tmp);
+            n = json_format_double(v, tmp, sizeof tmp); /* its length: no strlen a value */
     }
-    kbuf_adds(b, tmp);
+    kbuf_add(b, tmp, n);
 }
 
 /* `[v0, v1, ...]` or `[[..], [..]]` with Python's separators. */

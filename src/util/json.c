@@ -173,14 +173,13 @@ static size_t repr_digits(const struct decimal_digits *d, char *out)
     return o;
 }
 
-void json_format_double(double v, char *out, size_t n)
+size_t json_format_double(double v, char *out, size_t n)
 {
     struct decimal_digits d;
-    if (n >= 32 && decimal_shortest(v, &d)) {
-        repr_digits(&d, out);
-        return;
-    }
+    if (n >= 32 && decimal_shortest(v, &d))
+        return repr_digits(&d, out);
     json_format_double_reference(v, out, n);
+    return strlen(out);
 }
 
 void json_format_double_reference(double v, char *out, size_t n)

@@ -61,8 +61,8 @@ void jw_kint(struct jw *w, const char *key, int64_t v);
 
 /* Shortest round-trip repr of a finite double into out (>= 32 bytes), as
  * Python's repr() writes it: integer arithmetic (decimal_shortest) where it
- * applies, else the reference below. */
-void json_format_double(double v, char *out, size_t n);
+ * applies, else the reference below. Returns its length. */
+size_t json_format_double(double v, char *out, size_t n);
 /* The same by printf and strtod (a search over precisions): slower, for
  * the values decimal_shortest leaves out, and as the tests' oracle. */
 void json_format_double_reference(double v, char *out, size_t n);
