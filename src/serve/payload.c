@@ -582,8 +582,8 @@ static void row_clear(struct frame *f, size_t r)
         memset(&f->text[r * f->out_cols], 0, f->out_cols * sizeof *f->text);
 }
 
-/* Makes room for row r (NaN-filled); KEEL_E_TOO_LARGE past the row limit. */
-static enum keel_err frame_row(struct frame *f, size_t r, struct keel_ctx *ctx)
+/* Makes room for row r; KEEL_E_TOO_LARGE past the row limit. */
+static enum keel_err frame_room(struct frame *f, size_t r, struct keel_ctx *ctx)
 {
     if (r >= f->lim->max_rows)
         return keel_fail(ctx, KEEL_E_TOO_LARGE,
@@ -612,6 +612,15 @@ static enum keel_err frame_row(struct frame *f, size_t r, struct keel_ctx *ctx)
         }
         f->cap_rows = cap;
     }
+    return KEEL_OK;
+}
+
+/* Makes room for row r (NaN-filled); KEEL_E_TOO_LARGE past the row limit. */
+static enum keel_err frame_row(struct frame *f, size_t r, struct keel_ctx *ctx)
+{
+    enum keel_err e = frame_room(f, r, ctx);
+    if (e)
+        return e;
     row_clear(f, r);
     if (r + 1 > f->rows)
         f->rows = r + 1;
@@ -1037,10 +1046,12 @@ static bool plain_store(struct frame *f, size_t width, size_t r)
  * column: its length, else 0 (plain_row or the generic reader then). What
  * batch scoring's rows take. */
 static size_t plain_line(struct frame *f, const long *cols, size_t width, const char *p, size_t n,
-                         size_t r)
+                         size_t r, struct keel_ctx *ctx)
 {
-    if (r >= f->cap_rows || r >= f->lim->max_rows)
-        return 0;
+    /* room made here, not by the generic reader: it would first look through
+     * the rest of the body for quotes and CRs (csv_peek_plain) */
+    if (r >= f->lim->max_rows || (r >= f->cap_rows && frame_room(f, r, ctx) != KEEL_OK))
+        return 0; /* the generic reader gives the error */
     if (!f->plain && !plain_plan(f, cols, width))
         return 0;
     if (f->plain_direct) { /* nothing to map, clear or check */
@@ -1113,7 +1124,7 @@ static enum keel_err decode_csv(struct frame *f, const char *body, size_t len,
         const char *line;
         size_t line_len;
         if (cols && csv_rest(&rd, &line, &line_len) &&
-            (line_len = plain_line(f, cols, width, line, line_len, r)) != 0) {
+            (line_len = plain_line(f, cols, width, line, line_len, r, ctx)) != 0) {
             csv_skip_plain(&rd, line_len);
             r++;
             continue;
