@@ -462,7 +462,7 @@ struct frame {
     size_t n_names, cap_names;
     double *x;
     struct payload_text *text; /* beside x when lim->keep_text */
-    struct plain_col *plain;   /* CSV: what plain_row does with each field, once worked out */
+    struct plain_col *plain;   /* CSV: each field's fate in plain_line and plain_row */
     bool plain_all;            /* every field a number the matrix takes */
     bool plain_direct;         /* and field c is real column c of all out_cols: read in place */
     double *fields;            /* one line's fields, when plain_all */
@@ -1064,23 +1064,18 @@ static size_t plain_line(struct frame *f, const long *cols, size_t width, const 
     return len && plain_store(f, width, r) ? len : 0;
 }
 
-/* A line of plain numbers read straight into row r: exactly `width` fields,
+/* plain_line's counterpart for a header with columns the model does not
+ * take: a line read straight into row r when it has exactly `width` fields,
  * each going to a numeric column a decimal that parses whole (what
  * text_cell would make of it, NA spellings and white space excluded), the
  * others anything. False leaves the line to the generic reader, which reads
- * it again from the start and gives every error its message. Batch scoring
- * spends most of its parsing time here. */
-static bool plain_row(struct frame *f, const long *cols, size_t width, const char *p, size_t n,
-                      size_t r)
+ * it again from the start and gives every error its message. For a frame
+ * whose plan is made and not plain_all (those lines were plain_line's). */
+static bool plain_row(struct frame *f, size_t width, const char *p, size_t n, size_t r)
 {
     if (r >= f->cap_rows || r >= f->lim->max_rows)
         return false; /* the generic path grows the frame (or refuses the row) */
-    if (!f->plain && !plain_plan(f, cols, width))
-        return false;
     double *row = f->x + r * f->out_cols;
-    /* the common line, every field a number the model takes: read at once */
-    if (f->plain_all && decimal_parse_fields(p, n, width, f->fields))
-        return plain_store(f, width, r);
     row_clear(f, r); /* CSV cells keep no text: printed from the doubles */
     const char *end = p + n;
     for (size_t c = 0; c < width; c++) {
@@ -1129,8 +1124,8 @@ static enum keel_err decode_csv(struct frame *f, const char *body, size_t len,
             r++;
             continue;
         }
-        if (cols && csv_peek_plain(&rd, &line, &line_len) && line_len &&
-            plain_row(f, cols, width, line, line_len, r)) {
+        if (cols && f->plain && !f->plain_all && csv_peek_plain(&rd, &line, &line_len) &&
+            line_len && plain_row(f, width, line, line_len, r)) {
             csv_skip_plain(&rd, line_len);
             r++;
             continue;

@@ -134,9 +134,10 @@ bool csv_peek_plain(struct csv_reader *r, const char **line, size_t *len);
 void csv_skip_plain(struct csv_reader *r, size_t len);
 /* Faster still when the caller recognises its own lines: the unread bytes
  * when the reader stands at the start of a row (false otherwise), cut at
- * max_field + 1 bytes. A line the caller finds there -- up to an LF, with no
- * quote, CR or field past max_field, and at most max_cols fields -- is then
- * skipped with csv_skip_plain() as if csv_peek_plain() had given it. */
+ * max_field + 1 bytes. A line the caller finds there -- up to an LF or CRLF,
+ * with no quote, no other CR, no field past max_field and at most max_cols
+ * fields -- is then skipped with csv_skip_plain() (given its length without
+ * the line end) as if csv_peek_plain() had given it. */
 bool csv_rest(const struct csv_reader *r, const char **rest, size_t *n);
 
 /* Why csv_next() answered CSV_ERROR (CSV_OK otherwise). */

@@ -147,6 +147,23 @@ static void parse16_init(void)
     __atomic_store_n(&parse16_state, ok ? 1 : 2, __ATOMIC_RELEASE);
 }
 
+/* The value of ni + nf digits (1 to 15) at the start of d (16 bytes, each
+ * minus '0'), a point between them when nf is not 0: a shuffle lines the
+ * digits up without the point, three multiply-adds make the mantissa (below
+ * 10^15), and one correctly rounded division by 10^nf the double. */
+__attribute__((target("ssse3,sse4.1"))) static inline double digits_value16(__m128i d, unsigned ni,
+                                                                            unsigned nf)
+{
+    __m128i v = _mm_shuffle_epi8(d, _mm_load_si128((const __m128i *)lineup[ni][nf]));
+    v = _mm_maddubs_epi16(v, _mm_setr_epi8(10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1));
+    v = _mm_madd_epi16(v, _mm_setr_epi16(100, 1, 100, 1, 100, 1, 100, 1)); /* 4-digit groups */
+    v = _mm_packus_epi32(v, v);
+    v = _mm_madd_epi16(v, _mm_setr_epi16(10000, 1, 10000, 1, 10000, 1, 10000, 1));
+    uint64_t mant = (uint64_t)(uint32_t)_mm_cvtsi128_si32(v) * 100000000u +
+                    (uint32_t)_mm_extract_epi32(v, 1);
+    return (double)mant / pow10_exact[nf];
+}
+
 /* As parse_short, for numbers of at most 15 digits in all (which includes
  * every number parse_short takes), from at least 17 readable bytes; 0 leaves
  * the number to parse_general. */
@@ -166,15 +183,7 @@ __attribute__((target("ssse3,sse4.1"))) static size_t parse16(const char *s, dou
     }
     if (ni + nf == 0 || ni + nf > 15 || len >= 16 || p[len] == 'e' || p[len] == 'E')
         return 0;
-    __m128i v = _mm_shuffle_epi8(d, _mm_load_si128((const __m128i *)lineup[ni][nf]));
-    v = _mm_maddubs_epi16(v, _mm_setr_epi8(10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1));
-    v = _mm_madd_epi16(v, _mm_setr_epi16(100, 1, 100, 1, 100, 1, 100, 1)); /* 4-digit groups */
-    v = _mm_packus_epi32(v, v);
-    v = _mm_madd_epi16(v, _mm_setr_epi16(10000, 1, 10000, 1, 10000, 1, 10000, 1));
-    uint64_t mant = (uint64_t)(uint32_t)_mm_cvtsi128_si32(v) * 100000000u +
-                    (uint32_t)_mm_extract_epi32(v, 1);
-    /* below 10^15, over at most 10^15: one correctly rounded division */
-    double x = (double)mant / pow10_exact[nf];
+    double x = digits_value16(d, ni, nf);
     *out = *s == '-' ? -x : x;
     return (size_t)(p - s) + len;
 }
@@ -554,21 +563,13 @@ classify64b(const char *p, size_t n, size_t width, struct line_marks *m)
     return classify64_with(p, n, width, m, true);
 }
 
-/* The value of ni + nf digits (1 to 15) at s, a point between them when nf
- * is not 0, from at least 16 readable bytes; as parse16 computes it. */
+/* digits_value16 of the field at s, from at least 16 readable bytes. */
 __attribute__((target("ssse3,sse4.1"))) static inline double field_value(const char *s,
                                                                           unsigned ni,
                                                                           unsigned nf)
 {
-    __m128i v = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)s), _mm_set1_epi8('0'));
-    v = _mm_shuffle_epi8(v, _mm_load_si128((const __m128i *)lineup[ni][nf]));
-    v = _mm_maddubs_epi16(v, _mm_setr_epi8(10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1));
-    v = _mm_madd_epi16(v, _mm_setr_epi16(100, 1, 100, 1, 100, 1, 100, 1));
-    v = _mm_packus_epi32(v, v);
-    v = _mm_madd_epi16(v, _mm_setr_epi16(10000, 1, 10000, 1, 10000, 1, 10000, 1));
-    uint64_t mant = (uint64_t)(uint32_t)_mm_cvtsi128_si32(v) * 100000000u +
-                    (uint32_t)_mm_extract_epi32(v, 1);
-    return (double)mant / pow10_exact[nf];
+    __m128i d = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)s), _mm_set1_epi8('0'));
+    return digits_value16(d, ni, nf);
 }
 
 /* The classified line's numbers into out[0..width); false at a field that is
@@ -622,8 +623,9 @@ __attribute__((target("ssse3,sse4.1"))) static bool line_values(const char *p,
 
 /* line_values' first loop for AVX-512, eight fields a step, on lines
  * without signs: their starts, points and digit counts as vectors, four
- * numbers converted in each 512-bit register as field_value converts one (a
- * 16-byte lane each), the eight mantissas converted and divided together.
+ * numbers converted in each 512-bit register (a 16-byte lane each, as
+ * digits_value16 converts one), the eight mantissas converted and
+ * divided together.
  * Returns how many fields it read: all when each had one point of its own
  * and 1 to 15 digits, else a multiple of 8, line_values reading the rest (or
  * all again). No gathers: they are slow where microcode guards them. */
@@ -702,10 +704,11 @@ bool decimal_parse_fields(const char *line, size_t n, size_t width, double *out)
 }
 
 /* The line found with memchr and read by decimal_parse_fields: what every
- * machine can do, and what the classifiers leave. */
+ * machine can do, and what the classifiers leave (lines past
+ * DECIMAL_LINE_MAX bytes among them). */
 static size_t line_by_fields(const char *p, size_t n, size_t width, double *out)
 {
-    const char *lf = memchr(p, '\n', n < DECIMAL_LINE_MAX + 1 ? n : DECIMAL_LINE_MAX + 1);
+    const char *lf = memchr(p, '\n', n);
     size_t len = lf ? (size_t)(lf - p) : 0;
     len -= len && p[len - 1] == '\r';
     return len && decimal_parse_fields(p, len, width, out) ? len : 0;

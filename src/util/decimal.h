@@ -31,10 +31,11 @@ size_t decimal_parse_prefix_portable(const char *s, size_t n, double *out);
 bool decimal_parse_fields(const char *line, size_t n, size_t width, double *out);
 
 /* The line at the start of p[0..n) -- its bytes before the first LF (or a
- * CR just before it), which must be within n and at most DECIMAL_LINE_MAX
- * bytes on -- read as decimal_parse_fields reads it: its length (without
- * the line end) when it is exactly `width` decimal fields, else 0 (out is
- * then partly written). For batch input, where this runs once a row. */
+ * CR just before it), which must be within n -- read as decimal_parse_fields
+ * reads it: its length (without the line end) when it is exactly `width`
+ * decimal fields, else 0 (out is then partly written). For batch input,
+ * where this runs once a row; lines longer than DECIMAL_LINE_MAX bytes are
+ * read the slower way, to the same answers. */
 #define DECIMAL_LINE_MAX 4096
 size_t decimal_parse_line(const char *p, size_t n, size_t width, double *out);
 /* The same with a chosen reader, for tests: the widest this CPU has, up to

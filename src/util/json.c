@@ -225,11 +225,7 @@ static void put_finite(struct jw *w, double v)
         w->err = kbuf_reserve(w->b, 40);
     if (w->err != KEEL_OK)
         return;
-    char *out = w->b->data + w->b->len;
-    struct decimal_digits d;
-    size_t n = decimal_shortest(v, &d) ? repr_digits(&d, out)
-                                       : (json_format_double_reference(v, out, 40), strlen(out));
-    w->b->len += n;
+    w->b->len += json_format_double(v, w->b->data + w->b->len, 40);
 }
 
 void jw_double(struct jw *w, double v)
