@@ -458,7 +458,10 @@ export async function runsView(params: Record<string, string>, query: URLSearchP
       if (!rows.length)
         table.setEmpty(filter ? "No runs match the filter." : deleted ? "No deleted runs." : "No runs in this experiment yet.");
       table.el.dataset.loaded = String(rows.length);
-      table.el.dataset.state = "ready";
+      // "ready" once the table has painted these rows (its frame was asked for first)
+      requestAnimationFrame(() => {
+        if (!dead && mine === generation && !loading) table.el.dataset.state = "ready";
+      });
     } catch (e) {
       if (dead || mine !== generation) return;
       failed = !reset;
